@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package idevid-harness needs to build, test and run.
+# Idempotent: packages already present are left alone; apt lists are refreshed only when needed.
+set -euo pipefail
+
+packages=(
+  # build tools
+  build-essential cmake ninja-build pkg-config git
+  # crypto, TLS and TPM access
+  libssl-dev openssl
+  libtss2-dev libtss2-tctildr0 libtss2-tcti-swtpm0 libtss2-tcti-mssim0 libtss2-tcti-device0
+  libtss2-tcti-tabrmd0 libtss2-tcti-cmd0
+  # TPM simulator, resource manager and independent peers
+  swtpm swtpm-tools tpm2-tools tpm2-abrmd tpm2-openssl dbus
+  # libraries named in the design
+  libcli11-dev libexpected-dev nlohmann-json3-dev libpugixml-dev libyaml-cpp-dev
+  libfmt-dev libspdlog-dev
+  # fuzzing (libFuzzer comes with clang's runtime)
+  clang libclang-rt-14-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

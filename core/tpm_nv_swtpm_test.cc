@@ -1,0 +1,116 @@
+// NV indices on a real swtpm, directly and through tpm2-abrmd, checked against tpm2-tools.
+#include "core/tpm_nv.h"
+
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "core/file_io.h"
+#include "core/tss_error.h"
+#include "fixtures/tpm_fixture.h"
+
+namespace idevid {
+namespace {
+
+using testing::TpmTest;
+
+constexpr TPM2_HANDLE kIndex = 0x01C90000;
+
+std::vector<std::uint8_t> Blob(std::size_t size) {
+  std::mt19937 gen(42);
+  std::vector<std::uint8_t> out(size);
+  for (auto& b : out) b = static_cast<std::uint8_t>(gen());
+  return out;
+}
+
+void ExpectTpmRc(const Error& error, TSS2_RC expected) {
+  EXPECT_EQ(error.domain(), ErrorDomain::kTss) << error.ToString();
+  EXPECT_EQ(BaseTpmRc(static_cast<TSS2_RC>(error.code())), expected) << error.ToString();
+}
+
+class NvTest : public TpmTest {};
+
+TEST_P(NvTest, TwoKibRoundTripSpansSeveralBuffersAndMatchesTpm2Nvread) {
+  auto chunk = NvChunkSize(tpm());
+  ASSERT_TRUE(chunk);
+  const auto blob = Blob(2048);
+  ASSERT_LT(*chunk, blob.size()) << "the blob must need more than one NV buffer";
+  ASSERT_TRUE(NvDefine(tpm(), {.index = kIndex, .size = 2048}));
+  auto written = NvWrite(tpm(), kIndex, blob);
+  ASSERT_TRUE(written) << written.error().ToString();
+  auto read = NvRead(tpm(), kIndex);
+  ASSERT_TRUE(read) << read.error().ToString();
+  EXPECT_EQ(*read, blob);
+
+  auto out = dir() / "nvread.bin";
+  auto tool = RunTool({"tpm2_nvread", "0x01C90000", "-s", "2048", "-o", out.string()});
+  ASSERT_EQ(tool.exit_status, 0) << tool.err;
+  EXPECT_EQ(*ReadFileBytes(out), blob);
+  Reconnect();
+  ASSERT_TRUE(NvUndefine(tpm(), kIndex));
+}
+
+TEST_P(NvTest, PartialReadAtAnOffsetReturnsThoseBytes) {
+  const auto blob = Blob(1500);
+  ASSERT_TRUE(NvDefine(tpm(), {.index = kIndex, .size = 1500}));
+  ASSERT_TRUE(NvWrite(tpm(), kIndex, blob));
+  auto read = NvRead(tpm(), kIndex, 400, 1000);
+  ASSERT_TRUE(read) << read.error().ToString();
+  EXPECT_EQ(*read, std::vector<std::uint8_t>(blob.begin() + 1000, blob.begin() + 1400));
+  auto past_end = NvRead(tpm(), kIndex, 600, 1200);
+  ASSERT_FALSE(past_end);
+  EXPECT_EQ(past_end.error().domain(), ErrorDomain::kUsage);
+  EXPECT_NE(past_end.error().message().find("it holds 1500 bytes"), std::string::npos);
+  ASSERT_TRUE(NvUndefine(tpm(), kIndex));
+}
+
+TEST_P(NvTest, WriteLockMakesTheIndexReadOnlyAndIsVisibleInThePublicArea) {
+  ASSERT_TRUE(NvDefine(tpm(), {.index = kIndex, .size = 16}));
+  ASSERT_TRUE(NvWrite(tpm(), kIndex, Blob(16)));
+  ASSERT_TRUE(NvWriteLock(tpm(), kIndex));
+  auto pub = NvReadPublic(tpm(), kIndex);
+  ASSERT_TRUE(pub) << pub.error().ToString();
+  EXPECT_TRUE(pub->written());
+  EXPECT_TRUE(pub->write_locked());
+  EXPECT_EQ(pub->size, 16);
+  auto rewrite = NvWrite(tpm(), kIndex, Blob(16));
+  ASSERT_FALSE(rewrite);
+  ExpectTpmRc(rewrite.error(), TPM2_RC_NV_LOCKED);
+  EXPECT_NE(rewrite.error().message().find("write-locked"), std::string::npos);
+  ASSERT_TRUE(NvUndefine(tpm(), kIndex));
+}
+
+TEST_P(NvTest, DefiningATakenIndexFailsWithNvDefined) {
+  ASSERT_TRUE(NvDefine(tpm(), {.index = kIndex, .size = 16}));
+  auto again = NvDefine(tpm(), {.index = kIndex, .size = 16});
+  ASSERT_FALSE(again);
+  ExpectTpmRc(again.error(), TPM2_RC_NV_DEFINED);
+  ASSERT_TRUE(NvUndefine(tpm(), kIndex));
+}
+
+TEST_P(NvTest, AbsentIndexFailsWithTpmRcHandleNamingTheIndex) {
+  auto read = NvRead(tpm(), 0x01C9FFFF);
+  auto pub = NvReadPublic(tpm(), 0x01C9FFFF);
+  auto undefine = NvUndefine(tpm(), 0x01C9FFFF);
+  ASSERT_FALSE(read);
+  ASSERT_FALSE(pub);
+  ASSERT_FALSE(undefine);
+  for (const Error& e : {read.error(), pub.error(), undefine.error()}) {
+    ExpectTpmRc(e, TPM2_RC_HANDLE);
+    EXPECT_NE(e.message().find("NV index 0x01c9ffff is not defined"), std::string::npos)
+        << e.message();
+  }
+}
+
+TEST_P(NvTest, ReadOfAnUnwrittenIndexFailsWithNvUninitialized) {
+  ASSERT_TRUE(NvDefine(tpm(), {.index = kIndex, .size = 32}));
+  auto read = NvRead(tpm(), kIndex);
+  ASSERT_FALSE(read);
+  ExpectTpmRc(read.error(), TPM2_RC_NV_UNINITIALIZED);
+  ASSERT_TRUE(NvUndefine(tpm(), kIndex));
+}
+
+INSTANTIATE_TEST_SUITE_P(Swtpm, NvTest, testing::AllTpmAccess(), testing::AccessName);
+
+}  // namespace
+}  // namespace idevid

@@ -1,0 +1,32 @@
+// The idevid command: one binary, CLI11 subcommands.
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "harness/cli/exit_codes.h"
+#include "harness/cli/tpm_command.h"
+
+namespace {
+
+// tpm2-tss logs every failed connection attempt to stderr; the command reports errors itself.
+// An explicitly set TSS2_LOG wins.
+void QuietTssLogging() { ::setenv("TSS2_LOG", "all+NONE", 0); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  QuietTssLogging();
+  CLI::App app{"idevid: hardware-in-the-loop test and attestation harness for TPM device identity"};
+  app.set_version_flag("--version", std::string(IDEVID_VERSION));
+  app.require_subcommand(1);
+  int exit_code = idevid::cli::kExitPass;
+  idevid::cli::AddTpmCommand(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int printed = app.exit(e);
+    return printed == 0 ? idevid::cli::kExitPass : idevid::cli::kExitUsage;
+  }
+  return exit_code;
+}

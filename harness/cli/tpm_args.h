@@ -1,0 +1,31 @@
+// The options every command that talks to a TPM shares: --tcti, or --state of `idevid tpm start`.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "core/result.h"
+#include "core/tpm_context.h"
+
+namespace idevid::cli {
+
+struct TpmArgs {
+  std::string tcti;
+  std::string state;
+};
+
+// Adds --tcti and --state (mutually exclusive, one required) to `command`.
+void AddTpmOptions(CLI::App& command, TpmArgs& args);
+
+// The TCTI string named by the options; for --state, the recorded one, whose tpm2-abrmd bus
+// this process then joins (DBUS_SESSION_BUS_ADDRESS).
+Result<std::string> ResolveTcti(const TpmArgs& args);
+
+// Opens the TPM and makes sure it has been started. Errors name the TCTI.
+Result<TpmContext> OpenTpm(const TpmArgs& args);
+
+// Parses a handle or NV index given as hex ("0x81020000") or decimal; kUsage otherwise.
+Result<std::uint32_t> ParseHandle(const std::string& what, const std::string& text);
+
+}  // namespace idevid::cli
