@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/factory_commands.h"
 #include "harness/cli/tpm_command.h"
 
 namespace {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = idevid::cli::kExitPass;
   idevid::cli::AddTpmCommand(app, &exit_code);
+  idevid::cli::AddFactoryCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

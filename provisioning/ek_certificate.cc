@@ -1,0 +1,30 @@
+#include "provisioning/ek_certificate.h"
+
+#include <fmt/format.h>
+
+#include "core/tpm_nv.h"
+#include "core/tss_error.h"
+#include "core/x509.h"
+
+namespace idevid {
+
+Result<std::optional<EkCertificate>> ReadEkCertificate(const TpmContext& tpm) {
+  for (TPM2_HANDLE index : {kEkCertEccP256Index, kEkCertRsa2048Index}) {
+    auto der = NvRead(tpm, index);
+    if (!der) {
+      if (BaseTpmRc(static_cast<TSS2_RC>(der.error().code())) == TPM2_RC_HANDLE) continue;
+      return Fail(der.error());
+    }
+    // Some vendors pad the index: parse the first DER object only.
+    const unsigned char* p = der->data();
+    ossl::Cert cert(d2i_X509(nullptr, &p, static_cast<long>(der->size())));
+    if (!cert) {
+      return Fail(Error(ErrorDomain::kOpenSsl, 0,
+                        fmt::format("the EK certificate in NV {:#010x} does not parse", index)));
+    }
+    return std::optional<EkCertificate>(EkCertificate{index, std::move(cert)});
+  }
+  return std::optional<EkCertificate>();
+}
+
+}  // namespace idevid

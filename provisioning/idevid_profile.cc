@@ -1,0 +1,165 @@
+#include "provisioning/idevid_profile.h"
+
+#include <openssl/asn1t.h>
+#include <openssl/sha.h>
+
+#include <fmt/format.h>
+
+#include "core/openssl_error.h"
+
+// RFC 4108 5: HardwareModuleName ::= SEQUENCE { hwType OBJECT IDENTIFIER,
+//                                               hwSerialNum OCTET STRING }
+typedef struct HardwareModuleNameAsn1_st {
+  ASN1_OBJECT* hw_type;
+  ASN1_OCTET_STRING* hw_serial;
+} HARDWARE_MODULE_NAME;
+
+ASN1_SEQUENCE(HARDWARE_MODULE_NAME) = {
+    ASN1_SIMPLE(HARDWARE_MODULE_NAME, hw_type, ASN1_OBJECT),
+    ASN1_SIMPLE(HARDWARE_MODULE_NAME, hw_serial, ASN1_OCTET_STRING),
+} ASN1_SEQUENCE_END(HARDWARE_MODULE_NAME)
+
+DECLARE_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
+IMPLEMENT_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
+
+namespace idevid {
+namespace {
+
+using HwmnOwner = ossl::Owner<HARDWARE_MODULE_NAME, HARDWARE_MODULE_NAME_free>;
+
+bool IsPrintableStringChar(char c) {
+  // X.680 41.4 Table 10: A-Z a-z 0-9 space ' ( ) + , - . / : = ?
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         std::string_view(" '()+,-./:=?").find(c) != std::string_view::npos;
+}
+
+Result<Bytes> EncodeHwmn(std::string_view hw_type, const Bytes& hw_serial) {
+  HwmnOwner hwmn(HARDWARE_MODULE_NAME_new());
+  ossl::Asn1Object type(OBJ_txt2obj(std::string(hw_type).c_str(), 1));
+  if (!hwmn || !type ||
+      ASN1_OCTET_STRING_set(hwmn->hw_serial, hw_serial.data(), static_cast<int>(hw_serial.size())) != 1) {
+    return FailOpenSsl("cannot build hardwareModuleName");
+  }
+  ASN1_OBJECT_free(hwmn->hw_type);
+  hwmn->hw_type = type.release();
+  unsigned char* der = nullptr;
+  int length = i2d_HARDWARE_MODULE_NAME(hwmn.get(), &der);
+  return AdoptDer(der, length, "hardwareModuleName");
+}
+
+Result<HardwareModuleName> DecodeHwmn(const ASN1_TYPE& value) {
+  if (value.type != V_ASN1_SEQUENCE) {
+    return ConfigError("hardwareModuleName is not a SEQUENCE (RFC 4108 5)");
+  }
+  const unsigned char* p = ASN1_STRING_get0_data(value.value.sequence);
+  long length = ASN1_STRING_length(value.value.sequence);
+  HwmnOwner hwmn(d2i_HARDWARE_MODULE_NAME(nullptr, &p, length));
+  if (!hwmn) {
+    ClearOpenSslErrors();
+    return ConfigError("hardwareModuleName is not { hwType OID, hwSerialNum OCTET STRING }");
+  }
+  char oid[128];
+  OBJ_obj2txt(oid, sizeof oid, hwmn->hw_type, 1);
+  const unsigned char* serial = ASN1_STRING_get0_data(hwmn->hw_serial);
+  return HardwareModuleName{oid, Bytes(serial, serial + ASN1_STRING_length(hwmn->hw_serial))};
+}
+
+}  // namespace
+
+Result<void> ValidateIdentityField(std::string_view what, std::string_view value) {
+  if (value.empty() || value.size() > kMaxIdentityLength) {
+    return UsageError(fmt::format("the {} must be 1 to {} characters, got {}", what,
+                                  kMaxIdentityLength, value.size()));
+  }
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (!IsPrintableStringChar(value[i])) {
+      return UsageError(fmt::format(
+          "the {} '{}' has a character that a certificate's PrintableString cannot hold at "
+          "position {} (byte {:#04x}); use letters, digits, space and ' ( ) + , - . / : = ?",
+          what, value, i + 1, static_cast<unsigned char>(value[i])));
+    }
+  }
+  return {};
+}
+
+Result<Bytes> HardwareSerialFromEk(const X509& ek_certificate) {
+  const EVP_PKEY* key = X509_get0_pubkey(&ek_certificate);
+  if (key == nullptr) return FailOpenSsl("the EK certificate has no readable public key");
+  auto spki = PublicKeyDer(*key);
+  if (!spki) return Fail(spki.error());
+  Bytes digest(SHA256_DIGEST_LENGTH);
+  SHA256(spki->data(), spki->size(), digest.data());
+  return digest;
+}
+
+Result<Bytes> EncodeHardwareModuleNameSan(std::string_view hw_type, const Bytes& hw_serial) {
+  auto hwmn = EncodeHwmn(hw_type, hw_serial);
+  if (!hwmn) return Fail(hwmn.error());
+  ossl::GeneralNames names(GENERAL_NAMES_new());
+  GENERAL_NAME* name = GENERAL_NAME_new();
+  ASN1_TYPE* value = ASN1_TYPE_new();
+  ASN1_STRING* sequence = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
+  ASN1_OBJECT* type_id = OBJ_txt2obj(std::string(kOidHardwareModuleName).c_str(), 1);
+  bool ok = names && name && value && sequence && type_id &&
+            ASN1_STRING_set(sequence, hwmn->data(), static_cast<int>(hwmn->size())) == 1;
+  if (ok) {
+    ASN1_TYPE_set(value, V_ASN1_SEQUENCE, sequence);
+    sequence = nullptr;
+    ok = GENERAL_NAME_set0_othername(name, type_id, value) == 1;
+    if (ok) type_id = nullptr, value = nullptr;
+    ok = ok && sk_GENERAL_NAME_push(names.get(), name) > 0;
+    if (ok) name = nullptr;
+  }
+  ASN1_STRING_free(sequence);
+  ASN1_OBJECT_free(type_id);
+  ASN1_TYPE_free(value);
+  GENERAL_NAME_free(name);
+  if (!ok) return FailOpenSsl("cannot build the subjectAltName");
+  unsigned char* der = nullptr;
+  int length = i2d_GENERAL_NAMES(names.get(), &der);
+  return AdoptDer(der, length, "the subjectAltName");
+}
+
+Result<std::optional<HardwareModuleName>> FindHardwareModuleName(const X509& cert) {
+  int critical = 0;
+  ossl::GeneralNames names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(&cert, NID_subject_alt_name, &critical, nullptr)));
+  if (!names) {
+    bool malformed = critical != -1;  // -1: absent; -2: more than one; >= 0: undecodable
+    ClearOpenSslErrors();
+    if (malformed) return ConfigError("the subjectAltName extension cannot be decoded");
+    return std::optional<HardwareModuleName>();
+  }
+  ossl::Asn1Object wanted(OBJ_txt2obj(std::string(kOidHardwareModuleName).c_str(), 1));
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    if (name->type != GEN_OTHERNAME || OBJ_cmp(name->d.otherName->type_id, wanted.get()) != 0) {
+      continue;
+    }
+    auto decoded = DecodeHwmn(*name->d.otherName->value);
+    if (!decoded) return Fail(decoded.error());
+    return std::optional<HardwareModuleName>(std::move(*decoded));
+  }
+  return std::optional<HardwareModuleName>();
+}
+
+Result<CertificateSpec> IdevidCertificateSpec(const UnitIdentity& unit) {
+  auto san = EncodeHardwareModuleNameSan(kOidTpm2HwType, unit.hw_serial);
+  if (!san) return Fail(san.error());
+  CertificateSpec spec;
+  spec.subject = {{"O", unit.manufacturer},
+                  {"CN", unit.model},
+                  {std::string(kOidSubjectSerialNumber), unit.serial}};
+  spec.not_after = std::string(kIdevidNotAfter);
+  spec.extensions = {
+      {"basicConstraints", "critical,CA:FALSE"},  // RFC 5280 4.2.1.9
+      {"keyUsage", "critical,digitalSignature"},  // RFC 5280 4.2.1.3, 802.1AR 8.10.2
+      {"subjectKeyIdentifier", "hash"},           // RFC 5280 4.2.1.2
+      {"authorityKeyIdentifier", "keyid"},        // RFC 5280 4.2.1.1
+      {"certificatePolicies", fmt::format("{},{}", kOidPolicyIdevid, kOidPolicyIdevidTpm)},
+  };
+  spec.der_extensions = {{"2.5.29.17", false, std::move(*san)}};  // 802.1AR 8.10.4
+  return spec;
+}
+
+}  // namespace idevid

@@ -1,0 +1,61 @@
+// The manufacturing-line identity check of one unit: every check runs and becomes a named
+// measurement, so the operator sees all that is wrong, not only the first thing.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <tss2/tss2_tpm2_types.h>
+
+#include "core/result.h"
+#include "core/tpm_capability.h"
+#include "core/tpm_context.h"
+#include "provisioning/factory.h"
+#include "provisioning/provisioner.h"
+
+namespace idevid {
+
+struct Measurement {
+  std::string name;      // stable identifier, e.g. "chain_to_factory_ca"
+  bool passed = false;
+  std::string value;     // what was found
+  std::string expected;  // what the check wanted
+};
+
+struct CheckRequest {
+  TPM2_HANDLE key_handle = kDefaultIdevidKeyHandle;
+  TPM2_HANDLE nv_index = kDefaultIdevidNvIndex;
+  std::optional<std::string> expect_serial;
+  std::optional<std::string> expect_model;
+};
+
+// What the unit turned out to be; empty strings where it could not be read.
+struct IdentityFacts {
+  std::string serial;
+  std::string model;
+  std::string manufacturer;
+  std::string subject;
+  std::string issuer;
+  std::string fingerprint;
+  std::string ek_certificate_fingerprint;
+  std::string key_algorithm;
+};
+
+struct CheckReport {
+  std::vector<Measurement> measurements;
+  IdentityFacts identity;
+  TpmInfo tpm;
+  std::map<std::string, double> timings_ms;
+  bool passed() const;
+  // The names of the failed measurements.
+  std::vector<std::string> failures() const;
+};
+
+// Runs every check against the TPM behind `tpm`. A failed check is a measurement, not an error:
+// the result is an error only for infrastructure failures (TPM unreachable, OpenSSL broken).
+Result<CheckReport> CheckUnit(const TpmContext& tpm, const TrustBundle& factory_ca,
+                              const CheckRequest& request);
+
+}  // namespace idevid

@@ -1,0 +1,52 @@
+// Unit provisioning at the factory: the IDevID key into the TPM, the idev-id certificate into NV.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <tss2/tss2_tpm2_types.h>
+
+#include "core/openssl_ptr.h"
+#include "core/result.h"
+#include "core/tpm_capability.h"
+#include "core/tpm_context.h"
+#include "core/tpm_keys.h"
+#include "provisioning/factory.h"
+
+namespace idevid {
+
+inline constexpr TPM2_HANDLE kDefaultIdevidKeyHandle = 0x81020000;
+inline constexpr TPM2_HANDLE kDefaultIdevidNvIndex = 0x01C90000;
+
+struct ProvisionRequest {
+  std::string serial;
+  std::string model;
+  KeyAlgorithm algorithm = KeyAlgorithm::kEccP256;
+  TPM2_HANDLE key_handle = kDefaultIdevidKeyHandle;
+  TPM2_HANDLE nv_index = kDefaultIdevidNvIndex;
+  bool force = false;  // replace an identity the TPM already holds
+};
+
+struct ProvisionResult {
+  ossl::Cert certificate;
+  std::string certificate_fingerprint;     // SHA-256 of the DER
+  std::string ek_certificate_fingerprint;  // SHA-256 of the EK certificate's DER
+  TPM2_HANDLE ek_certificate_index = 0;
+  TpmInfo tpm;
+  std::vector<std::string> replaced;       // what --force removed, one line each
+  std::map<std::string, double> timings_ms;  // per step
+};
+
+// Provisions one unit: validates serial and model, refuses a TPM that already holds a key at
+// the handle or a certificate at the NV index (unless force, and then says what it replaced),
+// creates the TCG IDevID primary key in the endorsement hierarchy, persists it, has the TPM
+// sign a certification request (proof of possession), issues the 802.1AR certificate from the
+// factory's issuing CA, writes it into NV and write-locks the index.
+// Errors: kUsage for bad input or an existing identity, kConfig when the TPM has no EK
+// certificate, kTss for TPM failures, kVerify when the TPM's signature does not verify.
+Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& factory,
+                                      const ProvisionRequest& request);
+
+}  // namespace idevid
