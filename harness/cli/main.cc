@@ -3,7 +3,10 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
+#include "harness/cli/device_commands.h"
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/factory_commands.h"
 #include "harness/cli/tpm_command.h"
@@ -14,16 +17,21 @@ namespace {
 // An explicitly set TSS2_LOG wins.
 void QuietTssLogging() { ::setenv("TSS2_LOG", "all+NONE", 0); }
 
+// Logs go to stderr, so that standard output carries only a command's answer.
+void LogToStderr() { spdlog::set_default_logger(spdlog::stderr_color_mt("idevid")); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
   QuietTssLogging();
+  LogToStderr();
   CLI::App app{"idevid: hardware-in-the-loop test and attestation harness for TPM device identity"};
   app.set_version_flag("--version", std::string(IDEVID_VERSION));
   app.require_subcommand(1);
   int exit_code = idevid::cli::kExitPass;
   idevid::cli::AddTpmCommand(app, &exit_code);
   idevid::cli::AddFactoryCommands(app, &exit_code);
+  idevid::cli::AddDeviceCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,306 @@
+#include "device/config/config_parser.h"
+
+#include <charconv>
+#include <functional>
+#include <set>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/file_io.h"
+
+namespace idevid {
+namespace {
+
+struct Token {
+  std::string text;
+  int column = 0;  // 1-based
+};
+
+// Splits one line into words; `#` outside quotes starts a comment.
+Result<std::vector<Token>> Tokenize(std::string_view line, const SourceLocation& at) {
+  std::vector<Token> tokens;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    char c = line[i];
+    if (c == ' ' || c == '\t' || c == '\r') {
+      ++i;
+    } else if (c == '#') {
+      break;
+    } else if (c == '"') {
+      std::size_t end = line.find('"', i + 1);
+      if (end == std::string_view::npos) {
+        return ConfigError(fmt::format("{}:{}:{}: unterminated quoted string", at.file, at.line,
+                                       i + 1));
+      }
+      tokens.push_back({std::string(line.substr(i + 1, end - i - 1)), static_cast<int>(i + 1)});
+      i = end + 1;
+    } else {
+      std::size_t end = line.find_first_of(" \t\r#\"", i);
+      if (end == std::string_view::npos) end = line.size();
+      tokens.push_back({std::string(line.substr(i, end - i)), static_cast<int>(i + 1)});
+      i = end;
+    }
+  }
+  return tokens;
+}
+
+std::optional<std::uint32_t> ParseNumber(std::string_view text, int base) {
+  if (base == 16) {
+    if (!text.starts_with("0x") && !text.starts_with("0X")) return std::nullopt;
+    text.remove_prefix(2);
+  }
+  std::uint32_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// One position of a statement: a keyword, or a value with a description and a validator.
+struct Slot {
+  std::string description;                        // "'ca-profile'" or "a file path"
+  std::function<bool(const std::string&)> accepts;
+  bool keyword = false;                           // keywords are not passed to the action
+};
+
+Slot Kw(const std::string& keyword) {
+  return {"'" + keyword + "'", [keyword](const std::string& t) { return t == keyword; }, true};
+}
+Slot Value(const std::string& description) {
+  return {description, [](const std::string& t) { return !t.empty(); }};
+}
+Slot Hex(const std::string& description) {
+  return {description, [](const std::string& t) { return ParseNumber(t, 16).has_value(); }};
+}
+Slot Seconds() {
+  return {"a number of seconds (1-600)", [](const std::string& t) {
+            auto v = ParseNumber(t, 10);
+            return v && *v >= 1 && *v <= 600;
+          }};
+}
+
+using Values = std::vector<std::string>;  // the value slots' texts, in order
+using Action = std::function<void(DeviceConfig&, const Values&, const SourceLocation&)>;
+
+struct Rule {
+  std::vector<Slot> slots;
+  Action apply;
+};
+
+std::vector<Slot> Prefix(std::initializer_list<const char*> words) {
+  std::vector<Slot> slots;
+  for (const char* w : words) slots.push_back(Kw(w));
+  return slots;
+}
+
+Rule Make(std::vector<Slot> prefix, std::vector<Slot> rest, Action apply) {
+  prefix.insert(prefix.end(), rest.begin(), rest.end());
+  return {std::move(prefix), std::move(apply)};
+}
+
+std::vector<Rule> PkiRules() {
+  auto ca = Prefix({"set", "security", "pki", "ca-profile"});
+  auto local = Prefix({"set", "security", "pki", "node-local", "local-certificate"});
+  auto idev = Prefix({"set", "security", "pki", "node-local", "idev-id"});
+  auto ca_profile = [](DeviceConfig& c, const Values& v, const SourceLocation& at) -> CaProfile& {
+    CaProfile& p = c.ca_profiles[v[0]];
+    if (p.name.empty()) p = {v[0], "", "", at};
+    return p;
+  };
+  auto local_cert = [](DeviceConfig& c, const Values& v, const SourceLocation& at) -> LocalCertificate& {
+    LocalCertificate& l = c.local_certificates[v[0]];
+    if (l.id.empty()) l = {v[0], "", "", "", at};
+    return l;
+  };
+  auto nv = Hex("an NV index like 0x01C90000");
+  auto handle = Hex("a key handle like 0x81020000");
+  return {
+      Make(ca, {Value("a CA profile name"), Kw("ca-identity"), Value("a CA identity")},
+           [=](auto& c, auto& v, auto& at) { ca_profile(c, v, at).ca_identity = v[1]; }),
+      Make(ca, {Value("a CA profile name"), Kw("certificate"), Value("a file path")},
+           [=](auto& c, auto& v, auto& at) { ca_profile(c, v, at).certificate = v[1]; }),
+      Make(local, {Value("a certificate-id"), Kw("certificate"), Value("a file path")},
+           [=](auto& c, auto& v, auto& at) { local_cert(c, v, at).certificate = v[1]; }),
+      Make(local, {Value("a certificate-id"), Kw("private-key"), Value("a file path")},
+           [=](auto& c, auto& v, auto& at) { local_cert(c, v, at).private_key = v[1]; }),
+      Make(local, {Value("a certificate-id"), Kw("ca-profile"), Value("a CA profile name")},
+           [=](auto& c, auto& v, auto& at) { local_cert(c, v, at).ca_profile = v[1]; }),
+      Make(idev, {Kw("nv-index"), nv, Kw("key-handle"), handle},
+           [](auto& c, auto& v, auto&) {
+             c.idevid.nv_index = *ParseNumber(v[0], 16);
+             c.idevid.key_handle = *ParseNumber(v[1], 16);
+           }),
+      Make(idev, {Kw("nv-index"), nv},
+           [](auto& c, auto& v, auto&) { c.idevid.nv_index = *ParseNumber(v[0], 16); }),
+      Make(idev, {Kw("key-handle"), handle},
+           [](auto& c, auto& v, auto&) { c.idevid.key_handle = *ParseNumber(v[0], 16); }),
+      Make(Prefix({"set", "security", "pki", "node-local", "socket-group"}), {Value("a group name")},
+           [](auto& c, auto& v, auto&) { c.socket_group = v[0]; }),
+  };
+}
+
+std::vector<Rule> SslRules() {
+  auto profile = Prefix({"set", "services", "ssl", "initiation", "profile"});
+  auto get = [](DeviceConfig& c, const Values& v, const SourceLocation& at) -> SslInitiationProfile& {
+    SslInitiationProfile& p = c.ssl_profiles[v[0]];
+    if (p.name.empty()) {
+      p.name = v[0];
+      p.defined_at = at;
+    }
+    return p;
+  };
+  Slot name = Value("a profile name");
+  Slot versions = {"'all', 'tls12' or 'tls13'", [](const std::string& t) {
+                     return t == "all" || t == "tls12" || t == "tls13";
+                   }};
+  return {
+      Make(profile, {name, Kw("client-certificate"), Value("a certificate-id")},
+           [=](auto& c, auto& v, auto& at) { get(c, v, at).client_certificate = v[1]; }),
+      Make(profile, {name, Kw("crypto-hardware-offload"), Kw("tpm")},
+           [=](auto& c, auto& v, auto& at) { get(c, v, at).tpm_offload = true; }),
+      Make(profile, {name, Kw("trusted-ca"), Value("a CA profile name")},
+           [=](auto& c, auto& v, auto& at) { get(c, v, at).trusted_ca = v[1]; }),
+      Make(profile, {name, Kw("server-name"), Value("a host name")},
+           [=](auto& c, auto& v, auto& at) { get(c, v, at).server_name = v[1]; }),
+      Make(profile, {name, Kw("protocol-version"), versions},
+           [=](auto& c, auto& v, auto& at) {
+             get(c, v, at).versions = v[1] == "tls12"   ? TlsVersions::kTls12
+                                      : v[1] == "tls13" ? TlsVersions::kTls13
+                                                        : TlsVersions::kAll;
+           }),
+      Make(profile, {name, Kw("handshake-timeout"), Seconds()},
+           [=](auto& c, auto& v, auto& at) {
+             get(c, v, at).handshake_timeout_seconds = static_cast<int>(*ParseNumber(v[1], 10));
+           }),
+  };
+}
+
+const std::vector<Rule>& Grammar() {
+  static const std::vector<Rule> rules = [] {
+    std::vector<Rule> all = PkiRules();
+    for (auto& r : SslRules()) all.push_back(std::move(r));
+    return all;
+  }();
+  return rules;
+}
+
+std::string Expected(const std::vector<const Rule*>& alive, std::size_t position) {
+  std::set<std::string> wanted;
+  for (const Rule* r : alive) {
+    if (position < r->slots.size()) wanted.insert(r->slots[position].description);
+  }
+  std::vector<std::string> list(wanted.begin(), wanted.end());
+  if (list.size() == 1) return list[0];
+  std::string last = list.back();
+  list.pop_back();
+  return fmt::format("{} or {}", fmt::join(list, ", "), last);
+}
+
+Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& tokens,
+                            SourceLocation at) {
+  std::vector<const Rule*> alive;
+  for (const Rule& r : Grammar()) alive.push_back(&r);
+  auto error = [&](int column, const std::string& what) {
+    return ConfigError(fmt::format("{}:{}:{}: {}", at.file, at.line, column, what));
+  };
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    std::vector<const Rule*> next;
+    for (const Rule* r : alive) {
+      if (i < r->slots.size() && r->slots[i].accepts(tokens[i].text)) next.push_back(r);
+    }
+    if (next.empty()) {
+      bool complete = std::any_of(alive.begin(), alive.end(),
+                                  [&](const Rule* r) { return r->slots.size() == i; });
+      if (complete) return error(tokens[i].column, fmt::format("unexpected '{}' after a complete statement", tokens[i].text));
+      return error(tokens[i].column, fmt::format("expected {}, got '{}'", Expected(alive, i), tokens[i].text));
+    }
+    alive = std::move(next);
+  }
+  for (const Rule* r : alive) {
+    if (r->slots.size() != tokens.size()) continue;
+    Values values;
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      if (!r->slots[i].keyword) values.push_back(tokens[i].text);
+    }
+    at.column = tokens.front().column;
+    r->apply(config, values, at);
+    return {};
+  }
+  const Token& last = tokens.back();
+  return error(last.column + static_cast<int>(last.text.size()),
+               fmt::format("incomplete statement: expected {} after '{}'",
+                           Expected(alive, tokens.size()), last.text));
+}
+
+Result<void> CheckReferences(const DeviceConfig& c) {
+  auto at = [](const SourceLocation& l) { return l.ToString(); };
+  for (const auto& [id, cert] : c.local_certificates) {
+    if (cert.certificate.empty() || cert.private_key.empty()) {
+      return ConfigError(fmt::format("{}: local-certificate {} needs both 'certificate' and "
+                                     "'private-key'", at(cert.defined_at), id));
+    }
+    if (!cert.ca_profile.empty() && !c.ca_profiles.contains(cert.ca_profile)) {
+      return ConfigError(fmt::format("{}: local-certificate {} names ca-profile {}, which is not "
+                                     "defined", at(cert.defined_at), id, cert.ca_profile));
+    }
+  }
+  for (const auto& [name, ca] : c.ca_profiles) {
+    if (ca.certificate.empty()) {
+      return ConfigError(fmt::format("{}: ca-profile {} has no 'certificate'", at(ca.defined_at), name));
+    }
+  }
+  for (const auto& [name, p] : c.ssl_profiles) {
+    bool idevid = p.client_certificate == kIdevidCertificateId;
+    if (p.client_certificate.empty()) {
+      return ConfigError(fmt::format("{}: ssl initiation profile {} has no client-certificate",
+                                     at(p.defined_at), name));
+    }
+    if (!idevid && !c.local_certificates.contains(p.client_certificate)) {
+      return ConfigError(fmt::format("{}: ssl initiation profile {} names client-certificate {}, "
+                                     "which is neither idev-id nor a defined local-certificate",
+                                     at(p.defined_at), name, p.client_certificate));
+    }
+    if (p.tpm_offload != idevid) {
+      return ConfigError(fmt::format("{}: ssl initiation profile {}: crypto-hardware-offload tpm "
+                                     "goes with client-certificate idev-id, and only with it",
+                                     at(p.defined_at), name));
+    }
+    if (p.trusted_ca.empty() || !c.ca_profiles.contains(p.trusted_ca)) {
+      return ConfigError(fmt::format("{}: ssl initiation profile {} needs trusted-ca naming a "
+                                     "defined ca-profile{}", at(p.defined_at), name,
+                                     p.trusted_ca.empty() ? "" : " (not: " + p.trusted_ca + ")"));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string SourceLocation::ToString() const { return fmt::format("{}:{}:{}", file, line, column); }
+
+Result<DeviceConfig> ParseDeviceConfig(std::string_view text, const std::string& file_name) {
+  DeviceConfig config;
+  int line_number = 0;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    SourceLocation at{file_name, ++line_number, 1};
+    auto tokens = Tokenize(text.substr(start, end - start), at);
+    if (!tokens) return Fail(tokens.error());
+    if (!tokens->empty()) {
+      if (auto applied = ApplyStatement(config, *tokens, at); !applied) return Fail(applied.error());
+    }
+    start = end + 1;
+  }
+  if (auto checked = CheckReferences(config); !checked) return Fail(checked.error());
+  return config;
+}
+
+Result<DeviceConfig> LoadDeviceConfig(const std::filesystem::path& path) {
+  auto text = ReadFileText(path);
+  if (!text) return Fail(text.error());
+  return ParseDeviceConfig(*text, path.string());
+}
+
+}  // namespace idevid

@@ -1,0 +1,139 @@
+#include "device/config/config_parser.h"
+
+#include <gtest/gtest.h>
+
+namespace idevid {
+namespace {
+
+constexpr const char* kSeedConfig = R"(# the appliance's configuration, as in the design
+set security pki ca-profile cloud-ca ca-identity cloud-ca
+set security pki ca-profile cloud-ca certificate /etc/idevid/cloud-ca.pem
+set security pki ca-profile factory ca-identity factory
+set security pki ca-profile factory certificate "/etc/idevid/factory ca.pem"
+set security pki node-local local-certificate fs-cert certificate /etc/idevid/fs-cert.pem
+set security pki node-local local-certificate fs-cert private-key /etc/idevid/fs-cert.key
+set security pki node-local local-certificate fs-cert ca-profile factory
+set security pki node-local idev-id nv-index 0x01C90000 key-handle 0x81020000
+set services ssl initiation profile aamw-tpm client-certificate idev-id
+set services ssl initiation profile aamw-tpm crypto-hardware-offload tpm
+set services ssl initiation profile aamw-tpm trusted-ca cloud-ca   # trailing comment
+set services ssl initiation profile aamw-file client-certificate fs-cert
+set services ssl initiation profile aamw-file trusted-ca cloud-ca
+set services ssl initiation profile aamw-file server-name cloud.example
+set services ssl initiation profile aamw-file protocol-version tls13
+set services ssl initiation profile aamw-file handshake-timeout 5
+)";
+
+TEST(ConfigParserTest, TheSeedConfigurationParsesIntoTheModel) {
+  auto config = ParseDeviceConfig(kSeedConfig, "device.conf");
+  ASSERT_TRUE(config) << config.error().ToString();
+  EXPECT_EQ(config->ca_profiles.size(), 2u);
+  EXPECT_EQ(config->ca_profiles.at("factory").certificate, "/etc/idevid/factory ca.pem");
+  const LocalCertificate& fs = config->local_certificates.at("fs-cert");
+  EXPECT_EQ(fs.private_key, "/etc/idevid/fs-cert.key");
+  EXPECT_EQ(fs.ca_profile, "factory");
+  EXPECT_EQ(fs.defined_at.ToString(), "device.conf:6:1");
+  EXPECT_EQ(config->idevid.nv_index, 0x01C90000u);
+  EXPECT_EQ(config->idevid.key_handle, 0x81020000u);
+  const SslInitiationProfile& tpm = config->ssl_profiles.at("aamw-tpm");
+  EXPECT_TRUE(tpm.tpm_offload);
+  EXPECT_EQ(tpm.client_certificate, "idev-id");
+  EXPECT_EQ(tpm.trusted_ca, "cloud-ca");
+  const SslInitiationProfile& file = config->ssl_profiles.at("aamw-file");
+  EXPECT_FALSE(file.tpm_offload);
+  EXPECT_EQ(file.server_name, "cloud.example");
+  EXPECT_EQ(file.versions, TlsVersions::kTls13);
+  EXPECT_EQ(file.handshake_timeout_seconds, 5);
+}
+
+TEST(ConfigParserTest, EmptyAndCommentOnlyInputIsAnEmptyConfiguration) {
+  auto config = ParseDeviceConfig("\n# nothing\n   \n", "empty.conf");
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(config->ssl_profiles.empty());
+  EXPECT_EQ(config->idevid.key_handle, 0x81020000u);
+}
+
+struct BadCase {
+  const char* name;
+  std::string text;
+  std::string message;  // the whole error message
+};
+
+class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfigTest, IsRefusedWithFileLineColumnAndWhatWasExpected) {
+  auto config = ParseDeviceConfig(GetParam().text, "d.conf");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
+  EXPECT_EQ(config.error().message(), GetParam().message);
+}
+
+const std::string kCa =
+    "set security pki ca-profile ca certificate /ca.pem\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Statements, BadConfigTest,
+    ::testing::Values(
+        BadCase{"UnknownFirstWord", "delete security pki\n",
+                "d.conf:1:1: expected 'set', got 'delete'"},
+        BadCase{"UnknownSection", "set security pkx ca-profile a\n",
+                "d.conf:1:14: expected 'pki', got 'pkx'"},
+        BadCase{"WrongBranch", "\nset security pki node-local remote-certificate x\n",
+                "d.conf:2:29: expected 'idev-id', 'local-certificate' or 'socket-group', got "
+                "'remote-certificate'"},
+        BadCase{"Incomplete", "set services ssl initiation profile p trusted-ca\n",
+                "d.conf:1:49: incomplete statement: expected a CA profile name after 'trusted-ca'"},
+        BadCase{"UnknownAttribute", "set services ssl initiation profile p cipher aes\n",
+                "d.conf:1:39: expected 'client-certificate', 'crypto-hardware-offload', "
+                "'handshake-timeout', 'protocol-version', 'server-name' or 'trusted-ca', got "
+                "'cipher'"},
+        BadCase{"OffloadOtherThanTpm",
+                "set services ssl initiation profile p crypto-hardware-offload hsm\n",
+                "d.conf:1:63: expected 'tpm', got 'hsm'"},
+        BadCase{"HandleNotHex", "set security pki node-local idev-id key-handle 81020000\n",
+                "d.conf:1:48: expected a key handle like 0x81020000, got '81020000'"},
+        BadCase{"TrailingWord",
+                "set security pki node-local idev-id nv-index 0x01C90000 key-handle 0x81020000 x\n",
+                "d.conf:1:79: unexpected 'x' after a complete statement"},
+        BadCase{"TimeoutOutOfRange", "set services ssl initiation profile p handshake-timeout 0\n",
+                "d.conf:1:57: expected a number of seconds (1-600), got '0'"},
+        BadCase{"UnterminatedQuote", "set security pki ca-profile a certificate \"/x y\n",
+                "d.conf:1:43: unterminated quoted string"},
+        BadCase{"ProfileWithUnknownCertificate",
+                kCa + "set services ssl initiation profile p client-certificate nope\n"
+                      "set services ssl initiation profile p trusted-ca ca\n",
+                "d.conf:2:1: ssl initiation profile p names client-certificate nope, which is "
+                "neither idev-id nor a defined local-certificate"},
+        BadCase{"ProfileWithUnknownCa",
+                "set services ssl initiation profile p client-certificate idev-id\n"
+                "set services ssl initiation profile p crypto-hardware-offload tpm\n"
+                "set services ssl initiation profile p trusted-ca cloud\n",
+                "d.conf:1:1: ssl initiation profile p needs trusted-ca naming a defined "
+                "ca-profile (not: cloud)"},
+        BadCase{"TpmOffloadWithFileCertificate",
+                kCa + "set security pki node-local local-certificate f certificate /f.pem\n"
+                      "set security pki node-local local-certificate f private-key /f.key\n"
+                      "set services ssl initiation profile p client-certificate f\n"
+                      "set services ssl initiation profile p crypto-hardware-offload tpm\n"
+                      "set services ssl initiation profile p trusted-ca ca\n",
+                "d.conf:4:1: ssl initiation profile p: crypto-hardware-offload tpm goes with "
+                "client-certificate idev-id, and only with it"},
+        BadCase{"LocalCertificateWithoutKey",
+                "set security pki node-local local-certificate f certificate /f.pem\n",
+                "d.conf:1:1: local-certificate f needs both 'certificate' and 'private-key'"},
+        BadCase{"LocalCertificateWithUnknownCaProfile",
+                "set security pki node-local local-certificate f certificate /f.pem\n"
+                "set security pki node-local local-certificate f private-key /f.key\n"
+                "set security pki node-local local-certificate f ca-profile nope\n",
+                "d.conf:1:1: local-certificate f names ca-profile nope, which is not defined"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ConfigFileTest, MissingFileIsAnIoErrorNamingIt) {
+  auto config = LoadDeviceConfig("/nonexistent/device.conf");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().domain(), ErrorDomain::kIo);
+  EXPECT_NE(config.error().message().find("/nonexistent/device.conf"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace idevid

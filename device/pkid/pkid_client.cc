@@ -1,0 +1,22 @@
+#include "device/pkid/pkid_client.h"
+
+#include <fmt/format.h>
+
+#include "device/pkid/unix_socket.h"
+
+namespace idevid {
+
+Result<CommandResponse> SendPkidCommand(const std::filesystem::path& socket, const std::string& command,
+                                        std::chrono::milliseconds timeout) {
+  auto answer = Exchange(socket, command + "\n", timeout);
+  if (!answer) return Fail(answer.error());
+  try {
+    auto j = nlohmann::json::parse(*answer);
+    return CommandResponse{j.at("status").get<int>(), j.at("text").get<std::string>(), j.at("data")};
+  } catch (const nlohmann::json::exception& e) {
+    return ConfigError(fmt::format("pkid at {} answered something else than its JSON: {}",
+                                   socket.string(), e.what()));
+  }
+}
+
+}  // namespace idevid

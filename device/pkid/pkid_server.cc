@@ -1,0 +1,116 @@
+#include "device/pkid/pkid_server.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "device/config/config_parser.h"
+#include "device/pkid/command_handler.h"
+#include "device/pkid/operational_command.h"
+#include "device/pkid/unix_socket.h"
+
+namespace idevid {
+namespace {
+
+// SIGHUP, SIGTERM and SIGINT as readable events instead of asynchronous handlers.
+Result<Fd> SignalEvents() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
+  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return ErrnoError(errno, "cannot block signals");
+  Fd fd(::signalfd(-1, &set, SFD_CLOEXEC));
+  if (fd.get() < 0) return ErrnoError(errno, "cannot create a signalfd");
+  return fd;
+}
+
+class Daemon {
+ public:
+  Daemon(const PkidOptions& options, DeviceConfig config)
+      : options_(options), config_(std::move(config)),
+        handler_(store_, [this] { Reload(); }) {}
+
+  void Load() {
+    store_ = LoadNodeLocalStore(config_, options_.tcti, options_.now);
+    for (const auto& [id, entry] : store_.entries) {
+      if (entry.status.loaded) {
+        spdlog::info("{}: {}", id, entry.status.ToString());
+      } else {
+        spdlog::warn("{}: {}", id, entry.status.ToString());
+      }
+    }
+  }
+
+  // A restart reads the configuration again; an invalid one keeps the running one.
+  void Reload() {
+    auto config = LoadDeviceConfig(options_.config);
+    if (config) {
+      config_ = std::move(*config);
+    } else {
+      spdlog::error("restart keeps the previous configuration: {}", config.error().message());
+    }
+    Load();
+  }
+
+  void Serve(int client) {
+    auto line = ReadMessage(client, '\n', kMaxCommandLength + 1, std::chrono::seconds(5));
+    CommandResponse response = line ? handler_.Execute(*line)
+                                    : CommandResponse{2, line.error().message() + "\n", {}};
+    nlohmann::json j = {{"status", response.status}, {"text", response.text}, {"data", response.data}};
+    (void)WriteAll(client, j.dump());
+  }
+
+ private:
+  const PkidOptions& options_;
+  DeviceConfig config_;
+  NodeLocalStore store_;
+  CommandHandler handler_;
+};
+
+// Returns false when pkid should stop.
+bool HandleSignal(int signal_fd, Daemon& daemon) {
+  signalfd_siginfo info{};
+  if (::read(signal_fd, &info, sizeof info) != sizeof info) return true;
+  if (info.ssi_signo == SIGHUP) {
+    spdlog::info("SIGHUP: restart load");
+    daemon.Reload();
+    return true;
+  }
+  spdlog::info("signal {}: stopping", info.ssi_signo);
+  return false;
+}
+
+}  // namespace
+
+Result<void> RunPkid(const PkidOptions& given) {
+  PkidOptions options = given;
+  if (!options.now) options.now = [] { return std::chrono::system_clock::now(); };
+  auto config = LoadDeviceConfig(options.config);
+  if (!config) return Fail(config.error());
+  auto signals = SignalEvents();
+  if (!signals) return Fail(signals.error());
+  auto listener = ListenUnix(options.socket, config->socket_group);
+  if (!listener) return Fail(listener.error());
+  Daemon daemon(options, std::move(*config));
+  daemon.Load();
+  spdlog::info("serving on {}", options.socket.string());
+  for (bool running = true; running;) {
+    pollfd fds[2] = {{listener->get(), POLLIN, 0}, {signals->get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[1].revents & POLLIN) running = HandleSignal(signals->get(), daemon);
+    if (running && (fds[0].revents & POLLIN)) {
+      Fd client(::accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (client.get() >= 0) daemon.Serve(client.get());
+    }
+  }
+  std::filesystem::remove(options.socket);
+  return {};
+}
+
+}  // namespace idevid

@@ -1,0 +1,26 @@
+// The device PKI daemon: loads the node-local store at start and on restart (SIGHUP or
+// `request security pki node-local reload`) and answers operational commands on a Unix socket.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "core/result.h"
+#include "device/pkid/node_local_store.h"
+
+namespace idevid {
+
+struct PkidOptions {
+  std::filesystem::path config;  // device configuration (re-read on restart)
+  std::string tcti;              // the TPM holding idev-id
+  std::filesystem::path socket;  // created 0600, or 0660 with the configured socket-group
+  WallClock now;                 // injectable clock for load times; system clock when empty
+};
+
+// Runs until SIGTERM or SIGINT, then removes its socket. Fails only when it cannot start: an
+// invalid configuration (kConfig), a socket path in use or not creatable (kIo), an unknown
+// socket group (kConfig). A TPM that does not answer is not a start failure: idev-id is then
+// reported as not loaded, and loaded on the next restart.
+Result<void> RunPkid(const PkidOptions& options);
+
+}  // namespace idevid
