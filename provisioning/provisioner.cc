@@ -10,7 +10,7 @@
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "provisioning/ek_certificate.h"
-#include "provisioning/idevid_profile.h"
+#include "core/idevid_profile.h"
 
 namespace idevid {
 namespace {

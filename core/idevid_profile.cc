@@ -1,4 +1,4 @@
-#include "provisioning/idevid_profile.h"
+#include "core/idevid_profile.h"
 
 #include <openssl/asn1t.h>
 #include <openssl/sha.h>

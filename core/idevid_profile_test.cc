@@ -1,4 +1,4 @@
-#include "provisioning/idevid_profile.h"
+#include "core/idevid_profile.h"
 
 #include <gtest/gtest.h>
 

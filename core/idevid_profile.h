@@ -1,5 +1,6 @@
 // The idev-id certificate profile: IEEE 802.1AR-2018 8 with the TCG "TPM 2.0 Keys for Device
-// Identity and Attestation" additions. What the factory issues and the line check verifies.
+// Identity and Attestation" additions. A standard shared by the factory that issues it, the
+// line station that checks it and the cloud that reads it.
 #pragma once
 
 #include <optional>

@@ -1,0 +1,48 @@
+// The cloud peer: a mutual-TLS HTTPS server (TLS 1.2+) that verifies the device certificate's
+// chain to the factory CA, judges its 802.1AR identity and answers GET /v1/identity with a JSON
+// verdict, logging one JSON line per connection.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/result.h"
+
+namespace idevid {
+
+struct CloudOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;                   // 0: any free port (see CloudServer::port)
+  std::filesystem::path certificate;        // the server's certificate (PEM, may hold a chain)
+  std::filesystem::path private_key;        // its key (PEM)
+  std::filesystem::path factory_ca;         // factory-ca.pem: what device chains must reach
+  std::optional<std::filesystem::path> inventory;  // serial,model CSV
+  std::filesystem::path log;                // JSON lines, appended
+  std::chrono::milliseconds io_timeout{10000};  // a stalled handshake or request is dropped
+};
+
+class CloudServer {
+ public:
+  // Loads the certificates, binds and starts serving on background threads. Fails with kConfig
+  // for bad files (naming them), kIo when the address cannot be bound.
+  static Result<std::unique_ptr<CloudServer>> Start(const CloudOptions& options);
+  ~CloudServer();  // Stop()
+
+  std::uint16_t port() const;
+  // Stops accepting, lets the connections in progress finish, and returns.
+  void Stop();
+  // Connections handled so far.
+  std::uint64_t connections() const;
+
+  struct Impl;
+
+ private:
+  explicit CloudServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace idevid

@@ -1,0 +1,70 @@
+#include "cloud/identity_verdict.h"
+
+#include <openssl/x509v3.h>
+
+#include <fmt/format.h>
+
+#include "core/idevid_profile.h"
+#include "core/x509.h"
+
+namespace idevid {
+namespace {
+
+std::string First(const X509& cert, std::string_view oid) {
+  auto values = SubjectAttribute(cert, oid);
+  return values && values->size() == 1 ? values->front() : "";
+}
+
+// The first profile rule `cert` breaks; empty when it keeps them all.
+std::string ProfileViolation(const X509& cert) {
+  X509* c = const_cast<X509*>(&cert);  // the getters cache decoded extensions
+  std::uint32_t flags = X509_get_extension_flags(c);
+  if (flags & EXFLAG_CA) return "a CA certificate cannot be a device identity";  // RFC 5280 4.2.1.9
+  if (!(flags & EXFLAG_KUSAGE) || !(X509_get_key_usage(c) & KU_DIGITAL_SIGNATURE)) {
+    return "the certificate's KeyUsage lacks digitalSignature";  // 802.1AR 8.10.2
+  }
+  auto hwmn = FindHardwareModuleName(cert);
+  if (!hwmn || !hwmn->has_value()) return "no hardwareModuleName in subjectAltName";
+  if ((*hwmn)->hw_type != kOidTpm2HwType) {
+    return fmt::format("hardwareModuleName hwType {} is not a TPM 2.0", (*hwmn)->hw_type);
+  }
+  return "";
+}
+
+}  // namespace
+
+nlohmann::json IdentityVerdict::ToJson() const {
+  return {{"verdict", accepted ? "accepted" : "rejected"},
+          {"serial", serial},
+          {"model", model},
+          {"reason", reason}};
+}
+
+IdentityVerdict JudgeDeviceCertificate(const X509& cert, const std::optional<Inventory>& inventory) {
+  IdentityVerdict v{false, First(cert, kOidSubjectSerialNumber), First(cert, "CN"), ""};
+  if (v.serial.empty() || v.model.empty()) {
+    v.reason = "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)";
+    return v;
+  }
+  if (std::string broken = ProfileViolation(cert); !broken.empty()) {
+    v.reason = broken;
+    return v;
+  }
+  if (inventory) {
+    auto it = inventory->find(v.serial);
+    if (it == inventory->end()) {
+      v.reason = fmt::format("serial {} is not in the inventory", v.serial);
+      return v;
+    }
+    if (it->second != v.model) {
+      v.reason = fmt::format("serial {} is a {} in the inventory, not a {}", v.serial, it->second,
+                             v.model);
+      return v;
+    }
+  }
+  v.accepted = true;
+  v.reason = "ok";
+  return v;
+}
+
+}  // namespace idevid

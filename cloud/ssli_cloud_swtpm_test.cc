@@ -1,0 +1,307 @@
+// SSL-I from the device to the cloud on a provisioned swtpm behind tpm2-abrmd: TPM mode through
+// the idevid-tpm provider, file mode, tpm2-openssl as an interop peer, and the ways a session
+// must fail.
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include <gtest/gtest.h>
+
+#include "cloud/cloud_server.h"
+#include "core/file_io.h"
+#include "core/idevid_profile.h"
+#include "core/x509.h"
+#include "core/x509_build.h"
+#include "device/config/config_parser.h"
+#include "device/ssli/ssli_client.h"
+#include "fixtures/tpm_fixture.h"
+#include "harness/ports.h"
+#include "harness/process.h"
+#include "provisioning/factory.h"
+#include "provisioning/provisioner.h"
+
+namespace idevid {
+namespace {
+
+class SsliCloudTest : public testing::TpmTestBase, public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StartTpm(testing::TpmAccess::kAbrmd, /*manufacture=*/true);
+    factory_ = *InitFactory({.dir = dir() / "factory"});
+    cloud_ca_ = *InitFactory({.dir = dir() / "cloud-ca", .manufacturer = "Cloud"});
+    auto unit = ProvisionUnit(tpm(), *factory_, {.serial = "CW9876543210", .model = "SRX4300"});
+    ASSERT_TRUE(unit) << unit.error().ToString();
+    WriteServerCertificate();
+    WriteFileCertificate();
+    WriteFileCertificate("expired", "20210101000000Z");
+    ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", Config()));
+    config_ = *LoadDeviceConfig(dir() / "device.conf");
+  }
+  void TearDown() override {
+    cloud_.reset();
+    StopTpm();
+  }
+
+  void WriteServerCertificate() {
+    auto key = GenerateKey(KeyAlgorithm::kEccP256);
+    auto cert = IssueCertificate({.subject = {{"CN", "cloud.example"}},
+                                  .not_after = "20991231235959Z",
+                                  .extensions = {{"subjectAltName", "DNS:cloud.example,IP:127.0.0.1"}}},
+                                 **key, cloud_ca_->issuing.get(), *cloud_ca_->issuing_key);
+    ASSERT_TRUE(cert);
+    ASSERT_TRUE(WriteFileAtomic(dir() / "server.pem",
+                                *CertificatePem(**cert) + *CertificatePem(*cloud_ca_->issuing)));
+    ASSERT_TRUE(WritePrivateKeyPem(dir() / "server.key", **key));
+  }
+  // A file-system certificate in the same profile, issued by the factory to a software key.
+  void WriteFileCertificate(const std::string& name = "fs-cert", const std::string& not_after = "") {
+    auto key = GenerateKey(KeyAlgorithm::kEccP256);
+    auto spec = IdevidCertificateSpec({"FS0001", "SRX4300", "Example Networks", Bytes(32, 1)});
+    if (!not_after.empty()) {
+      spec->not_before = "20200101000000Z";
+      spec->not_after = not_after;
+    }
+    auto cert = IssueCertificate(*spec, **key, factory_->issuing.get(), *factory_->issuing_key);
+    ASSERT_TRUE(cert);
+    ASSERT_TRUE(WriteFileAtomic(dir() / (name + ".pem"), *CertificatePem(**cert)));
+    ASSERT_TRUE(WritePrivateKeyPem(dir() / (name + ".key"), **key));
+  }
+  std::string Config() const {
+    return fmt::format(
+        "set security pki ca-profile cloud-ca certificate {0}/cloud-ca/root-ca.pem\n"
+        "set security pki node-local local-certificate fs-cert certificate {0}/fs-cert.pem\n"
+        "set security pki node-local local-certificate fs-cert private-key {0}/fs-cert.key\n"
+        "set services ssl initiation profile tpm13 client-certificate idev-id\n"
+        "set services ssl initiation profile tpm13 crypto-hardware-offload tpm\n"
+        "set services ssl initiation profile tpm13 trusted-ca cloud-ca\n"
+        "set services ssl initiation profile tpm13 server-name cloud.example\n"
+        "set services ssl initiation profile tpm13 protocol-version tls13\n"
+        "set services ssl initiation profile tpm12 client-certificate idev-id\n"
+        "set services ssl initiation profile tpm12 crypto-hardware-offload tpm\n"
+        "set services ssl initiation profile tpm12 trusted-ca cloud-ca\n"
+        "set services ssl initiation profile tpm12 protocol-version tls12\n"
+        "set services ssl initiation profile file client-certificate fs-cert\n"
+        "set services ssl initiation profile file trusted-ca cloud-ca\n"
+        "set security pki node-local local-certificate expired certificate {0}/expired.pem\n"
+        "set security pki node-local local-certificate expired private-key {0}/expired.key\n"
+        "set services ssl initiation profile expired client-certificate expired\n"
+        "set services ssl initiation profile expired trusted-ca cloud-ca\n",
+        dir().string());
+  }
+  void StartCloud(const std::string& factory_ca, std::optional<std::string> inventory = std::nullopt) {
+    CloudOptions options{"127.0.0.1", 0, dir() / "server.pem", dir() / "server.key", factory_ca,
+                         std::nullopt, dir() / "cloud.log"};
+    if (inventory) {
+      ASSERT_TRUE(WriteFileAtomic(dir() / "inventory.csv", *inventory));
+      options.inventory = dir() / "inventory.csv";
+    }
+    auto cloud = CloudServer::Start(options);
+    ASSERT_TRUE(cloud) << cloud.error().ToString();
+    cloud_ = std::move(*cloud);
+  }
+  std::string FactoryCa() const { return FactoryFiles::Chain(dir() / "factory").string(); }
+  Result<SsliResult> Connect(const std::string& profile, std::string tcti = "") {
+    return SsliConnect({&*config_, profile, std::nullopt, tcti.empty() ? swtpm().tcti() : tcti,
+                        "127.0.0.1", cloud_->port()});
+  }
+  std::vector<nlohmann::json> CloudLog() {
+    std::vector<nlohmann::json> lines;
+    std::istringstream in(ReadFileText(dir() / "cloud.log").value_or(""));
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+  }
+
+  std::optional<Factory> factory_, cloud_ca_;
+  std::optional<DeviceConfig> config_;
+  std::unique_ptr<CloudServer> cloud_;
+};
+
+TEST_F(SsliCloudTest, TpmModeIsAcceptedAsTheUnitOverTls13AndTls12) {
+  StartCloud(FactoryCa());
+  for (auto [profile, protocol] : {std::pair{"tpm13", "TLSv1.3"}, std::pair{"tpm12", "TLSv1.2"}}) {
+    auto result = Connect(profile);
+    ASSERT_TRUE(result) << result.error().ToString();
+    EXPECT_TRUE(result->accepted()) << result->verdict.dump();
+    EXPECT_TRUE(result->tpm_mode);
+    EXPECT_EQ(result->protocol, protocol);
+    EXPECT_EQ(result->signature_scheme, "ECDSA+SHA256");
+    EXPECT_EQ(result->tpm_signatures, 1u) << "the TPM signed the handshake";
+    EXPECT_EQ(result->verdict["serial"], "CW9876543210");
+    EXPECT_EQ(result->verdict["model"], "SRX4300");
+    EXPECT_EQ(result->server_subject, "CN=cloud.example");
+  }
+  auto log = CloudLog();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0]["verdict"], "accepted");
+  EXPECT_EQ(log[0]["serial"], "CW9876543210");
+}
+
+TEST_F(SsliCloudTest, FileModeIsAcceptedAsTheFileCertificatesUnit) {
+  StartCloud(FactoryCa());
+  auto result = Connect("file");
+  ASSERT_TRUE(result) << result.error().ToString();
+  EXPECT_TRUE(result->accepted()) << result->verdict.dump();
+  EXPECT_FALSE(result->tpm_mode);
+  EXPECT_EQ(result->verdict["serial"], "FS0001");
+}
+
+TEST_F(SsliCloudTest, Tpm2OpensslWithTheSameTpmKeyIsAcceptedToo) {
+  StartCloud(FactoryCa());
+  auto der = dir() / "idevid.der";
+  ASSERT_EQ(RunTool({"tpm2_nvread", "0x01C90000", "-o", der.string()}).exit_status, 0);
+  auto pem = dir() / "idevid.pem";
+  ASSERT_TRUE(WriteFileAtomic(pem, *CertificatePem(**LoadCertificateFile(der))));
+  auto env = swtpm().ClientEnvironment();
+  env["TPM2OPENSSL_TCTI"] = swtpm().tcti();
+  auto run = RunCommand({"openssl", "s_client", "-provider", "tpm2", "-provider", "default",
+                         "-key", "handle:0x81020000", "-cert", pem.string(), "-CAfile",
+                         (dir() / "cloud-ca" / "root-ca.pem").string(), "-connect",
+                         fmt::format("127.0.0.1:{}", cloud_->port()), "-quiet"},
+                        env, std::chrono::seconds(60),
+                        "GET /v1/identity HTTP/1.1\r\nHost: cloud.example\r\n\r\n");
+  ASSERT_TRUE(run);
+  EXPECT_NE(run->out.find(R"("serial":"CW9876543210","verdict":"accepted")"), std::string::npos)
+      << run->out << run->err;
+}
+
+TEST_F(SsliCloudTest, ACloudWithoutTheFactoryCaRefusesTheHandshake) {
+  StartCloud(FactoryFiles::Chain(dir() / "cloud-ca").string());
+  auto result = Connect("tpm13");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().domain(), ErrorDomain::kTls);
+  // TLS 1.3: the refusal is the server's alert after the client's Finished.
+  EXPECT_NE(result.error().message().find("the cloud at 127.0.0.1 refused the session"),
+            std::string::npos)
+      << result.error().message();
+  EXPECT_NE(result.error().message().find("alert unknown ca"), std::string::npos)
+      << result.error().message();
+  cloud_->Stop();
+  auto log = CloudLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0]["verdict"], "rejected");
+  EXPECT_NE(log[0]["reason"].get<std::string>().find("unable to get local issuer certificate"),
+            std::string::npos)
+      << log[0].dump();
+}
+
+TEST_F(SsliCloudTest, AnInventoryMismatchIsRefusedWithAJsonReason) {
+  StartCloud(FactoryCa(), "serial,model\nCW9876543210,SRX1500\nFS0001,SRX4300\n");
+  auto result = Connect("tpm13");
+  ASSERT_TRUE(result) << result.error().ToString();
+  EXPECT_FALSE(result->accepted());
+  EXPECT_EQ(result->http_status, 403);
+  EXPECT_EQ(result->verdict["verdict"], "rejected");
+  EXPECT_EQ(result->verdict["reason"], "serial CW9876543210 is a SRX1500 in the inventory, not a SRX4300");
+}
+
+TEST_F(SsliCloudTest, AnUnreachableTpmFailsBeforeTheHandshake) {
+  StartCloud(FactoryCa());
+  auto result = Connect("tpm13", "swtpm:host=127.0.0.1,port=1");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().domain(), ErrorDomain::kTss);
+  EXPECT_NE(result.error().message().find("swtpm:host=127.0.0.1,port=1"), std::string::npos);
+  EXPECT_EQ(cloud_->connections(), 0u);
+}
+
+TEST_F(SsliCloudTest, EightClientsTimesFiftyTpmModeHandshakesAreAllAccepted) {
+  StartCloud(FactoryCa());
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&] {
+      auto client = SsliClient::Create({&*config_, "tpm13", std::nullopt, swtpm().tcti(),
+                                        "127.0.0.1", cloud_->port()});
+      if (!client) return;
+      for (int i = 0; i < 50; ++i) {
+        auto result = (*client)->Connect();
+        if (result && result->accepted()) ++accepted;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(accepted, 400);
+  EXPECT_EQ(cloud_->connections(), 400u);
+}
+
+TEST_F(SsliCloudTest, TheCloudRejectsEachBadClientWithItsReasonInTheLog) {
+  StartCloud(FactoryCa(), "serial,model\nFS0001,SRX4300\n");
+  auto unknown = Connect("tpm13");  // CW9876543210 is not in the inventory
+  ASSERT_TRUE(unknown) << unknown.error().ToString();
+  EXPECT_EQ(unknown->http_status, 403);
+  auto expired = Connect("expired");
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().domain(), ErrorDomain::kTls) << expired.error().ToString();
+  auto anonymous = RunCommand({"openssl", "s_client", "-connect",
+                               fmt::format("127.0.0.1:{}", cloud_->port()), "-quiet"},
+                              {}, std::chrono::seconds(30), "GET /v1/identity HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->out.find("accepted"), std::string::npos) << anonymous->out;
+  cloud_->Stop();
+  auto log = CloudLog();
+  ASSERT_EQ(log.size(), 3u);
+  std::vector<std::string> reasons;
+  for (const auto& line : log) {
+    EXPECT_EQ(line["verdict"], "rejected") << line.dump();
+    reasons.push_back(line["reason"]);
+  }
+  auto has = [&](const std::string& part) {
+    return std::any_of(reasons.begin(), reasons.end(),
+                       [&](const std::string& r) { return r.find(part) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("serial CW9876543210 is not in the inventory")) << ::testing::PrintToString(reasons);
+  EXPECT_TRUE(has("certificate has expired")) << ::testing::PrintToString(reasons);
+  EXPECT_TRUE(has("peer did not return a certificate")) << ::testing::PrintToString(reasons);
+}
+
+TEST_F(SsliCloudTest, TpmModeNeedsTheTpmWhileFileModeDoesNot) {
+  StartCloud(FactoryCa());
+  // No private key of idev-id exists anywhere in the test's files: only the file certificates'.
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir())) {
+    if (!entry.is_regular_file()) continue;
+    std::string text = ReadFileText(entry.path()).value_or("");
+    if (text.find("PRIVATE KEY") == std::string::npos) continue;
+    std::string name = entry.path().filename().string();
+    EXPECT_TRUE(name == "fs-cert.key" || name == "expired.key" || name == "server.key" ||
+                name == "root-ca.key" || name == "issuing-ca.key" ||
+                entry.path().string().find("localca") != std::string::npos)
+        << "unexpected private key " << entry.path();
+  }
+  auto client = SsliClient::Create({&*config_, "tpm13", std::nullopt, swtpm().tcti(), "127.0.0.1",
+                                    cloud_->port()});
+  ASSERT_TRUE(client) << client.error().ToString();
+  ASSERT_TRUE((*client)->Connect());
+  StopTpmNow();
+  auto tpm_mode = (*client)->Connect();
+  ASSERT_FALSE(tpm_mode) << "a TPM-mode handshake must fail without the TPM";
+  EXPECT_EQ(tpm_mode.error().domain(), ErrorDomain::kTls);
+  EXPECT_NE(tpm_mode.error().message().find("TPM signing failed"), std::string::npos)
+      << tpm_mode.error().message();
+  auto file_mode = Connect("file");
+  ASSERT_TRUE(file_mode) << file_mode.error().ToString();
+  EXPECT_TRUE(file_mode->accepted());
+}
+
+TEST_F(SsliCloudTest, TpmModeInteroperatesWithOpensslSServerAsThePeer) {
+  auto port = FindFreePort();
+  ASSERT_TRUE(port);
+  auto server = ChildProcess::Spawn(
+      {.argv = {"openssl", "s_server", "-accept", std::to_string(*port), "-cert",
+                (dir() / "server.pem").string(), "-key", (dir() / "server.key").string(),
+                "-cert_chain", (dir() / "cloud-ca" / "issuing-ca.pem").string(), "-Verify", "1", "-CAfile", FactoryCa(), "-www"},
+       .log = dir() / "s_server.log"});
+  ASSERT_TRUE(server);
+  ASSERT_TRUE(PollUntil([&] { return PortAcceptsConnections(*port); }, std::chrono::seconds(10)));
+  auto result = SsliConnect({&*config_, "tpm13", std::nullopt, swtpm().tcti(), "127.0.0.1", *port});
+  ASSERT_TRUE(result) << result.error().ToString() << LogTail(dir() / "s_server.log");
+  EXPECT_EQ(result->http_status, 200);
+  EXPECT_EQ(result->protocol, "TLSv1.3");
+  EXPECT_EQ(result->tpm_signatures, 1u);
+  // s_server -www prints the client certificate it verified.
+  EXPECT_NE(result->body.find("Subject: O=Example Networks, CN=SRX4300/serialNumber=CW9876543210"),
+            std::string::npos)
+      << result->body;
+}
+
+}  // namespace
+}  // namespace idevid

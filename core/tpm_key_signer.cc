@@ -1,0 +1,77 @@
+#include "core/tpm_key_signer.h"
+
+#include <fmt/format.h>
+
+#include "core/openssl_error.h"
+#include "core/tpm_context.h"
+#include "core/tpm_keys.h"
+#include "core/tpm_sign.h"
+
+namespace idevid {
+
+struct TpmKeySigner::State {
+  TpmContext tpm;
+  EsysReference key;
+  std::uint64_t signatures = 0;
+};
+
+namespace {
+
+// The TPM hash for any of OpenSSL's names of it ("SHA256", "SHA2-256", "2.16.840.1.101.3.4.2.1").
+Result<TPMI_ALG_HASH> HashByName(std::string_view name) {
+  ossl::Owner<EVP_MD, EVP_MD_free> md(EVP_MD_fetch(nullptr, std::string(name).c_str(), nullptr));
+  for (TPMI_ALG_HASH hash : {TPM2_ALG_SHA256, TPM2_ALG_SHA384, TPM2_ALG_SHA512}) {
+    if (md && EVP_MD_is_a(md.get(), std::string(DigestName(hash)).c_str())) return hash;
+  }
+  ClearOpenSslErrors();
+  return UsageError(fmt::format("the TPM signer does not sign {} digests", name));
+}
+
+SignatureScheme ToScheme(TpmSignScheme s) {
+  switch (s) {
+    case TpmSignScheme::kEcdsa: return SignatureScheme::kEcdsa;
+    case TpmSignScheme::kRsaPkcs1: return SignatureScheme::kRsaPkcs1;
+    case TpmSignScheme::kRsaPss: return SignatureScheme::kRsaPss;
+  }
+  return SignatureScheme::kEcdsa;
+}
+
+}  // namespace
+
+TpmKeySigner::~TpmKeySigner() = default;
+
+Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti,
+                                                         std::uint32_t handle) {
+  auto tpm = TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(30)});
+  if (!tpm) return Fail(tpm.error());
+  auto key = ReferenceTpmHandle(*tpm, handle);
+  if (!key) return Fail(key.error().WithContext(fmt::format("no key at {:#010x}", handle)));
+  auto pub = ReadPublic(*tpm, key->handle());
+  if (!pub) return Fail(pub.error());
+  auto public_key = PublicKeyFromTpm(pub->publicArea);
+  if (!public_key) return Fail(public_key.error());
+  std::shared_ptr<TpmKeySigner> signer(new TpmKeySigner());
+  signer->state_.reset(new State{std::move(*tpm), std::move(*key), 0});
+  signer->public_key_ = std::move(*public_key);
+  signer->handle_ = handle;
+  return signer;
+}
+
+bool TpmKeySigner::is_rsa() const { return EVP_PKEY_is_a(public_key_.get(), "RSA") == 1; }
+
+Result<Bytes> TpmKeySigner::Sign(TpmSignScheme scheme, std::string_view digest_name,
+                                 std::span<const std::uint8_t> digest) {
+  auto hash = HashByName(digest_name);
+  if (!hash) return Fail(hash.error());
+  std::lock_guard lock(mutex_);
+  auto signature = SignDigest(state_->tpm, state_->key.handle(), {ToScheme(scheme), *hash}, digest);
+  if (signature) ++state_->signatures;
+  return signature;
+}
+
+std::uint64_t TpmKeySigner::signatures() const {
+  std::lock_guard lock(mutex_);
+  return state_->signatures;
+}
+
+}  // namespace idevid

@@ -1,0 +1,52 @@
+// A TPM-held signing key for callers above core/ (the OpenSSL provider, the SSL-I client): one
+// TPM connection, one persistent key, thread-safe, with no tpm2-tss types in its interface.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/openssl_ptr.h"
+#include "core/result.h"
+#include "core/x509.h"
+
+namespace idevid {
+
+class TpmContext;
+
+enum class TpmSignScheme { kEcdsa, kRsaPkcs1, kRsaPss };
+
+class TpmKeySigner {
+ public:
+  // Opens `tcti` and resolves the persistent key at `handle`. Fails with the TPM's error
+  // (TPM_RC_HANDLE when no key is there) or kTss naming the TCTI when it cannot connect.
+  static Result<std::shared_ptr<TpmKeySigner>> Open(const std::string& tcti, std::uint32_t handle);
+  ~TpmKeySigner();
+
+  // The key's public half, as OpenSSL sees it.
+  const EVP_PKEY& public_key() const { return *public_key_; }
+  std::uint32_t handle() const { return handle_; }
+  bool is_rsa() const;
+
+  // Signs `digest` (of the named hash: "SHA256", "SHA384", "SHA512") in the TPM, one signature
+  // at a time. ECDSA comes back DER-encoded, RSA raw. kUsage for an unsupported hash.
+  Result<Bytes> Sign(TpmSignScheme scheme, std::string_view digest_name,
+                     std::span<const std::uint8_t> digest);
+
+  // The number of signatures made so far.
+  std::uint64_t signatures() const;
+
+ private:
+  TpmKeySigner() = default;
+  struct State;
+  std::unique_ptr<State> state_;
+  ossl::PKey public_key_;
+  std::uint32_t handle_ = 0;
+  mutable std::mutex mutex_;
+};
+
+}  // namespace idevid

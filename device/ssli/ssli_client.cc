@@ -1,0 +1,262 @@
+#include "device/ssli/ssli_client.h"
+
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "core/openssl_error.h"
+#include "core/tpm_context.h"
+#include "core/tpm_key_signer.h"
+#include "core/tpm_nv.h"
+#include "core/x509.h"
+#include "core/x509_build.h"
+#include "device/pkid/pkid_client.h"
+#include "device/ssli/tpm_provider.h"
+
+namespace idevid {
+namespace {
+
+using LibCtx = ossl::Owner<OSSL_LIB_CTX, OSSL_LIB_CTX_free>;
+using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
+using Ssl = ossl::Owner<SSL, SSL_free>;
+
+// The client's certificate and key, wherever they come from.
+struct Credentials {
+  ossl::Cert certificate;
+  ossl::PKey key;
+  std::shared_ptr<TpmKeySigner> signer;  // TPM mode
+};
+
+Result<ossl::Cert> ParsePem(const std::string& pem) {
+  return ParseCertificate(std::span(reinterpret_cast<const std::uint8_t*>(pem.data()), pem.size()));
+}
+
+// certificate PEM and key reference of `id` from pkid's export.
+Result<nlohmann::json> ExportFromPkid(const std::filesystem::path& socket, const std::string& id) {
+  auto answer = SendPkidCommand(socket, "request security pki node-local local-certificate "
+                                        "export certificate-id " + id);
+  if (!answer) return Fail(answer.error());
+  if (answer->status != 0) {
+    return UsageError(fmt::format("pkid cannot give certificate-id {}: {}", id, answer->text));
+  }
+  return answer->data;
+}
+
+Result<Credentials> TpmCredentials(const SsliConnectRequest& r, LibCtx& libctx) {
+  Credentials c;
+  std::uint32_t handle = r.config->idevid.key_handle;
+  if (r.pkid_socket) {
+    auto exported = ExportFromPkid(*r.pkid_socket, kIdevidCertificateId);
+    if (!exported) return Fail(exported.error());
+    auto cert = ParsePem((*exported)["certificate_pem"].get<std::string>());
+    if (!cert) return Fail(cert.error());
+    c.certificate = std::move(*cert);
+    handle = (*exported)["key"]["handle"].get<std::uint32_t>();
+  } else {
+    auto tpm = TpmContext::Open(r.tcti, {.command_timeout = std::chrono::seconds(30)});
+    if (!tpm) return Fail(tpm.error());
+    auto der = NvRead(*tpm, r.config->idevid.nv_index);
+    if (!der) return Fail(der.error().WithContext("reading idev-id"));
+    auto cert = ParseCertificate(*der);
+    if (!cert) return Fail(cert.error().WithContext("idev-id in NV"));
+    c.certificate = std::move(*cert);
+  }
+  auto signer = TpmKeySigner::Open(r.tcti, handle);
+  if (!signer) return Fail(signer.error());
+  if (EVP_PKEY_eq(&(*signer)->public_key(), X509_get0_pubkey(c.certificate.get())) != 1) {
+    return Fail(ErrorDomain::kVerify, 0,
+                fmt::format("the TPM key at {:#010x} does not match the idev-id certificate", handle));
+  }
+  auto key = MakeTpmPrivateKey(libctx.get(), *signer);
+  if (!key) return Fail(key.error());
+  c.signer = std::move(*signer);
+  c.key = std::move(*key);
+  return c;
+}
+
+Result<Credentials> FileCredentials(const SsliConnectRequest& r, const std::string& id) {
+  auto local = r.config->local_certificates.find(id);
+  if (local == r.config->local_certificates.end()) {
+    return ConfigError(fmt::format("local-certificate {} is not configured", id));
+  }
+  auto cert = LoadCertificateFile(local->second.certificate);
+  if (!cert) return Fail(cert.error());
+  auto key = LoadPrivateKeyPem(local->second.private_key);
+  if (!key) return Fail(key.error());
+  return Credentials{std::move(*cert), std::move(*key), nullptr};
+}
+
+Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
+    return Fail(ErrorDomain::kIo, 0, fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
+  }
+  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{timeout_seconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int rc = ::connect(fd, found->ai_addr, found->ai_addrlen);
+  int e = errno;
+  ::freeaddrinfo(found);
+  if (rc != 0) {
+    ::close(fd);
+    return ErrnoError(e, fmt::format("cannot connect to the cloud at {}:{}", host, port));
+  }
+  return fd;
+}
+
+Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p,
+                             const DeviceConfig& config, const Credentials& c) {
+  SslCtx ctx(SSL_CTX_new_ex(libctx, nullptr, TLS_client_method()));
+  if (!ctx) return FailOpenSsl("cannot create the TLS client context");
+  int min = p.versions == TlsVersions::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+  int max = p.versions == TlsVersions::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+  SSL_CTX_set_min_proto_version(ctx.get(), min);
+  SSL_CTX_set_max_proto_version(ctx.get(), max);
+  if (SSL_CTX_use_certificate(ctx.get(), c.certificate.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(ctx.get(), c.key.get()) != 1) {
+    return FailOpenSsl("the client certificate and key do not go together");
+  }
+  const CaProfile& ca = config.ca_profiles.at(p.trusted_ca);
+  auto trusted = LoadCertificateBundle(ca.certificate);
+  if (!trusted) return Fail(trusted.error().WithContext("trusted-ca " + p.trusted_ca));
+  for (const auto& cert : *trusted) X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.get()), cert.get());
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
+Error HandshakeError(SSL* ssl, const std::string& peer) {
+  long verify = SSL_get_verify_result(ssl);
+  std::string why = OpenSslError("").message();
+  if (verify != X509_V_OK) why += fmt::format("; server certificate: {}", X509_verify_cert_error_string(verify));
+  return Error(ErrorDomain::kTls, static_cast<std::uint64_t>(verify),
+               fmt::format("TLS handshake with {} failed{}", peer, why));
+}
+
+// GET /v1/identity and the cloud's JSON answer.
+Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) {
+  std::string request = fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host);
+  // A server that refuses the client certificate may already have closed the connection.
+  if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) <= 0) {
+    return Fail(Error(ErrorDomain::kTls, 0,
+                      fmt::format("the cloud at {} refused the session{}", host,
+                                  OpenSslError("").message())));
+  }
+  std::string response;
+  char buffer[4096];
+  int n = 0;
+  while ((n = SSL_read(ssl, buffer, sizeof buffer)) > 0) response.append(buffer, static_cast<std::size_t>(n));
+  // In TLS 1.3 the server judges the client certificate after the client's handshake is done:
+  // its refusal arrives as an alert on the first read (RFC 8446 4.4.2.4).
+  if (response.empty() && SSL_get_error(ssl, n) == SSL_ERROR_SSL) {
+    return Fail(Error(ErrorDomain::kTls, 0,
+                      fmt::format("the cloud at {} refused the session{}", host,
+                                  OpenSslError("").message())));
+  }
+  ClearOpenSslErrors();
+  std::size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
+    return Fail(ErrorDomain::kTls, 0, "the cloud's answer is not an HTTP/1.x response");
+  }
+  result.http_status = std::atoi(response.c_str() + 9);
+  result.body = response.substr(body + 4);
+  result.verdict = nlohmann::json::parse(result.body, nullptr, false);
+  if (result.verdict.is_discarded()) result.verdict = nullptr;
+  return {};
+}
+
+// "ECDSA+SHA256", "RSASSA-PSS+SHA256": how this client signed its CertificateVerify.
+std::string SignatureScheme(SSL* ssl) {
+  int type = NID_undef, digest = NID_undef;
+  if (SSL_get_signature_type_nid(ssl, &type) != 1 || SSL_get_signature_nid(ssl, &digest) != 1) {
+    return "";
+  }
+  const char* kind = type == EVP_PKEY_EC ? "ECDSA" : OBJ_nid2sn(type);
+  return fmt::format("{}+{}", kind, OBJ_nid2sn(digest));
+}
+
+}  // namespace
+
+bool SsliResult::accepted() const {
+  return http_status == 200 && verdict.is_object() && verdict.value("verdict", "") == "accepted";
+}
+
+struct SsliClient::State {
+  SslInitiationProfile profile;
+  std::string host;
+  std::uint16_t port = 0;
+  LibCtx libctx;  // declared first: outlives the context and key made in it
+  Credentials credentials;
+  SslCtx ctx;
+};
+
+SsliClient::SsliClient(std::unique_ptr<State> state) : state_(std::move(state)) {}
+SsliClient::~SsliClient() = default;
+
+Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest& r) {
+  auto found = r.config->ssl_profiles.find(r.profile);
+  if (found == r.config->ssl_profiles.end()) {
+    return ConfigError(fmt::format("ssl initiation profile {} is not configured", r.profile));
+  }
+  auto state = std::make_unique<State>();
+  state->profile = found->second;
+  state->host = r.host;
+  state->port = r.port;
+  state->libctx.reset(OSSL_LIB_CTX_new());
+  if (auto loaded = LoadTpmProvider(state->libctx.get()); !loaded) return Fail(loaded.error());
+  auto credentials = state->profile.tpm_offload ? TpmCredentials(r, state->libctx)
+                                                : FileCredentials(r, state->profile.client_certificate);
+  if (!credentials) return Fail(credentials.error());
+  state->credentials = std::move(*credentials);
+  auto ctx = ClientContext(state->libctx.get(), state->profile, *r.config, state->credentials);
+  if (!ctx) return Fail(ctx.error());
+  state->ctx = std::move(*ctx);
+  return std::unique_ptr<SsliClient>(new SsliClient(std::move(state)));
+}
+
+Result<SsliResult> SsliClient::Connect() const {
+  const SslInitiationProfile& profile = state_->profile;
+  auto fd = ConnectTcp(state_->host, state_->port, profile.handshake_timeout_seconds);
+  if (!fd) return Fail(fd.error());
+  Ssl ssl(SSL_new(state_->ctx.get()));
+  SSL_set_fd(ssl.get(), *fd);
+  std::string server_name = profile.server_name.empty() ? state_->host : profile.server_name;
+  SSL_set_tlsext_host_name(ssl.get(), server_name.c_str());
+  if (!profile.server_name.empty()) SSL_set1_host(ssl.get(), profile.server_name.c_str());
+  SsliResult result;
+  result.tpm_mode = profile.tpm_offload;
+  std::string peer = fmt::format("{}:{}", state_->host, state_->port);
+  std::uint64_t signed_before = state_->credentials.signer ? state_->credentials.signer->signatures() : 0;
+  Result<void> session = SSL_connect(ssl.get()) == 1 ? AskIdentity(ssl.get(), state_->host, result)
+                                                     : Fail(HandshakeError(ssl.get(), peer));
+  if (session) {
+    result.protocol = SSL_get_version(ssl.get());
+    result.cipher = SSL_get_cipher_name(ssl.get());
+    result.signature_scheme = SignatureScheme(ssl.get());
+    ossl::Cert server(SSL_get1_peer_certificate(ssl.get()));
+    if (server) result.server_subject = SubjectLine(*server);
+    SSL_shutdown(ssl.get());
+  }
+  ::close(*fd);
+  if (!session) return Fail(session.error());
+  if (state_->credentials.signer) {
+    result.tpm_signatures = state_->credentials.signer->signatures() - signed_before;
+  }
+  return result;
+}
+
+Result<SsliResult> SsliConnect(const SsliConnectRequest& r) {
+  auto client = SsliClient::Create(r);
+  if (!client) return Fail(client.error());
+  return (*client)->Connect();
+}
+
+}  // namespace idevid

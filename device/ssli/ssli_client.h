@@ -1,0 +1,65 @@
+// The SSL-initiation client: opens client-authenticated TLS to the cloud with a profile from
+// the device configuration, in TPM mode (idev-id, signatures made in the TPM through the
+// idevid-tpm provider) or file mode, and asks the cloud who it thinks is talking.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+#include "device/config/device_config.h"
+
+namespace idevid {
+
+struct SsliConnectRequest {
+  const DeviceConfig* config = nullptr;
+  std::string profile;
+  std::optional<std::filesystem::path> pkid_socket;  // certificate and key reference from pkid
+  std::string tcti;           // the TPM (TPM mode); without pkid also where idev-id is read
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct SsliResult {
+  bool tpm_mode = false;
+  std::string protocol;          // "TLSv1.3"
+  std::string cipher;
+  std::string signature_scheme;  // what the client signed with, e.g. "ecdsa_secp256r1_sha256"
+  std::string server_subject;
+  int http_status = 0;
+  nlohmann::json verdict;        // the cloud's answer (null when it is not JSON)
+  std::string body;              // the answer as sent
+  std::uint64_t tpm_signatures = 0;
+  bool accepted() const;
+};
+
+// An SSL-I profile made ready once (credentials, TLS context, TPM signer) for any number of
+// sessions; sessions may run on several threads at once.
+class SsliClient {
+ public:
+  // Errors: kConfig (unknown profile, unreadable files), kUsage (idev-id not loaded in pkid,
+  // an RSA TPM key), kTss (TPM unreachable, key absent), kVerify (TPM key and certificate differ).
+  static Result<std::unique_ptr<SsliClient>> Create(const SsliConnectRequest& request);
+  ~SsliClient();
+
+  // One session: connect, handshake, GET /v1/identity. Errors: kIo (the cloud cannot be
+  // reached), kTls (handshake failed or the cloud refused the session with an alert: the message
+  // carries it and the certificate verification result).
+  Result<SsliResult> Connect() const;
+
+  struct State;
+
+ private:
+  explicit SsliClient(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// Create + one Connect.
+Result<SsliResult> SsliConnect(const SsliConnectRequest& request);
+
+}  // namespace idevid

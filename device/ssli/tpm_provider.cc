@@ -1,0 +1,327 @@
+#include "device/ssli/tpm_provider.h"
+
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "core/openssl_error.h"
+
+namespace idevid {
+namespace {
+
+constexpr const char* kSignerParam = "idevid-tpm-signer";
+constexpr const char* kProperties = "provider=idevid-tpm";
+
+struct ProviderContext {
+  OSSL_LIB_CTX* libctx = nullptr;  // the library context the provider lives in
+};
+
+// Key data: the signer and, for public operations, the key's public half.
+struct TpmKey {
+  ProviderContext* provider = nullptr;
+  std::shared_ptr<TpmKeySigner> signer;
+};
+
+// ---- keymgmt ------------------------------------------------------------------------------
+
+void* KeyNew(void* provctx) { return new TpmKey{static_cast<ProviderContext*>(provctx), nullptr}; }
+void KeyFree(void* keydata) { delete static_cast<TpmKey*>(keydata); }
+
+int KeyHas(const void* keydata, int /*selection*/) {
+  return keydata != nullptr && static_cast<const TpmKey*>(keydata)->signer != nullptr;
+}
+
+int KeyImport(void* keydata, int /*selection*/, const OSSL_PARAM params[]) {
+  const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, kSignerParam);
+  const void* data = nullptr;
+  std::size_t size = 0;
+  if (p == nullptr || OSSL_PARAM_get_octet_string_ptr(p, &data, &size) != 1 ||
+      size != sizeof(std::shared_ptr<TpmKeySigner>*)) {
+    return 0;
+  }
+  std::shared_ptr<TpmKeySigner>* holder = nullptr;
+  std::memcpy(&holder, data, sizeof holder);
+  static_cast<TpmKey*>(keydata)->signer = *holder;
+  return 1;
+}
+
+const OSSL_PARAM* KeyImportTypes(int /*selection*/) {
+  static const OSSL_PARAM types[] = {OSSL_PARAM_octet_string(kSignerParam, nullptr, 0),
+                                     OSSL_PARAM_END};
+  return types;
+}
+
+// Only the public half leaves: a private-key export fails, so OpenSSL signs through this provider.
+int KeyExport(void* keydata, int selection, OSSL_CALLBACK* callback, void* cbarg) {
+  auto* key = static_cast<TpmKey*>(keydata);
+  if (key->signer == nullptr || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0) return 0;
+  OSSL_PARAM* params = nullptr;
+  if (EVP_PKEY_todata(&key->signer->public_key(), EVP_PKEY_PUBLIC_KEY, &params) != 1) return 0;
+  int ok = callback(params, cbarg);
+  OSSL_PARAM_free(params);
+  return ok;
+}
+
+const OSSL_PARAM* KeyExportTypes(int /*selection*/) {
+  static const OSSL_PARAM types[] = {
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
+  return types;
+}
+
+// Everything public (bits, security bits, signature size, group, encoded point) comes from the
+// public half as the default provider describes it.
+int KeyGetParams(void* keydata, OSSL_PARAM params[]) {
+  auto* key = static_cast<TpmKey*>(keydata);
+  if (key->signer == nullptr) return 0;
+  if (OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST)) {
+    if (OSSL_PARAM_set_utf8_string(p, "SHA256") != 1) return 0;
+  }
+  return EVP_PKEY_get_params(const_cast<EVP_PKEY*>(&key->signer->public_key()), params);
+}
+
+const OSSL_PARAM* KeyGettableParams(void* /*provctx*/) {
+  static const OSSL_PARAM params[] = {
+      OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr),
+      OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
+      OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr),
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
+      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
+      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+      OSSL_PARAM_END};
+  return params;
+}
+
+int KeyMatch(const void* a, const void* b, int /*selection*/) {
+  const auto* x = static_cast<const TpmKey*>(a);
+  const auto* y = static_cast<const TpmKey*>(b);
+  return x->signer && y->signer && EVP_PKEY_eq(&x->signer->public_key(), &y->signer->public_key()) == 1;
+}
+
+const char* KeyOperationName(int operation_id) {
+  return operation_id == OSSL_OP_SIGNATURE ? "ECDSA" : nullptr;
+}
+
+using Fn = void (*)();
+
+const OSSL_DISPATCH kKeymgmt[] = {
+    {OSSL_FUNC_KEYMGMT_NEW, reinterpret_cast<Fn>(KeyNew)},
+    {OSSL_FUNC_KEYMGMT_FREE, reinterpret_cast<Fn>(KeyFree)},
+    {OSSL_FUNC_KEYMGMT_HAS, reinterpret_cast<Fn>(KeyHas)},
+    {OSSL_FUNC_KEYMGMT_MATCH, reinterpret_cast<Fn>(KeyMatch)},
+    {OSSL_FUNC_KEYMGMT_IMPORT, reinterpret_cast<Fn>(KeyImport)},
+    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, reinterpret_cast<Fn>(KeyImportTypes)},
+    {OSSL_FUNC_KEYMGMT_EXPORT, reinterpret_cast<Fn>(KeyExport)},
+    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, reinterpret_cast<Fn>(KeyExportTypes)},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, reinterpret_cast<Fn>(KeyGetParams)},
+    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, reinterpret_cast<Fn>(KeyGettableParams)},
+    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, reinterpret_cast<Fn>(KeyOperationName)},
+    {0, nullptr}};
+
+// ---- signature ----------------------------------------------------------------------------
+
+struct SignContext {
+  ProviderContext* provider = nullptr;
+  TpmKey* key = nullptr;
+  std::string digest = "SHA256";
+  ossl::MdCtx md;
+};
+
+void* SigNew(void* provctx, const char* /*propq*/) {
+  return new SignContext{static_cast<ProviderContext*>(provctx), nullptr, "SHA256", nullptr};
+}
+void SigFree(void* ctx) { delete static_cast<SignContext*>(ctx); }
+
+void* SigDup(void* ctx) {
+  auto* from = static_cast<SignContext*>(ctx);
+  auto* to = new SignContext{from->provider, from->key, from->digest, nullptr};
+  if (from->md) {
+    to->md.reset(EVP_MD_CTX_new());
+    if (!to->md || EVP_MD_CTX_copy_ex(to->md.get(), from->md.get()) != 1) {
+      delete to;
+      return nullptr;
+    }
+  }
+  return to;
+}
+
+int SetDigest(SignContext* ctx, const OSSL_PARAM params[]) {
+  const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
+  if (p == nullptr) return 1;
+  char name[64] = "";
+  char* out = name;
+  if (OSSL_PARAM_get_utf8_string(p, &out, sizeof name) != 1) return 0;
+  ctx->digest = name;
+  return 1;
+}
+
+int SigSetParams(void* ctx, const OSSL_PARAM params[]) {
+  return SetDigest(static_cast<SignContext*>(ctx), params);
+}
+
+const OSSL_PARAM* SigSettableParams(void* /*ctx*/, void* /*provctx*/) {
+  static const OSSL_PARAM params[] = {
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0), OSSL_PARAM_END};
+  return params;
+}
+
+int SigGetParams(void* ctx, OSSL_PARAM params[]) {
+  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST);
+  return p == nullptr || OSSL_PARAM_set_utf8_string(p, static_cast<SignContext*>(ctx)->digest.c_str());
+}
+
+const OSSL_PARAM* SigGettableParams(void* /*ctx*/, void* /*provctx*/) {
+  static const OSSL_PARAM params[] = {
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0), OSSL_PARAM_END};
+  return params;
+}
+
+int SigSignInit(void* ctx, void* provkey, const OSSL_PARAM params[]) {
+  auto* c = static_cast<SignContext*>(ctx);
+  c->key = static_cast<TpmKey*>(provkey);
+  return c->key != nullptr && c->key->signer != nullptr && SetDigest(c, params);
+}
+
+// The signature of a finished digest, made in the TPM.
+int SignDigestInTpm(SignContext* c, unsigned char* sig, std::size_t* siglen, std::size_t sigsize,
+                    const unsigned char* digest, std::size_t digest_length) {
+  std::size_t max = static_cast<std::size_t>(EVP_PKEY_get_size(&c->key->signer->public_key()));
+  if (sig == nullptr) {
+    *siglen = max;
+    return 1;
+  }
+  auto signature = c->key->signer->Sign(TpmSignScheme::kEcdsa, c->digest,
+                                        std::span(digest, digest_length));
+  if (!signature || signature->size() > sigsize) {
+    ERR_raise_data(ERR_LIB_USER, 0, "TPM signing failed: %s",
+                   signature ? "signature buffer too small" : signature.error().message().c_str());
+    return 0;
+  }
+  std::memcpy(sig, signature->data(), signature->size());
+  *siglen = signature->size();
+  return 1;
+}
+
+int SigSign(void* ctx, unsigned char* sig, std::size_t* siglen, std::size_t sigsize,
+            const unsigned char* tbs, std::size_t tbslen) {
+  return SignDigestInTpm(static_cast<SignContext*>(ctx), sig, siglen, sigsize, tbs, tbslen);
+}
+
+int SigDigestSignInit(void* ctx, const char* mdname, void* provkey, const OSSL_PARAM params[]) {
+  auto* c = static_cast<SignContext*>(ctx);
+  if (SigSignInit(ctx, provkey, params) != 1) return 0;
+  if (mdname != nullptr && *mdname != '\0') c->digest = mdname;
+  ossl::Owner<EVP_MD, EVP_MD_free> md(EVP_MD_fetch(c->provider->libctx, c->digest.c_str(), "provider=default"));
+  c->md.reset(EVP_MD_CTX_new());
+  return md && c->md && EVP_DigestInit_ex(c->md.get(), md.get(), nullptr) == 1;
+}
+
+int SigDigestSignUpdate(void* ctx, const unsigned char* data, std::size_t length) {
+  auto* c = static_cast<SignContext*>(ctx);
+  return c->md && EVP_DigestUpdate(c->md.get(), data, length) == 1;
+}
+
+int SigDigestSignFinal(void* ctx, unsigned char* sig, std::size_t* siglen, std::size_t sigsize) {
+  auto* c = static_cast<SignContext*>(ctx);
+  if (sig == nullptr) return SignDigestInTpm(c, nullptr, siglen, 0, nullptr, 0);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!c->md || EVP_DigestFinal_ex(c->md.get(), digest, &length) != 1) return 0;
+  return SignDigestInTpm(c, sig, siglen, sigsize, digest, length);
+}
+
+const OSSL_DISPATCH kSignature[] = {
+    {OSSL_FUNC_SIGNATURE_NEWCTX, reinterpret_cast<Fn>(SigNew)},
+    {OSSL_FUNC_SIGNATURE_FREECTX, reinterpret_cast<Fn>(SigFree)},
+    {OSSL_FUNC_SIGNATURE_DUPCTX, reinterpret_cast<Fn>(SigDup)},
+    {OSSL_FUNC_SIGNATURE_SIGN_INIT, reinterpret_cast<Fn>(SigSignInit)},
+    {OSSL_FUNC_SIGNATURE_SIGN, reinterpret_cast<Fn>(SigSign)},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, reinterpret_cast<Fn>(SigDigestSignInit)},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, reinterpret_cast<Fn>(SigDigestSignUpdate)},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, reinterpret_cast<Fn>(SigDigestSignFinal)},
+    {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, reinterpret_cast<Fn>(SigSetParams)},
+    {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, reinterpret_cast<Fn>(SigSettableParams)},
+    {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, reinterpret_cast<Fn>(SigGetParams)},
+    {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, reinterpret_cast<Fn>(SigGettableParams)},
+    {0, nullptr}};
+
+// ---- provider -----------------------------------------------------------------------------
+
+const OSSL_ALGORITHM kKeymgmtAlgorithms[] = {
+    {"EC:id-ecPublicKey", kProperties, kKeymgmt, "EC key held in a TPM"}, {nullptr, nullptr, nullptr, nullptr}};
+const OSSL_ALGORITHM kSignatureAlgorithms[] = {
+    {"ECDSA", kProperties, kSignature, "ECDSA by TPM2_Sign"}, {nullptr, nullptr, nullptr, nullptr}};
+
+const OSSL_ALGORITHM* QueryOperation(void* /*provctx*/, int operation_id, int* no_cache) {
+  *no_cache = 0;
+  if (operation_id == OSSL_OP_KEYMGMT) return kKeymgmtAlgorithms;
+  if (operation_id == OSSL_OP_SIGNATURE) return kSignatureAlgorithms;
+  return nullptr;
+}
+
+void Teardown(void* provctx) { delete static_cast<ProviderContext*>(provctx); }
+
+const OSSL_DISPATCH kProvider[] = {
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, reinterpret_cast<Fn>(QueryOperation)},
+    {OSSL_FUNC_PROVIDER_TEARDOWN, reinterpret_cast<Fn>(Teardown)},
+    {0, nullptr}};
+
+int ProviderInit(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in,
+                 const OSSL_DISPATCH** out, void** provctx) {
+  OSSL_FUNC_core_get_libctx_fn* get_libctx = nullptr;
+  for (; in->function_id != 0; ++in) {
+    if (in->function_id == OSSL_FUNC_CORE_GET_LIBCTX) get_libctx = OSSL_FUNC_core_get_libctx(in);
+  }
+  if (get_libctx == nullptr) return 0;
+  *provctx = new ProviderContext{reinterpret_cast<OSSL_LIB_CTX*>(get_libctx(handle))};
+  *out = kProvider;
+  return 1;
+}
+
+}  // namespace
+
+Result<void> LoadTpmProvider(OSSL_LIB_CTX* libctx) {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  if (OSSL_PROVIDER_available(libctx, kTpmProviderName) == 1) return {};
+  // Plain fetches prefer the default provider; the TPM's keymgmt and signature are used for
+  // keys made by MakeTpmPrivateKey only.
+  if (OSSL_PROVIDER_add_builtin(libctx, kTpmProviderName, ProviderInit) != 1 ||
+      OSSL_PROVIDER_load(libctx, "default") == nullptr ||
+      OSSL_PROVIDER_load(libctx, kTpmProviderName) == nullptr ||
+      EVP_set_default_properties(libctx, "?provider=default") != 1) {
+    return FailOpenSsl("cannot load the idevid-tpm provider");
+  }
+  return {};
+}
+
+Result<ossl::PKey> MakeTpmPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<TpmKeySigner> signer) {
+  if (signer->is_rsa()) {
+    return UsageError(fmt::format("the TPM key at {:#010x} is RSA; TPM mode offers ECDSA P-256 "
+                                  "keys only (TPMs sign RSA-PSS with a salt TLS 1.3 rejects)",
+                                  signer->handle()));
+  }
+  if (auto loaded = LoadTpmProvider(libctx); !loaded) return Fail(loaded.error());
+  std::shared_ptr<TpmKeySigner>* holder = &signer;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(kSignerParam, &holder, sizeof holder), OSSL_PARAM_END};
+  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(libctx, "EC", kProperties));
+  EVP_PKEY* key = nullptr;
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_KEYPAIR, params) != 1) {
+    return FailOpenSsl("cannot make the TPM key known to OpenSSL");
+  }
+  return ossl::PKey(key);
+}
+
+}  // namespace idevid

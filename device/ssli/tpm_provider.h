@@ -1,0 +1,27 @@
+// The TPM signer as an OpenSSL 3 provider of our own ("idevid-tpm", registered in-process with
+// OSSL_PROVIDER_add_builtin): keymgmt and signature for EC keys whose private operations are
+// TPM2_Sign calls. The digest is computed in software; the private key never leaves the TPM.
+#pragma once
+
+#include <memory>
+
+#include <openssl/types.h>
+
+#include "core/openssl_ptr.h"
+#include "core/result.h"
+#include "core/tpm_key_signer.h"
+
+namespace idevid {
+
+inline constexpr const char* kTpmProviderName = "idevid-tpm";
+
+// Loads the idevid-tpm provider (and the default provider beside it) into `libctx`; repeated
+// calls are cheap. Fails with kOpenSsl when OpenSSL refuses.
+Result<void> LoadTpmProvider(OSSL_LIB_CTX* libctx);
+
+// An EVP_PKEY in `libctx` whose public half is the TPM key's and whose signatures are made by
+// `signer` (shared; it outlives the key). Only ECDSA keys are offered: an RSA TPM key is refused
+// with kUsage, because TPMs sign RSA-PSS with a salt that TLS 1.3 verifiers reject.
+Result<ossl::PKey> MakeTpmPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<TpmKeySigner> signer);
+
+}  // namespace idevid
