@@ -43,7 +43,8 @@ Result<nlohmann::json> ExportFromPkid(const std::filesystem::path& socket, const
                                         "export certificate-id " + id);
   if (!answer) return Fail(answer.error());
   if (answer->status != 0) {
-    return UsageError(fmt::format("pkid cannot give certificate-id {}: {}", id, answer->text));
+    return Fail(ErrorDomain::kVerify, 0,
+                fmt::format("pkid cannot give certificate-id {}: {}", id, answer->text));
   }
   return answer->data;
 }

@@ -42,8 +42,9 @@ struct SsliResult {
 // sessions; sessions may run on several threads at once.
 class SsliClient {
  public:
-  // Errors: kConfig (unknown profile, unreadable files), kUsage (idev-id not loaded in pkid,
-  // an RSA TPM key), kTss (TPM unreachable, key absent), kVerify (TPM key and certificate differ).
+  // Errors: kConfig (unknown profile, unreadable files), kUsage (an RSA TPM key), kTss (TPM
+  // unreachable, key absent), kVerify (idev-id not loaded in pkid, TPM key and certificate
+  // differ).
   static Result<std::unique_ptr<SsliClient>> Create(const SsliConnectRequest& request);
   ~SsliClient();
 

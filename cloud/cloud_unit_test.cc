@@ -1,0 +1,106 @@
+// The inventory file and the identity verdict, without a TPM.
+#include <gtest/gtest.h>
+
+#include "cloud/identity_verdict.h"
+#include "cloud/inventory.h"
+#include "core/idevid_profile.h"
+#include "core/x509_build.h"
+
+namespace idevid {
+namespace {
+
+TEST(InventoryTest, ParsesSerialModelLinesWithHeaderCommentsAndBlanks) {
+  auto inventory = ParseInventory("serial,model\n# line 2\n\nCW1, SRX4300\r\nCW2,SRX1500\n", "inv.csv");
+  ASSERT_TRUE(inventory) << inventory.error().ToString();
+  EXPECT_EQ(*inventory, (Inventory{{"CW1", "SRX4300"}, {"CW2", "SRX1500"}}));
+}
+
+struct BadInventory {
+  const char* name;
+  const char* text;
+  const char* message;
+};
+
+class BadInventoryTest : public ::testing::TestWithParam<BadInventory> {};
+
+TEST_P(BadInventoryTest, IsAConfigErrorNamingTheLine) {
+  auto inventory = ParseInventory(GetParam().text, "inv.csv");
+  ASSERT_FALSE(inventory);
+  EXPECT_EQ(inventory.error().domain(), ErrorDomain::kConfig);
+  EXPECT_EQ(inventory.error().message(), GetParam().message);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, BadInventoryTest,
+    ::testing::Values(BadInventory{"DuplicateSerial", "CW1,A\nCW2,B\nCW1,C\n", "inv.csv:3: serial CW1 is listed twice"},
+                      BadInventory{"NoModel", "CW1\n", "inv.csv:1: expected 'serial,model', got 'CW1'"},
+                      BadInventory{"EmptySerial", ",SRX\n", "inv.csv:1: expected 'serial,model', got ',SRX'"},
+                      BadInventory{"ThreeFields", "CW1,SRX,extra\n",
+                                   "inv.csv:1: expected 'serial,model', got 'CW1,SRX,extra'"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// A self-signed certificate shaped by `spec` (the chain is the handshake's business).
+ossl::Cert Cert(CertificateSpec spec) {
+  auto key = GenerateKey(KeyAlgorithm::kEccP256);
+  return std::move(*IssueCertificate(spec, **key, nullptr, **key));
+}
+
+CertificateSpec Idevid(const std::string& serial, const std::string& model) {
+  return *IdevidCertificateSpec({serial, model, "Example Networks", Bytes(32, 7)});
+}
+
+struct VerdictCase {
+  const char* name;
+  CertificateSpec spec;
+  std::optional<Inventory> inventory;
+  bool accepted;
+  const char* reason;
+};
+
+class VerdictTest : public ::testing::TestWithParam<VerdictCase> {};
+
+TEST_P(VerdictTest, JudgesTheIdentity) {
+  const VerdictCase& c = GetParam();
+  IdentityVerdict v = JudgeDeviceCertificate(*Cert(c.spec), c.inventory);
+  EXPECT_EQ(v.accepted, c.accepted);
+  EXPECT_EQ(v.reason, c.reason);
+  EXPECT_EQ(v.ToJson()["verdict"], c.accepted ? "accepted" : "rejected");
+}
+
+CertificateSpec WithoutSan() {
+  CertificateSpec s = Idevid("CW1", "SRX4300");
+  s.der_extensions.clear();
+  return s;
+}
+CertificateSpec AsCa() {
+  CertificateSpec s = Idevid("CW1", "SRX4300");
+  s.extensions[0] = {"basicConstraints", "critical,CA:TRUE"};
+  return s;
+}
+CertificateSpec WrongUsage() {
+  CertificateSpec s = Idevid("CW1", "SRX4300");
+  s.extensions[1] = {"keyUsage", "critical,keyEncipherment"};
+  return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Certificates, VerdictTest,
+    ::testing::Values(
+        VerdictCase{"Good", Idevid("CW1", "SRX4300"), std::nullopt, true, "ok"},
+        VerdictCase{"InInventory", Idevid("CW1", "SRX4300"), Inventory{{"CW1", "SRX4300"}}, true, "ok"},
+        VerdictCase{"UnknownSerial", Idevid("CW9", "SRX4300"), Inventory{{"CW1", "SRX4300"}}, false,
+                    "serial CW9 is not in the inventory"},
+        VerdictCase{"OtherModel", Idevid("CW1", "SRX4300"), Inventory{{"CW1", "SRX1500"}}, false,
+                    "serial CW1 is a SRX1500 in the inventory, not a SRX4300"},
+        VerdictCase{"NoHardwareModuleName", WithoutSan(), std::nullopt, false,
+                    "no hardwareModuleName in subjectAltName"},
+        VerdictCase{"CaAsLeaf", AsCa(), std::nullopt, false, "a CA certificate cannot be a device identity"},
+        VerdictCase{"WrongKeyUsage", WrongUsage(), std::nullopt, false,
+                    "the certificate's KeyUsage lacks digitalSignature"},
+        VerdictCase{"NoSerial", CertificateSpec{.subject = {{"CN", "SRX4300"}}, .not_after = "20991231235959Z"},
+                    std::nullopt, false,
+                    "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace idevid
