@@ -141,6 +141,19 @@ std::string Now() {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
+// Closes after the peer has had the chance to read our alert: closing with its data unread would
+// reset the connection and lose the alert on the way.
+void LingeringClose(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  char buffer[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0 && ::read(fd, buffer, sizeof buffer) <= 0) break;
+  }
+  ::close(fd);
+}
+
 }  // namespace
 
 void CloudServer::Impl::Log(const nlohmann::json& line) {
@@ -163,7 +176,7 @@ void CloudServer::Impl::Serve(int fd, std::string peer) {
                          : OpenSslError("handshake failed").message();
     ClearOpenSslErrors();
     Log(line);
-    ::close(fd);
+    LingeringClose(fd);
     return;
   }
   ossl::Cert cert(SSL_get1_peer_certificate(ssl.get()));

@@ -1,5 +1,7 @@
 #include "core/tpm_key_signer.h"
 
+#include <openssl/rsa.h>
+
 #include <fmt/format.h>
 
 #include "core/openssl_error.h"
@@ -67,6 +69,28 @@ Result<Bytes> TpmKeySigner::Sign(TpmSignScheme scheme, std::string_view digest_n
   auto signature = SignDigest(state_->tpm, state_->key.handle(), {ToScheme(scheme), *hash}, digest);
   if (signature) ++state_->signatures;
   return signature;
+}
+
+Result<bool> TpmKeySigner::RsaPssSaltIsDigestLength() {
+  if (!is_rsa()) return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (pss_salt_is_digest_length_) return *pss_salt_is_digest_length_;
+  }
+  Bytes digest(32, 0x5a);
+  auto signature = Sign(TpmSignScheme::kRsaPss, "SHA256", digest);
+  if (!signature) return Fail(signature.error());
+  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, public_key_.get(), nullptr));
+  bool ok = ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
+            EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PSS_PADDING) == 1 &&
+            EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1 &&
+            EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_DIGEST) == 1 &&
+            EVP_PKEY_verify(ctx.get(), signature->data(), signature->size(), digest.data(),
+                            digest.size()) == 1;
+  ClearOpenSslErrors();
+  std::lock_guard lock(mutex_);
+  pss_salt_is_digest_length_ = ok;
+  return ok;
 }
 
 std::uint64_t TpmKeySigner::signatures() const {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +38,11 @@ class TpmKeySigner {
   Result<Bytes> Sign(TpmSignScheme scheme, std::string_view digest_name,
                      std::span<const std::uint8_t> digest);
 
+  // Whether this TPM's RSA-PSS signatures use a salt as long as the digest, which TLS 1.3
+  // requires (RFC 8446 4.2.3); some TPMs use the maximum salt. Probed once with a test signature
+  // and remembered. false for EC keys.
+  Result<bool> RsaPssSaltIsDigestLength();
+
   // The number of signatures made so far.
   std::uint64_t signatures() const;
 
@@ -46,6 +52,7 @@ class TpmKeySigner {
   std::unique_ptr<State> state_;
   ossl::PKey public_key_;
   std::uint32_t handle_ = 0;
+  std::optional<bool> pss_salt_is_digest_length_;
   mutable std::mutex mutex_;
 };
 

@@ -31,6 +31,7 @@ struct Credentials {
   ossl::Cert certificate;
   ossl::PKey key;
   std::shared_ptr<TpmKeySigner> signer;  // TPM mode
+  bool pkcs1_only = false;  // an RSA TPM key whose PSS salt TLS 1.3 would reject
 };
 
 Result<ossl::Cert> ParsePem(const std::string& pem) {
@@ -76,6 +77,9 @@ Result<Credentials> TpmCredentials(const SsliConnectRequest& r, LibCtx& libctx) 
   }
   auto key = MakeTpmPrivateKey(libctx.get(), *signer);
   if (!key) return Fail(key.error());
+  auto pss = (*signer)->RsaPssSaltIsDigestLength();
+  if (!pss) return Fail(pss.error());
+  c.pkcs1_only = (*signer)->is_rsa() && !*pss;
   c.signer = std::move(*signer);
   c.key = std::move(*key);
   return c;
@@ -120,6 +124,17 @@ Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p
   if (!ctx) return FailOpenSsl("cannot create the TLS client context");
   int min = p.versions == TlsVersions::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
   int max = p.versions == TlsVersions::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+  if (c.pkcs1_only) {
+    // TLS 1.3 signs RSA with PSS and a digest-length salt only (RFC 8446 4.2.3): refuse now
+    // rather than fail in the handshake, or keep to TLS 1.2 with PKCS#1 v1.5.
+    if (min == TLS1_3_VERSION) {
+      return UsageError(fmt::format("ssl initiation profile {} needs TLS 1.3, but this TPM signs "
+                                    "RSA-PSS with a salt TLS 1.3 rejects; allow tls12 or use an "
+                                    "ECC IDevID", p.name));
+    }
+    max = TLS1_2_VERSION;
+    SSL_CTX_set1_client_sigalgs_list(ctx.get(), "RSA+SHA256:RSA+SHA384:RSA+SHA512");
+  }
   SSL_CTX_set_min_proto_version(ctx.get(), min);
   SSL_CTX_set_max_proto_version(ctx.get(), max);
   if (SSL_CTX_use_certificate(ctx.get(), c.certificate.get()) != 1 ||
@@ -145,8 +160,11 @@ Error HandshakeError(SSL* ssl, const std::string& peer) {
 // GET /v1/identity and the cloud's JSON answer.
 Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) {
   std::string request = fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host);
-  // A server that refuses the client certificate may already have closed the connection.
+  // A server that refuses the client certificate may already have sent its alert and closed:
+  // read the alert so that the error says why.
   if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) <= 0) {
+    char byte;
+    SSL_read(ssl, &byte, 1);
     return Fail(Error(ErrorDomain::kTls, 0,
                       fmt::format("the cloud at {} refused the session{}", host,
                                   OpenSslError("").message())));

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/provider.h>
+#include <openssl/rsa.h>
 
 #include <cstring>
 #include <mutex>
@@ -74,7 +75,9 @@ int KeyExport(void* keydata, int selection, OSSL_CALLBACK* callback, void* cbarg
 const OSSL_PARAM* KeyExportTypes(int /*selection*/) {
   static const OSSL_PARAM types[] = {
       OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
-      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
+      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
+      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0), OSSL_PARAM_END};
   return types;
 }
 
@@ -98,6 +101,8 @@ const OSSL_PARAM* KeyGettableParams(void* /*provctx*/) {
       OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
       OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
       OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
+      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
       OSSL_PARAM_END};
   return params;
 }
@@ -108,25 +113,33 @@ int KeyMatch(const void* a, const void* b, int /*selection*/) {
   return x->signer && y->signer && EVP_PKEY_eq(&x->signer->public_key(), &y->signer->public_key()) == 1;
 }
 
-const char* KeyOperationName(int operation_id) {
+const char* EcOperationName(int operation_id) {
   return operation_id == OSSL_OP_SIGNATURE ? "ECDSA" : nullptr;
+}
+const char* RsaOperationName(int operation_id) {
+  return operation_id == OSSL_OP_SIGNATURE ? "RSA" : nullptr;
 }
 
 using Fn = void (*)();
 
-const OSSL_DISPATCH kKeymgmt[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, reinterpret_cast<Fn>(KeyNew)},
-    {OSSL_FUNC_KEYMGMT_FREE, reinterpret_cast<Fn>(KeyFree)},
-    {OSSL_FUNC_KEYMGMT_HAS, reinterpret_cast<Fn>(KeyHas)},
-    {OSSL_FUNC_KEYMGMT_MATCH, reinterpret_cast<Fn>(KeyMatch)},
-    {OSSL_FUNC_KEYMGMT_IMPORT, reinterpret_cast<Fn>(KeyImport)},
-    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, reinterpret_cast<Fn>(KeyImportTypes)},
-    {OSSL_FUNC_KEYMGMT_EXPORT, reinterpret_cast<Fn>(KeyExport)},
-    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, reinterpret_cast<Fn>(KeyExportTypes)},
-    {OSSL_FUNC_KEYMGMT_GET_PARAMS, reinterpret_cast<Fn>(KeyGetParams)},
-    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, reinterpret_cast<Fn>(KeyGettableParams)},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, reinterpret_cast<Fn>(KeyOperationName)},
-    {0, nullptr}};
+#define IDEVID_KEYMGMT(name, operation_name)                                         \
+  const OSSL_DISPATCH name[] = {                                                     \
+      {OSSL_FUNC_KEYMGMT_NEW, reinterpret_cast<Fn>(KeyNew)},                         \
+      {OSSL_FUNC_KEYMGMT_FREE, reinterpret_cast<Fn>(KeyFree)},                       \
+      {OSSL_FUNC_KEYMGMT_HAS, reinterpret_cast<Fn>(KeyHas)},                         \
+      {OSSL_FUNC_KEYMGMT_MATCH, reinterpret_cast<Fn>(KeyMatch)},                     \
+      {OSSL_FUNC_KEYMGMT_IMPORT, reinterpret_cast<Fn>(KeyImport)},                   \
+      {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, reinterpret_cast<Fn>(KeyImportTypes)},        \
+      {OSSL_FUNC_KEYMGMT_EXPORT, reinterpret_cast<Fn>(KeyExport)},                   \
+      {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, reinterpret_cast<Fn>(KeyExportTypes)},        \
+      {OSSL_FUNC_KEYMGMT_GET_PARAMS, reinterpret_cast<Fn>(KeyGetParams)},            \
+      {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, reinterpret_cast<Fn>(KeyGettableParams)},  \
+      {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, reinterpret_cast<Fn>(operation_name)}, \
+      {0, nullptr}};
+
+IDEVID_KEYMGMT(kEcKeymgmt, EcOperationName)
+IDEVID_KEYMGMT(kRsaKeymgmt, RsaOperationName)
+#undef IDEVID_KEYMGMT
 
 // ---- signature ----------------------------------------------------------------------------
 
@@ -135,6 +148,8 @@ struct SignContext {
   TpmKey* key = nullptr;
   std::string digest = "SHA256";
   ossl::MdCtx md;
+  int padding = RSA_PKCS1_PADDING;         // RSA only
+  int salt_length = RSA_PSS_SALTLEN_DIGEST;  // RSA-PSS only
 };
 
 void* SigNew(void* provctx, const char* /*propq*/) {
@@ -144,7 +159,8 @@ void SigFree(void* ctx) { delete static_cast<SignContext*>(ctx); }
 
 void* SigDup(void* ctx) {
   auto* from = static_cast<SignContext*>(ctx);
-  auto* to = new SignContext{from->provider, from->key, from->digest, nullptr};
+  auto* to = new SignContext{from->provider, from->key, from->digest, nullptr, from->padding,
+                             from->salt_length};
   if (from->md) {
     to->md.reset(EVP_MD_CTX_new());
     if (!to->md || EVP_MD_CTX_copy_ex(to->md.get(), from->md.get()) != 1) {
@@ -155,23 +171,52 @@ void* SigDup(void* ctx) {
   return to;
 }
 
-int SetDigest(SignContext* ctx, const OSSL_PARAM params[]) {
-  const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
-  if (p == nullptr) return 1;
-  char name[64] = "";
-  char* out = name;
-  if (OSSL_PARAM_get_utf8_string(p, &out, sizeof name) != 1) return 0;
-  ctx->digest = name;
+// A parameter given as an integer or as one of OpenSSL's names for it.
+bool GetIntOrName(const OSSL_PARAM* p, std::initializer_list<std::pair<const char*, int>> names,
+                  int* out) {
+  if (p->data_type != OSSL_PARAM_UTF8_STRING) return OSSL_PARAM_get_int(p, out) == 1;
+  for (const auto& [name, value] : names) {
+    if (std::strcmp(static_cast<const char*>(p->data), name) == 0) {
+      *out = value;
+      return true;
+    }
+  }
+  return false;
+}
+
+int SetParams(SignContext* ctx, const OSSL_PARAM params[]) {
+  if (params == nullptr) return 1;
+  if (const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST)) {
+    char name[64] = "";
+    char* out = name;
+    if (OSSL_PARAM_get_utf8_string(p, &out, sizeof name) != 1) return 0;
+    ctx->digest = name;
+  }
+  if (const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE)) {
+    if (!GetIntOrName(p, {{"pkcs1", RSA_PKCS1_PADDING}, {"pss", RSA_PKCS1_PSS_PADDING}}, &ctx->padding) ||
+        (ctx->padding != RSA_PKCS1_PADDING && ctx->padding != RSA_PKCS1_PSS_PADDING)) {
+      return 0;  // the TPM signs PKCS#1 v1.5 and PSS only
+    }
+  }
+  if (const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) {
+    if (!GetIntOrName(p, {{"digest", RSA_PSS_SALTLEN_DIGEST}, {"max", RSA_PSS_SALTLEN_MAX},
+                          {"auto", RSA_PSS_SALTLEN_AUTO}}, &ctx->salt_length)) {
+      return 0;
+    }
+  }
   return 1;
 }
 
 int SigSetParams(void* ctx, const OSSL_PARAM params[]) {
-  return SetDigest(static_cast<SignContext*>(ctx), params);
+  return SetParams(static_cast<SignContext*>(ctx), params);
 }
 
 const OSSL_PARAM* SigSettableParams(void* /*ctx*/, void* /*provctx*/) {
   static const OSSL_PARAM params[] = {
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0), OSSL_PARAM_END};
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
+      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0), OSSL_PARAM_END};
   return params;
 }
 
@@ -189,7 +234,23 @@ const OSSL_PARAM* SigGettableParams(void* /*ctx*/, void* /*provctx*/) {
 int SigSignInit(void* ctx, void* provkey, const OSSL_PARAM params[]) {
   auto* c = static_cast<SignContext*>(ctx);
   c->key = static_cast<TpmKey*>(provkey);
-  return c->key != nullptr && c->key->signer != nullptr && SetDigest(c, params);
+  return c->key != nullptr && c->key->signer != nullptr && SetParams(c, params);
+}
+
+// The TPM scheme for this signature: ECDSA for EC keys; for RSA keys PKCS#1 v1.5, or PSS when
+// the TPM's salt is what was asked for (TLS 1.3 asks for the digest length, RFC 8446 4.2.3).
+Result<TpmSignScheme> SchemeFor(SignContext* c, std::size_t digest_length) {
+  TpmKeySigner& signer = *c->key->signer;
+  if (!signer.is_rsa()) return TpmSignScheme::kEcdsa;
+  if (c->padding == RSA_PKCS1_PADDING) return TpmSignScheme::kRsaPkcs1;
+  bool digest_salt = c->salt_length == RSA_PSS_SALTLEN_DIGEST ||
+                     c->salt_length == static_cast<int>(digest_length);
+  auto tpm_salt_ok = signer.RsaPssSaltIsDigestLength();
+  if (!tpm_salt_ok) return Fail(tpm_salt_ok.error());
+  if (!digest_salt || !*tpm_salt_ok) {
+    return UsageError("this TPM's RSA-PSS salt is not the one asked for");
+  }
+  return TpmSignScheme::kRsaPss;
 }
 
 // The signature of a finished digest, made in the TPM.
@@ -200,8 +261,12 @@ int SignDigestInTpm(SignContext* c, unsigned char* sig, std::size_t* siglen, std
     *siglen = max;
     return 1;
   }
-  auto signature = c->key->signer->Sign(TpmSignScheme::kEcdsa, c->digest,
-                                        std::span(digest, digest_length));
+  auto scheme = SchemeFor(c, digest_length);
+  if (!scheme) {
+    ERR_raise_data(ERR_LIB_USER, 0, "TPM signing refused: %s", scheme.error().message().c_str());
+    return 0;
+  }
+  auto signature = c->key->signer->Sign(*scheme, c->digest, std::span(digest, digest_length));
   if (!signature || signature->size() > sigsize) {
     ERR_raise_data(ERR_LIB_USER, 0, "TPM signing failed: %s",
                    signature ? "signature buffer too small" : signature.error().message().c_str());
@@ -258,9 +323,13 @@ const OSSL_DISPATCH kSignature[] = {
 // ---- provider -----------------------------------------------------------------------------
 
 const OSSL_ALGORITHM kKeymgmtAlgorithms[] = {
-    {"EC:id-ecPublicKey", kProperties, kKeymgmt, "EC key held in a TPM"}, {nullptr, nullptr, nullptr, nullptr}};
+    {"EC:id-ecPublicKey", kProperties, kEcKeymgmt, "EC key held in a TPM"},
+    {"RSA:rsaEncryption", kProperties, kRsaKeymgmt, "RSA key held in a TPM"},
+    {nullptr, nullptr, nullptr, nullptr}};
 const OSSL_ALGORITHM kSignatureAlgorithms[] = {
-    {"ECDSA", kProperties, kSignature, "ECDSA by TPM2_Sign"}, {nullptr, nullptr, nullptr, nullptr}};
+    {"ECDSA", kProperties, kSignature, "ECDSA by TPM2_Sign"},
+    {"RSA:rsaEncryption", kProperties, kSignature, "RSA PKCS#1 v1.5 and PSS by TPM2_Sign"},
+    {nullptr, nullptr, nullptr, nullptr}};
 
 const OSSL_ALGORITHM* QueryOperation(void* /*provctx*/, int operation_id, int* no_cache) {
   *no_cache = 0;
@@ -306,16 +375,11 @@ Result<void> LoadTpmProvider(OSSL_LIB_CTX* libctx) {
 }
 
 Result<ossl::PKey> MakeTpmPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<TpmKeySigner> signer) {
-  if (signer->is_rsa()) {
-    return UsageError(fmt::format("the TPM key at {:#010x} is RSA; TPM mode offers ECDSA P-256 "
-                                  "keys only (TPMs sign RSA-PSS with a salt TLS 1.3 rejects)",
-                                  signer->handle()));
-  }
   if (auto loaded = LoadTpmProvider(libctx); !loaded) return Fail(loaded.error());
   std::shared_ptr<TpmKeySigner>* holder = &signer;
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_octet_string(kSignerParam, &holder, sizeof holder), OSSL_PARAM_END};
-  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(libctx, "EC", kProperties));
+  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(libctx, signer->is_rsa() ? "RSA" : "EC", kProperties));
   EVP_PKEY* key = nullptr;
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_KEYPAIR, params) != 1) {

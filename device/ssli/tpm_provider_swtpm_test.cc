@@ -67,13 +67,11 @@ TEST_F(TpmProviderTest, SignaturesMadeThroughTheProviderVerifyWithThePublicKey) 
                              reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1);
 }
 
-TEST_F(TpmProviderTest, AnRsaTpmKeyIsRefusedBeforeAnyHandshake) {
+TEST_F(TpmProviderTest, SwtpmSignsRsaPssWithTheSaltTls13Needs) {
   PersistKey(KeyAlgorithm::kRsa2048);
-  LibCtx libctx(OSSL_LIB_CTX_new());
-  auto key = MakeTpmPrivateKey(libctx.get(), signer_);
-  ASSERT_FALSE(key);
-  EXPECT_EQ(key.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(key.error().message().find("is RSA; TPM mode offers ECDSA P-256"), std::string::npos);
+  auto pss = signer_->RsaPssSaltIsDigestLength();
+  ASSERT_TRUE(pss) << pss.error().ToString();
+  EXPECT_TRUE(*pss);
 }
 
 // A CA, a server certificate and a client certificate for the TPM key.
@@ -112,18 +110,27 @@ SslCtx Context(OSSL_LIB_CTX* libctx, const SSL_METHOD* method, int version, X509
   return ctx;
 }
 
-class TpmHandshakeTest : public TpmProviderTest, public ::testing::WithParamInterface<int> {};
+struct HandshakeCase {
+  int version;
+  KeyAlgorithm key;
+  const char* scheme;       // the client's signature as OpenSSL names its type
+  const char* sigalgs = "";  // the client's offer, when not OpenSSL's default
+};
+
+class TpmHandshakeTest : public TpmProviderTest, public ::testing::WithParamInterface<HandshakeCase> {};
 
 TEST_P(TpmHandshakeTest, ClientAuthenticatesWithTheTpmKey) {
-  PersistKey(KeyAlgorithm::kEccP256);
+  PersistKey(GetParam().key);
   LibCtx libctx(OSSL_LIB_CTX_new());
   auto key = MakeTpmPrivateKey(libctx.get(), signer_);
   ASSERT_TRUE(key) << key.error().ToString();
   Pki pki = MakePki(signer_->public_key());
-  SslCtx server_ctx = Context(nullptr, TLS_server_method(), GetParam(), pki.server.get(),
+  int version = GetParam().version;
+  SslCtx server_ctx = Context(nullptr, TLS_server_method(), version, pki.server.get(),
                               pki.server_key.get(), pki.ca.get());
-  SslCtx client_ctx = Context(libctx.get(), TLS_client_method(), GetParam(), pki.client.get(),
+  SslCtx client_ctx = Context(libctx.get(), TLS_client_method(), version, pki.client.get(),
                               key->get(), pki.ca.get());
+  if (*GetParam().sigalgs != '\0') SSL_CTX_set1_client_sigalgs_list(client_ctx.get(), GetParam().sigalgs);
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   Ssl server(SSL_new(server_ctx.get())), client(SSL_new(client_ctx.get()));
@@ -143,18 +150,32 @@ TEST_P(TpmHandshakeTest, ClientAuthenticatesWithTheTpmKey) {
   ::close(fds[1]);
   ASSERT_EQ(client_result, 1) << client_error;
   ASSERT_EQ(server_result, 1);
-  EXPECT_EQ(SSL_version(client.get()), GetParam());
+  EXPECT_EQ(SSL_version(client.get()), version);
+  int type = NID_undef;
+  ASSERT_EQ(SSL_get_signature_type_nid(client.get(), &type), 1);
+  EXPECT_STREQ(OBJ_nid2sn(type), GetParam().scheme);
   ossl::Cert seen(SSL_get1_peer_certificate(server.get()));
   ASSERT_TRUE(seen);
   EXPECT_EQ(X509_cmp(seen.get(), pki.client.get()), 0);
   EXPECT_EQ(SSL_get_verify_result(server.get()), X509_V_OK);
-  EXPECT_EQ(signer_->signatures(), 1u) << "the TPM signs the CertificateVerify, once";
+  // A PSS signature is preceded once by the probe of the TPM's PSS salt.
+  std::uint64_t probe = std::string(GetParam().scheme) == "RSASSA-PSS" ? 1 : 0;
+  EXPECT_EQ(signer_->signatures(), 1u + probe) << "the TPM signs the CertificateVerify, once";
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, TpmHandshakeTest, ::testing::Values(TLS1_3_VERSION, TLS1_2_VERSION),
-                         [](const auto& info) {
-                           return info.param == TLS1_3_VERSION ? "Tls13" : "Tls12";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Versions, TpmHandshakeTest,
+    ::testing::Values(HandshakeCase{TLS1_3_VERSION, KeyAlgorithm::kEccP256, "id-ecPublicKey"},
+                      HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kEccP256, "id-ecPublicKey"},
+                      HandshakeCase{TLS1_3_VERSION, KeyAlgorithm::kRsa2048, "RSASSA-PSS"},
+                      HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kRsa2048, "RSASSA-PSS"},
+                      HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kRsa2048, "rsaEncryption",
+                                    "RSA+SHA256"}),
+    [](const auto& info) {
+      return std::string(info.param.version == TLS1_3_VERSION ? "Tls13" : "Tls12") +
+             (info.param.key == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa") +
+             (*info.param.sigalgs != '\0' ? "Pkcs1" : "");
+    });
 
 }  // namespace
 }  // namespace idevid
