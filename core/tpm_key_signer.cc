@@ -8,6 +8,7 @@
 #include "core/tpm_context.h"
 #include "core/tpm_keys.h"
 #include "core/tpm_sign.h"
+#include "core/tss_error.h"
 
 namespace idevid {
 
@@ -47,7 +48,10 @@ Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti
   auto tpm = TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(30)});
   if (!tpm) return Fail(tpm.error());
   auto key = ReferenceTpmHandle(*tpm, handle);
-  if (!key) return Fail(key.error().WithContext(fmt::format("no key at {:#010x}", handle)));
+  if (!key && IsTpmRc(key.error(), TPM2_RC_HANDLE)) {
+    return Fail(key.error().WithContext(fmt::format("no key at {:#010x}", handle)));
+  }
+  if (!key) return Fail(key.error());
   auto pub = ReadPublic(*tpm, key->handle());
   if (!pub) return Fail(pub.error());
   auto public_key = PublicKeyFromTpm(pub->publicArea);

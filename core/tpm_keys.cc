@@ -183,7 +183,10 @@ Result<TPM2B_PUBLIC> ReadPublic(const TpmContext& tpm, ESYS_TR object) {
 
 Result<TPM2B_PUBLIC> ReadPersistentPublic(const TpmContext& tpm, TPM2_HANDLE persistent_handle) {
   auto key = ReferenceTpmHandle(tpm, persistent_handle);
-  if (!key) return Fail(key.error().WithContext(fmt::format("no key at {:#010x}", persistent_handle)));
+  if (!key && IsTpmRc(key.error(), TPM2_RC_HANDLE)) {
+    return Fail(key.error().WithContext(fmt::format("no key at {:#010x}", persistent_handle)));
+  }
+  if (!key) return Fail(key.error());
   return ReadPublic(tpm, key->handle());
 }
 

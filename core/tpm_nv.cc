@@ -20,7 +20,9 @@ std::string IndexName(TPM2_HANDLE index) { return fmt::format("NV index {:#010x}
 
 Result<EsysReference> ReferenceIndex(const TpmContext& tpm, TPM2_HANDLE index) {
   auto nv = ReferenceTpmHandle(tpm, index);
-  if (!nv) return Fail(nv.error().WithContext(fmt::format("{} is not defined", IndexName(index))));
+  if (!nv && IsTpmRc(nv.error(), TPM2_RC_HANDLE)) {
+    return Fail(nv.error().WithContext(fmt::format("{} is not defined", IndexName(index))));
+  }
   return nv;
 }
 

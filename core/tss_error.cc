@@ -52,6 +52,13 @@ bool IsRetryableTpmRc(TSS2_RC rc) {
   return base == TPM2_RC_RETRY || base == TPM2_RC_YIELDED || base == TPM2_RC_TESTING;
 }
 
+bool IsTpmRc(const Error& error, TSS2_RC tpm_rc) {
+  auto rc = static_cast<TSS2_RC>(error.code());
+  TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+  return error.domain() == ErrorDomain::kTss &&
+         (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER) && BaseTpmRc(rc) == tpm_rc;
+}
+
 Error TssError(TSS2_RC rc, std::string_view what) {
   const char* decoded = Tss2_RC_Decode(rc);
   return Error(ErrorDomain::kTss, rc,

@@ -20,6 +20,9 @@ inline tl::unexpected<Error> FailTss(TSS2_RC rc, std::string_view what) {
 // True for the TPM's "try again" answers: TPM_RC_RETRY, TPM_RC_YIELDED, TPM_RC_TESTING.
 bool IsRetryableTpmRc(TSS2_RC rc);
 
+// True when `error` is the TPM's (or its resource manager's) answer `tpm_rc` (TPM2_RC_*).
+bool IsTpmRc(const Error& error, TSS2_RC tpm_rc);
+
 // The rc without its layer bits and handle/parameter/session number, for comparing with TPM2_RC_*.
 TSS2_RC BaseTpmRc(TSS2_RC rc);
 

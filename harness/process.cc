@@ -41,11 +41,17 @@ std::string DescribeStatus(int status) {
 }
 
 // In the child after fork: only async-signal-safe calls, then exec. Never returns.
-[[noreturn]] void ExecChild(const ExecArgs& args, int out_fd, int err_fd, int in_fd, bool detach) {
+[[noreturn]] void ExecChild(const ExecArgs& args, int out_fd, int err_fd, int in_fd, bool detach,
+                           pid_t parent) {
+  // The parent may block signals (pkid, the cloud): the child starts with none blocked.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   if (detach) {
     ::setsid();
   } else {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
   }
   if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
@@ -81,8 +87,9 @@ Result<ChildProcess> ChildProcess::Spawn(const ProcessSpec& spec) {
   if (log_fd < 0) return ErrnoError(errno, fmt::format("cannot open log {}", spec.log.string()));
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   ExecArgs args(spec.argv, spec.env);
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid == 0) ExecChild(args, log_fd, log_fd, null_fd, spec.detach);
+  if (pid == 0) ExecChild(args, log_fd, log_fd, null_fd, spec.detach, parent);
   int fork_errno = errno;
   ::close(log_fd);
   ::close(null_fd);

@@ -105,6 +105,9 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoError(errno, fmt::format("cannot run {}", argv[0]));
   if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(in.read, STDIN_FILENO);
     ::dup2(out.write, STDOUT_FILENO);

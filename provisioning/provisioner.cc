@@ -129,6 +129,36 @@ Result<EkCertificate> RequireEkCertificate(const TpmContext& tpm) {
   return std::move(**ek);
 }
 
+// After the key is persisted: proof of possession, the certificate, NV. The caller removes
+// the key again when this fails, so that no half-provisioned identity stays behind.
+Result<void> IssueAndBurn(const TpmContext& tpm, const Factory& factory, const ProvisionRequest& request,
+                          const UnitIdentity& unit, EVP_PKEY& public_key, std::uint32_t nv_index_max,
+                          StepTimer& timer, ProvisionResult& result) {
+  auto csr = RequestFromTpm(tpm, request, unit, public_key);
+  if (!csr) return Fail(csr.error());
+  timer.Done("proof_of_possession");
+  auto spec = IdevidCertificateSpec(unit);
+  if (!spec) return Fail(spec.error());
+  auto cert = IssueCertificate(*spec, *X509_REQ_get0_pubkey(csr->get()), factory.issuing.get(),
+                               *factory.issuing_key);
+  if (!cert) return Fail(cert.error());
+  timer.Done("issue_certificate");
+  auto der = CertificateDer(**cert);
+  if (!der) return Fail(der.error());
+  std::uint32_t limit = nv_index_max == 0 ? 0xFFFF : std::min<std::uint32_t>(nv_index_max, 0xFFFF);
+  if (der->size() > limit) {
+    return UsageError(fmt::format("the certificate is {} bytes; this TPM's NV indices hold at most {}",
+                                  der->size(), limit));
+  }
+  if (auto burnt = BurnCertificate(tpm, request.nv_index, *der); !burnt) return Fail(burnt.error());
+  timer.Done("write_nv");
+  auto fingerprint = Sha256Fingerprint(**cert);
+  if (!fingerprint) return Fail(fingerprint.error());
+  result.certificate_fingerprint = *fingerprint;
+  result.certificate = std::move(*cert);
+  return {};
+}
+
 }  // namespace
 
 Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& factory,
@@ -148,33 +178,27 @@ Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& fact
                                   "replace it",
                                   fmt::join(*existing, "; ")));
   }
-  if (auto removed = RemoveIdentity(tpm, request); !removed) return Fail(removed.error());
-  result.replaced = std::move(*existing);
+  // Everything that can be checked is checked before the old identity is removed.
   auto ek = RequireEkCertificate(tpm);
   if (!ek) return Fail(ek.error());
   result.ek_certificate_index = ek->index;
-  result.ek_certificate_fingerprint = *Sha256Fingerprint(*ek->cert);
+  auto ek_fingerprint = Sha256Fingerprint(*ek->cert);
+  if (!ek_fingerprint) return Fail(ek_fingerprint.error());
+  result.ek_certificate_fingerprint = *ek_fingerprint;
   auto unit = IdentityFor(request, factory, *ek->cert);
   if (!unit) return Fail(unit.error());
+  if (auto removed = RemoveIdentity(tpm, request); !removed) return Fail(removed.error());
+  result.replaced = std::move(*existing);
   timer.Done("prepare");
   auto public_key = CreateIdevidKey(tpm, request);
   if (!public_key) return Fail(public_key.error());
   timer.Done("create_key");
-  auto csr = RequestFromTpm(tpm, request, *unit, **public_key);
-  if (!csr) return Fail(csr.error());
-  timer.Done("proof_of_possession");
-  auto spec = IdevidCertificateSpec(*unit);
-  if (!spec) return Fail(spec.error());
-  auto cert = IssueCertificate(*spec, *X509_REQ_get0_pubkey(csr->get()), factory.issuing.get(),
-                               *factory.issuing_key);
-  if (!cert) return Fail(cert.error());
-  timer.Done("issue_certificate");
-  auto der = CertificateDer(**cert);
-  if (!der) return Fail(der.error());
-  if (auto burnt = BurnCertificate(tpm, request.nv_index, *der); !burnt) return Fail(burnt.error());
-  timer.Done("write_nv");
-  result.certificate_fingerprint = *Sha256Fingerprint(**cert);
-  result.certificate = std::move(*cert);
+  if (auto done = IssueAndBurn(tpm, factory, request, *unit, **public_key, result.tpm.nv_index_max,
+                               timer, result);
+      !done) {
+    (void)UnpersistKey(tpm, request.key_handle);
+    return Fail(done.error());
+  }
   return result;
 }
 

@@ -92,7 +92,8 @@ nlohmann::json ErrorRecord(const std::string& kind, const Error& error,
 }
 
 Result<void> WriteRecord(const std::filesystem::path& path, const nlohmann::json& record) {
-  return WriteFileAtomic(path, record.dump(2) + "\n", 0644);
+  return WriteFileAtomic(
+      path, record.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0644);
 }
 
 }  // namespace idevid

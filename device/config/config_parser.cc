@@ -235,6 +235,11 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
 Result<void> CheckReferences(const DeviceConfig& c) {
   auto at = [](const SourceLocation& l) { return l.ToString(); };
   for (const auto& [id, cert] : c.local_certificates) {
+    if (id == kIdevidCertificateId) {
+      return ConfigError(fmt::format("{}: certificate-id idev-id is reserved for the TPM-held "
+                                     "identity; name the file certificate otherwise",
+                                     at(cert.defined_at)));
+    }
     if (cert.certificate.empty() || cert.private_key.empty()) {
       return ConfigError(fmt::format("{}: local-certificate {} needs both 'certificate' and "
                                      "'private-key'", at(cert.defined_at), id));

@@ -118,6 +118,11 @@ INSTANTIATE_TEST_SUITE_P(
                       "set services ssl initiation profile p trusted-ca ca\n",
                 "d.conf:4:1: ssl initiation profile p: crypto-hardware-offload tpm goes with "
                 "client-certificate idev-id, and only with it"},
+        BadCase{"LocalCertificateNamedIdevid",
+                "set security pki node-local local-certificate idev-id certificate /f.pem\n"
+                "set security pki node-local local-certificate idev-id private-key /f.key\n",
+                "d.conf:1:1: certificate-id idev-id is reserved for the TPM-held identity; name the "
+                "file certificate otherwise"},
         BadCase{"LocalCertificateWithoutKey",
                 "set security pki node-local local-certificate f certificate /f.pem\n",
                 "d.conf:1:1: local-certificate f needs both 'certificate' and 'private-key'"},

@@ -10,7 +10,8 @@ namespace idevid {
 namespace {
 
 CommandResponse Failure(int status, std::string text) {
-  return {status, std::move(text), {{"error", text}}};
+  nlohmann::json data = {{"error", text}};
+  return {status, std::move(text), std::move(data)};
 }
 
 ViewDetail DetailOf(const OperationalCommand& c) {

@@ -34,8 +34,14 @@ Result<ossl::Cert> ReadIdevid(const IdevidLocation& location, const std::string&
   if (!pub) return Fail(pub.error());
   auto key = PublicKeyFromTpm(pub->publicArea);
   if (!key) return Fail(key.error());
+  const EVP_PKEY* cert_key = X509_get0_pubkey(cert->get());
+  if (cert_key == nullptr) {
+    return Fail(ErrorDomain::kVerify, 0,
+                fmt::format("the certificate in NV {:#010x} has a public key OpenSSL cannot decode",
+                            location.nv_index));
+  }
   auto tpm_der = PublicKeyDer(**key);
-  auto cert_der = PublicKeyDer(*X509_get0_pubkey(cert->get()));
+  auto cert_der = PublicKeyDer(*cert_key);
   if (!tpm_der || !cert_der || *tpm_der != *cert_der) {
     return Fail(ErrorDomain::kVerify, 0,
                 fmt::format("the key at {:#010x} does not match the certificate in NV {:#010x}",

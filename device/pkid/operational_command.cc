@@ -75,9 +75,9 @@ Result<OperationalCommand> ParseOperationalCommand(std::string_view line) {
                                   kMaxCommandLength));
   }
   for (char c : line) {
-    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
-      return UsageError(fmt::format("command refused: control character {:#04x}",
-                                    static_cast<unsigned char>(c)));
+    auto byte = static_cast<unsigned char>(c);
+    if ((byte < 0x20 && c != '\t') || byte > 0x7e) {
+      return UsageError(fmt::format("command refused: byte {:#04x} is not printable ASCII", byte));
     }
   }
   auto words = Words(line);

@@ -66,7 +66,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "known commands"},
         BadCase{"Oversize", "show " + std::string(2000, 'x'),
                 "command of 2005 bytes refused: at most 1024 bytes"},
-        BadCase{"ControlCharacter", "show security\x1b[2J pki", "control character 0x1b"}),
+        BadCase{"ControlCharacter", "show security\x1b[2J pki", "byte 0x1b is not printable ASCII"},
+        BadCase{"NotUtf8", "show \xff", "byte 0xff is not printable ASCII"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(KnownCommandsTest, ListsEveryForm) {

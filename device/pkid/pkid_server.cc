@@ -63,7 +63,8 @@ class Daemon {
     CommandResponse response = line ? handler_.Execute(*line)
                                     : CommandResponse{2, line.error().message() + "\n", {}};
     nlohmann::json j = {{"status", response.status}, {"text", response.text}, {"data", response.data}};
-    (void)WriteAll(client, j.dump());
+    // Whatever a certificate or a client put in the text, the answer stays valid JSON.
+    (void)WriteAll(client, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 
  private:
@@ -109,7 +110,7 @@ Result<void> RunPkid(const PkidOptions& given) {
       if (client.get() >= 0) daemon.Serve(client.get());
     }
   }
-  std::filesystem::remove(options.socket);
+  ::unlink(options.socket.c_str());
   return {};
 }
 

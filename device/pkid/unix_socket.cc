@@ -61,13 +61,18 @@ Fd::~Fd() {
 Result<Fd> ListenUnix(const std::filesystem::path& path, const std::optional<std::string>& group) {
   auto addr = Address(path);
   if (!addr) return Fail(addr.error());
-  if (std::filesystem::exists(path)) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return Fail(ErrorDomain::kIo, EEXIST,
+                  fmt::format("{} exists and is not a socket; choose another --socket", path.string()));
+    }
     if (Connect(path)) {
       return Fail(ErrorDomain::kIo, EADDRINUSE,
                   fmt::format("{} is in use by another process; stop it or choose another --socket",
                               path.string()));
     }
-    std::filesystem::remove(path);
+    ::unlink(path.c_str());  // a stale socket nobody listens on
   }
   Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return ErrnoError(errno, "cannot create a socket");
@@ -77,7 +82,7 @@ Result<Fd> ListenUnix(const std::filesystem::path& path, const std::optional<std
   ::umask(old);
   if (bound != 0) return ErrnoError(bind_errno, fmt::format("cannot bind {}", path.string()));
   if (auto perms = SetPermissions(path, group); !perms) {
-    std::filesystem::remove(path);
+    ::unlink(path.c_str());
     return Fail(perms.error());
   }
   if (::listen(fd.get(), 64) != 0) return ErrnoError(errno, "cannot listen on " + path.string());
@@ -91,7 +96,9 @@ Result<std::string> ReadMessage(int fd, char delimiter, std::size_t max_bytes,
   while (data.find(delimiter) == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+    int ready = left.count() <= 0 ? 0 : ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
       return Fail(ErrorDomain::kIo, ETIMEDOUT, fmt::format("no complete message within {} ms", timeout.count()));
     }
     char buffer[4096];

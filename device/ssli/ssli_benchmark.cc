@@ -122,7 +122,13 @@ void BM_TpmModeHandshake_Tpm2Openssl(benchmark::State& state) {
   Bench& b = Bench::Get();
   ::setenv("TPM2OPENSSL_TCTI", b.swtpm->tcti().c_str(), 1);
   ossl::Owner<OSSL_LIB_CTX, OSSL_LIB_CTX_free> libctx(OSSL_LIB_CTX_new());
-  Check(OSSL_PROVIDER_load(libctx.get(), "tpm2") && OSSL_PROVIDER_load(libctx.get(), "default"), "tpm2 provider");
+  struct Unload {
+    void operator()(OSSL_PROVIDER* p) const { OSSL_PROVIDER_unload(p); }
+  };
+  // Declared after libctx: unloaded before it is freed.
+  std::unique_ptr<OSSL_PROVIDER, Unload> tpm2(OSSL_PROVIDER_load(libctx.get(), "tpm2"));
+  std::unique_ptr<OSSL_PROVIDER, Unload> fallback(OSSL_PROVIDER_load(libctx.get(), "default"));
+  Check(tpm2 && fallback, "tpm2 provider");
   struct StoreClose {
     void operator()(OSSL_STORE_CTX* s) const { OSSL_STORE_close(s); }
   };

@@ -22,7 +22,6 @@
 namespace idevid {
 namespace {
 
-using LibCtx = ossl::Owner<OSSL_LIB_CTX, OSSL_LIB_CTX_free>;
 using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
 using Ssl = ossl::Owner<SSL, SSL_free>;
 
@@ -50,7 +49,7 @@ Result<nlohmann::json> ExportFromPkid(const std::filesystem::path& socket, const
   return answer->data;
 }
 
-Result<Credentials> TpmCredentials(const SsliConnectRequest& r, LibCtx& libctx) {
+Result<Credentials> TpmCredentials(const SsliConnectRequest& r, const TpmProviderLibrary& library) {
   Credentials c;
   std::uint32_t handle = r.config->idevid.key_handle;
   if (r.pkid_socket) {
@@ -75,7 +74,7 @@ Result<Credentials> TpmCredentials(const SsliConnectRequest& r, LibCtx& libctx) 
     return Fail(ErrorDomain::kVerify, 0,
                 fmt::format("the TPM key at {:#010x} does not match the idev-id certificate", handle));
   }
-  auto key = MakeTpmPrivateKey(libctx.get(), *signer);
+  auto key = MakeTpmPrivateKey(library.get(), *signer);
   if (!key) return Fail(key.error());
   auto pss = (*signer)->RsaPssSaltIsDigestLength();
   if (!pss) return Fail(pss.error());
@@ -212,7 +211,7 @@ struct SsliClient::State {
   SslInitiationProfile profile;
   std::string host;
   std::uint16_t port = 0;
-  LibCtx libctx;  // declared first: outlives the context and key made in it
+  std::optional<TpmProviderLibrary> library;  // declared first: outlives what is made in it
   Credentials credentials;
   SslCtx ctx;
 };
@@ -229,13 +228,14 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
   state->profile = found->second;
   state->host = r.host;
   state->port = r.port;
-  state->libctx.reset(OSSL_LIB_CTX_new());
-  if (auto loaded = LoadTpmProvider(state->libctx.get()); !loaded) return Fail(loaded.error());
-  auto credentials = state->profile.tpm_offload ? TpmCredentials(r, state->libctx)
+  auto library = TpmProviderLibrary::Create();
+  if (!library) return Fail(library.error());
+  state->library = std::move(*library);
+  auto credentials = state->profile.tpm_offload ? TpmCredentials(r, *state->library)
                                                 : FileCredentials(r, state->profile.client_certificate);
   if (!credentials) return Fail(credentials.error());
   state->credentials = std::move(*credentials);
-  auto ctx = ClientContext(state->libctx.get(), state->profile, *r.config, state->credentials);
+  auto ctx = ClientContext(state->library->get(), state->profile, *r.config, state->credentials);
   if (!ctx) return Fail(ctx.error());
   state->ctx = std::move(*ctx);
   return std::unique_ptr<SsliClient>(new SsliClient(std::move(state)));

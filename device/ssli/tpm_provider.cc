@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <utility>
 #include <string>
 
 #include <fmt/format.h>
@@ -359,23 +360,50 @@ int ProviderInit(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in,
 
 }  // namespace
 
-Result<void> LoadTpmProvider(OSSL_LIB_CTX* libctx) {
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  if (OSSL_PROVIDER_available(libctx, kTpmProviderName) == 1) return {};
-  // Plain fetches prefer the default provider; the TPM's keymgmt and signature are used for
-  // keys made by MakeTpmPrivateKey only.
-  if (OSSL_PROVIDER_add_builtin(libctx, kTpmProviderName, ProviderInit) != 1 ||
-      OSSL_PROVIDER_load(libctx, "default") == nullptr ||
-      OSSL_PROVIDER_load(libctx, kTpmProviderName) == nullptr ||
-      EVP_set_default_properties(libctx, "?provider=default") != 1) {
+Result<TpmProviderLibrary> TpmProviderLibrary::Create() {
+  TpmProviderLibrary library;
+  library.libctx_ = OSSL_LIB_CTX_new();
+  if (library.libctx_ == nullptr ||
+      OSSL_PROVIDER_add_builtin(library.libctx_, kTpmProviderName, ProviderInit) != 1) {
+    return FailOpenSsl("cannot create a library context for the idevid-tpm provider");
+  }
+  library.default_provider_ = OSSL_PROVIDER_load(library.libctx_, "default");
+  library.tpm_provider_ = OSSL_PROVIDER_load(library.libctx_, kTpmProviderName);
+  // Plain fetches prefer the default provider; the TPM's keymgmt and signature serve the keys
+  // made by MakeTpmPrivateKey.
+  if (library.default_provider_ == nullptr || library.tpm_provider_ == nullptr ||
+      EVP_set_default_properties(library.libctx_, "?provider=default") != 1) {
     return FailOpenSsl("cannot load the idevid-tpm provider");
   }
-  return {};
+  return library;
+}
+
+TpmProviderLibrary::TpmProviderLibrary(TpmProviderLibrary&& other) noexcept
+    : libctx_(std::exchange(other.libctx_, nullptr)),
+      default_provider_(std::exchange(other.default_provider_, nullptr)),
+      tpm_provider_(std::exchange(other.tpm_provider_, nullptr)) {}
+
+TpmProviderLibrary& TpmProviderLibrary::operator=(TpmProviderLibrary&& other) noexcept {
+  if (this != &other) {
+    Release();
+    libctx_ = std::exchange(other.libctx_, nullptr);
+    default_provider_ = std::exchange(other.default_provider_, nullptr);
+    tpm_provider_ = std::exchange(other.tpm_provider_, nullptr);
+  }
+  return *this;
+}
+
+TpmProviderLibrary::~TpmProviderLibrary() { Release(); }
+
+void TpmProviderLibrary::Release() {
+  if (tpm_provider_ != nullptr) OSSL_PROVIDER_unload(tpm_provider_);
+  if (default_provider_ != nullptr) OSSL_PROVIDER_unload(default_provider_);
+  if (libctx_ != nullptr) OSSL_LIB_CTX_free(libctx_);
+  tpm_provider_ = default_provider_ = nullptr;
+  libctx_ = nullptr;
 }
 
 Result<ossl::PKey> MakeTpmPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<TpmKeySigner> signer) {
-  if (auto loaded = LoadTpmProvider(libctx); !loaded) return Fail(loaded.error());
   std::shared_ptr<TpmKeySigner>* holder = &signer;
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_octet_string(kSignerParam, &holder, sizeof holder), OSSL_PARAM_END};

@@ -16,11 +16,30 @@ namespace idevid {
 
 inline constexpr const char* kTpmProviderName = "idevid-tpm";
 
-// Loads the idevid-tpm provider (and the default provider beside it) into `libctx`; repeated
-// calls are cheap. Fails with kOpenSsl when OpenSSL refuses.
-Result<void> LoadTpmProvider(OSSL_LIB_CTX* libctx);
+// An OpenSSL library context with the default provider and the idevid-tpm provider loaded:
+// move-only; destroying it unloads both and frees the context, so everything made in it (keys,
+// TLS contexts) must be gone first.
+class TpmProviderLibrary {
+ public:
+  // Fails with kOpenSsl when OpenSSL refuses to load either provider.
+  static Result<TpmProviderLibrary> Create();
+  TpmProviderLibrary(TpmProviderLibrary&& other) noexcept;
+  TpmProviderLibrary& operator=(TpmProviderLibrary&& other) noexcept;
+  TpmProviderLibrary(const TpmProviderLibrary&) = delete;
+  TpmProviderLibrary& operator=(const TpmProviderLibrary&) = delete;
+  ~TpmProviderLibrary();
 
-// An EVP_PKEY in `libctx` whose public half is the TPM key's and whose signatures are made by
+  OSSL_LIB_CTX* get() const { return libctx_; }
+
+ private:
+  TpmProviderLibrary() = default;
+  void Release();
+  OSSL_LIB_CTX* libctx_ = nullptr;
+  OSSL_PROVIDER* default_provider_ = nullptr;
+  OSSL_PROVIDER* tpm_provider_ = nullptr;
+};
+
+// An EVP_PKEY in `libctx` (a TpmProviderLibrary's) whose public half is the TPM key's and whose signatures are made by
 // `signer` (shared; it outlives the key). A PSS signature with a salt the TPM does not make is
 // refused (the signing call fails) rather than sent.
 Result<ossl::PKey> MakeTpmPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<TpmKeySigner> signer);

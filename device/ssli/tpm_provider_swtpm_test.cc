@@ -20,7 +20,6 @@ namespace {
 
 constexpr std::uint32_t kHandle = 0x81020000;
 
-using LibCtx = ossl::Owner<OSSL_LIB_CTX, OSSL_LIB_CTX_free>;
 using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
 using Ssl = ossl::Owner<SSL, SSL_free>;
 
@@ -44,12 +43,14 @@ class TpmProviderTest : public testing::TpmTestBase, public ::testing::Test {
 
 TEST_F(TpmProviderTest, SignaturesMadeThroughTheProviderVerifyWithThePublicKey) {
   PersistKey(KeyAlgorithm::kEccP256);
-  LibCtx libctx(OSSL_LIB_CTX_new());
-  auto key = MakeTpmPrivateKey(libctx.get(), signer_);
+  auto library = TpmProviderLibrary::Create();
+  ASSERT_TRUE(library) << library.error().ToString();
+  OSSL_LIB_CTX* libctx = library->get();
+  auto key = MakeTpmPrivateKey(libctx, signer_);
   ASSERT_TRUE(key) << key.error().ToString();
   const std::string message = "client hello transcript";
   ossl::MdCtx sign(EVP_MD_CTX_new());
-  ASSERT_EQ(EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", libctx.get(), nullptr, key->get(),
+  ASSERT_EQ(EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", libctx, nullptr, key->get(),
                                   nullptr), 1) << OpenSslError("init").message();
   std::size_t length = 0;
   ASSERT_EQ(EVP_DigestSign(sign.get(), nullptr, &length,
@@ -121,14 +122,16 @@ class TpmHandshakeTest : public TpmProviderTest, public ::testing::WithParamInte
 
 TEST_P(TpmHandshakeTest, ClientAuthenticatesWithTheTpmKey) {
   PersistKey(GetParam().key);
-  LibCtx libctx(OSSL_LIB_CTX_new());
-  auto key = MakeTpmPrivateKey(libctx.get(), signer_);
+  auto library = TpmProviderLibrary::Create();
+  ASSERT_TRUE(library) << library.error().ToString();
+  OSSL_LIB_CTX* libctx = library->get();
+  auto key = MakeTpmPrivateKey(libctx, signer_);
   ASSERT_TRUE(key) << key.error().ToString();
   Pki pki = MakePki(signer_->public_key());
   int version = GetParam().version;
   SslCtx server_ctx = Context(nullptr, TLS_server_method(), version, pki.server.get(),
                               pki.server_key.get(), pki.ca.get());
-  SslCtx client_ctx = Context(libctx.get(), TLS_client_method(), version, pki.client.get(),
+  SslCtx client_ctx = Context(libctx, TLS_client_method(), version, pki.client.get(),
                               key->get(), pki.ca.get());
   if (*GetParam().sigalgs != '\0') SSL_CTX_set1_client_sigalgs_list(client_ctx.get(), GetParam().sigalgs);
   int fds[2];
