@@ -10,6 +10,7 @@
 #include "harness/cli/device_commands.h"
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/factory_commands.h"
+#include "harness/cli/run_command.h"
 #include "harness/cli/tpm_command.h"
 
 namespace {
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   idevid::cli::AddFactoryCommands(app, &exit_code);
   idevid::cli::AddDeviceCommands(app, &exit_code);
   idevid::cli::AddCloudCommands(app, &exit_code);
+  idevid::cli::AddRunCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,180 @@
+#include "harness/cli/run_command.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+#include <memory>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "harness/cli/exit_codes.h"
+#include "harness/run/unit_under_test.h"
+#include "reports/report_writers.h"
+#include "scenarios/scenarios.h"
+
+namespace idevid::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void OnInterrupt(int) { g_interrupted = true; }
+
+struct RunArgs {
+  std::string target = "swtpm";
+  std::vector<std::string> suites;
+  std::string report = "reports/out";
+  std::string station;
+  std::string serial = "CW0000000001";
+  std::string model = "SRX4300";
+  std::string shard;  // "I/N", 1-based
+};
+
+struct Shard {
+  int index = 1;
+  int total = 1;
+};
+
+// --shard I/N, else GitLab's CI_NODE_INDEX/CI_NODE_TOTAL (1-based), else GoogleTest's
+// GTEST_SHARD_INDEX/GTEST_TOTAL_SHARDS (0-based).
+Result<Shard> ResolveShard(const std::string& flag) {
+  auto parse = [](const std::string& i, const std::string& n, int base) -> Result<Shard> {
+    try {
+      Shard s{std::stoi(i) + (1 - base), std::stoi(n)};
+      if (s.total >= 1 && s.index >= 1 && s.index <= s.total) return s;
+    } catch (const std::exception&) {
+    }
+    return UsageError(fmt::format("shard '{}/{}' is not I/N with 1 <= I <= N", i, n));
+  };
+  if (!flag.empty()) {
+    auto slash = flag.find('/');
+    if (slash == std::string::npos) return UsageError(fmt::format("--shard '{}' is not I/N", flag));
+    return parse(flag.substr(0, slash), flag.substr(slash + 1), 1);
+  }
+  if (const char* i = ::getenv("CI_NODE_INDEX"); i && ::getenv("CI_NODE_TOTAL")) {
+    return parse(i, ::getenv("CI_NODE_TOTAL"), 1);
+  }
+  if (const char* i = ::getenv("GTEST_SHARD_INDEX"); i && ::getenv("GTEST_TOTAL_SHARDS")) {
+    return parse(i, ::getenv("GTEST_TOTAL_SHARDS"), 0);
+  }
+  return Shard{};
+}
+
+Result<std::vector<Scenario>> Selected(const std::vector<std::string>& suites, Shard shard) {
+  auto known = SuiteNames();
+  for (const auto& s : suites) {
+    if (std::find(known.begin(), known.end(), s) == known.end()) {
+      return UsageError(fmt::format("unknown suite '{}'; the suites are: {}", s, fmt::join(known, ", ")));
+    }
+  }
+  std::vector<Scenario> chosen;
+  int k = 0;
+  for (auto& scenario : AllScenarios()) {
+    bool wanted = suites.empty() || std::find(suites.begin(), suites.end(), scenario.suite) != suites.end();
+    if (wanted && (k++ % shard.total) == shard.index - 1) chosen.push_back(std::move(scenario));
+  }
+  return chosen;
+}
+
+void InstallInterruptHandler() {
+  struct sigaction action {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+int Finish(RunRecord& record, const std::string& report_dir) {
+  record.ended = std::chrono::system_clock::now();
+  if (auto written = WriteReports(report_dir, record); !written) {
+    (void)ReportError(written.error());
+    return kExitInfrastructure;
+  }
+  std::cerr << fmt::format("idevid run: {} - reports in {}\n", OutcomeName(record.outcome), report_dir);
+  switch (record.outcome) {
+    case Outcome::kPass: return kExitPass;
+    case Outcome::kFail: return kExitFail;
+    default: return kExitInfrastructure;
+  }
+}
+
+void RunScenarios(const std::vector<Scenario>& scenarios, UnitUnderTest& unit, RunRecord& record) {
+  std::size_t n = 0;
+  for (const auto& scenario : scenarios) {
+    if (g_interrupted) break;
+    std::cerr << fmt::format("[{}/{}] {}: {} ... ", ++n, scenarios.size(), scenario.suite, scenario.name)
+              << std::flush;
+    record.scenarios.push_back(RunScenario(scenario, unit));
+    const ScenarioRecord& r = record.scenarios.back();
+    std::cerr << fmt::format("{} ({:.0f} ms){}\n", OutcomeName(r.outcome), r.duration_ms,
+                             r.message.empty() ? "" : " - " + r.message);
+  }
+}
+
+int Run(const RunArgs& args) {
+  RunRecord record;
+  record.started = std::chrono::system_clock::now();
+  record.serial = args.serial;
+  record.model = args.model;
+  record.station = args.station;
+  record.operator_name = ::getenv("USER") ? ::getenv("USER") : "";
+  record.software_version = IDEVID_VERSION;
+  record.target_kind = args.target;
+  auto fail = [&](const Error& e, int code) {
+    (void)ReportError(e);
+    record.outcome = code == kExitUsage ? Outcome::kError : Outcome::kError;
+    record.message = e.message();
+    Finish(record, args.report);
+    return code;
+  };
+  if (args.target != "swtpm") {
+    return fail(Error(ErrorDomain::kUsage, 0, fmt::format("--target {}: this version runs on the "
+                                                          "embedded swtpm only (--target swtpm)", args.target)),
+                kExitUsage);
+  }
+  auto shard = ResolveShard(args.shard);
+  if (!shard) return fail(shard.error(), kExitUsage);
+  if (shard->total > 1) record.shard = fmt::format("{}/{}", shard->index, shard->total);
+  auto scenarios = Selected(args.suites, *shard);
+  if (!scenarios) return fail(scenarios.error(), kExitUsage);
+  InstallInterruptHandler();
+  std::string work = (std::filesystem::temp_directory_path() / "idevid-run-XXXXXX").string();
+  if (::mkdtemp(work.data()) == nullptr) return fail(Error(ErrorDomain::kIo, errno, "cannot create " + work), kExitInfrastructure);
+  {
+    auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model});
+    if (!unit) return fail(unit.error(), kExitInfrastructure);
+    record.tpm_manufacturer = (*unit)->tpm_info().manufacturer;
+    record.tpm_firmware = (*unit)->tpm_info().firmware_version;
+    record.identity = (*unit)->identity();
+    RunScenarios(*scenarios, **unit, record);
+  }  // everything the bench started stops here, also after an interrupt
+  std::filesystem::remove_all(work);
+  record.outcome = OverallOutcome(record.scenarios);
+  if (g_interrupted) {
+    record.outcome = Outcome::kAborted;
+    record.message = fmt::format("interrupted after {} of {} scenarios", record.scenarios.size(), scenarios->size());
+  }
+  return Finish(record, args.report);
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* run = app.add_subcommand(
+      "run", "The harness: provision the embedded swtpm, run the scenario suites, write reports");
+  run->add_option("--target", args->target, "swtpm (the embedded default)")->capture_default_str();
+  run->add_option("--suite", args->suites, fmt::format("Suites to run: {}", fmt::join(SuiteNames(), ", ")))
+      ->delimiter(',');
+  run->add_option("--report", args->report, "Directory for the reports")->capture_default_str();
+  run->add_option("--station", args->station, "Station id for the record");
+  run->add_option("--serial", args->serial, "Serial number of the unit to provision")->capture_default_str();
+  run->add_option("--model", args->model, "Model of the unit")->capture_default_str();
+  run->add_option("--shard", args->shard, "Run shard I of N (1-based)");
+  run->callback([args, exit_code] { *exit_code = Run(*args); });
+}
+
+}  // namespace idevid::cli

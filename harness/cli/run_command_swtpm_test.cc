@@ -1,0 +1,100 @@
+// `idevid run` as CI runs it: every suite on the embedded swtpm, the three reports, exit codes,
+// an interrupted run, and shards.
+#include <signal.h>
+
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <pugixml.hpp>
+
+#include "core/file_io.h"
+#include "fixtures/tpm_fixture.h"
+#include "harness/process.h"
+
+namespace idevid {
+namespace {
+
+class RunCommandTest : public ::testing::Test {
+ protected:
+  CommandOutput Run(std::vector<std::string> args) {
+    args.insert(args.begin(), {IDEVID_BINARY, "run", "--report", Report()});
+    auto out = RunCommand(args, {{"TSS2_LOG", "all+NONE"}}, std::chrono::seconds(180));
+    EXPECT_TRUE(out);
+    return out.value_or(CommandOutput{});
+  }
+  nlohmann::json Record(const std::string& name = "run-record.json") {
+    return nlohmann::json::parse(*ReadFileText(std::filesystem::path(Report()) / name));
+  }
+  std::string Report() const { return (temp_.path() / "reports").string(); }
+  testing::TempDir temp_;
+};
+
+TEST_F(RunCommandTest, EverySuitePassesOnTheEmbeddedSwtpmAndTheThreeReportsAreWritten) {
+  auto run = Run({"--station", "ci"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "PASS");
+  EXPECT_EQ(record["station"], "ci");
+  EXPECT_EQ(record["target"]["tpm_manufacturer"], "IBM");
+  EXPECT_EQ(record["identity"]["fingerprint_sha256"].get<std::string>().size(), 64u);
+  std::set<std::string> suites;
+  for (const auto& s : record["scenarios"]) {
+    EXPECT_EQ(s["outcome"], "PASS") << s.dump();
+    suites.insert(s["suite"]);
+  }
+  EXPECT_EQ(suites, (std::set<std::string>{"boot-load", "verify-refusal", "ssli-tpm", "ssli-file",
+                                           "negative", "performance"}));
+  pugi::xml_document junit;
+  ASSERT_TRUE(junit.load_file((std::filesystem::path(Report()) / "junit.xml").c_str()));
+  EXPECT_EQ(junit.select_nodes("//testcase").size(), record["scenarios"].size());
+  auto html = ReadFileText(std::filesystem::path(Report()) / "report.html");
+  ASSERT_TRUE(html);
+  EXPECT_NE(html->find("<svg"), std::string::npos);
+  EXPECT_EQ((*html + *ReadFileText(std::filesystem::path(Report()) / "run-record.json")).find("PRIVATE KEY"),
+            std::string::npos);
+}
+
+TEST_F(RunCommandTest, BadFlagsAreUsageErrors) {
+  EXPECT_EQ(Run({"--no-such-flag"}).exit_status, 4);
+  auto suite = Run({"--suite", "nope"});
+  EXPECT_EQ(suite.exit_status, 4);
+  EXPECT_NE(suite.err.find("unknown suite 'nope'; the suites are: boot-load"), std::string::npos);
+  EXPECT_EQ(Run({"--shard", "3/2"}).exit_status, 4);
+}
+
+TEST_F(RunCommandTest, TwoShardsTogetherRunEachScenarioExactlyOnce) {
+  ASSERT_EQ(Run({"--suite", "verify-refusal,ssli-tpm,ssli-file", "--shard", "1/2"}).exit_status, 0);
+  ASSERT_EQ(Run({"--suite", "verify-refusal,ssli-tpm,ssli-file", "--shard", "2/2"}).exit_status, 0);
+  std::multiset<std::string> seen;
+  for (const char* file : {"run-record-shard-1-of-2.json", "run-record-shard-2-of-2.json"}) {
+    nlohmann::json record = Record(file);
+    for (const auto& s : record["scenarios"]) {
+      seen.insert(s["suite"].get<std::string>() + "/" + s["name"].get<std::string>());
+    }
+  }
+  EXPECT_EQ(seen.size(), 5u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 5u) << "a scenario ran twice";
+}
+
+TEST_F(RunCommandTest, AnInterruptedRunLeavesNoProcessAndAnAbortedRecord) {
+  // The run's own TPM, bus and daemons live under TMPDIR: this test's directory.
+  auto child = ChildProcess::Spawn({.argv = {IDEVID_BINARY, "run", "--report", Report()},
+                                    .log = temp_.path() / "run.log",
+                                    .env = {{"TSS2_LOG", "all+NONE"}, {"TMPDIR", temp_.path().string()}}});
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(PollUntil([&] { return LogTail(temp_.path() / "run.log").find("[2/") != std::string::npos; },
+                        std::chrono::seconds(60)));
+  ::kill(child->pid(), SIGINT);
+  ASSERT_TRUE(PollUntil([&] { return child->Ended().has_value(); }, std::chrono::seconds(60)));
+  EXPECT_EQ(*child->Ended(), "exited with status 2") << LogTail(temp_.path() / "run.log");
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "ABORTED");
+  EXPECT_NE(record["message"].get<std::string>().find("interrupted after"), std::string::npos);
+  auto left = RunCommand({"pgrep", "-f", (temp_.path() / "idevid-run-").string()});
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->out, "") << "processes of the run are still there";
+}
+
+}  // namespace
+}  // namespace idevid

@@ -1,0 +1,120 @@
+#include "harness/run/unit_under_test.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/file_io.h"
+#include "core/idevid_profile.h"
+#include "core/tpm_capability.h"
+#include "core/x509.h"
+#include "core/x509_build.h"
+#include "device/config/config_parser.h"
+#include "device/pkid/pkid_client.h"
+#include "provisioning/provisioner.h"
+
+namespace idevid {
+
+std::string SelfExecutable() {
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "idevid" : path.string();
+}
+
+UnitUnderTest::~UnitUnderTest() {
+  cloud_.reset();
+  if (swtpm_) swtpm_->Stop();
+}
+
+Result<std::unique_ptr<UnitUnderTest>> UnitUnderTest::Prepare(const UnitOptions& options) {
+  std::unique_ptr<UnitUnderTest> unit(new UnitUnderTest());
+  unit->options_ = options;
+  auto swtpm = SwtpmInstance::Start({.state_dir = options.work_dir / "tpm", .with_abrmd = true,
+                                     .manufacture = true});
+  if (!swtpm) return Fail(swtpm.error().WithContext("starting the embedded TPM"));
+  unit->swtpm_ = std::move(*swtpm);
+  auto factory = InitFactory({.dir = options.work_dir / "factory", .force = true});
+  if (!factory) return Fail(factory.error().WithContext("creating the factory CA"));
+  unit->factory_ = std::move(*factory);
+  {
+    auto tpm = TpmContext::Open(unit->tcti());
+    if (!tpm) return Fail(tpm.error());
+    auto provisioned = ProvisionUnit(*tpm, *unit->factory_,
+                                     {.serial = options.serial, .model = options.model, .force = true});
+    if (!provisioned) return Fail(provisioned.error().WithContext("provisioning the unit"));
+    unit->tpm_info_ = provisioned->tpm;
+    unit->identity_ = {{"fingerprint_sha256", provisioned->certificate_fingerprint},
+                       {"subject", SubjectLine(*provisioned->certificate)},
+                       {"issuer", IssuerLine(*provisioned->certificate)},
+                       {"ek_certificate_fingerprint_sha256", provisioned->ek_certificate_fingerprint}};
+  }
+  if (auto files = unit->WriteDeviceFiles(); !files) return Fail(files.error());
+  auto config = LoadDeviceConfig(unit->config_path());
+  if (!config) return Fail(config.error());
+  unit->config_ = std::move(*config);
+  auto cloud = CloudServer::Start({"127.0.0.1", 0, options.work_dir / "cloud.pem",
+                                   options.work_dir / "cloud.key",
+                                   FactoryFiles::Chain(unit->factory_->dir), std::nullopt,
+                                   options.work_dir / "cloud.jsonl"});
+  if (!cloud) return Fail(cloud.error().WithContext("starting the cloud peer"));
+  unit->cloud_ = std::move(*cloud);
+  return unit;
+}
+
+// The cloud's certificate, a file-system certificate of the same unit, and device.conf.
+Result<void> UnitUnderTest::WriteDeviceFiles() {
+  const auto& d = dir();
+  const Factory& f = *factory_;
+  auto cloud_key = GenerateKey(KeyAlgorithm::kEccP256);
+  auto fs_key = GenerateKey(KeyAlgorithm::kEccP256);
+  if (!cloud_key || !fs_key) return Fail(ErrorDomain::kOpenSsl, 0, "cannot generate keys");
+  auto cloud = IssueCertificate({.subject = {{"CN", "cloud.example"}}, .not_after = "20991231235959Z",
+                                 .extensions = {{"subjectAltName", "DNS:cloud.example,IP:127.0.0.1"}}},
+                                **cloud_key, f.issuing.get(), *f.issuing_key);
+  auto spec = IdevidCertificateSpec({options_.serial, options_.model, f.manufacturer, Bytes(32, 0)});
+  if (!cloud || !spec) return Fail(ErrorDomain::kOpenSsl, 0, "cannot issue the bench certificates");
+  auto fs = IssueCertificate(*spec, **fs_key, f.issuing.get(), *f.issuing_key);
+  if (!fs) return Fail(fs.error());
+  Result<void> w = WriteFileAtomic(d / "cloud.pem", *CertificatePem(**cloud) + *CertificatePem(*f.issuing));
+  if (w) w = WritePrivateKeyPem(d / "cloud.key", **cloud_key);
+  if (w) w = WriteFileAtomic(d / "fs-cert.pem", *CertificatePem(**fs));
+  if (w) w = WritePrivateKeyPem(d / "fs-cert.key", **fs_key);
+  if (!w) return w;
+  return WriteFileAtomic(config_path(), fmt::format(
+      "set security pki ca-profile factory certificate {0}/factory/factory-ca.pem\n"
+      "set security pki ca-profile other certificate {0}/factory/issuing-ca.pem\n"
+      "set security pki node-local local-certificate fs-cert certificate {0}/fs-cert.pem\n"
+      "set security pki node-local local-certificate fs-cert private-key {0}/fs-cert.key\n"
+      "set security pki node-local local-certificate fs-cert ca-profile factory\n"
+      "set security pki node-local idev-id nv-index 0x01C90000 key-handle 0x81020000\n"
+      "set services ssl initiation profile aamw-tpm client-certificate idev-id\n"
+      "set services ssl initiation profile aamw-tpm crypto-hardware-offload tpm\n"
+      "set services ssl initiation profile aamw-tpm trusted-ca factory\n"
+      "set services ssl initiation profile aamw-tpm server-name cloud.example\n"
+      "set services ssl initiation profile aamw-tpm12 client-certificate idev-id\n"
+      "set services ssl initiation profile aamw-tpm12 crypto-hardware-offload tpm\n"
+      "set services ssl initiation profile aamw-tpm12 trusted-ca factory\n"
+      "set services ssl initiation profile aamw-tpm12 protocol-version tls12\n"
+      "set services ssl initiation profile aamw-file client-certificate fs-cert\n"
+      "set services ssl initiation profile aamw-file trusted-ca factory\n",
+      d.string()));
+}
+
+Result<ChildProcess> UnitUnderTest::StartPkid(const std::string& tcti,
+                                              const std::filesystem::path& socket) const {
+  auto child = ChildProcess::Spawn({.argv = {SelfExecutable(), "pkid", "--tcti", tcti, "--config",
+                                             config_path().string(), "--socket", socket.string()},
+                                    .log = dir() / "pkid.log",
+                                    .env = {{"TSS2_LOG", "all+NONE"}}});
+  if (!child) return Fail(child.error());
+  bool up = PollUntil([&] {
+    return SendPkidCommand(socket, "show security pki node-local local-certificate").has_value();
+  }, std::chrono::seconds(15));
+  if (!up) {
+    return Fail(ErrorDomain::kProcess, 0, fmt::format("pkid did not answer on {}; its log ends with:\n{}",
+                                                      socket.string(), LogTail(dir() / "pkid.log")));
+  }
+  return child;
+}
+
+}  // namespace idevid

@@ -1,0 +1,65 @@
+// The embedded default bench of `idevid run`: a private swtpm with an EK certificate behind its
+// own tpm2-abrmd, a factory, one provisioned unit, its device configuration (file certificate,
+// CA profiles, SSL-I profiles), and the cloud peer. Everything it starts stops with it.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cloud/cloud_server.h"
+#include "core/result.h"
+#include "core/tpm_capability.h"
+#include "device/config/device_config.h"
+#include "harness/process.h"
+#include "harness/swtpm_instance.h"
+#include "provisioning/factory.h"
+
+namespace idevid {
+
+struct UnitOptions {
+  std::filesystem::path work_dir;  // created; holds TPM state, CA files, logs
+  std::string serial = "CW0000000001";
+  std::string model = "SRX4300";
+};
+
+class UnitUnderTest {
+ public:
+  // Starts and provisions everything. Errors are infrastructure errors, naming the step.
+  static Result<std::unique_ptr<UnitUnderTest>> Prepare(const UnitOptions& options);
+  ~UnitUnderTest();
+
+  const UnitOptions& options() const { return options_; }
+  const std::filesystem::path& dir() const { return options_.work_dir; }
+  std::string tcti() const { return swtpm_->tcti(); }
+  const DeviceConfig& config() const { return config_; }
+  std::filesystem::path config_path() const { return dir() / "device.conf"; }
+  const Factory& factory() const { return *factory_; }
+  CloudServer& cloud() { return *cloud_; }
+  const TpmInfo& tpm_info() const { return tpm_info_; }
+  // Identity facts for the run record: fingerprint, subject, issuer, EK certificate fingerprint.
+  const std::map<std::string, std::string>& identity() const { return identity_; }
+
+  // Starts `idevid pkid` on `tcti` with this unit's configuration and waits (with a deadline)
+  // until its socket answers.
+  Result<ChildProcess> StartPkid(const std::string& tcti, const std::filesystem::path& socket) const;
+
+ private:
+  UnitUnderTest() = default;
+  Result<void> WriteDeviceFiles();
+
+  UnitOptions options_;
+  std::optional<SwtpmInstance> swtpm_;
+  std::optional<Factory> factory_;
+  std::unique_ptr<CloudServer> cloud_;
+  DeviceConfig config_;
+  TpmInfo tpm_info_;
+  std::map<std::string, std::string> identity_;
+};
+
+// The idevid binary running now (for the processes the harness starts).
+std::string SelfExecutable();
+
+}  // namespace idevid

@@ -1,0 +1,69 @@
+// The record of one harness run, shaped like a manufacturing test record: the unit, the target,
+// and per scenario its phases with measurements (value, unit, limits, outcome). Never a key.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace idevid {
+
+inline constexpr int kRunRecordVersion = 1;
+
+enum class Outcome { kPass, kFail, kError, kSkip, kAborted };
+
+// "PASS", "FAIL", "ERROR", "SKIP", "ABORTED".
+const char* OutcomeName(Outcome outcome);
+
+struct MeasurementRecord {
+  std::string name;
+  double value = 0;
+  std::string unit;             // "ms", "1/s", "count", ...
+  std::optional<double> low;    // inclusive limits, when the measurement has any
+  std::optional<double> high;
+  bool passed = true;
+};
+
+struct PhaseRecord {
+  std::string name;
+  Outcome outcome = Outcome::kPass;
+  std::string message;          // why it failed, was skipped or errored
+  double duration_ms = 0;
+  std::vector<MeasurementRecord> measurements;
+};
+
+struct ScenarioRecord {
+  std::string suite;
+  std::string name;
+  Outcome outcome = Outcome::kPass;
+  std::string message;
+  double duration_ms = 0;
+  std::vector<PhaseRecord> phases;
+  std::vector<std::string> failure_codes;            // the failed phases and measurements
+  std::map<std::string, std::vector<double>> series;  // samples for charts, e.g. latencies
+};
+
+struct RunRecord {
+  std::string serial;
+  std::string model;
+  std::string station;
+  std::string operator_name;
+  std::string software_version;
+  std::string target_kind;            // "swtpm", "device", a TCTI
+  std::string tpm_manufacturer;
+  std::string tpm_firmware;
+  std::map<std::string, std::string> identity;  // fingerprint, subject, issuer, ek fingerprint
+  std::chrono::system_clock::time_point started;
+  std::chrono::system_clock::time_point ended;
+  Outcome outcome = Outcome::kPass;
+  std::string message;                // for ERROR / ABORTED runs
+  std::string shard;                  // "1/2" or empty
+  std::vector<ScenarioRecord> scenarios;
+};
+
+// PASS when every scenario passed or was skipped; FAIL when one failed; ERROR when one errored.
+Outcome OverallOutcome(const std::vector<ScenarioRecord>& scenarios);
+
+}  // namespace idevid

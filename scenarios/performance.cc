@@ -1,0 +1,116 @@
+// performance: handshake latency in both modes, sign latency, boot-load time, with limits.
+#include "core/tpm_key_signer.h"
+#include "device/pkid/node_local_store.h"
+#include "device/ssli/ssli_client.h"
+#include "harness/run/unit_under_test.h"
+#include "scenarios/scenario_helpers.h"
+#include "scenarios/scenarios.h"
+
+namespace idevid {
+namespace {
+
+using scenarios::Quantile;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kHandshakes = 50;
+
+double Ms(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// kHandshakes sessions with one client of `profile`; their latencies in ms.
+Result<std::vector<double>> Latencies(UnitUnderTest& unit, const std::string& profile) {
+  auto client = SsliClient::Create({&unit.config(), profile, std::nullopt, unit.tcti(), "127.0.0.1",
+                                    unit.cloud().port()});
+  if (!client) return Fail(client.error());
+  std::vector<double> samples;
+  for (int i = 0; i < kHandshakes; ++i) {
+    auto start = Clock::now();
+    auto result = (*client)->Connect();
+    if (!result) return Fail(result.error());
+    if (!result->accepted()) return scenarios::CheckFailed("the cloud refused a session");
+    samples.push_back(Ms(start));
+  }
+  return samples;
+}
+
+void HandshakeLatency(UnitUnderTest& unit, ScenarioContext& s) {
+  std::vector<double> tpm, file;
+  s.Phase("TPM-mode handshakes", [&](PhaseContext& p) -> Result<void> {
+    auto samples = Latencies(unit, "aamw-tpm");
+    if (!samples) return Fail(samples.error());
+    tpm = *samples;
+    p.Measure("p50", Quantile(tpm, 0.5), "ms", std::nullopt, 100.0);
+    p.Measure("p95", Quantile(tpm, 0.95), "ms", std::nullopt, 250.0);
+    return {};
+  });
+  s.Phase("file-mode handshakes", [&](PhaseContext& p) -> Result<void> {
+    auto samples = Latencies(unit, "aamw-file");
+    if (!samples) return Fail(samples.error());
+    file = *samples;
+    p.Measure("p50", Quantile(file, 0.5), "ms", std::nullopt, 100.0);
+    p.Measure("p95", Quantile(file, 0.95), "ms", std::nullopt, 250.0);
+    return {};
+  });
+  s.Phase("TPM mode against file mode", [&](PhaseContext& p) -> Result<void> {
+    p.Measure("ratio_tpm_to_file_rate", Quantile(file, 0.5) / Quantile(tpm, 0.5), "ratio", 0.2);
+    return {};
+  });
+  s.Series("TPM mode", tpm);
+  s.Series("file mode", file);
+}
+
+void SignLatency(UnitUnderTest& unit, ScenarioContext& s) {
+  s.Phase("100 ECDSA P-256 signatures in the TPM", [&](PhaseContext& p) -> Result<void> {
+    auto signer = TpmKeySigner::Open(unit.tcti(), unit.config().idevid.key_handle);
+    if (!signer) return Fail(signer.error());
+    std::vector<double> samples;
+    Bytes digest(32, 0x11);
+    for (int i = 0; i < 100; ++i) {
+      auto start = Clock::now();
+      if (auto sig = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest); !sig) return Fail(sig.error());
+      samples.push_back(Ms(start));
+    }
+    p.Measure("p50", Quantile(samples, 0.5), "ms", std::nullopt, 200.0);
+    p.Measure("p95", Quantile(samples, 0.95), "ms", std::nullopt, 500.0);
+    return {};
+  });
+}
+
+void BootLoadTime(UnitUnderTest& unit, ScenarioContext& s) {
+  s.Phase("10 loads of idev-id from the TPM", [&](PhaseContext& p) -> Result<void> {
+    std::vector<double> samples;
+    for (int i = 0; i < 10; ++i) {
+      auto start = Clock::now();
+      StoreEntry entry = LoadIdevidEntry(unit.config().idevid, unit.tcti(),
+                                         [] { return std::chrono::system_clock::now(); });
+      if (!entry.status.loaded) return scenarios::CheckFailed(entry.status.error);
+      samples.push_back(Ms(start));
+    }
+    p.Measure("median", Quantile(samples, 0.5), "ms", std::nullopt, 1000.0);
+    return {};
+  });
+}
+
+}  // namespace
+
+std::vector<Scenario> PerformanceSuite() {
+  return {{"performance", "handshake latency, TPM mode and file mode", HandshakeLatency},
+          {"performance", "TPM2_Sign latency", SignLatency},
+          {"performance", "boot-load time", BootLoadTime}};
+}
+
+std::vector<Scenario> AllScenarios() {
+  std::vector<Scenario> all;
+  for (auto suite : {BootLoadSuite(), VerifyRefusalSuite(), SsliSuites(), NegativeSuite(),
+                     PerformanceSuite()}) {
+    all.insert(all.end(), suite.begin(), suite.end());
+  }
+  return all;
+}
+
+std::vector<std::string> SuiteNames() {
+  return {"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative", "performance"};
+}
+
+}  // namespace idevid

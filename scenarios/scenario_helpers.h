@@ -1,0 +1,32 @@
+// Small helpers the suites share.
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/result.h"
+
+namespace idevid::scenarios {
+
+// A check that did not hold: a FAIL of the phase.
+inline tl::unexpected<Error> CheckFailed(std::string message) {
+  return Fail(ErrorDomain::kVerify, 0, std::move(message));
+}
+
+// `text` contains `part`, or the phase fails saying what was there.
+inline Result<void> ExpectContains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return {};
+  return CheckFailed(fmt::format("expected '{}' in: {}", part, text));
+}
+
+// The q-th quantile (0..1) of `samples`.
+inline double Quantile(std::vector<double> samples, double q) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  return samples[static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1))];
+}
+
+}  // namespace idevid::scenarios

@@ -1,0 +1,53 @@
+// ssli-tpm and ssli-file: client-authenticated TLS to the cloud in each mode; the cloud must see
+// the unit's serial and model.
+#include "device/ssli/ssli_client.h"
+#include "harness/run/unit_under_test.h"
+#include "scenarios/scenario_helpers.h"
+#include "scenarios/scenarios.h"
+
+namespace idevid {
+namespace {
+
+using scenarios::CheckFailed;
+
+void Handshake(UnitUnderTest& unit, ScenarioContext& s, const std::string& profile,
+               const std::string& protocol, bool through_pkid) {
+  auto socket = unit.dir() / (profile + ".sock");
+  std::optional<ChildProcess> pkid;
+  if (through_pkid) {
+    s.Phase("start pkid", [&](PhaseContext&) -> Result<void> {
+      auto child = unit.StartPkid(unit.tcti(), socket);
+      if (!child) return Fail(child.error());
+      pkid = std::move(*child);
+      return {};
+    });
+  }
+  s.Phase(fmt::format("{} handshake with profile {}", protocol, profile), [&](PhaseContext& p) -> Result<void> {
+    SsliConnectRequest request{&unit.config(), profile, std::nullopt, unit.tcti(), "127.0.0.1", unit.cloud().port()};
+    if (through_pkid) request.pkid_socket = socket;
+    auto start = std::chrono::steady_clock::now();
+    auto result = SsliConnect(request);
+    if (!result) return Fail(result.error());
+    p.Measure("session", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(), "ms");
+    if (result->protocol != protocol) return CheckFailed("negotiated " + result->protocol);
+    if (!result->accepted()) return CheckFailed("the cloud refused: " + result->verdict.dump());
+    if (result->verdict["serial"] != unit.options().serial || result->verdict["model"] != unit.options().model) {
+      return CheckFailed("the cloud saw " + result->verdict.dump());
+    }
+    if (result->tpm_mode) p.Measure("tpm_signatures", static_cast<double>(result->tpm_signatures), "count", 1.0, 1.0);
+    return {};
+  });
+}
+
+}  // namespace
+
+std::vector<Scenario> SsliSuites() {
+  return {{"ssli-tpm", "TLS 1.3 with the TPM key, idev-id from pkid",
+           [](UnitUnderTest& u, ScenarioContext& s) { Handshake(u, s, "aamw-tpm", "TLSv1.3", true); }},
+          {"ssli-tpm", "TLS 1.2 with the TPM key, idev-id from NV",
+           [](UnitUnderTest& u, ScenarioContext& s) { Handshake(u, s, "aamw-tpm12", "TLSv1.2", false); }},
+          {"ssli-file", "TLS 1.3 with a file-system certificate",
+           [](UnitUnderTest& u, ScenarioContext& s) { Handshake(u, s, "aamw-file", "TLSv1.3", false); }}};
+}
+
+}  // namespace idevid

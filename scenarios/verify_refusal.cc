@@ -1,0 +1,53 @@
+// verify-refusal: a local verify of idev-id is refused word for word; a file-system
+// certificate is verified for real.
+#include "device/pkid/command_handler.h"
+#include "device/pkid/pkid_client.h"
+#include "harness/run/unit_under_test.h"
+#include "scenarios/scenario_helpers.h"
+#include "scenarios/scenarios.h"
+
+namespace idevid {
+namespace {
+
+using scenarios::CheckFailed;
+
+// Starts pkid for the scenario, then checks `command` answers `status` with exactly `text`.
+void ExpectAnswer(UnitUnderTest& unit, ScenarioContext& s, const std::string& socket_name,
+                  const std::string& command, int status, const std::string& text) {
+  auto socket = unit.dir() / socket_name;
+  std::optional<ChildProcess> pkid;
+  s.Phase("start pkid", [&](PhaseContext&) -> Result<void> {
+    auto child = unit.StartPkid(unit.tcti(), socket);
+    if (!child) return Fail(child.error());
+    pkid = std::move(*child);
+    return {};
+  });
+  s.Phase(command, [&](PhaseContext&) -> Result<void> {
+    auto answer = SendPkidCommand(socket, command);
+    if (!answer) return Fail(answer.error());
+    if (answer->status != status || answer->text != text) {
+      return CheckFailed(fmt::format("expected status {} and '{}', got status {} and '{}'", status,
+                                     text, answer->status, answer->text));
+    }
+    return {};
+  });
+}
+
+}  // namespace
+
+std::vector<Scenario> VerifyRefusalSuite() {
+  return {{"verify-refusal", "verify of idev-id is refused",
+           [](UnitUnderTest& unit, ScenarioContext& s) {
+             ExpectAnswer(unit, s, "refusal.sock",
+                          "request security pki node-local local-certificate verify certificate-id idev-id",
+                          1, std::string(kIdevidVerifyRefusal) + "\n");
+           }},
+          {"verify-refusal", "file-system certificate is verified for real",
+           [](UnitUnderTest& unit, ScenarioContext& s) {
+             ExpectAnswer(unit, s, "fs-verify.sock",
+                          "request security pki node-local local-certificate verify certificate-id fs-cert",
+                          0, "Local certificate fs-cert verification success\n");
+           }}};
+}
+
+}  // namespace idevid
