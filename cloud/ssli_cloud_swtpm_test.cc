@@ -1,6 +1,7 @@
 // SSL-I from the device to the cloud on a provisioned swtpm behind tpm2-abrmd: TPM mode through
 // the idevid-tpm provider, file mode, tpm2-openssl as an interop peer, and the ways a session
 // must fail.
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -11,6 +12,7 @@
 #include "cloud/cloud_server.h"
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
+#include "core/tpm_keys.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "device/config/config_parser.h"
@@ -193,6 +195,22 @@ TEST_F(SsliCloudTest, AnInventoryMismatchIsRefusedWithAJsonReason) {
   EXPECT_EQ(result->http_status, 403);
   EXPECT_EQ(result->verdict["verdict"], "rejected");
   EXPECT_EQ(result->verdict["reason"], "serial CW9876543210 is a SRX1500 in the inventory, not a SRX4300");
+}
+
+TEST_F(SsliCloudTest, AKeyThatDoesNotMatchIdevidFailsBeforeTheHandshake) {
+  StartCloud(FactoryCa());
+  ASSERT_TRUE(UnpersistKey(tpm(), 0x81020000));
+  TPM2B_PUBLIC other = IdevidKeyTemplate(KeyAlgorithm::kEccP256);
+  std::memcpy(other.publicArea.unique.ecc.x.buffer, "OTHER!", 6);
+  auto key = CreatePrimary(tpm(), ESYS_TR_RH_ENDORSEMENT, other);
+  ASSERT_TRUE(key);
+  ASSERT_TRUE(PersistKey(tpm(), key->object, 0x81020000));
+  auto result = Connect("tpm13");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().domain(), ErrorDomain::kVerify);
+  EXPECT_NE(result.error().message().find("does not match the idev-id certificate"), std::string::npos)
+      << result.error().message();
+  EXPECT_EQ(cloud_->connections(), 0u);
 }
 
 TEST_F(SsliCloudTest, AnUnreachableTpmFailsBeforeTheHandshake) {

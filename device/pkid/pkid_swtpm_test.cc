@@ -168,6 +168,16 @@ TEST_F(PkidTest, SighupAfterReprovisioningShowsTheNewCertificate) {
   RestartUntil("Serial number: CW2\n");
 }
 
+TEST_F(PkidTest, TheReloadCommandLoadsTheNewCertificateLikeSighup) {
+  Provision("CW1");
+  StartPkid();
+  Provision("CW3", /*force=*/true);
+  CommandResponse reload = Ask("request security pki node-local reload");
+  EXPECT_EQ(reload.status, 0);
+  EXPECT_EQ(reload.text, "node-local certificates reloaded\n");
+  EXPECT_NE(Ask(kShowIdevid).text.find("Serial number: CW3\n"), std::string::npos);
+}
+
 TEST_F(PkidTest, PkidStartedBeforeTheTpmReportsIdevidNotLoadedAndLoadsItAfterRestart) {
   Provision("CW1");
   swtpm_->Stop();
