@@ -144,6 +144,7 @@ Result<std::vector<std::uint8_t>> GetRandom(const TpmContext& tpm, std::size_t c
                             bytes.out());
     });
     if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_GetRandom failed");
+    if (bytes->size == 0) return UsageError("TPM2_GetRandom returned no bytes");
     out.insert(out.end(), bytes->buffer, bytes->buffer + bytes->size);
   }
   return out;

@@ -44,6 +44,7 @@ Result<NvPublic> ReadPublicOf(const TpmContext& tpm, const EsysReference& nv, TP
 Result<std::uint16_t> NvChunkSize(const TpmContext& tpm) {
   auto max = ReadTpmProperty(tpm, TPM2_PT_NV_BUFFER_MAX);
   if (!max) return Fail(max.error());
+  if (*max == 0) return UsageError("the TPM reports TPM_PT_NV_BUFFER_MAX = 0; NV cannot be read or written");
   return static_cast<std::uint16_t>(std::min<std::uint32_t>(*max, TPM2_MAX_NV_BUFFER_SIZE));
 }
 
@@ -75,6 +76,10 @@ Result<NvPublic> NvReadPublic(const TpmContext& tpm, TPM2_HANDLE index) {
 
 Result<void> NvWrite(const TpmContext& tpm, TPM2_HANDLE index, std::span<const std::uint8_t> data,
                      std::uint16_t offset, NvAuth auth) {
+  if (offset + data.size() > 0xFFFF) {
+    return UsageError(fmt::format("cannot write {} bytes at offset {}: NV offsets end at 65535",
+                                  data.size(), offset));
+  }
   auto nv = ReferenceIndex(tpm, index);
   if (!nv) return Fail(nv.error());
   auto chunk = NvChunkSize(tpm);
@@ -124,6 +129,9 @@ Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE inde
     if (rc != TSS2_RC_SUCCESS) {
       return FailTss(rc, fmt::format("cannot read {} bytes at offset {} of {}", want, at,
                                      IndexName(index)));
+    }
+    if (buffer->size == 0) {
+      return UsageError(fmt::format("the TPM returned no bytes at offset {} of {}", at, IndexName(index)));
     }
     out.insert(out.end(), buffer->buffer, buffer->buffer + buffer->size);
   }

@@ -118,7 +118,9 @@ ChildProcess::~ChildProcess() {
 std::optional<std::string> ChildProcess::Ended() {
   if (ended_ || pid_ <= 0) return ended_;
   int status = 0;
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) ended_ = DescribeStatus(status);
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) ended_ = DescribeStatus(status);
+  if (r < 0 && errno == ECHILD) ended_ = "already reaped";  // never signal a pid we cannot wait for
   return ended_;
 }
 
@@ -129,8 +131,10 @@ std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
     if (!PollUntil([&] { return Ended().has_value(); }, grace)) {
       ::kill(pid_, SIGKILL);
       int status = 0;
-      ::waitpid(pid_, &status, 0);
-      ended_ = DescribeStatus(status);
+      pid_t r;
+      while ((r = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+      }
+      ended_ = r == pid_ ? DescribeStatus(status) : "already reaped";
     }
   }
   pid_ = -1;

@@ -1,6 +1,11 @@
 // pkid as the appliance runs it: a real `idevid pkid` process against a provisioned swtpm,
 // asked through its socket.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -242,6 +247,22 @@ TEST_F(PkidTest, ExportGivesSslClientsTheCertificateAndItsKeyReference) {
       Ask("request security pki node-local local-certificate export certificate-id nope");
   EXPECT_EQ(unknown.status, 1);
   EXPECT_EQ(unknown.text, "certificate-id nope is not configured\n");
+}
+
+TEST_F(PkidTest, ASilentClientDoesNotHoldUpOthers) {
+  Provision("CW1");
+  StartPkid();
+  int silent = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, Socket().c_str());
+  ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  auto start = std::chrono::steady_clock::now();
+  CommandResponse show = Ask(kShowIdevid);
+  auto waited = std::chrono::steady_clock::now() - start;
+  ::close(silent);
+  EXPECT_EQ(show.status, 0);
+  EXPECT_LT(waited, std::chrono::seconds(2)) << "pkid waited for the silent client first";
 }
 
 TEST_F(PkidTest, SocketGroupOpensTheSocketToThatGroupOnly) {
