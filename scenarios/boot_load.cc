@@ -84,7 +84,7 @@ void TpmDownThenUp(UnitUnderTest& unit, ScenarioContext& s) {
     {
       auto tpm = TpmContext::Open(started->tcti());
       if (!tpm) return Fail(tpm.error());
-      auto unit2 = ProvisionUnit(*tpm, unit.factory(), {.serial = "CW-DOWN-1", .model = unit.options().model});
+      auto unit2 = ProvisionUnit(*tpm, unit.issuer(), {.serial = "CW-DOWN-1", .model = unit.options().model});
       if (!unit2) return Fail(unit2.error());
     }
     started->Stop();

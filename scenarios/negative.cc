@@ -41,10 +41,10 @@ void CloudWithoutFactoryCa(UnitUnderTest& unit, ScenarioContext& s) {
 }
 
 void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const TpmContext& tpm,
-                         const UnitUnderTest& unit, const CheckRequest& request,
+                         const std::filesystem::path& factory_ca, const CheckRequest& request,
                          const std::vector<std::string>& must_fail) {
   s.Phase(name, [&](PhaseContext&) -> Result<void> {
-    auto bundle = LoadTrustBundle(FactoryFiles::Chain(unit.factory().dir));
+    auto bundle = LoadTrustBundle(factory_ca);
     if (!bundle) return Fail(bundle.error());
     auto report = CheckUnit(tpm, *bundle, request);
     if (!report) return Fail(report.error());
@@ -64,7 +64,7 @@ void SerialMismatch(UnitUnderTest& unit, ScenarioContext& s) {
     s.Phase("open the TPM", [&](PhaseContext&) -> Result<void> { return Fail(tpm.error()); });
     return;
   }
-  ExpectCheckFailures(s, "line check names expected_serial", *tpm, unit,
+  ExpectCheckFailures(s, "line check names expected_serial", *tpm, unit.factory_ca(),
                       {.expect_serial = "NOT-THIS-UNIT", .expect_model = unit.options().model},
                       {"expected_serial"});
 }
@@ -80,7 +80,7 @@ void CorruptNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
     auto opened = TpmContext::Open(swtpm->tcti());
     if (!opened) return Fail(opened.error());
     tpm = std::move(*opened);
-    auto provisioned = ProvisionUnit(*tpm, unit.factory(), {.serial = "CW-CORRUPT", .model = "SRX4300"});
+    auto provisioned = ProvisionUnit(*tpm, unit.issuer(), {.serial = "CW-CORRUPT", .model = "SRX4300"});
     if (!provisioned) return Fail(provisioned.error());
     Result<void> step = NvUndefine(*tpm, 0x01C90000);
     if (step) step = NvDefine(*tpm, {.index = 0x01C90000, .size = 64});
@@ -88,7 +88,8 @@ void CorruptNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
     return step;
   });
   if (tpm) {
-    ExpectCheckFailures(s, "line check names certificate_parses", *tpm, unit, {},
+    ExpectCheckFailures(s, "line check names certificate_parses", *tpm,
+                        FactoryFiles::Chain(unit.issuer().dir), {},
                         {"certificate_parses", "key_matches_certificate"});
   }
 }

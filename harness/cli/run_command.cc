@@ -25,6 +25,9 @@ void OnInterrupt(int) { g_interrupted = true; }
 
 struct RunArgs {
   std::string target = "swtpm";
+  bool no_provision = false;
+  std::string factory_ca;
+  std::string factory;
   std::vector<std::string> suites;
   std::string report = "reports/out";
   std::string station;
@@ -125,14 +128,14 @@ int Run(const RunArgs& args) {
   record.target_kind = args.target;
   auto fail = [&](const Error& e, int code) {
     (void)ReportError(e);
-    record.outcome = code == kExitUsage ? Outcome::kError : Outcome::kError;
+    record.outcome = Outcome::kError;
     record.message = e.message();
     Finish(record, args.report);
     return code;
   };
-  if (args.target != "swtpm") {
-    return fail(Error(ErrorDomain::kUsage, 0, fmt::format("--target {}: this version runs on the "
-                                                          "embedded swtpm only (--target swtpm)", args.target)),
+  if (args.target == "swtpm" && args.no_provision) {
+    return fail(Error(ErrorDomain::kUsage, 0, "--no-provision needs a --target whose TPM already "
+                                              "holds an identity; the embedded swtpm starts empty"),
                 kExitUsage);
   }
   auto shard = ResolveShard(args.shard);
@@ -144,8 +147,17 @@ int Run(const RunArgs& args) {
   std::string work = (std::filesystem::temp_directory_path() / "idevid-run-XXXXXX").string();
   if (::mkdtemp(work.data()) == nullptr) return fail(Error(ErrorDomain::kIo, errno, "cannot create " + work), kExitInfrastructure);
   {
-    auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model});
-    if (!unit) return fail(unit.error(), kExitInfrastructure);
+    // "abrmd" is the system's tpm2-abrmd; any other target but swtpm is a TCTI string.
+    std::string tcti = args.target == "swtpm" ? "" : args.target == "abrmd" ? "tabrmd" : args.target;
+    auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
+                                        .tcti = tcti, .provision = !args.no_provision,
+                                        .factory_ca = args.factory_ca, .factory = args.factory});
+    if (!unit) {
+      std::filesystem::remove_all(work);
+      return fail(unit.error(), ExitCodeFor(unit.error()));
+    }
+    record.serial = (*unit)->options().serial;
+    record.model = (*unit)->options().model;
     record.tpm_manufacturer = (*unit)->tpm_info().manufacturer;
     record.tpm_firmware = (*unit)->tpm_info().firmware_version;
     record.identity = (*unit)->identity();
@@ -166,7 +178,15 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* run = app.add_subcommand(
       "run", "The harness: provision the embedded swtpm, run the scenario suites, write reports");
-  run->add_option("--target", args->target, "swtpm (the embedded default)")->capture_default_str();
+  run->add_option("--target", args->target,
+                  "swtpm (the embedded default), abrmd (the system's tpm2-abrmd) or a TCTI such as "
+                  "device:/dev/tpmrm0")
+      ->capture_default_str();
+  run->add_flag("--no-provision", args->no_provision,
+                "Test the identity already in the TPM (never replaced); needs --factory-ca");
+  run->add_option("--factory-ca", args->factory_ca, "The unit's factory-ca.pem (with --no-provision)");
+  run->add_option("--factory", args->factory,
+                  "Factory to provision with (needed to provision a --target TPM)");
   run->add_option("--suite", args->suites, fmt::format("Suites to run: {}", fmt::join(SuiteNames(), ", ")))
       ->delimiter(',');
   run->add_option("--report", args->report, "Directory for the reports")->capture_default_str();

@@ -2,6 +2,7 @@
 // an interrupted run, and shards.
 #include <signal.h>
 
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -75,6 +76,47 @@ TEST_F(RunCommandTest, TwoShardsTogetherRunEachScenarioExactlyOnce) {
   }
   EXPECT_EQ(seen.size(), 5u);
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 5u) << "a scenario ran twice";
+}
+
+// A TPM the harness did not start (here one of `idevid tpm start`, as a lab board would be).
+class RunOnTargetTest : public RunCommandTest {
+ protected:
+  void SetUp() override {
+    auto start = RunCommand({IDEVID_BINARY, "tpm", "start", "--state", State(), "--abrmd", "--manufacture", "--json"});
+    ASSERT_TRUE(start && start->exit_status == 0);
+    auto j = nlohmann::json::parse(start->out);
+    tcti_ = j["tcti"];
+    env_ = {{"DBUS_SESSION_BUS_ADDRESS", j["abrmd"]["bus_address"]}, {"TSS2_LOG", "all+NONE"}};
+    ASSERT_EQ(RunCommand({IDEVID_BINARY, "factory", "init", "--dir", Factory()})->exit_status, 0);
+  }
+  void TearDown() override { RunCommand({IDEVID_BINARY, "tpm", "stop", "--state", State()}); }
+  CommandOutput RunOn(std::vector<std::string> args) {
+    args.insert(args.begin(), {IDEVID_BINARY, "run", "--report", Report(), "--target", tcti_});
+    auto out = RunCommand(args, env_, std::chrono::seconds(180));
+    EXPECT_TRUE(out);
+    return out.value_or(CommandOutput{});
+  }
+  std::string State() const { return (temp_.path() / "tpm").string(); }
+  std::string Factory() const { return (temp_.path() / "factory").string(); }
+  std::string tcti_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(RunOnTargetTest, ProvisionsWithTheGivenFactoryThenTestsTheIdentityItKeeps) {
+  auto no_factory = RunOn({});
+  EXPECT_EQ(no_factory.exit_status, 4);
+  EXPECT_NE(no_factory.err.find("needs the factory that vouches for it: --factory DIR"), std::string::npos)
+      << no_factory.err;
+  ASSERT_EQ(RunOn({"--factory", Factory(), "--serial", "LAB-1"}).exit_status, 0);
+  auto again = RunOn({"--factory", Factory()});
+  EXPECT_EQ(again.exit_status, 4) << "an identity on the target is never replaced";
+  EXPECT_NE(again.err.find("test it with --no-provision --factory-ca FILE"), std::string::npos) << again.err;
+  auto kept = RunOn({"--no-provision", "--factory-ca", Factory() + "/factory-ca.pem"});
+  ASSERT_EQ(kept.exit_status, 0) << kept.err;
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "PASS");
+  EXPECT_EQ(record["unit"]["serial"], "LAB-1") << "read from the certificate in the TPM";
+  EXPECT_EQ(record["target"]["kind"], tcti_);
 }
 
 TEST_F(RunCommandTest, AnInterruptedRunLeavesNoProcessAndAnAbortedRecord) {

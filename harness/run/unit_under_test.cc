@@ -7,6 +7,7 @@
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
 #include "core/tpm_capability.h"
+#include "core/tpm_nv.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "device/config/config_parser.h"
@@ -26,45 +27,94 @@ UnitUnderTest::~UnitUnderTest() {
   if (swtpm_) swtpm_->Stop();
 }
 
+
 Result<std::unique_ptr<UnitUnderTest>> UnitUnderTest::Prepare(const UnitOptions& options) {
   std::unique_ptr<UnitUnderTest> unit(new UnitUnderTest());
   unit->options_ = options;
-  auto swtpm = SwtpmInstance::Start({.state_dir = options.work_dir / "tpm", .with_abrmd = true,
-                                     .manufacture = true});
-  if (!swtpm) return Fail(swtpm.error().WithContext("starting the embedded TPM"));
-  unit->swtpm_ = std::move(*swtpm);
-  auto factory = InitFactory({.dir = options.work_dir / "factory", .force = true});
-  if (!factory) return Fail(factory.error().WithContext("creating the factory CA"));
-  unit->factory_ = std::move(*factory);
-  {
-    auto tpm = TpmContext::Open(unit->tcti());
-    if (!tpm) return Fail(tpm.error());
-    auto provisioned = ProvisionUnit(*tpm, *unit->factory_,
-                                     {.serial = options.serial, .model = options.model, .force = true});
-    if (!provisioned) return Fail(provisioned.error().WithContext("provisioning the unit"));
-    unit->tpm_info_ = provisioned->tpm;
-    unit->identity_ = {{"fingerprint_sha256", provisioned->certificate_fingerprint},
-                       {"subject", SubjectLine(*provisioned->certificate)},
-                       {"issuer", IssuerLine(*provisioned->certificate)},
-                       {"ek_certificate_fingerprint_sha256", provisioned->ek_certificate_fingerprint}};
+  if (options.tcti.empty()) {
+    auto swtpm = SwtpmInstance::Start({.state_dir = options.work_dir / "tpm", .with_abrmd = true,
+                                       .manufacture = true});
+    if (!swtpm) return Fail(swtpm.error().WithContext("starting the embedded TPM"));
+    unit->swtpm_ = std::move(*swtpm);
   }
+  if (!options.tcti.empty() && options.provision && options.factory.empty()) {
+    return UsageError("provisioning a TPM that stays provisioned needs the factory that vouches for "
+                      "it: --factory DIR (or test the identity it holds with --no-provision "
+                      "--factory-ca FILE)");
+  }
+  auto issuer = !options.factory.empty()
+                    ? LoadFactory(options.factory)
+                    : InitFactory({.dir = options.work_dir / (options.provision ? "factory" : "bench-ca"),
+                                   .force = true});
+  if (!issuer) return Fail(issuer.error().WithContext("creating the factory CA"));
+  unit->issuer_ = std::move(*issuer);
+  Result<void> identity = options.provision ? unit->ProvisionTheUnit() : unit->ReadTheUnit();
+  if (!identity) return Fail(identity.error());
   if (auto files = unit->WriteDeviceFiles(); !files) return Fail(files.error());
   auto config = LoadDeviceConfig(unit->config_path());
   if (!config) return Fail(config.error());
   unit->config_ = std::move(*config);
   auto cloud = CloudServer::Start({"127.0.0.1", 0, options.work_dir / "cloud.pem",
-                                   options.work_dir / "cloud.key",
-                                   FactoryFiles::Chain(unit->factory_->dir), std::nullopt,
-                                   options.work_dir / "cloud.jsonl"});
+                                   options.work_dir / "cloud.key", options.work_dir / "cloud-trust.pem",
+                                   std::nullopt, options.work_dir / "cloud.jsonl"});
   if (!cloud) return Fail(cloud.error().WithContext("starting the cloud peer"));
   unit->cloud_ = std::move(*cloud);
   return unit;
 }
 
+// Provisions the unit; on a TPM the harness did not start, an identity already there is kept
+// (the error says how to test it instead).
+Result<void> UnitUnderTest::ProvisionTheUnit() {
+  auto tpm = TpmContext::Open(tcti());
+  if (!tpm) return Fail(tpm.error());
+  auto provisioned = ProvisionUnit(*tpm, *issuer_, {.serial = options_.serial, .model = options_.model,
+                                                    .force = swtpm_.has_value()});
+  if (!provisioned && provisioned.error().domain() == ErrorDomain::kUsage && !swtpm_) {
+    return Fail(provisioned.error().WithContext(
+        "this target keeps its identity: test it with --no-provision --factory-ca FILE"));
+  }
+  if (!provisioned) return Fail(provisioned.error().WithContext("provisioning the unit"));
+  tpm_info_ = provisioned->tpm;
+  identity_ = {{"fingerprint_sha256", provisioned->certificate_fingerprint},
+               {"subject", SubjectLine(*provisioned->certificate)},
+               {"issuer", IssuerLine(*provisioned->certificate)},
+               {"ek_certificate_fingerprint_sha256", provisioned->ek_certificate_fingerprint}};
+  factory_ca_ = FactoryFiles::Chain(issuer_->dir);
+  return {};
+}
+
+// The identity already in the TPM: serial, model and facts from its certificate.
+Result<void> UnitUnderTest::ReadTheUnit() {
+  if (options_.factory_ca.empty()) {
+    return UsageError("--no-provision needs --factory-ca FILE: the chain the unit's idev-id must reach");
+  }
+  factory_ca_ = std::filesystem::absolute(options_.factory_ca);
+  auto tpm = TpmContext::Open(tcti());
+  if (!tpm) return Fail(tpm.error());
+  auto info = ReadTpmInfo(*tpm);
+  if (!info) return Fail(info.error());
+  tpm_info_ = *info;
+  auto der = NvRead(*tpm, 0x01C90000);
+  if (!der) return Fail(der.error().WithContext("reading the unit's idev-id"));
+  auto cert = ParseCertificate(*der);
+  if (!cert) return Fail(cert.error().WithContext("the unit's idev-id"));
+  auto serial = SubjectAttribute(**cert, kOidSubjectSerialNumber);
+  auto model = SubjectAttribute(**cert, "CN");
+  if (!serial || serial->empty() || !model || model->empty()) {
+    return ConfigError("the unit's idev-id has no serialNumber or CN");
+  }
+  options_.serial = serial->front();
+  options_.model = model->front();
+  identity_ = {{"fingerprint_sha256", Sha256Fingerprint(**cert).value_or("")},
+               {"subject", SubjectLine(**cert)},
+               {"issuer", IssuerLine(**cert)}};
+  return {};
+}
+
 // The cloud's certificate, a file-system certificate of the same unit, and device.conf.
 Result<void> UnitUnderTest::WriteDeviceFiles() {
   const auto& d = dir();
-  const Factory& f = *factory_;
+  const Factory& f = *issuer_;
   auto cloud_key = GenerateKey(KeyAlgorithm::kEccP256);
   auto fs_key = GenerateKey(KeyAlgorithm::kEccP256);
   if (!cloud_key || !fs_key) return Fail(ErrorDomain::kOpenSsl, 0, "cannot generate keys");
@@ -79,10 +129,14 @@ Result<void> UnitUnderTest::WriteDeviceFiles() {
   if (w) w = WritePrivateKeyPem(d / "cloud.key", **cloud_key);
   if (w) w = WriteFileAtomic(d / "fs-cert.pem", *CertificatePem(**fs));
   if (w) w = WritePrivateKeyPem(d / "fs-cert.key", **fs_key);
+  // The cloud trusts the unit's factory and the bench's CA (for the file certificate).
+  auto device_chain = ReadFileText(factory_ca_);
+  if (!device_chain) return Fail(device_chain.error());
+  if (w) w = WriteFileAtomic(d / "cloud-trust.pem", *device_chain + *ReadFileText(FactoryFiles::Chain(f.dir)));
   if (!w) return w;
   return WriteFileAtomic(config_path(), fmt::format(
-      "set security pki ca-profile factory certificate {0}/factory/factory-ca.pem\n"
-      "set security pki ca-profile other certificate {0}/factory/issuing-ca.pem\n"
+      "set security pki ca-profile factory certificate {1}/factory-ca.pem\n"
+      "set security pki ca-profile other certificate {1}/issuing-ca.pem\n"
       "set security pki node-local local-certificate fs-cert certificate {0}/fs-cert.pem\n"
       "set security pki node-local local-certificate fs-cert private-key {0}/fs-cert.key\n"
       "set security pki node-local local-certificate fs-cert ca-profile factory\n"
@@ -97,7 +151,7 @@ Result<void> UnitUnderTest::WriteDeviceFiles() {
       "set services ssl initiation profile aamw-tpm12 protocol-version tls12\n"
       "set services ssl initiation profile aamw-file client-certificate fs-cert\n"
       "set services ssl initiation profile aamw-file trusted-ca factory\n",
-      d.string()));
+      d.string(), f.dir.string()));
 }
 
 Result<ChildProcess> UnitUnderTest::StartPkid(const std::string& tcti,

@@ -1,6 +1,8 @@
-// The embedded default bench of `idevid run`: a private swtpm with an EK certificate behind its
-// own tpm2-abrmd, a factory, one provisioned unit, its device configuration (file certificate,
-// CA profiles, SSL-I profiles), and the cloud peer. Everything it starts stops with it.
+// The bench of `idevid run`: by default a private swtpm with an EK certificate behind its own
+// tpm2-abrmd; or a TPM named by a TCTI (a lab board, a unit on the line). A factory and one
+// provisioned unit (or, with provision off, the identity already burnt in and its factory CA),
+// the device configuration (file certificate, CA profiles, SSL-I profiles) and the cloud peer.
+// Everything it starts stops with it; it never clears a TPM or replaces an identity on one.
 #pragma once
 
 #include <filesystem>
@@ -23,6 +25,10 @@ struct UnitOptions {
   std::filesystem::path work_dir;  // created; holds TPM state, CA files, logs
   std::string serial = "CW0000000001";
   std::string model = "SRX4300";
+  std::string tcti;                // empty: the embedded swtpm
+  bool provision = true;           // false: test the identity already in the TPM
+  std::filesystem::path factory_ca;  // its factory's factory-ca.pem (needed without provision)
+  std::filesystem::path factory;     // the factory to provision with; empty: a new one here
 };
 
 class UnitUnderTest {
@@ -33,10 +39,14 @@ class UnitUnderTest {
 
   const UnitOptions& options() const { return options_; }
   const std::filesystem::path& dir() const { return options_.work_dir; }
-  std::string tcti() const { return swtpm_->tcti(); }
+  std::string tcti() const { return swtpm_ ? swtpm_->tcti() : options_.tcti; }
   const DeviceConfig& config() const { return config_; }
   std::filesystem::path config_path() const { return dir() / "device.conf"; }
-  const Factory& factory() const { return *factory_; }
+  // The CA whose key the bench holds (the factory it provisioned with, or a bench CA): it issues
+  // the cloud's and the file certificates and provisions the disposable units.
+  const Factory& issuer() const { return *issuer_; }
+  // The chain the unit's idev-id certificate must reach.
+  const std::filesystem::path& factory_ca() const { return factory_ca_; }
   CloudServer& cloud() { return *cloud_; }
   const TpmInfo& tpm_info() const { return tpm_info_; }
   // Identity facts for the run record: fingerprint, subject, issuer, EK certificate fingerprint.
@@ -48,11 +58,14 @@ class UnitUnderTest {
 
  private:
   UnitUnderTest() = default;
+  Result<void> ProvisionTheUnit();
+  Result<void> ReadTheUnit();
   Result<void> WriteDeviceFiles();
 
   UnitOptions options_;
   std::optional<SwtpmInstance> swtpm_;
-  std::optional<Factory> factory_;
+  std::optional<Factory> issuer_;
+  std::filesystem::path factory_ca_;
   std::unique_ptr<CloudServer> cloud_;
   DeviceConfig config_;
   TpmInfo tpm_info_;
