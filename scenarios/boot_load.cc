@@ -46,12 +46,7 @@ void StartLoads(UnitUnderTest& unit, ScenarioContext& s) {
 void RestartLoadsAgain(UnitUnderTest& unit, ScenarioContext& s) {
   auto socket = unit.dir() / "restart.sock";
   std::optional<ChildProcess> pkid;
-  s.Phase("start pkid", [&](PhaseContext&) -> Result<void> {
-    auto child = unit.StartPkid(unit.tcti(), socket);
-    if (!child) return Fail(child.error());
-    pkid = std::move(*child);
-    return {};
-  });
+  scenarios::StartPkidPhase(unit, s, socket, pkid);
   s.Phase("SIGHUP loads idev-id again", [&](PhaseContext&) -> Result<void> {
     auto loads = [&] {
       std::string log = LogTail(unit.dir() / "pkid.log", 1 << 20);

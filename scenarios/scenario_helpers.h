@@ -2,12 +2,16 @@
 #pragma once
 
 #include <algorithm>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "core/result.h"
+#include "harness/run/scenario.h"
+#include "harness/run/unit_under_test.h"
 
 namespace idevid::scenarios {
 
@@ -20,6 +24,17 @@ inline tl::unexpected<Error> CheckFailed(std::string message) {
 inline Result<void> ExpectContains(const std::string& text, const std::string& part) {
   if (text.find(part) != std::string::npos) return {};
   return CheckFailed(fmt::format("expected '{}' in: {}", part, text));
+}
+
+// The phase "start pkid": pkid on the unit's TPM, answering on `socket`, kept in `pkid`.
+inline bool StartPkidPhase(UnitUnderTest& unit, ScenarioContext& s, const std::filesystem::path& socket,
+                           std::optional<ChildProcess>& pkid) {
+  return s.Phase("start pkid", [&](PhaseContext&) -> Result<void> {
+    auto child = unit.StartPkid(unit.tcti(), socket);
+    if (!child) return Fail(child.error());
+    pkid = std::move(*child);
+    return {};
+  });
 }
 
 // The q-th quantile (0..1) of `samples`.

@@ -15,12 +15,7 @@ void Handshake(UnitUnderTest& unit, ScenarioContext& s, const std::string& profi
   auto socket = unit.dir() / (profile + ".sock");
   std::optional<ChildProcess> pkid;
   if (through_pkid) {
-    s.Phase("start pkid", [&](PhaseContext&) -> Result<void> {
-      auto child = unit.StartPkid(unit.tcti(), socket);
-      if (!child) return Fail(child.error());
-      pkid = std::move(*child);
-      return {};
-    });
+    scenarios::StartPkidPhase(unit, s, socket, pkid);
   }
   s.Phase(fmt::format("{} handshake with profile {}", protocol, profile), [&](PhaseContext& p) -> Result<void> {
     SsliConnectRequest request{&unit.config(), profile, std::nullopt, unit.tcti(), "127.0.0.1", unit.cloud().port()};

@@ -16,12 +16,7 @@ void ExpectAnswer(UnitUnderTest& unit, ScenarioContext& s, const std::string& so
                   const std::string& command, int status, const std::string& text) {
   auto socket = unit.dir() / socket_name;
   std::optional<ChildProcess> pkid;
-  s.Phase("start pkid", [&](PhaseContext&) -> Result<void> {
-    auto child = unit.StartPkid(unit.tcti(), socket);
-    if (!child) return Fail(child.error());
-    pkid = std::move(*child);
-    return {};
-  });
+  scenarios::StartPkidPhase(unit, s, socket, pkid);
   s.Phase(command, [&](PhaseContext&) -> Result<void> {
     auto answer = SendPkidCommand(socket, command);
     if (!answer) return Fail(answer.error());
