@@ -1,8 +1,11 @@
 // negative: what must fail, failing the right way (each scenario passes when it does).
 #include <algorithm>
+#include <functional>
 
 #include "cloud/cloud_server.h"
+#include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
+#include "device/pkid/node_local_store.h"
 #include "core/x509.h"
 #include "device/ssli/ssli_client.h"
 #include "harness/run/unit_under_test.h"
@@ -40,13 +43,17 @@ void CloudWithoutFactoryCa(UnitUnderTest& unit, ScenarioContext& s) {
   });
 }
 
-void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const TpmContext& tpm,
+// A phase: the line check of the TPM behind `tcti` against `factory_ca` names every one of
+// `must_fail` among its failed measurements.
+void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const std::string& tcti,
                          const std::filesystem::path& factory_ca, const CheckRequest& request,
                          const std::vector<std::string>& must_fail) {
   s.Phase(name, [&](PhaseContext&) -> Result<void> {
+    auto tpm = TpmContext::Open(tcti);
+    if (!tpm) return Fail(tpm.error());
     auto bundle = LoadTrustBundle(factory_ca);
     if (!bundle) return Fail(bundle.error());
-    auto report = CheckUnit(tpm, *bundle, request);
+    auto report = CheckUnit(*tpm, *bundle, request);
     if (!report) return Fail(report.error());
     auto failures = report->failures();
     for (const auto& m : must_fail) {
@@ -58,40 +65,114 @@ void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const TpmC
   });
 }
 
+// A phase: pkid's boot load of idev-id from the TPM behind `tcti` refuses it, saying `part`.
+void ExpectBootLoadRefused(UnitUnderTest& unit, ScenarioContext& s, const std::string& tcti,
+                           const std::string& part) {
+  s.Phase("pkid's boot load refuses idev-id", [&](PhaseContext&) -> Result<void> {
+    StoreEntry entry = LoadIdevidEntry(unit.config().idevid, tcti, [] { return std::chrono::system_clock::now(); });
+    if (entry.status.loaded) return CheckFailed("idev-id loaded");
+    return scenarios::ExpectContains(entry.status.error, part);
+  });
+}
+
 void SerialMismatch(UnitUnderTest& unit, ScenarioContext& s) {
-  auto tpm = TpmContext::Open(unit.tcti());
-  if (!tpm) {
-    s.Phase("open the TPM", [&](PhaseContext&) -> Result<void> { return Fail(tpm.error()); });
-    return;
-  }
-  ExpectCheckFailures(s, "line check names expected_serial", *tpm, unit.factory_ca(),
+  ExpectCheckFailures(s, "line check names expected_serial", unit.tcti(), unit.factory_ca(),
                       {.expect_serial = "NOT-THIS-UNIT", .expect_model = unit.options().model},
                       {"expected_serial"});
+}
+
+// A phase: a unit of its own on a fresh swtpm in `name` under the bench's directory (so
+// destructive scenarios never touch the unit under test), provisioned by the bench's issuer,
+// then spoiled by `spoil`. Its TPM connection is closed again, so that checks can open theirs.
+bool DisposableUnitPhase(UnitUnderTest& unit, ScenarioContext& s, const std::string& name,
+                         std::optional<SwtpmInstance>& swtpm,
+                         const std::function<Result<void>(const TpmContext&)>& spoil) {
+  return s.Phase("provision a disposable unit", [&](PhaseContext&) -> Result<void> {
+    auto started = SwtpmInstance::Start({.state_dir = unit.dir() / name, .manufacture = true});
+    if (!started) return Fail(started.error());
+    swtpm = std::move(*started);
+    auto tpm = TpmContext::Open(swtpm->tcti());
+    if (!tpm) return Fail(tpm.error());
+    auto provisioned = ProvisionUnit(*tpm, unit.issuer(), {.serial = "CW-" + name, .model = "SRX4300"});
+    if (!provisioned) return Fail(provisioned.error());
+    return spoil(*tpm);
+  });
 }
 
 // Destructive: on a unit of its own, the certificate in NV replaced by garbage.
 void CorruptNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
-  std::optional<TpmContext> tpm;
-  s.Phase("provision a disposable unit and corrupt its NV certificate", [&](PhaseContext&) -> Result<void> {
-    auto started = SwtpmInstance::Start({.state_dir = unit.dir() / "corrupt", .manufacture = true});
-    if (!started) return Fail(started.error());
-    swtpm = std::move(*started);
-    auto opened = TpmContext::Open(swtpm->tcti());
-    if (!opened) return Fail(opened.error());
-    tpm = std::move(*opened);
-    auto provisioned = ProvisionUnit(*tpm, unit.issuer(), {.serial = "CW-CORRUPT", .model = "SRX4300"});
-    if (!provisioned) return Fail(provisioned.error());
-    Result<void> step = NvUndefine(*tpm, 0x01C90000);
-    if (step) step = NvDefine(*tpm, {.index = 0x01C90000, .size = 64});
-    if (step) step = NvWrite(*tpm, 0x01C90000, Bytes(64, 0xA5));
+  bool ready = DisposableUnitPhase(unit, s, "corrupt", swtpm, [](const TpmContext& tpm) {
+    Result<void> step = NvUndefine(tpm, 0x01C90000);
+    if (step) step = NvDefine(tpm, {.index = 0x01C90000, .size = 64});
+    if (step) step = NvWrite(tpm, 0x01C90000, Bytes(64, 0xA5));
     return step;
   });
-  if (tpm) {
-    ExpectCheckFailures(s, "line check names certificate_parses", *tpm,
-                        FactoryFiles::Chain(unit.issuer().dir), {},
-                        {"certificate_parses", "key_matches_certificate"});
-  }
+  if (!ready) return;
+  ExpectCheckFailures(s, "line check names certificate_parses", swtpm->tcti(),
+                      FactoryFiles::Chain(unit.issuer().dir), {},
+                      {"certificate_parses", "key_matches_certificate"});
+  ExpectBootLoadRefused(unit, s, swtpm->tcti(), "0x01c90000");
+}
+
+// Destructive: on a unit of its own, the NV index of the certificate undefined.
+void MissingNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
+  std::optional<SwtpmInstance> swtpm;
+  bool ready = DisposableUnitPhase(unit, s, "missing", swtpm,
+                                   [](const TpmContext& tpm) { return NvUndefine(tpm, 0x01C90000); });
+  if (!ready) return;
+  ExpectCheckFailures(s, "line check names nv_certificate_present", swtpm->tcti(),
+                      FactoryFiles::Chain(unit.issuer().dir), {}, {"nv_certificate_present"});
+  ExpectBootLoadRefused(unit, s, swtpm->tcti(), "0x01c90000");
+}
+
+// Destructive: on a unit of its own, another key persisted at the IDevID key handle.
+void KeyMismatch(UnitUnderTest& unit, ScenarioContext& s) {
+  std::optional<SwtpmInstance> swtpm;
+  bool ready = DisposableUnitPhase(unit, s, "mismatch", swtpm, [](const TpmContext& tpm) -> Result<void> {
+    if (auto gone = UnpersistKey(tpm, 0x81020000); !gone) return gone;
+    auto other = CreatePrimary(tpm, ESYS_TR_RH_OWNER, IdevidKeyTemplate(KeyAlgorithm::kRsa2048));
+    if (!other) return Fail(other.error());
+    return PersistKey(tpm, other->object, 0x81020000);
+  });
+  if (!ready) return;
+  ExpectCheckFailures(s, "line check names key_matches_certificate", swtpm->tcti(),
+                      FactoryFiles::Chain(unit.issuer().dir), {}, {"key_matches_certificate"});
+  ExpectBootLoadRefused(unit, s, swtpm->tcti(), "does not match the certificate");
+  s.Phase("SSL-I refuses a TPM-mode session before the handshake", [&](PhaseContext&) -> Result<void> {
+    auto request = TpmSession(unit, unit.cloud().port());
+    request.tcti = swtpm->tcti();
+    return ExpectError(SsliConnect(request), ErrorDomain::kVerify, "does not match the idev-id certificate");
+  });
+}
+
+// The TPM goes away in the middle of a run and comes back: the session while it is gone fails
+// as an infrastructure error naming the TPM, and the next session after it is back works.
+void TpmUnreachableMidRun(UnitUnderTest& unit, ScenarioContext& s) {
+  std::optional<SwtpmInstance> swtpm;
+  if (!DisposableUnitPhase(unit, s, "unreachable", swtpm, [](const TpmContext&) { return Result<void>{}; })) return;
+  auto session = [&] {
+    auto request = TpmSession(unit, unit.cloud().port());
+    request.tcti = swtpm->tcti();
+    return SsliConnect(request);
+  };
+  auto accepted = [&]() -> Result<void> {
+    auto result = session();
+    if (!result) return Fail(result.error());
+    return result->accepted() ? Result<void>{} : CheckFailed("the cloud refused the unit");
+  };
+  s.Phase("a TPM-mode session works", [&](PhaseContext&) { return accepted(); });
+  s.Phase("the TPM stops: the session fails naming it", [&](PhaseContext&) -> Result<void> {
+    std::string tcti = swtpm->tcti();
+    swtpm->Stop();
+    return ExpectError(session(), ErrorDomain::kTss, tcti);
+  });
+  s.Phase("the TPM is back: the next session works", [&](PhaseContext&) -> Result<void> {
+    auto back = SwtpmInstance::Start({.state_dir = unit.dir() / "unreachable", .port = swtpm->port()});
+    if (!back) return Fail(back.error());
+    swtpm = std::move(*back);
+    return accepted();
+  });
 }
 
 }  // namespace
@@ -99,7 +180,10 @@ void CorruptNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
 std::vector<Scenario> NegativeSuite() {
   return {{"negative", "cloud without the factory CA refuses the unit", CloudWithoutFactoryCa},
           {"negative", "serial mismatch fails the line check", SerialMismatch},
-          {"negative", "corrupt certificate in NV fails the line check", CorruptNvCertificate},
+          {"negative", "corrupt certificate in NV fails the line check and the boot load", CorruptNvCertificate},
+          {"negative", "missing certificate in NV fails the line check and the boot load", MissingNvCertificate},
+          {"negative", "a key that does not match idev-id is refused everywhere", KeyMismatch},
+          {"negative", "TPM unreachable mid-run fails that session; the next one works", TpmUnreachableMidRun},
           {"negative", "TPM unreachable fails SSL-I before the handshake",
            [](UnitUnderTest& unit, ScenarioContext& s) {
              s.Phase("TPM-mode session with a TPM that does not answer", [&](PhaseContext&) -> Result<void> {
