@@ -17,8 +17,8 @@ packages=(
   libfmt-dev libspdlog-dev
   # fuzzing (libFuzzer comes with clang's runtime)
   clang libclang-rt-14-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks; JUnit schema validation; the HTML report rendered in headless Chromium
+  libgtest-dev libgmock-dev libbenchmark-dev libxml2-utils chromium libpng-dev
 )
 
 missing=()

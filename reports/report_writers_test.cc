@@ -7,6 +7,8 @@
 #include <pugixml.hpp>
 
 #include "core/file_io.h"
+#include "fixtures/report_checks.h"
+#include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
@@ -83,6 +85,49 @@ TEST(WriteReportsTest, ShardFilesDoNotOverwriteEachOther) {
   EXPECT_FALSE(bad);
   EXPECT_EQ(bad.error().domain(), ErrorDomain::kIo);
   std::filesystem::remove_all(dir);
+}
+
+TEST(JunitReportTest, ValidatesAgainstTheJunitSchemaWithEveryOutcome) {
+  testing::TempDir dir;
+  RunRecord r = Sample();
+  r.scenarios.push_back({"boot-load", "interrupted", Outcome::kAborted, "SIGINT", 2, {}, {}, {}});
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "junit.xml", RunRecordJunit(r)));
+  auto valid = testing::ValidateJunitXml(dir.path() / "junit.xml");
+  EXPECT_TRUE(valid) << valid.error().message();
+}
+
+TEST(JunitReportTest, TheSchemaRejectsATestcaseWithoutAName) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "bad.xml",
+                              "<testsuites><testsuite name=\"s\" tests=\"1\"><testcase classname=\"c\"/>"
+                              "</testsuite></testsuites>"));
+  auto valid = testing::ValidateJunitXml(dir.path() / "bad.xml");
+  ASSERT_FALSE(valid);
+  EXPECT_EQ(valid.error().domain(), ErrorDomain::kVerify);
+  EXPECT_NE(valid.error().message().find("'name' is required"), std::string::npos) << valid.error().message();
+}
+
+// The page as a person sees it: headless Chromium renders it, the screenshot is not blank and
+// shows the latency chart's bars (#1565c0).
+TEST(HtmlReportTest, RendersInHeadlessChromiumWithTheChartVisible) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "report.html", RunRecordHtml(Sample())));
+  ASSERT_TRUE(testing::ScreenshotHtml(dir.path() / "report.html", dir.path() / "report.png", 1200, 1600));
+  auto shot = testing::ReadScreenshot(dir.path() / "report.png", 0x1565c0);
+  ASSERT_TRUE(shot) << shot.error().message();
+  EXPECT_EQ(shot->width, 1200u);
+  EXPECT_GT(shot->not_background, 0.01) << "the page rendered blank";
+  EXPECT_GT(shot->pixels_of_colour, 100u) << "the latency chart did not render";
+}
+
+TEST(HtmlReportTest, ABlankPageIsSeenAsBlank) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "blank.html", "<html><body></body></html>"));
+  ASSERT_TRUE(testing::ScreenshotHtml(dir.path() / "blank.html", dir.path() / "blank.png", 400, 300));
+  auto shot = testing::ReadScreenshot(dir.path() / "blank.png", 0x1565c0);
+  ASSERT_TRUE(shot) << shot.error().message();
+  EXPECT_EQ(shot->not_background, 0);
+  EXPECT_EQ(shot->pixels_of_colour, 0u);
 }
 
 }  // namespace
