@@ -12,6 +12,9 @@
 #include <fmt/format.h>
 
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/parallel_run.h"
+#include "harness/run/bench_file.h"
+#include "harness/run/progress.h"
 #include "harness/run/unit_under_test.h"
 #include "reports/report_writers.h"
 #include "scenarios/scenarios.h"
@@ -34,7 +37,37 @@ struct RunArgs {
   std::string serial = "CW0000000001";
   std::string model = "SRX4300";
   std::string shard;  // "I/N", 1-based
+  std::string bench;  // bench file
+  PerformanceLimits limits;
+  int parallel = 1;   // units at once, each on its own embedded swtpm
+  bool serial_given = false;  // --serial/--model or the bench file named the unit
+  bool model_given = false;
 };
+
+// Fills in what the bench file says and the command line does not (flags win).
+Result<void> ApplyBenchFile(const CLI::App& run, RunArgs& args) {
+  args.serial_given = run.count("--serial") > 0;
+  args.model_given = run.count("--model") > 0;
+  if (args.bench.empty()) return {};
+  auto bench = LoadBenchFile(args.bench);
+  if (!bench) return Fail(bench.error());
+  auto fill = [&](const char* flag, std::string& field, const std::optional<std::string>& value) {
+    if (value && run.count(flag) == 0) field = *value;
+  };
+  fill("--target", args.target, bench->target);
+  fill("--station", args.station, bench->station);
+  fill("--factory", args.factory, bench->factory);
+  fill("--factory-ca", args.factory_ca, bench->factory_ca);
+  fill("--report", args.report, bench->report);
+  fill("--serial", args.serial, bench->serial);
+  fill("--model", args.model, bench->model);
+  args.serial_given = args.serial_given || bench->serial;
+  args.model_given = args.model_given || bench->model;
+  if (bench->provision && run.count("--no-provision") == 0) args.no_provision = !*bench->provision;
+  if (run.count("--suite") == 0 && !bench->suites.empty()) args.suites = bench->suites;
+  for (const auto& [key, value] : bench->limits) (void)args.limits.Set(key, value);  // checked on load
+  return {};
+}
 
 struct Shard {
   int index = 1;
@@ -105,19 +138,17 @@ int Finish(RunRecord& record, const std::string& report_dir) {
 }
 
 void RunScenarios(const std::vector<Scenario>& scenarios, UnitUnderTest& unit, RunRecord& record) {
-  std::size_t n = 0;
+  RunProgress progress(std::cerr, IsAnsiTerminal(STDERR_FILENO), scenarios.size());
   for (const auto& scenario : scenarios) {
     if (g_interrupted) break;
-    std::cerr << fmt::format("[{}/{}] {}: {} ... ", ++n, scenarios.size(), scenario.suite, scenario.name)
-              << std::flush;
-    record.scenarios.push_back(RunScenario(scenario, unit));
-    const ScenarioRecord& r = record.scenarios.back();
-    std::cerr << fmt::format("{} ({:.0f} ms){}\n", OutcomeName(r.outcome), r.duration_ms,
-                             r.message.empty() ? "" : " - " + r.message);
+    progress.ScenarioStarted(scenario);
+    record.scenarios.push_back(
+        RunScenario(scenario, unit, [&](const std::string& phase) { progress.PhaseStarted(phase); }));
+    progress.ScenarioFinished(record.scenarios.back());
   }
 }
 
-int Run(const RunArgs& args) {
+int Run(const RunArgs& args, const Result<void>& bench) {
   RunRecord record;
   record.started = std::chrono::system_clock::now();
   record.serial = args.serial;
@@ -128,11 +159,12 @@ int Run(const RunArgs& args) {
   record.target_kind = args.target;
   auto fail = [&](const Error& e, int code) {
     (void)ReportError(e);
-    record.outcome = Outcome::kError;
+    record.outcome = code == kExitFail ? Outcome::kFail : Outcome::kError;
     record.message = e.message();
     Finish(record, args.report);
     return code;
   };
+  if (!bench) return fail(bench.error(), ExitCodeFor(bench.error()));
   if (args.target == "swtpm" && args.no_provision) {
     return fail(Error(ErrorDomain::kUsage, 0, "--no-provision needs a --target whose TPM already "
                                               "holds an identity; the embedded swtpm starts empty"),
@@ -151,10 +183,15 @@ int Run(const RunArgs& args) {
     std::string tcti = args.target == "swtpm" ? "" : args.target == "abrmd" ? "tabrmd" : args.target;
     auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
                                         .tcti = tcti, .provision = !args.no_provision,
-                                        .factory_ca = args.factory_ca, .factory = args.factory});
+                                        .factory_ca = args.factory_ca, .factory = args.factory,
+                                        .expect_serial = args.serial_given ? args.serial : "",
+                                        .expect_model = args.model_given ? args.model : "",
+                                        .limits = args.limits});
     if (!unit) {
       std::filesystem::remove_all(work);
-      return fail(unit.error(), ExitCodeFor(unit.error()));
+      // The wrong unit on the bench is a failed check, not a broken bench.
+      bool wrong_unit = unit.error().domain() == ErrorDomain::kVerify;
+      return fail(unit.error(), wrong_unit ? kExitFail : ExitCodeFor(unit.error()));
     }
     record.serial = (*unit)->options().serial;
     record.model = (*unit)->options().model;
@@ -170,6 +207,29 @@ int Run(const RunArgs& args) {
     record.message = fmt::format("interrupted after {} of {} scenarios", record.scenarios.size(), scenarios->size());
   }
   return Finish(record, args.report);
+}
+
+// --parallel N: N `idevid run` processes of one unit each, serials counted up from --serial.
+int RunParallel(const RunArgs& args, const Result<void>& bench) {
+  auto usage = [](const std::string& message) { return ReportError(Error(ErrorDomain::kUsage, 0, message)); };
+  if (!bench) return ReportError(bench.error());
+  if (args.target != "swtpm" || args.no_provision) {
+    return usage("--parallel runs units on embedded swtpm instances; a --target TPM is one unit");
+  }
+  InstallInterruptHandler();
+  ParallelRun run{args.parallel, args.report, [&](int k) {
+    std::vector<std::string> a = {"--serial", NthSerial(args.serial, k), "--model", args.model};
+    auto add = [&](const char* flag, const std::string& value) {
+      if (!value.empty()) a.insert(a.end(), {flag, value});
+    };
+    add("--station", args.station);
+    add("--factory", args.factory);
+    add("--bench", args.bench);
+    add("--shard", args.shard);
+    add("--suite", fmt::format("{}", fmt::join(args.suites, ",")));
+    return a;
+  }, [] { return g_interrupted.load(); }};
+  return RunUnitsInParallel(run);
 }
 
 }  // namespace
@@ -194,7 +254,19 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   run->add_option("--serial", args->serial, "Serial number of the unit to provision")->capture_default_str();
   run->add_option("--model", args->model, "Model of the unit")->capture_default_str();
   run->add_option("--shard", args->shard, "Run shard I of N (1-based)");
-  run->callback([args, exit_code] { *exit_code = Run(*args); });
+  run->add_option("--bench", args->bench,
+                  "Bench file (YAML): target, factory, factory CA, unit, station, suites, report, "
+                  "limits; flags given here win")
+      ->check(CLI::ExistingFile);
+  run->add_option("--parallel", args->parallel,
+                  "Units at once, each on its own embedded swtpm with serials counted up from "
+                  "--serial; reports in DIR/unit-K/ and a summary in DIR/units.json")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  run->callback([run, args, exit_code] {
+    Result<void> bench = ApplyBenchFile(*run, *args);
+    *exit_code = args->parallel > 1 ? RunParallel(*args, bench) : Run(*args, bench);
+  });
 }
 
 }  // namespace idevid::cli

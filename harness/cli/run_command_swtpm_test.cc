@@ -10,6 +10,7 @@
 #include <pugixml.hpp>
 
 #include "core/file_io.h"
+#include "fixtures/report_checks.h"
 #include "fixtures/tpm_fixture.h"
 #include "harness/process.h"
 
@@ -49,6 +50,14 @@ TEST_F(RunCommandTest, EverySuitePassesOnTheEmbeddedSwtpmAndTheThreeReportsAreWr
   pugi::xml_document junit;
   ASSERT_TRUE(junit.load_file((std::filesystem::path(Report()) / "junit.xml").c_str()));
   EXPECT_EQ(junit.select_nodes("//testcase").size(), record["scenarios"].size());
+  auto valid = testing::ValidateJunitXml(std::filesystem::path(Report()) / "junit.xml");
+  EXPECT_TRUE(valid) << valid.error().message();
+  ASSERT_TRUE(testing::ScreenshotHtml(std::filesystem::path(Report()) / "report.html", temp_.path() / "report.png",
+                                      1280, 2400));
+  auto shot = testing::ReadScreenshot(temp_.path() / "report.png", 0x1565c0);
+  ASSERT_TRUE(shot) << shot.error().message();
+  EXPECT_GT(shot->not_background, 0.01) << "the report rendered blank";
+  EXPECT_GT(shot->pixels_of_colour, 100u) << "the latency chart did not render";
   auto html = ReadFileText(std::filesystem::path(Report()) / "report.html");
   ASSERT_TRUE(html);
   EXPECT_NE(html->find("<svg"), std::string::npos);
@@ -76,6 +85,55 @@ TEST_F(RunCommandTest, TwoShardsTogetherRunEachScenarioExactlyOnce) {
   }
   EXPECT_EQ(seen.size(), 5u);
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 5u) << "a scenario ran twice";
+}
+
+TEST_F(RunCommandTest, ParallelUnitsEachGetTheirOwnSwtpmSerialAndReports) {
+  auto run = Run({"--parallel", "2", "--suite", "boot-load,ssli-tpm", "--serial", "CW0000000009"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  auto units = nlohmann::json::parse(*ReadFileText(std::filesystem::path(Report()) / "units.json"));
+  ASSERT_EQ(units.size(), 2u);
+  std::set<std::string> fingerprints;
+  for (int k : {0, 1}) {
+    EXPECT_EQ(units[k]["outcome"], "PASS");
+    auto record = Record("unit-" + std::to_string(k + 1) + "/run-record.json");
+    EXPECT_EQ(record["unit"]["serial"], k == 0 ? "CW0000000009" : "CW0000000010");
+    EXPECT_EQ(record["outcome"], "PASS");
+    fingerprints.insert(record["identity"]["fingerprint_sha256"].get<std::string>());
+  }
+  EXPECT_EQ(fingerprints.size(), 2u) << "two units, two TPMs, two identities";
+  EXPECT_NE(run.err.find("unit 2 (CW0000000010): PASS"), std::string::npos) << run.err;
+}
+
+TEST_F(RunCommandTest, ParallelUnitsNeedTheEmbeddedSwtpm) {
+  auto run = Run({"--parallel", "2", "--target", "device:/dev/tpmrm0"});
+  EXPECT_EQ(run.exit_status, 4);
+  EXPECT_NE(run.err.find("--parallel runs units on embedded swtpm instances"), std::string::npos) << run.err;
+  EXPECT_EQ(Run({"--parallel", "0"}).exit_status, 4);
+}
+
+TEST_F(RunCommandTest, AScenarioOutsideTheBenchLimitsFailsTheRunWithExitOne) {
+  auto bench = temp_.path() / "bench.yaml";
+  ASSERT_TRUE(WriteFileAtomic(bench, "suites: [performance]\nlimits: {sign_p50_ms: 0.000001}\n"));
+  auto run = Run({"--bench", bench.string()});
+  EXPECT_EQ(run.exit_status, 1) << run.err;
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "FAIL");
+  std::map<std::string, std::string> outcomes;
+  for (const auto& s : record["scenarios"]) outcomes[s["name"]] = s["outcome"];
+  EXPECT_EQ(outcomes["TPM2_Sign latency"], "FAIL");
+  EXPECT_EQ(outcomes["boot-load time"], "PASS") << "only the limit the bench tightened fails";
+  pugi::xml_document junit;
+  ASSERT_TRUE(junit.load_file((std::filesystem::path(Report()) / "junit.xml").c_str()));
+  EXPECT_TRUE(junit.select_node("//testcase[@name='TPM2_Sign latency']/failure"));
+}
+
+TEST_F(RunCommandTest, ASwtpmThatCannotStartIsAnInfrastructureErrorWithExitTwo) {
+  auto run = RunCommand({IDEVID_BINARY, "run", "--report", Report()},
+                        {{"TSS2_LOG", "all+NONE"}, {"PATH", (temp_.path() / "empty-path").string()}});
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->exit_status, 2) << run->err;
+  EXPECT_NE(run->err.find("starting the embedded TPM"), std::string::npos) << run->err;
+  EXPECT_EQ(Record()["outcome"], "ERROR");
 }
 
 // A TPM the harness did not start (here one of `idevid tpm start`, as a lab board would be).
@@ -117,6 +175,42 @@ TEST_F(RunOnTargetTest, ProvisionsWithTheGivenFactoryThenTestsTheIdentityItKeeps
   EXPECT_EQ(record["outcome"], "PASS");
   EXPECT_EQ(record["unit"]["serial"], "LAB-1") << "read from the certificate in the TPM";
   EXPECT_EQ(record["target"]["kind"], tcti_);
+}
+
+TEST_F(RunOnTargetTest, ABenchFileSetsUpTheBenchOnceAndNamesTheUnitItExpects) {
+  auto provisioned = RunCommand({IDEVID_BINARY, "provision", "--tcti", tcti_, "--factory", Factory(),
+                                 "--serial", "LAB-1", "--model", "SRX4300"}, env_);
+  ASSERT_TRUE(provisioned && provisioned->exit_status == 0) << provisioned->err;
+  auto bench = temp_.path() / "bench.yaml";
+  ASSERT_TRUE(WriteFileAtomic(bench, "target: \"" + tcti_ + "\"\nstation: LAB-07\nprovision: false\n"
+                                     "factory_ca: factory/factory-ca.pem\n"
+                                     "unit: {serial: LAB-1, model: SRX4300}\n"
+                                     "suites: [verify-refusal]\nreport: bench-reports\n"));
+  auto run = RunCommand({IDEVID_BINARY, "run", "--bench", bench.string()}, env_, std::chrono::seconds(180));
+  ASSERT_TRUE(run);
+  ASSERT_EQ(run->exit_status, 0) << run->err;
+  auto record = nlohmann::json::parse(*ReadFileText(temp_.path() / "bench-reports" / "run-record.json"));
+  EXPECT_EQ(record["station"], "LAB-07");
+  EXPECT_EQ(record["unit"]["serial"], "LAB-1");
+  ASSERT_FALSE(record["scenarios"].empty());
+  for (const auto& s : record["scenarios"]) EXPECT_EQ(s["suite"], "verify-refusal");
+
+  auto wrong = RunCommand({IDEVID_BINARY, "run", "--bench", bench.string(), "--serial", "LAB-2",
+                           "--report", Report()}, env_, std::chrono::seconds(180));
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->exit_status, 1) << "the wrong unit on the bench is a failed check";
+  EXPECT_NE(wrong->err.find("the TPM holds the idev-id of serial LAB-1, the bench expects LAB-2"),
+            std::string::npos) << wrong->err;
+  EXPECT_EQ(Record()["outcome"], "FAIL");
+}
+
+TEST_F(RunCommandTest, ABadBenchFileIsAUsageErrorNamingTheLine) {
+  auto bench = temp_.path() / "bench.yaml";
+  ASSERT_TRUE(WriteFileAtomic(bench, "station: LAB-07\nsuites: [boot-load]\ntargett: swtpm\n"));
+  auto run = Run({"--bench", bench.string()});
+  EXPECT_EQ(run.exit_status, 4);
+  EXPECT_NE(run.err.find(bench.string() + ":3:10: unknown key 'targett'"), std::string::npos) << run.err;
+  EXPECT_EQ(Run({"--bench", (temp_.path() / "missing.yaml").string()}).exit_status, 4);
 }
 
 TEST_F(RunCommandTest, AnInterruptedRunLeavesNoProcessAndAnAbortedRecord) {

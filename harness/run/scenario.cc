@@ -21,6 +21,7 @@ void PhaseContext::Measure(const std::string& name, double value, const std::str
 
 bool ScenarioContext::Phase(const std::string& name, const PhaseBody& body) {
   if (stopped_) return false;
+  if (on_phase_) on_phase_(name);
   PhaseContext phase;
   auto start = std::chrono::steady_clock::now();
   Result<void> result = body(phase);
@@ -60,12 +61,13 @@ void ScenarioContext::Skip(const std::string& reason) {
   stopped_ = true;
 }
 
-ScenarioRecord RunScenario(const Scenario& scenario, UnitUnderTest& unit) {
+ScenarioRecord RunScenario(const Scenario& scenario, UnitUnderTest& unit,
+                           std::function<void(const std::string&)> on_phase) {
   ScenarioRecord record;
   record.suite = scenario.suite;
   record.name = scenario.name;
   auto start = std::chrono::steady_clock::now();
-  ScenarioContext context(record);
+  ScenarioContext context(record, std::move(on_phase));
   scenario.run(unit, context);
   record.duration_ms = MillisecondsSince(start);
   return record;

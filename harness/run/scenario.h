@@ -26,7 +26,9 @@ using PhaseBody = std::function<Result<void>(PhaseContext&)>;
 
 class ScenarioContext {
  public:
-  explicit ScenarioContext(ScenarioRecord& record) : record_(record) {}
+  // `on_phase`, when set, hears the name of each phase as it starts (live progress).
+  explicit ScenarioContext(ScenarioRecord& record, std::function<void(const std::string&)> on_phase = {})
+      : record_(record), on_phase_(std::move(on_phase)) {}
   // Runs one phase unless an earlier one did not pass; a kVerify or kTls error is a FAIL (the
   // identity did not behave), any other error an ERROR (the bench did not). Returns whether
   // the phase passed.
@@ -38,6 +40,7 @@ class ScenarioContext {
 
  private:
   ScenarioRecord& record_;
+  std::function<void(const std::string&)> on_phase_;
   bool stopped_ = false;
 };
 
@@ -47,7 +50,9 @@ struct Scenario {
   std::function<void(UnitUnderTest&, ScenarioContext&)> run;
 };
 
-// Runs a scenario into a record: outcome from its phases, failure codes from what failed.
-ScenarioRecord RunScenario(const Scenario& scenario, UnitUnderTest& unit);
+// Runs a scenario into a record: outcome from its phases, failure codes from what failed;
+// `on_phase` as for ScenarioContext.
+ScenarioRecord RunScenario(const Scenario& scenario, UnitUnderTest& unit,
+                           std::function<void(const std::string&)> on_phase = {});
 
 }  // namespace idevid

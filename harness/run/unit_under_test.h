@@ -16,6 +16,7 @@
 #include "core/tpm_capability.h"
 #include "device/config/device_config.h"
 #include "harness/process.h"
+#include "harness/run/limits.h"
 #include "harness/swtpm_instance.h"
 #include "provisioning/factory.h"
 
@@ -29,6 +30,10 @@ struct UnitOptions {
   bool provision = true;           // false: test the identity already in the TPM
   std::filesystem::path factory_ca;  // its factory's factory-ca.pem (needed without provision)
   std::filesystem::path factory;     // the factory to provision with; empty: a new one here
+  // Without provision: the serial and model the identity in the TPM must carry (empty: any).
+  std::string expect_serial;
+  std::string expect_model;
+  PerformanceLimits limits;          // bounds of the performance suite's measurements
 };
 
 class UnitUnderTest {
@@ -60,6 +65,7 @@ class UnitUnderTest {
   UnitUnderTest() = default;
   Result<void> ProvisionTheUnit();
   Result<void> ReadTheUnit();
+  Result<void> ExpectIdentity(const std::string& serial, const std::string& model) const;
   Result<void> WriteDeviceFiles();
 
   UnitOptions options_;

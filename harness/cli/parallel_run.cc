@@ -1,0 +1,128 @@
+#include "harness/cli/parallel_run.h"
+
+#include <signal.h>
+
+#include <cctype>
+#include <iostream>
+#include <optional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/file_io.h"
+#include "harness/cli/exit_codes.h"
+#include "harness/process.h"
+#include "harness/run/unit_under_test.h"
+
+namespace idevid::cli {
+namespace {
+
+struct Unit {
+  std::string serial;
+  std::filesystem::path dir;
+  ChildProcess process;
+  std::optional<int> exit_code;
+};
+
+// "exited with status N" -> N; killed by a signal -> infrastructure.
+int ExitCodeOf(const std::string& ended) {
+  int code = kExitInfrastructure;
+  return std::sscanf(ended.c_str(), "exited with status %d", &code) == 1 ? code : kExitInfrastructure;
+}
+
+std::string OutcomeOf(const Unit& unit) {
+  auto text = ReadFileText(unit.dir / "run-record.json");
+  if (!text) return "NO RECORD";
+  auto record = nlohmann::json::parse(*text, nullptr, false);
+  return record.is_discarded() ? "BAD RECORD" : record.value("outcome", "?");
+}
+
+int Worst(int a, int b) {
+  auto rank = [](int c) { return c == kExitPass ? 0 : c == kExitFail ? 1 : 2; };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+Result<std::vector<Unit>> StartUnits(const ParallelRun& run) {
+  std::vector<Unit> units;
+  for (int k = 0; k < run.units; ++k) {
+    Unit unit{"", run.report / fmt::format("unit-{}", k + 1), {}, std::nullopt};
+    std::error_code ec;
+    std::filesystem::create_directories(unit.dir, ec);
+    if (ec) return ErrnoError(ec.value(), "cannot create " + unit.dir.string());
+    std::vector<std::string> argv = {SelfExecutable(), "run", "--report", unit.dir.string()};
+    for (auto& a : run.args(k)) argv.push_back(std::move(a));
+    for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
+      if (argv[i] == "--serial") unit.serial = argv[i + 1];
+    }
+    auto child = ChildProcess::Spawn({.argv = argv, .log = unit.dir / "run.log"});
+    if (!child) return Fail(child.error());
+    unit.process = std::move(*child);
+    std::cerr << fmt::format("unit {} ({}): started, log in {}\n", k + 1, unit.serial, (unit.dir / "run.log").string());
+    units.push_back(std::move(unit));
+  }
+  return units;
+}
+
+// Waits for every unit; an interrupt is forwarded once, and units that still run a minute later
+// are stopped.
+void AwaitUnits(std::vector<Unit>& units, const ParallelRun& run) {
+  bool forwarded = false;
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  auto all_ended = [&] {
+    bool done = true;
+    for (std::size_t k = 0; k < units.size(); ++k) {
+      Unit& u = units[k];
+      if (u.exit_code) continue;
+      if (auto ended = u.process.Ended()) {
+        u.exit_code = ExitCodeOf(*ended);
+        std::cerr << fmt::format("unit {} ({}): {} - {}\n", k + 1, u.serial, OutcomeOf(u), *ended);
+      } else {
+        done = false;
+      }
+    }
+    if (!forwarded && run.interrupted()) {
+      forwarded = true;
+      deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+      for (auto& u : units) {
+        if (!u.exit_code) ::kill(u.process.pid(), SIGINT);
+      }
+    }
+    return done || std::chrono::steady_clock::now() > deadline;
+  };
+  PollUntil(all_ended, std::chrono::hours(24), std::chrono::milliseconds(100));  // units keep their own deadlines
+  for (auto& u : units) {
+    if (!u.exit_code) u.exit_code = ExitCodeOf(u.process.Stop());
+  }
+}
+
+}  // namespace
+
+std::string NthSerial(const std::string& base, int k) {
+  std::size_t digits = base.size();
+  while (digits > 0 && std::isdigit(static_cast<unsigned char>(base[digits - 1]))) --digits;
+  if (digits == base.size()) return fmt::format("{}-{}", base, k + 1);
+  std::string tail = base.substr(digits);
+  unsigned long long n = std::stoull(tail) + static_cast<unsigned long long>(k);
+  return base.substr(0, digits) + fmt::format("{:0{}}", n, tail.size());
+}
+
+int RunUnitsInParallel(const ParallelRun& run) {
+  auto units = StartUnits(run);
+  if (!units) return ReportError(units.error());
+  AwaitUnits(*units, run);
+  int worst = kExitPass;
+  nlohmann::json summary = nlohmann::json::array();
+  for (const auto& u : *units) {
+    worst = Worst(worst, *u.exit_code);
+    summary.push_back({{"serial", u.serial}, {"report", u.dir.string()}, {"outcome", OutcomeOf(u)},
+                       {"exit_code", *u.exit_code}});
+  }
+  if (auto w = WriteFileAtomic(run.report / "units.json", summary.dump(2) + "\n"); !w) {
+    return Worst(ReportError(w.error()), worst);
+  }
+  std::cerr << fmt::format("idevid run: {} units - summary in {}\n", units->size(),
+                           (run.report / "units.json").string());
+  return worst;
+}
+
+}  // namespace idevid::cli

@@ -1,0 +1,38 @@
+// What `idevid run` shows while it runs: which suite and scenario, and each outcome as it
+// finishes. On a terminal the running scenario's line is rewritten in place with its current
+// phase and outcomes are coloured; elsewhere (a CI log, a pipe) plain lines, one per scenario.
+#pragma once
+
+#include <cstddef>
+#include <ostream>
+#include <string>
+
+#include "harness/run/scenario.h"
+
+namespace idevid {
+
+class RunProgress {
+ public:
+  // Writes to `out` (not owned; must outlive this); `terminal` selects the live form.
+  RunProgress(std::ostream& out, bool terminal, std::size_t total) : out_(out), terminal_(terminal), total_(total) {}
+
+  void ScenarioStarted(const Scenario& scenario);
+  // Live form only: the phase now running in the current scenario.
+  void PhaseStarted(const std::string& phase);
+  void ScenarioFinished(const ScenarioRecord& record);
+
+ private:
+  std::string Heading() const;
+
+  std::ostream& out_;
+  bool terminal_;
+  std::size_t total_;
+  std::size_t index_ = 0;
+  std::string suite_;
+  std::string name_;
+};
+
+// Whether `fd` is a terminal that understands ANSI escapes (not when TERM is "dumb" or unset).
+bool IsAnsiTerminal(int fd);
+
+}  // namespace idevid
