@@ -81,6 +81,25 @@ void SerialMismatch(UnitUnderTest& unit, ScenarioContext& s) {
                       {"expected_serial"});
 }
 
+void ModelMismatch(UnitUnderTest& unit, ScenarioContext& s) {
+  ExpectCheckFailures(s, "line check names expected_model", unit.tcti(), unit.factory_ca(),
+                      {.expect_serial = unit.options().serial, .expect_model = "NOT-THIS-MODEL"},
+                      {"expected_model"});
+}
+
+// The line checks the unit against another factory's CA: the chain does not verify.
+void WrongFactoryCa(UnitUnderTest& unit, ScenarioContext& s) {
+  std::filesystem::path other_ca;
+  s.Phase("create another factory", [&](PhaseContext&) -> Result<void> {
+    auto other = InitFactory({.dir = unit.dir() / "wrong-ca", .force = true});
+    if (!other) return Fail(other.error());
+    other_ca = FactoryFiles::Chain(other->dir);
+    return {};
+  });
+  ExpectCheckFailures(s, "line check names chain_to_factory_ca", unit.tcti(), other_ca, {},
+                      {"chain_to_factory_ca"});
+}
+
 // A phase: a unit of its own on a fresh swtpm in `name` under the bench's directory (so
 // destructive scenarios never touch the unit under test), provisioned by the bench's issuer,
 // then spoiled by `spoil`. Its TPM connection is closed again, so that checks can open theirs.
@@ -180,6 +199,8 @@ void TpmUnreachableMidRun(UnitUnderTest& unit, ScenarioContext& s) {
 std::vector<Scenario> NegativeSuite() {
   return {{"negative", "cloud without the factory CA refuses the unit", CloudWithoutFactoryCa},
           {"negative", "serial mismatch fails the line check", SerialMismatch},
+          {"negative", "model mismatch fails the line check", ModelMismatch},
+          {"negative", "a line with another factory's CA fails the chain check", WrongFactoryCa},
           {"negative", "corrupt certificate in NV fails the line check and the boot load", CorruptNvCertificate},
           {"negative", "missing certificate in NV fails the line check and the boot load", MissingNvCertificate},
           {"negative", "a key that does not match idev-id is refused everywhere", KeyMismatch},
