@@ -112,7 +112,8 @@ TEST(JunitReportTest, TheSchemaRejectsATestcaseWithoutAName) {
 TEST(HtmlReportTest, RendersInHeadlessChromiumWithTheChartVisible) {
   testing::TempDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.path() / "report.html", RunRecordHtml(Sample())));
-  ASSERT_TRUE(testing::ScreenshotHtml(dir.path() / "report.html", dir.path() / "report.png", 1200, 1600));
+  auto rendered = testing::ScreenshotHtml(dir.path() / "report.html", dir.path() / "report.png", 1200, 1600);
+  ASSERT_TRUE(rendered) << rendered.error().message();
   auto shot = testing::ReadScreenshot(dir.path() / "report.png", 0x1565c0);
   ASSERT_TRUE(shot) << shot.error().message();
   EXPECT_EQ(shot->width, 1200u);
@@ -123,7 +124,8 @@ TEST(HtmlReportTest, RendersInHeadlessChromiumWithTheChartVisible) {
 TEST(HtmlReportTest, ABlankPageIsSeenAsBlank) {
   testing::TempDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.path() / "blank.html", "<html><body></body></html>"));
-  ASSERT_TRUE(testing::ScreenshotHtml(dir.path() / "blank.html", dir.path() / "blank.png", 400, 300));
+  auto rendered = testing::ScreenshotHtml(dir.path() / "blank.html", dir.path() / "blank.png", 400, 300);
+  ASSERT_TRUE(rendered) << rendered.error().message();
   auto shot = testing::ReadScreenshot(dir.path() / "blank.png", 0x1565c0);
   ASSERT_TRUE(shot) << shot.error().message();
   EXPECT_EQ(shot->not_background, 0);

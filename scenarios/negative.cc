@@ -131,7 +131,7 @@ void CorruptNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
   ExpectCheckFailures(s, "line check names certificate_parses", swtpm->tcti(),
                       FactoryFiles::Chain(unit.issuer().dir), {},
                       {"certificate_parses", "key_matches_certificate"});
-  ExpectBootLoadRefused(unit, s, swtpm->tcti(), "0x01c90000");
+  ExpectBootLoadRefused(unit, s, swtpm->tcti(), "NV 0x01c90000 does not hold a certificate");
 }
 
 // Destructive: on a unit of its own, the NV index of the certificate undefined.
@@ -142,7 +142,7 @@ void MissingNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
   if (!ready) return;
   ExpectCheckFailures(s, "line check names nv_certificate_present", swtpm->tcti(),
                       FactoryFiles::Chain(unit.issuer().dir), {}, {"nv_certificate_present"});
-  ExpectBootLoadRefused(unit, s, swtpm->tcti(), "0x01c90000");
+  ExpectBootLoadRefused(unit, s, swtpm->tcti(), "NV index 0x01c90000 is not defined");
 }
 
 // Destructive: on a unit of its own, another key persisted at the IDevID key handle.

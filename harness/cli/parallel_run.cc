@@ -30,8 +30,16 @@ int ExitCodeOf(const std::string& ended) {
   return std::sscanf(ended.c_str(), "exited with status %d", &code) == 1 ? code : kExitInfrastructure;
 }
 
+// The unit's record: run-record.json, or run-record-shard-I-of-N.json when it ran a shard.
 std::string OutcomeOf(const Unit& unit) {
-  auto text = ReadFileText(unit.dir / "run-record.json");
+  std::filesystem::path file;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(unit.dir, ec)) {
+    auto name = entry.path().filename().string();
+    if (name.rfind("run-record", 0) == 0 && entry.path().extension() == ".json") file = entry.path();
+  }
+  if (file.empty()) return "NO RECORD";
+  auto text = ReadFileText(file);
   if (!text) return "NO RECORD";
   auto record = nlohmann::json::parse(*text, nullptr, false);
   return record.is_discarded() ? "BAD RECORD" : record.value("outcome", "?");
@@ -101,9 +109,15 @@ std::string NthSerial(const std::string& base, int k) {
   std::size_t digits = base.size();
   while (digits > 0 && std::isdigit(static_cast<unsigned char>(base[digits - 1]))) --digits;
   if (digits == base.size()) return fmt::format("{}-{}", base, k + 1);
+  // Decimal addition on the digits themselves: any length, no overflow.
   std::string tail = base.substr(digits);
-  unsigned long long n = std::stoull(tail) + static_cast<unsigned long long>(k);
-  return base.substr(0, digits) + fmt::format("{:0{}}", n, tail.size());
+  unsigned carry = static_cast<unsigned>(k);
+  for (std::size_t i = tail.size(); i-- > 0 && carry != 0;) {
+    unsigned sum = static_cast<unsigned>(tail[i] - '0') + carry;
+    tail[i] = static_cast<char>('0' + sum % 10);
+    carry = sum / 10;
+  }
+  return base.substr(0, digits) + (carry != 0 ? std::to_string(carry) : "") + tail;
 }
 
 int RunUnitsInParallel(const ParallelRun& run) {

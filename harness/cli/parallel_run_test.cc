@@ -11,6 +11,8 @@ TEST(NthSerialTest, TrailingDigitsCountUpKeepingTheirWidth) {
   EXPECT_EQ(NthSerial("CW0000000001", 3), "CW0000000004");
   EXPECT_EQ(NthSerial("CW0009", 1), "CW0010");
   EXPECT_EQ(NthSerial("99", 1), "100") << "a carry past the width widens the number";
+  EXPECT_EQ(NthSerial("CW99999999999999999999", 2), "CW100000000000000000001") << "longer than 64 bits";
+  EXPECT_EQ(NthSerial("A0", 63), "A63");
 }
 
 TEST(NthSerialTest, WithoutTrailingDigitsTheUnitNumberIsAppended) {

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -29,6 +31,7 @@ void OnInterrupt(int) { g_interrupted = true; }
 struct RunArgs {
   std::string target = "swtpm";
   bool no_provision = false;
+  bool provision = false;  // --provision: wins over a bench file's provision: false
   std::string factory_ca;
   std::string factory;
   std::vector<std::string> suites;
@@ -49,7 +52,7 @@ Result<void> ApplyBenchFile(const CLI::App& run, RunArgs& args) {
   args.serial_given = run.count("--serial") > 0;
   args.model_given = run.count("--model") > 0;
   if (args.bench.empty()) return {};
-  auto bench = LoadBenchFile(args.bench);
+  auto bench = LoadBenchFile(args.bench, SuiteNames());
   if (!bench) return Fail(bench.error());
   auto fill = [&](const char* flag, std::string& field, const std::optional<std::string>& value) {
     if (value && run.count(flag) == 0) field = *value;
@@ -63,7 +66,10 @@ Result<void> ApplyBenchFile(const CLI::App& run, RunArgs& args) {
   fill("--model", args.model, bench->model);
   args.serial_given = args.serial_given || bench->serial;
   args.model_given = args.model_given || bench->model;
-  if (bench->provision && run.count("--no-provision") == 0) args.no_provision = !*bench->provision;
+  if (run.count("--provision") > 0) args.no_provision = false;
+  if (bench->provision && run.count("--no-provision") == 0 && run.count("--provision") == 0) {
+    args.no_provision = !*bench->provision;
+  }
   if (run.count("--suite") == 0 && !bench->suites.empty()) args.suites = bench->suites;
   for (const auto& [key, value] : bench->limits) (void)args.limits.Set(key, value);  // checked on load
   return {};
@@ -138,7 +144,7 @@ int Finish(RunRecord& record, const std::string& report_dir) {
 }
 
 void RunScenarios(const std::vector<Scenario>& scenarios, UnitUnderTest& unit, RunRecord& record) {
-  RunProgress progress(std::cerr, IsAnsiTerminal(STDERR_FILENO), scenarios.size());
+  RunProgress progress(std::cerr, IsAnsiTerminal(STDERR_FILENO), scenarios.size(), TerminalWidth(STDERR_FILENO));
   for (const auto& scenario : scenarios) {
     if (g_interrupted) break;
     progress.ScenarioStarted(scenario);
@@ -146,6 +152,21 @@ void RunScenarios(const std::vector<Scenario>& scenarios, UnitUnderTest& unit, R
         RunScenario(scenario, unit, [&](const std::string& phase) { progress.PhaseStarted(phase); }));
     progress.ScenarioFinished(record.scenarios.back());
   }
+}
+
+// When the identity already in the TPM is tested, the unit the bench (or --serial/--model) names
+// must be the one on the bench: what is wrong, or nullopt.
+std::optional<std::string> WrongUnit(const RunArgs& args, const UnitUnderTest& unit) {
+  if (!args.no_provision) return std::nullopt;  // provisioned with exactly these
+  for (const auto& [what, named, expected, found] :
+       {std::tuple{"serial", args.serial_given, args.serial, unit.options().serial},
+        std::tuple{"model", args.model_given, args.model, unit.options().model}}) {
+    if (named && expected != found) {
+      return fmt::format("the TPM holds the idev-id of {} {}, the bench expects {}: is this the right "
+                         "unit on the bench?", what, found, expected);
+    }
+  }
+  return std::nullopt;
 }
 
 int Run(const RunArgs& args, const Result<void>& bench) {
@@ -184,17 +205,18 @@ int Run(const RunArgs& args, const Result<void>& bench) {
     auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
                                         .tcti = tcti, .provision = !args.no_provision,
                                         .factory_ca = args.factory_ca, .factory = args.factory,
-                                        .expect_serial = args.serial_given ? args.serial : "",
-                                        .expect_model = args.model_given ? args.model : "",
                                         .limits = args.limits});
     if (!unit) {
       std::filesystem::remove_all(work);
-      // The wrong unit on the bench is a failed check, not a broken bench.
-      bool wrong_unit = unit.error().domain() == ErrorDomain::kVerify;
-      return fail(unit.error(), wrong_unit ? kExitFail : ExitCodeFor(unit.error()));
+      return fail(unit.error(), ExitCodeFor(unit.error()));
     }
     record.serial = (*unit)->options().serial;
     record.model = (*unit)->options().model;
+    if (auto wrong = WrongUnit(args, **unit)) {  // a failed check, not a broken bench
+      unit->reset();
+      std::filesystem::remove_all(work);
+      return fail(Error(ErrorDomain::kVerify, 0, *wrong), kExitFail);
+    }
     record.tpm_manufacturer = (*unit)->tpm_info().manufacturer;
     record.tpm_firmware = (*unit)->tpm_info().firmware_version;
     record.identity = (*unit)->identity();
@@ -213,12 +235,17 @@ int Run(const RunArgs& args, const Result<void>& bench) {
 int RunParallel(const RunArgs& args, const Result<void>& bench) {
   auto usage = [](const std::string& message) { return ReportError(Error(ErrorDomain::kUsage, 0, message)); };
   if (!bench) return ReportError(bench.error());
-  if (args.target != "swtpm" || args.no_provision) {
+  if (args.target != "swtpm") {
     return usage("--parallel runs units on embedded swtpm instances; a --target TPM is one unit");
+  }
+  if (args.no_provision) {
+    return usage("--parallel provisions each unit's embedded swtpm; --no-provision has no identity to test");
   }
   InstallInterruptHandler();
   ParallelRun run{args.parallel, args.report, [&](int k) {
-    std::vector<std::string> a = {"--serial", NthSerial(args.serial, k), "--model", args.model};
+    // Explicit, so that a bench file's target or provision setting cannot send a unit elsewhere.
+    std::vector<std::string> a = {"--target", "swtpm", "--provision", "--serial", NthSerial(args.serial, k),
+                                  "--model", args.model};
     auto add = [&](const char* flag, const std::string& value) {
       if (!value.empty()) a.insert(a.end(), {flag, value});
     };
@@ -242,8 +269,11 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "swtpm (the embedded default), abrmd (the system's tpm2-abrmd) or a TCTI such as "
                   "device:/dev/tpmrm0")
       ->capture_default_str();
-  run->add_flag("--no-provision", args->no_provision,
-                "Test the identity already in the TPM (never replaced); needs --factory-ca");
+  auto* no_provision = run->add_flag("--no-provision", args->no_provision,
+                                     "Test the identity already in the TPM (never replaced); needs --factory-ca");
+  run->add_flag("--provision", args->provision,
+                "Provision the TPM (the default; overrides a bench file's provision: false)")
+      ->excludes(no_provision);
   run->add_option("--factory-ca", args->factory_ca, "The unit's factory-ca.pem (with --no-provision)");
   run->add_option("--factory", args->factory,
                   "Factory to provision with (needed to provision a --target TPM)");
@@ -251,8 +281,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
       ->delimiter(',');
   run->add_option("--report", args->report, "Directory for the reports")->capture_default_str();
   run->add_option("--station", args->station, "Station id for the record");
-  run->add_option("--serial", args->serial, "Serial number of the unit to provision")->capture_default_str();
-  run->add_option("--model", args->model, "Model of the unit")->capture_default_str();
+  run->add_option("--serial", args->serial,
+                  "Serial number of the unit to provision; with --no-provision, the serial it must have")
+      ->capture_default_str();
+  run->add_option("--model", args->model, "Model of the unit (as --serial)")->capture_default_str();
   run->add_option("--shard", args->shard, "Run shard I of N (1-based)");
   run->add_option("--bench", args->bench,
                   "Bench file (YAML): target, factory, factory CA, unit, station, suites, report, "

@@ -52,8 +52,9 @@ TEST_F(RunCommandTest, EverySuitePassesOnTheEmbeddedSwtpmAndTheThreeReportsAreWr
   EXPECT_EQ(junit.select_nodes("//testcase").size(), record["scenarios"].size());
   auto valid = testing::ValidateJunitXml(std::filesystem::path(Report()) / "junit.xml");
   EXPECT_TRUE(valid) << valid.error().message();
-  ASSERT_TRUE(testing::ScreenshotHtml(std::filesystem::path(Report()) / "report.html", temp_.path() / "report.png",
-                                      1280, 2400));
+  auto rendered = testing::ScreenshotHtml(std::filesystem::path(Report()) / "report.html", temp_.path() / "report.png",
+                                      1280, 2400);
+  ASSERT_TRUE(rendered) << rendered.error().message();
   auto shot = testing::ReadScreenshot(temp_.path() / "report.png", 0x1565c0);
   ASSERT_TRUE(shot) << shot.error().message();
   EXPECT_GT(shot->not_background, 0.01) << "the report rendered blank";
@@ -88,20 +89,38 @@ TEST_F(RunCommandTest, TwoShardsTogetherRunEachScenarioExactlyOnce) {
 }
 
 TEST_F(RunCommandTest, ParallelUnitsEachGetTheirOwnSwtpmSerialAndReports) {
-  auto run = Run({"--parallel", "2", "--suite", "boot-load,ssli-tpm", "--serial", "CW0000000009"});
+  // The flag wins over the bench file's target for every unit; each unit runs shard 1 of 2.
+  auto bench = temp_.path() / "bench.yaml";
+  ASSERT_TRUE(WriteFileAtomic(bench, "target: device:/dev/idevid-no-such-tpm\nstation: P\n"));
+  auto run = Run({"--parallel", "2", "--bench", bench.string(), "--target", "swtpm", "--suite",
+                  "boot-load,ssli-tpm", "--serial", "CW0000000009", "--shard", "1/2"});
   ASSERT_EQ(run.exit_status, 0) << run.err;
   auto units = nlohmann::json::parse(*ReadFileText(std::filesystem::path(Report()) / "units.json"));
   ASSERT_EQ(units.size(), 2u);
   std::set<std::string> fingerprints;
   for (int k : {0, 1}) {
     EXPECT_EQ(units[k]["outcome"], "PASS");
-    auto record = Record("unit-" + std::to_string(k + 1) + "/run-record.json");
+    auto record = Record("unit-" + std::to_string(k + 1) + "/run-record-shard-1-of-2.json");
+    EXPECT_EQ(record["station"], "P");
     EXPECT_EQ(record["unit"]["serial"], k == 0 ? "CW0000000009" : "CW0000000010");
     EXPECT_EQ(record["outcome"], "PASS");
     fingerprints.insert(record["identity"]["fingerprint_sha256"].get<std::string>());
   }
   EXPECT_EQ(fingerprints.size(), 2u) << "two units, two TPMs, two identities";
   EXPECT_NE(run.err.find("unit 2 (CW0000000010): PASS"), std::string::npos) << run.err;
+}
+
+TEST_F(RunCommandTest, ParallelUnitsExitWithTheWorstOutcome) {
+  auto bench = temp_.path() / "bench.yaml";
+  ASSERT_TRUE(WriteFileAtomic(bench, "suites: [performance]\nlimits: {sign_p50_ms: 0.000001}\n"));
+  auto run = Run({"--parallel", "2", "--bench", bench.string()});
+  EXPECT_EQ(run.exit_status, 1) << run.err;
+  auto units = nlohmann::json::parse(*ReadFileText(std::filesystem::path(Report()) / "units.json"));
+  ASSERT_EQ(units.size(), 2u);
+  for (const auto& u : units) {
+    EXPECT_EQ(u["outcome"], "FAIL");
+    EXPECT_EQ(u["exit_code"], 1);
+  }
 }
 
 TEST_F(RunCommandTest, ParallelUnitsNeedTheEmbeddedSwtpm) {
@@ -202,6 +221,7 @@ TEST_F(RunOnTargetTest, ABenchFileSetsUpTheBenchOnceAndNamesTheUnitItExpects) {
   EXPECT_NE(wrong->err.find("the TPM holds the idev-id of serial LAB-1, the bench expects LAB-2"),
             std::string::npos) << wrong->err;
   EXPECT_EQ(Record()["outcome"], "FAIL");
+  EXPECT_EQ(Record()["unit"]["serial"], "LAB-1") << "the record names the unit that was on the bench";
 }
 
 TEST_F(RunCommandTest, ABadBenchFileIsAUsageErrorNamingTheLine) {
@@ -209,7 +229,7 @@ TEST_F(RunCommandTest, ABadBenchFileIsAUsageErrorNamingTheLine) {
   ASSERT_TRUE(WriteFileAtomic(bench, "station: LAB-07\nsuites: [boot-load]\ntargett: swtpm\n"));
   auto run = Run({"--bench", bench.string()});
   EXPECT_EQ(run.exit_status, 4);
-  EXPECT_NE(run.err.find(bench.string() + ":3:10: unknown key 'targett'"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(bench.string() + ":3:1: unknown key 'targett'"), std::string::npos) << run.err;
   EXPECT_EQ(Run({"--bench", (temp_.path() / "missing.yaml").string()}).exit_status, 4);
 }
 

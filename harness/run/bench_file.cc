@@ -1,5 +1,6 @@
 #include "harness/run/bench_file.h"
 
+#include <algorithm>
 #include <functional>
 #include <set>
 
@@ -15,7 +16,8 @@ namespace {
 
 class BenchParser {
  public:
-  BenchParser(std::string name, std::filesystem::path base) : name_(std::move(name)), base_(std::move(base)) {}
+  BenchParser(std::string name, std::filesystem::path base, std::vector<std::string> known_suites)
+      : name_(std::move(name)), base_(std::move(base)), known_suites_(std::move(known_suites)) {}
 
   Result<BenchFile> Parse(const YAML::Node& root) {
     if (root.IsNull()) return BenchFile{};
@@ -24,14 +26,15 @@ class BenchParser {
     for (const auto& entry : root) {
       auto key = entry.first.as<std::string>();
       if (!seen.insert(key).second) return Twice(entry.first, key);
-      auto handled = Field(key, entry.second);
+      auto handled = Field(entry.first, entry.second);
       if (!handled) return tl::unexpected(handled.error());
     }
     return bench_;
   }
 
  private:
-  Result<void> Field(const std::string& key, const YAML::Node& value) {
+  Result<void> Field(const YAML::Node& key_node, const YAML::Node& value) {
+    const std::string key = key_node.Scalar();
     const std::map<std::string, std::function<Result<void>(const YAML::Node&)>> fields = {
         {"target", [&](const YAML::Node& v) { return Text(v, key, bench_.target); }},
         {"station", [&](const YAML::Node& v) { return Text(v, key, bench_.station); }},
@@ -47,7 +50,7 @@ class BenchParser {
     if (it == fields.end()) {
       std::vector<std::string> known;
       for (const auto& [k, f] : fields) known.push_back(k);
-      return At(value, fmt::format("unknown key '{}'; the keys are: {}", key, fmt::join(known, ", ")));
+      return At(key_node, fmt::format("unknown key '{}'; the keys are: {}", key, fmt::join(known, ", ")));
     }
     return it->second(value);
   }
@@ -80,7 +83,7 @@ class BenchParser {
       auto key = entry.first.as<std::string>();
       if (!seen.insert(key).second) return Twice(entry.first, "unit." + key);
       if (key != "serial" && key != "model") {
-        return At(entry.second, fmt::format("unknown key 'unit.{}'; the keys are: serial, model", key));
+        return At(entry.first, fmt::format("unknown key 'unit.{}'; the keys are: serial, model", key));
       }
       auto set = Text(entry.second, "unit." + key, key == "serial" ? bench_.serial : bench_.model);
       if (!set) return set;
@@ -93,6 +96,10 @@ class BenchParser {
     for (const auto& suite : v) {
       std::optional<std::string> name;
       if (auto text = Text(suite, "suites", name); !text) return text;
+      if (!known_suites_.empty() &&
+          std::find(known_suites_.begin(), known_suites_.end(), *name) == known_suites_.end()) {
+        return At(suite, fmt::format("unknown suite '{}'; the suites are: {}", *name, fmt::join(known_suites_, ", ")));
+      }
       bench_.suites.push_back(*name);
     }
     return {};
@@ -108,7 +115,9 @@ class BenchParser {
       if (!entry.second.IsScalar() || !YAML::convert<double>::decode(entry.second, value)) {
         return At(entry.second, fmt::format("limit '{}' must be a number", key));
       }
-      if (auto known = check.Set(key, value); !known) return At(entry.second, known.error().message());
+      if (auto known = check.Set(key, value); !known) {
+        return At(check.Defaults().count(key) == 0 ? entry.first : entry.second, known.error().message());
+      }
       bench_.limits[key] = value;
     }
     return {};
@@ -126,13 +135,15 @@ class BenchParser {
 
   std::string name_;
   std::filesystem::path base_;
+  std::vector<std::string> known_suites_;
   BenchFile bench_;
 };
 
 }  // namespace
 
 Result<BenchFile> ParseBenchFile(const std::string& text, const std::string& name,
-                                 const std::filesystem::path& base) {
+                                 const std::filesystem::path& base,
+                                 const std::vector<std::string>& known_suites) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -140,16 +151,17 @@ Result<BenchFile> ParseBenchFile(const std::string& text, const std::string& nam
     return ConfigError(fmt::format("{}:{}:{}: not YAML: {}", name, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   try {
-    return BenchParser(name, base).Parse(root);
+    return BenchParser(name, base, known_suites).Parse(root);
   } catch (const YAML::Exception& e) {  // a key that is not text
     return ConfigError(fmt::format("{}:{}:{}: {}", name, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
 }
 
-Result<BenchFile> LoadBenchFile(const std::filesystem::path& path) {
+Result<BenchFile> LoadBenchFile(const std::filesystem::path& path,
+                                const std::vector<std::string>& known_suites) {
   auto text = ReadFileText(path);
   if (!text) return Fail(text.error().WithContext("reading the bench file"));
-  return ParseBenchFile(*text, path.string(), std::filesystem::absolute(path).parent_path());
+  return ParseBenchFile(*text, path.string(), std::filesystem::absolute(path).parent_path(), known_suites);
 }
 
 }  // namespace idevid

@@ -38,12 +38,15 @@ struct BenchFile {
 };
 
 // Parses bench-file text; `name` (the file) and `base` (where relative paths start) are for
-// errors and paths. A syntax error, an unknown key, a value of the wrong type or an unknown
-// limit is a kConfig error naming the file, line and column and what was expected.
+// errors and paths; `known_suites`, when not empty, are the suite names it may list. A syntax
+// error, an unknown key, suite or limit, or a value of the wrong type is a kConfig error naming
+// the file, line and column and what was expected.
 Result<BenchFile> ParseBenchFile(const std::string& text, const std::string& name,
-                                 const std::filesystem::path& base);
+                                 const std::filesystem::path& base,
+                                 const std::vector<std::string>& known_suites = {});
 
 // Reads and parses a bench file; a file that cannot be read is a kIo error.
-Result<BenchFile> LoadBenchFile(const std::filesystem::path& path);
+Result<BenchFile> LoadBenchFile(const std::filesystem::path& path,
+                                const std::vector<std::string>& known_suites = {});
 
 }  // namespace idevid

@@ -1,5 +1,6 @@
 #include "harness/run/progress.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -31,7 +32,7 @@ void RunProgress::ScenarioStarted(const Scenario& scenario) {
   suite_ = scenario.suite;
   name_ = scenario.name;
   if (terminal_) {
-    out_ << kClearLine << Heading() << " ..." << std::flush;
+    Live(Heading() + " ...");
   } else {
     out_ << Heading() << " ... " << std::flush;
   }
@@ -39,7 +40,12 @@ void RunProgress::ScenarioStarted(const Scenario& scenario) {
 
 void RunProgress::PhaseStarted(const std::string& phase) {
   if (!terminal_) return;
-  out_ << kClearLine << Heading() << " ... " << phase << std::flush;
+  Live(Heading() + " ... " + phase);
+}
+
+void RunProgress::Live(const std::string& line) {
+  bool cut = width_ > 4 && line.size() >= width_;
+  out_ << kClearLine << (cut ? line.substr(0, width_ - 4) + "..." : line) << std::flush;
 }
 
 void RunProgress::ScenarioFinished(const ScenarioRecord& r) {
@@ -50,6 +56,11 @@ void RunProgress::ScenarioFinished(const ScenarioRecord& r) {
   } else {
     out_ << OutcomeName(r.outcome) << " " << detail << "\n" << std::flush;
   }
+}
+
+std::size_t TerminalWidth(int fd) {
+  struct winsize size {};
+  return ::ioctl(fd, TIOCGWINSZ, &size) == 0 ? size.ws_col : 0;
 }
 
 bool IsAnsiTerminal(int fd) {

@@ -13,8 +13,10 @@ namespace idevid {
 
 class RunProgress {
  public:
-  // Writes to `out` (not owned; must outlive this); `terminal` selects the live form.
-  RunProgress(std::ostream& out, bool terminal, std::size_t total) : out_(out), terminal_(terminal), total_(total) {}
+  // Writes to `out` (not owned; must outlive this); `terminal` selects the live form, whose
+  // rewritten line is cut to `width` columns (0: not cut) so that it never wraps.
+  RunProgress(std::ostream& out, bool terminal, std::size_t total, std::size_t width = 0)
+      : out_(out), terminal_(terminal), total_(total), width_(width) {}
 
   void ScenarioStarted(const Scenario& scenario);
   // Live form only: the phase now running in the current scenario.
@@ -23,10 +25,12 @@ class RunProgress {
 
  private:
   std::string Heading() const;
+  void Live(const std::string& line);
 
   std::ostream& out_;
   bool terminal_;
   std::size_t total_;
+  std::size_t width_;
   std::size_t index_ = 0;
   std::string suite_;
   std::string name_;
@@ -34,5 +38,8 @@ class RunProgress {
 
 // Whether `fd` is a terminal that understands ANSI escapes (not when TERM is "dumb" or unset).
 bool IsAnsiTerminal(int fd);
+
+// The width of the terminal at `fd` in columns; 0 when unknown.
+std::size_t TerminalWidth(int fd);
 
 }  // namespace idevid

@@ -56,10 +56,21 @@ TEST(RunProgressTest, OnATerminalFailuresAndSkipsHaveTheirColours) {
   EXPECT_NE(out.str().find("\033[33mSKIP\033[0m (12 ms) - needs swtpm\n"), std::string::npos);
 }
 
+TEST(RunProgressTest, OnANarrowTerminalTheLiveLineIsCutSoItNeverWraps) {
+  std::ostringstream out;
+  RunProgress progress(out, true, 1, 30);
+  progress.ScenarioStarted(Named("boot-load", "pkid loads idev-id"));
+  progress.PhaseStarted("start pkid with a long phase name");
+  EXPECT_EQ(out.str(),
+            "\r\033[K[1/1] boot-load: pkid load..."   // 29 columns: the cursor stays on the row
+            "\r\033[K[1/1] boot-load: pkid load...");
+}
+
 TEST(RunProgressTest, APipeIsNotATerminal) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   EXPECT_FALSE(IsAnsiTerminal(fds[1]));
+  EXPECT_EQ(TerminalWidth(fds[1]), 0u);
   ::close(fds[0]);
   ::close(fds[1]);
 }

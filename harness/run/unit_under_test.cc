@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <tuple>
-
 #include <fmt/format.h>
 
 #include "core/file_io.h"
@@ -105,25 +103,11 @@ Result<void> UnitUnderTest::ReadTheUnit() {
   if (!serial || serial->empty() || !model || model->empty()) {
     return ConfigError("the unit's idev-id has no serialNumber or CN");
   }
-  if (auto expected = ExpectIdentity(serial->front(), model->front()); !expected) return expected;
   options_.serial = serial->front();
   options_.model = model->front();
   identity_ = {{"fingerprint_sha256", Sha256Fingerprint(**cert).value_or("")},
                {"subject", SubjectLine(**cert)},
                {"issuer", IssuerLine(**cert)}};
-  return {};
-}
-
-// The bench expects a unit: the identity in the TPM must be that unit's (a kVerify error if not).
-Result<void> UnitUnderTest::ExpectIdentity(const std::string& serial, const std::string& model) const {
-  for (const auto& [what, expected, found] : {std::tuple{"serial", options_.expect_serial, serial},
-                                              std::tuple{"model", options_.expect_model, model}}) {
-    if (!expected.empty() && expected != found) {
-      return Fail(ErrorDomain::kVerify, 0,
-                  fmt::format("the TPM holds the idev-id of {} {}, the bench expects {}: is this the "
-                              "right unit on the bench?", what, found, expected));
-    }
-  }
   return {};
 }
 

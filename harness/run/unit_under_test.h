@@ -30,15 +30,13 @@ struct UnitOptions {
   bool provision = true;           // false: test the identity already in the TPM
   std::filesystem::path factory_ca;  // its factory's factory-ca.pem (needed without provision)
   std::filesystem::path factory;     // the factory to provision with; empty: a new one here
-  // Without provision: the serial and model the identity in the TPM must carry (empty: any).
-  std::string expect_serial;
-  std::string expect_model;
   PerformanceLimits limits;          // bounds of the performance suite's measurements
 };
 
 class UnitUnderTest {
  public:
-  // Starts and provisions everything. Errors are infrastructure errors, naming the step.
+  // Starts and provisions everything. Errors name the step: kUsage/kConfig for what the user
+  // must fix (a target that keeps its identity, a missing factory CA), else infrastructure.
   static Result<std::unique_ptr<UnitUnderTest>> Prepare(const UnitOptions& options);
   ~UnitUnderTest();
 
@@ -65,7 +63,6 @@ class UnitUnderTest {
   UnitUnderTest() = default;
   Result<void> ProvisionTheUnit();
   Result<void> ReadTheUnit();
-  Result<void> ExpectIdentity(const std::string& serial, const std::string& model) const;
   Result<void> WriteDeviceFiles();
 
   UnitOptions options_;
