@@ -15,7 +15,6 @@ namespace idevid {
 struct TpmKeySigner::State {
   TpmContext tpm;
   EsysReference key;
-  std::uint64_t signatures = 0;
 };
 
 namespace {
@@ -39,12 +38,19 @@ SignatureScheme ToScheme(TpmSignScheme s) {
   return SignatureScheme::kEcdsa;
 }
 
+// A failure of the connection (TCTI, or ESYS/SYS/MU after one), not a TPM answer: the ESYS
+// context is of no further use and the next signature reconnects.
+bool ConnectionBroken(const Error& error) {
+  return error.domain() == ErrorDomain::kTss && (error.code() & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER;
+}
+
 }  // namespace
 
 TpmKeySigner::~TpmKeySigner() = default;
 
-Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti,
-                                                         std::uint32_t handle) {
+Result<std::unique_ptr<TpmKeySigner::State>> TpmKeySigner::Connect(const std::string& tcti,
+                                                                   std::uint32_t handle,
+                                                                   ossl::PKey& public_key) {
   auto tpm = TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(30)});
   if (!tpm) return Fail(tpm.error());
   auto key = ReferenceTpmHandle(*tpm, handle);
@@ -54,11 +60,24 @@ Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti
   if (!key) return Fail(key.error());
   auto pub = ReadPublic(*tpm, key->handle());
   if (!pub) return Fail(pub.error());
-  auto public_key = PublicKeyFromTpm(pub->publicArea);
-  if (!public_key) return Fail(public_key.error());
+  auto found = PublicKeyFromTpm(pub->publicArea);
+  if (!found) return Fail(found.error());
+  if (public_key && EVP_PKEY_eq(public_key.get(), found->get()) != 1) {
+    ClearOpenSslErrors();
+    return Fail(ErrorDomain::kVerify, 0,
+                fmt::format("the key at {:#010x} changed while the TPM was away", handle));
+  }
+  public_key = std::move(*found);
+  return std::unique_ptr<State>(new State{std::move(*tpm), std::move(*key)});
+}
+
+Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti,
+                                                         std::uint32_t handle) {
   std::shared_ptr<TpmKeySigner> signer(new TpmKeySigner());
-  signer->state_.reset(new State{std::move(*tpm), std::move(*key), 0});
-  signer->public_key_ = std::move(*public_key);
+  auto state = Connect(tcti, handle, signer->public_key_);
+  if (!state) return Fail(state.error());
+  signer->state_ = std::move(*state);
+  signer->tcti_ = tcti;
   signer->handle_ = handle;
   return signer;
 }
@@ -70,8 +89,14 @@ Result<Bytes> TpmKeySigner::Sign(TpmSignScheme scheme, std::string_view digest_n
   auto hash = HashByName(digest_name);
   if (!hash) return Fail(hash.error());
   std::lock_guard lock(mutex_);
+  if (!state_) {
+    auto state = Connect(tcti_, handle_, public_key_);
+    if (!state) return Fail(state.error().WithContext("reconnecting to the TPM"));
+    state_ = std::move(*state);
+  }
   auto signature = SignDigest(state_->tpm, state_->key.handle(), {ToScheme(scheme), *hash}, digest);
-  if (signature) ++state_->signatures;
+  if (signature) ++signatures_;
+  if (!signature && ConnectionBroken(signature.error())) state_.reset();
   return signature;
 }
 
@@ -99,7 +124,7 @@ Result<bool> TpmKeySigner::RsaPssSaltIsDigestLength() {
 
 std::uint64_t TpmKeySigner::signatures() const {
   std::lock_guard lock(mutex_);
-  return state_->signatures;
+  return signatures_;
 }
 
 }  // namespace idevid

@@ -34,7 +34,9 @@ class TpmKeySigner {
   bool is_rsa() const;
 
   // Signs `digest` (of the named hash: "SHA256", "SHA384", "SHA512") in the TPM, one signature
-  // at a time. ECDSA comes back DER-encoded, RSA raw. kUsage for an unsupported hash.
+  // at a time. ECDSA comes back DER-encoded, RSA raw. kUsage for an unsupported hash. When the
+  // connection to the TPM breaks, this signature fails with the TSS error and the next one
+  // reconnects (failing kVerify if the key at the handle is no longer the same key).
   Result<Bytes> Sign(TpmSignScheme scheme, std::string_view digest_name,
                      std::span<const std::uint8_t> digest);
 
@@ -49,9 +51,15 @@ class TpmKeySigner {
  private:
   TpmKeySigner() = default;
   struct State;
-  std::unique_ptr<State> state_;
+  // Opens `tcti`, resolves the key at `handle` and checks it is `public_key` (or, when that is
+  // empty, fills it in).
+  static Result<std::unique_ptr<State>> Connect(const std::string& tcti, std::uint32_t handle,
+                                                ossl::PKey& public_key);
+  std::unique_ptr<State> state_;  // null after the connection broke
+  std::string tcti_;
   ossl::PKey public_key_;
   std::uint32_t handle_ = 0;
+  std::uint64_t signatures_ = 0;
   std::optional<bool> pss_salt_is_digest_length_;
   mutable std::mutex mutex_;
 };
