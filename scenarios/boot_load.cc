@@ -13,14 +13,7 @@ namespace {
 
 using scenarios::CheckFailed;
 using scenarios::ExpectContains;
-
-const char* kShowIdevid = "show security pki node-local local-certificate certificate-id idev-id detail";
-
-Result<std::string> ShowIdevid(const std::filesystem::path& socket) {
-  auto show = SendPkidCommand(socket, kShowIdevid);
-  if (!show) return Fail(show.error());
-  return show->text;
-}
+using scenarios::ShowIdevid;
 
 void StartLoads(UnitUnderTest& unit, ScenarioContext& s) {
   auto socket = unit.dir() / "boot-load.sock";

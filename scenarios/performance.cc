@@ -110,7 +110,7 @@ std::vector<Scenario> PerformanceSuite() {
 
 std::vector<Scenario> AllScenarios() {
   std::vector<Scenario> all;
-  for (auto suite : {BootLoadSuite(), VerifyRefusalSuite(), SsliSuites(), NegativeSuite(),
+  for (auto suite : {BootLoadSuite(), VerifyRefusalSuite(), SsliSuites(), NegativeSuite(), FaultsSuite(),
                      PerformanceSuite()}) {
     all.insert(all.end(), suite.begin(), suite.end());
   }
@@ -118,7 +118,7 @@ std::vector<Scenario> AllScenarios() {
 }
 
 std::vector<std::string> SuiteNames() {
-  return {"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative", "performance"};
+  return {"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative", "faults", "performance"};
 }
 
 }  // namespace idevid

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/result.h"
+#include "device/pkid/pkid_client.h"
 #include "harness/run/scenario.h"
 #include "harness/run/unit_under_test.h"
 
@@ -35,6 +36,13 @@ inline bool StartPkidPhase(UnitUnderTest& unit, ScenarioContext& s, const std::f
     pkid = std::move(*child);
     return {};
   });
+}
+
+// pkid's detailed view of idev-id, as `show ... certificate-id idev-id detail` answers on `socket`.
+inline Result<std::string> ShowIdevid(const std::filesystem::path& socket) {
+  auto show = SendPkidCommand(socket, "show security pki node-local local-certificate certificate-id idev-id detail");
+  if (!show) return Fail(show.error());
+  return show->text;
 }
 
 // The q-th quantile (0..1) of `samples`.

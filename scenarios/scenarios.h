@@ -12,6 +12,7 @@ std::vector<Scenario> BootLoadSuite();       // boot-load
 std::vector<Scenario> VerifyRefusalSuite();  // verify-refusal
 std::vector<Scenario> SsliSuites();          // ssli-tpm, ssli-file
 std::vector<Scenario> NegativeSuite();       // negative
+std::vector<Scenario> FaultsSuite();         // faults
 std::vector<Scenario> PerformanceSuite();    // performance
 
 // Every scenario, suite by suite, in the order they run.

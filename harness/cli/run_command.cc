@@ -41,6 +41,7 @@ struct RunArgs {
   std::string model = "SRX4300";
   std::string shard;  // "I/N", 1-based
   std::string bench;  // bench file
+  std::string inject;  // faults in front of every TPM connection
   PerformanceLimits limits;
   int parallel = 1;   // units at once, each on its own embedded swtpm
   bool serial_given = false;  // --serial/--model or the bench file named the unit
@@ -205,7 +206,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
     auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
                                         .tcti = tcti, .provision = !args.no_provision,
                                         .factory_ca = args.factory_ca, .factory = args.factory,
-                                        .limits = args.limits});
+                                        .limits = args.limits, .inject = args.inject});
     if (!unit) {
       std::filesystem::remove_all(work);
       return fail(unit.error(), ExitCodeFor(unit.error()));
@@ -253,6 +254,7 @@ int RunParallel(const RunArgs& args, const Result<void>& bench) {
     add("--factory", args.factory);
     add("--bench", args.bench);
     add("--shard", args.shard);
+    add("--inject", args.inject);
     add("--suite", fmt::format("{}", fmt::join(args.suites, ",")));
     return a;
   }, [] { return g_interrupted.load(); }};
@@ -290,6 +292,9 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "Bench file (YAML): target, factory, factory CA, unit, station, suites, report, "
                   "limits; flags given here win")
       ->check(CLI::ExistingFile);
+  run->add_option("--inject", args->inject,
+                  "Faults in front of every connection to the unit's TPM, through the fault TCTI: "
+                  "retry=N,yielded=N,delay-ms=D,drop-after=N,drop-on=CC,corrupt=K");
   run->add_option("--parallel", args->parallel,
                   "Units at once, each on its own embedded swtpm with serials counted up from "
                   "--serial; reports in DIR/unit-K/ and a summary in DIR/units.json")

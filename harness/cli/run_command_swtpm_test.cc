@@ -46,7 +46,7 @@ TEST_F(RunCommandTest, EverySuitePassesOnTheEmbeddedSwtpmAndTheThreeReportsAreWr
     suites.insert(s["suite"]);
   }
   EXPECT_EQ(suites, (std::set<std::string>{"boot-load", "verify-refusal", "ssli-tpm", "ssli-file",
-                                           "negative", "performance"}));
+                                           "negative", "faults", "performance"}));
   pugi::xml_document junit;
   ASSERT_TRUE(junit.load_file((std::filesystem::path(Report()) / "junit.xml").c_str()));
   EXPECT_EQ(junit.select_nodes("//testcase").size(), record["scenarios"].size());
@@ -152,6 +152,22 @@ TEST_F(RunCommandTest, ASwtpmThatCannotStartIsAnInfrastructureErrorWithExitTwo) 
   ASSERT_TRUE(run);
   EXPECT_EQ(run->exit_status, 2) << run->err;
   EXPECT_NE(run->err.find("starting the embedded TPM"), std::string::npos) << run->err;
+  EXPECT_EQ(Record()["outcome"], "ERROR");
+}
+
+TEST_F(RunCommandTest, InjectedRetriesOnEveryTpmConnectionAreAbsorbed) {
+  auto run = Run({"--inject", "retry=2,yielded=1", "--suite", "boot-load,verify-refusal,ssli-tpm"});
+  EXPECT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_EQ(Record()["outcome"], "PASS");
+  auto bad = Run({"--inject", "explode=1"});
+  EXPECT_EQ(bad.exit_status, 4);
+  EXPECT_NE(bad.err.find("--inject: unknown fault 'explode'"), std::string::npos) << bad.err;
+}
+
+TEST_F(RunCommandTest, AConnectionDroppedOnEveryTpmConnectionFailsAsAnInfrastructureError) {
+  auto run = Run({"--inject", "drop-after=0", "--suite", "ssli-tpm"});
+  EXPECT_EQ(run.exit_status, 2) << run.err;
+  EXPECT_NE(run.err.find("IO failure"), std::string::npos) << run.err;
   EXPECT_EQ(Record()["outcome"], "ERROR");
 }
 

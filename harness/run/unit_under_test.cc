@@ -12,6 +12,7 @@
 #include "core/x509_build.h"
 #include "device/config/config_parser.h"
 #include "device/pkid/pkid_client.h"
+#include "harness/fault_tcti/fault_spec.h"
 #include "provisioning/provisioner.h"
 
 namespace idevid {
@@ -22,6 +23,15 @@ std::string SelfExecutable() {
   return ec ? "idevid" : path.string();
 }
 
+std::string FaultTctiLibrary() {
+  return (std::filesystem::path(SelfExecutable()).parent_path() / "libtss2-tcti-idevid-fault.so").string();
+}
+
+std::string UnitUnderTest::tcti() const {
+  if (options_.inject.empty()) return base_tcti();
+  return FaultTctiString(FaultTctiLibrary(), options_.inject, base_tcti()).value_or(base_tcti());
+}
+
 UnitUnderTest::~UnitUnderTest() {
   cloud_.reset();
   if (swtpm_) swtpm_->Stop();
@@ -29,6 +39,13 @@ UnitUnderTest::~UnitUnderTest() {
 
 
 Result<std::unique_ptr<UnitUnderTest>> UnitUnderTest::Prepare(const UnitOptions& options) {
+  if (!options.inject.empty()) {
+    if (auto faults = ParseFaultSpec(options.inject); !faults) return Fail(faults.error().WithContext("--inject"));
+    if (!std::filesystem::exists(FaultTctiLibrary())) {
+      return UsageError(fmt::format("--inject needs the fault TCTI module {}; build the target "
+                                    "tss2-tcti-idevid-fault", FaultTctiLibrary()));
+    }
+  }
   std::unique_ptr<UnitUnderTest> unit(new UnitUnderTest());
   unit->options_ = options;
   if (options.tcti.empty()) {

@@ -31,6 +31,7 @@ struct UnitOptions {
   std::filesystem::path factory_ca;  // its factory's factory-ca.pem (needed without provision)
   std::filesystem::path factory;     // the factory to provision with; empty: a new one here
   PerformanceLimits limits;          // bounds of the performance suite's measurements
+  std::string inject;                // faults for every TPM connection (see fault_spec.h); empty: none
 };
 
 class UnitUnderTest {
@@ -42,7 +43,10 @@ class UnitUnderTest {
 
   const UnitOptions& options() const { return options_; }
   const std::filesystem::path& dir() const { return options_.work_dir; }
-  std::string tcti() const { return swtpm_ ? swtpm_->tcti() : options_.tcti; }
+  // The TCTI of the unit's TPM, through the fault TCTI when faults are injected.
+  std::string tcti() const;
+  // The TCTI of the unit's TPM itself.
+  std::string base_tcti() const { return swtpm_ ? swtpm_->tcti() : options_.tcti; }
   const DeviceConfig& config() const { return config_; }
   std::filesystem::path config_path() const { return dir() / "device.conf"; }
   // The CA whose key the bench holds (the factory it provisioned with, or a bench CA): it issues
@@ -77,5 +81,8 @@ class UnitUnderTest {
 
 // The idevid binary running now (for the processes the harness starts).
 std::string SelfExecutable();
+
+// The fault-injecting TCTI module, built beside the idevid binary.
+std::string FaultTctiLibrary();
 
 }  // namespace idevid
