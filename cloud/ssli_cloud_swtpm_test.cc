@@ -23,6 +23,13 @@
 #include "provisioning/factory.h"
 #include "provisioning/provisioner.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
 namespace idevid {
 namespace {
 
@@ -88,7 +95,10 @@ class SsliCloudTest : public testing::TpmTestBase, public ::testing::Test {
         "set security pki node-local local-certificate expired certificate {0}/expired.pem\n"
         "set security pki node-local local-certificate expired private-key {0}/expired.key\n"
         "set services ssl initiation profile expired client-certificate expired\n"
-        "set services ssl initiation profile expired trusted-ca cloud-ca\n",
+        "set services ssl initiation profile expired trusted-ca cloud-ca\n"
+        "set services ssl initiation profile quick client-certificate fs-cert\n"
+        "set services ssl initiation profile quick trusted-ca cloud-ca\n"
+        "set services ssl initiation profile quick handshake-timeout 1\n",
         dir().string());
   }
   void StartCloud(const std::string& factory_ca, std::optional<std::string> inventory = std::nullopt) {
@@ -220,6 +230,64 @@ TEST_F(SsliCloudTest, AnUnreachableTpmFailsBeforeTheHandshake) {
   EXPECT_EQ(result.error().domain(), ErrorDomain::kTss);
   EXPECT_NE(result.error().message().find("swtpm:host=127.0.0.1,port=1"), std::string::npos);
   EXPECT_EQ(cloud_->connections(), 0u);
+}
+
+// A TCP peer on loopback that is not a TLS server: it lets connections queue and, when asked,
+// accepts one, reads what the client sends and closes (a cloud that dies mid-handshake).
+class FakePeer {
+ public:
+  FakePeer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(fd_, 4), 0);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~FakePeer() {
+    if (closer_.joinable()) closer_.join();
+    ::close(fd_);
+  }
+  std::uint16_t port() const { return port_; }
+  void CloseAfterClientHello() {
+    closer_ = std::thread([this] {
+      int c = ::accept(fd_, nullptr, nullptr);
+      char buf[512];
+      (void)::read(c, buf, sizeof(buf));
+      ::close(c);
+    });
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread closer_;
+};
+
+TEST_F(SsliCloudTest, ACloudThatNeverAnswersFailsTheSessionAtTheProfilesHandshakeTimeout) {
+  FakePeer silent;
+  auto start = std::chrono::steady_clock::now();
+  auto result = SsliConnect({&*config_, "quick", std::nullopt, swtpm().tcti(), "127.0.0.1", silent.port()});
+  auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().domain(), ErrorDomain::kTls) << result.error().ToString();
+  EXPECT_NE(result.error().message().find("the cloud did not answer within the profile's handshake-timeout of 1 s"),
+            std::string::npos) << result.error().message();
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::seconds(10)) << "the wait has a deadline";
+}
+
+TEST_F(SsliCloudTest, ACloudThatDiesMidHandshakeIsACleanTlsError) {
+  FakePeer dying;
+  dying.CloseAfterClientHello();
+  auto result = SsliConnect({&*config_, "quick", std::nullopt, swtpm().tcti(), "127.0.0.1", dying.port()});
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().domain(), ErrorDomain::kTls) << result.error().ToString();
+  EXPECT_NE(result.error().message().find("the cloud closed the connection during the handshake"), std::string::npos)
+      << result.error().message();
 }
 
 TEST_F(SsliCloudTest, EightClientsTimesFiftyTpmModeHandshakesAreAllAccepted) {

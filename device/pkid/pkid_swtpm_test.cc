@@ -5,7 +5,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -263,6 +266,51 @@ TEST_F(PkidTest, ASilentClientDoesNotHoldUpOthers) {
   ::close(silent);
   EXPECT_EQ(show.status, 0);
   EXPECT_LT(waited, std::chrono::seconds(2)) << "pkid waited for the silent client first";
+}
+
+// Four clients ask pkid without pause while it is restarted twice (SIGTERM, start) and reloaded
+// twice (SIGHUP). Every question gets pkid's answer or a kIo error within its timeout (none
+// hangs, none gets a garbled answer), and once pkid is back every client is answered again.
+TEST_F(PkidTest, ClientsUnderLoadSeeAnswersOrCleanErrorsWhilePkidRestarts) {
+  Provision("CW1");
+  StartPkid();
+  std::atomic<bool> done{false};
+  struct Tally {
+    int answered = 0, refused = 0, wrong = 0;
+    std::chrono::steady_clock::duration slowest{};
+  };
+  std::vector<Tally> tallies(4);
+  std::vector<std::thread> clients;
+  for (auto& tally : tallies) {
+    clients.emplace_back([&, t = &tally] {
+      while (!done) {
+        auto start = std::chrono::steady_clock::now();
+        auto r = SendPkidCommand(Socket(), kShowIdevid, std::chrono::seconds(5));
+        t->slowest = std::max(t->slowest, std::chrono::steady_clock::now() - start);
+        if (r && r->text.find("Serial number: CW1") != std::string::npos) ++t->answered;
+        else if (!r && r.error().domain() == ErrorDomain::kIo) ++t->refused;
+        else ++t->wrong;
+      }
+    });
+  }
+  for (int round = 0; round < 2; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    pkid_.Stop();
+    StartPkid();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::kill(pkid_.pid(), SIGHUP);
+  }
+  // After the last restart every client must be answered again.
+  std::vector<int> answered_before;
+  for (const auto& t : tallies) answered_before.push_back(t.answered);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  done = true;
+  for (auto& c : clients) c.join();
+  for (std::size_t i = 0; i < tallies.size(); ++i) {
+    EXPECT_EQ(tallies[i].wrong, 0) << "client " << i << " got an answer that was not pkid's";
+    EXPECT_GT(tallies[i].answered, answered_before[i]) << "client " << i << " is not answered after the restart";
+    EXPECT_LT(tallies[i].slowest, std::chrono::seconds(6)) << "client " << i << " waited past its timeout";
+  }
 }
 
 TEST_F(PkidTest, SocketGroupOpensTheSocketToThatGroupOnly) {

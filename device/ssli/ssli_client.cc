@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -148,9 +149,22 @@ Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p
   return ctx;
 }
 
-Error HandshakeError(SSL* ssl, const std::string& peer) {
+// Why SSL_connect returned `ret` (errno `saved_errno` right after it): the server certificate,
+// OpenSSL's queue, or for a bare socket failure what the socket saw.
+Error HandshakeError(SSL* ssl, int ret, int saved_errno, const std::string& peer, int timeout_seconds) {
   long verify = SSL_get_verify_result(ssl);
+  int kind = SSL_get_error(ssl, ret);
+  bool eof = ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
   std::string why = OpenSslError("").message();
+  bool timed_out = kind == SSL_ERROR_WANT_READ || kind == SSL_ERROR_WANT_WRITE ||
+                   (kind == SSL_ERROR_SYSCALL && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK));
+  if (timed_out) {  // SO_RCVTIMEO/SO_SNDTIMEO of the socket expired
+    why = fmt::format(": the cloud did not answer within the profile's handshake-timeout of {} s", timeout_seconds);
+  } else if (eof || kind == SSL_ERROR_ZERO_RETURN || (kind == SSL_ERROR_SYSCALL && saved_errno == 0)) {
+    why = ": the cloud closed the connection during the handshake";
+  } else if (kind == SSL_ERROR_SYSCALL) {
+    why = fmt::format(": {}", std::strerror(saved_errno));
+  }
   if (verify != X509_V_OK) why += fmt::format("; server certificate: {}", X509_verify_cert_error_string(verify));
   return Error(ErrorDomain::kTls, static_cast<std::uint64_t>(verify),
                fmt::format("TLS handshake with {} failed{}", peer, why));
@@ -254,8 +268,12 @@ Result<SsliResult> SsliClient::Connect() const {
   result.tpm_mode = profile.tpm_offload;
   std::string peer = fmt::format("{}:{}", state_->host, state_->port);
   std::uint64_t signed_before = state_->credentials.signer ? state_->credentials.signer->signatures() : 0;
-  Result<void> session = SSL_connect(ssl.get()) == 1 ? AskIdentity(ssl.get(), state_->host, result)
-                                                     : Fail(HandshakeError(ssl.get(), peer));
+  errno = 0;
+  int connected = SSL_connect(ssl.get());
+  int saved_errno = errno;
+  Result<void> session = connected == 1 ? AskIdentity(ssl.get(), state_->host, result)
+                                        : Fail(HandshakeError(ssl.get(), connected, saved_errno, peer,
+                                                              profile.handshake_timeout_seconds));
   if (session) {
     result.protocol = SSL_get_version(ssl.get());
     result.cipher = SSL_get_cipher_name(ssl.get());

@@ -249,6 +249,30 @@ TEST_F(RunCommandTest, ABadBenchFileIsAUsageErrorNamingTheLine) {
   EXPECT_EQ(Run({"--bench", (temp_.path() / "missing.yaml").string()}).exit_status, 4);
 }
 
+TEST_F(RunCommandTest, ASwtpmKilledMidRunEndsTheRunWithAnErrorRecordAndNoProcessLeft) {
+  auto child = ChildProcess::Spawn({.argv = {IDEVID_BINARY, "run", "--report", Report()},
+                                    .log = temp_.path() / "run.log",
+                                    .env = {{"TSS2_LOG", "all+NONE"}, {"TMPDIR", temp_.path().string()}}});
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(PollUntil([&] { return LogTail(temp_.path() / "run.log").find("[3/") != std::string::npos; },
+                        std::chrono::seconds(60)));
+  // The embedded swtpm's state lives in <TMPDIR>/idevid-run-XXXXXX/tpm.
+  auto swtpm = RunCommand({"pgrep", "-f", "swtpm socket.*" + (temp_.path() / "idevid-run-").string() + "[^/]*/tpm/"});
+  ASSERT_TRUE(swtpm && !swtpm->out.empty()) << LogTail(temp_.path() / "run.log");
+  ::kill(std::stoi(swtpm->out), SIGKILL);
+  ASSERT_TRUE(PollUntil([&] { return child->Ended().has_value(); }, std::chrono::seconds(150)))
+      << "the run hangs without its TPM: " << LogTail(temp_.path() / "run.log");
+  EXPECT_EQ(*child->Ended(), "exited with status 2") << LogTail(temp_.path() / "run.log");
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "ERROR");
+  std::size_t errors = 0;
+  for (const auto& s : record["scenarios"]) errors += s["outcome"] == "ERROR";
+  EXPECT_GT(errors, 0u);
+  auto left = RunCommand({"pgrep", "-f", (temp_.path() / "idevid-run-").string()});
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->out, "") << "processes of the run are still there";
+}
+
 TEST_F(RunCommandTest, AnInterruptedRunLeavesNoProcessAndAnAbortedRecord) {
   // The run's own TPM, bus and daemons live under TMPDIR: this test's directory.
   auto child = ChildProcess::Spawn({.argv = {IDEVID_BINARY, "run", "--report", Report()},
