@@ -39,12 +39,19 @@ struct CloudServer::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> connections{0};
   std::thread acceptor;
+  // One per connection; a finished worker is joined and removed when the next connection
+  // comes, so that a long-running cloud does not keep every thread it ever started.
+  struct Worker {
+    std::thread thread;
+    std::atomic<bool> finished{false};
+  };
   std::mutex threads_mutex;
-  std::list<std::thread> workers;
+  std::list<Worker> workers;
   std::mutex log_mutex;
   std::FILE* log = nullptr;
 
   void AcceptLoop();
+  void ReapFinishedWorkers();  // with threads_mutex held
   void Serve(int fd, std::string peer);
   void Log(const nlohmann::json& line);
 };
@@ -206,7 +213,23 @@ void CloudServer::Impl::AcceptLoop() {
     if (fd < 0) continue;
     ++connections;
     std::lock_guard lock(threads_mutex);
-    workers.emplace_back([this, fd, peer = PeerName(addr)] { Serve(fd, peer); });
+    ReapFinishedWorkers();
+    Worker& worker = workers.emplace_back();
+    worker.thread = std::thread([this, fd, peer = PeerName(addr), &worker] {
+      Serve(fd, peer);
+      worker.finished = true;
+    });
+  }
+}
+
+void CloudServer::Impl::ReapFinishedWorkers() {
+  for (auto it = workers.begin(); it != workers.end();) {
+    if (!it->finished) {
+      ++it;
+      continue;
+    }
+    it->thread.join();
+    it = workers.erase(it);
   }
 }
 
@@ -240,16 +263,21 @@ CloudServer::~CloudServer() { Stop(); }
 std::uint16_t CloudServer::port() const { return impl_->port; }
 std::uint64_t CloudServer::connections() const { return impl_->connections; }
 
+std::size_t CloudServer::workers() const {
+  std::lock_guard lock(impl_->threads_mutex);
+  return impl_->workers.size();
+}
+
 void CloudServer::Stop() {
   if (impl_->stopping.exchange(true)) return;
   if (impl_->acceptor.joinable()) impl_->acceptor.join();
   ::close(impl_->listen_fd);
-  std::list<std::thread> workers;
+  std::list<Impl::Worker> workers;
   {
     std::lock_guard lock(impl_->threads_mutex);
     workers.swap(impl_->workers);
   }
-  for (auto& t : workers) t.join();
+  for (auto& w : workers) w.thread.join();
   if (impl_->log != nullptr) std::fclose(impl_->log);
   impl_->log = nullptr;
 }

@@ -37,6 +37,8 @@ class CloudServer {
   void Stop();
   // Connections handled so far.
   std::uint64_t connections() const;
+  // Connection threads held now (running, or finished and not yet reaped by the next accept).
+  std::size_t workers() const;
 
   struct Impl;
 

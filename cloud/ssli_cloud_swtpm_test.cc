@@ -290,6 +290,16 @@ TEST_F(SsliCloudTest, ACloudThatDiesMidHandshakeIsACleanTlsError) {
       << result.error().message();
 }
 
+TEST_F(SsliCloudTest, FinishedConnectionThreadsAreReapedNotKept) {
+  StartCloud(FactoryCa());
+  for (int i = 0; i < 60; ++i) {
+    auto session = Connect("file");
+    ASSERT_TRUE(session && session->accepted());
+  }
+  EXPECT_EQ(cloud_->connections(), 60u);
+  EXPECT_LT(cloud_->workers(), 5u) << "the cloud keeps a thread for every connection it ever had";
+}
+
 TEST_F(SsliCloudTest, EightClientsTimesFiftyTpmModeHandshakesAreAllAccepted) {
   StartCloud(FactoryCa());
   std::atomic<int> accepted{0};

@@ -190,4 +190,12 @@ std::string LogTail(const std::filesystem::path& log, std::size_t max_bytes) {
   return text;
 }
 
+std::optional<std::size_t> ProcessRssKib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  return std::nullopt;
+}
+
 }  // namespace idevid

@@ -66,6 +66,9 @@ Result<void> StopProcessByPid(pid_t pid, const std::string& must_contain,
 // The command line of a live process (NULs replaced by blanks); nullopt when it is gone.
 std::optional<std::string> ProcessCommandLine(pid_t pid);
 
+// The resident set size of a live process in KiB (VmRSS); nullopt when it is gone.
+std::optional<std::size_t> ProcessRssKib(pid_t pid);
+
 struct CommandOutput {
   int exit_status = -1;  // -1 when killed by a signal or the deadline
   std::string out;

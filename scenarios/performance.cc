@@ -111,14 +111,16 @@ std::vector<Scenario> PerformanceSuite() {
 std::vector<Scenario> AllScenarios() {
   std::vector<Scenario> all;
   for (auto suite : {BootLoadSuite(), VerifyRefusalSuite(), SsliSuites(), NegativeSuite(), FaultsSuite(),
-                     PerformanceSuite()}) {
+                     PerformanceSuite(), SoakSuite()}) {
     all.insert(all.end(), suite.begin(), suite.end());
   }
   return all;
 }
 
 std::vector<std::string> SuiteNames() {
-  return {"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative", "faults", "performance"};
+  return {"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative", "faults", "performance", "soak"};
 }
+
+std::vector<std::string> OnRequestSuites() { return {"soak"}; }
 
 }  // namespace idevid

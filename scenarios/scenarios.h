@@ -13,6 +13,7 @@ std::vector<Scenario> VerifyRefusalSuite();  // verify-refusal
 std::vector<Scenario> SsliSuites();          // ssli-tpm, ssli-file
 std::vector<Scenario> NegativeSuite();       // negative
 std::vector<Scenario> FaultsSuite();         // faults
+std::vector<Scenario> SoakSuite();           // soak (on request only)
 std::vector<Scenario> PerformanceSuite();    // performance
 
 // Every scenario, suite by suite, in the order they run.
@@ -20,5 +21,8 @@ std::vector<Scenario> AllScenarios();
 
 // The suite names, for --suite and its help.
 std::vector<std::string> SuiteNames();
+
+// The suites a run without --suite leaves out (they take minutes): soak.
+std::vector<std::string> OnRequestSuites();
 
 }  // namespace idevid

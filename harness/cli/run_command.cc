@@ -42,6 +42,7 @@ struct RunArgs {
   std::string shard;  // "I/N", 1-based
   std::string bench;  // bench file
   std::string inject;  // faults in front of every TPM connection
+  int soak_seconds = 30;
   PerformanceLimits limits;
   int parallel = 1;   // units at once, each on its own embedded swtpm
   bool serial_given = false;  // --serial/--model or the bench file named the unit
@@ -116,7 +117,9 @@ Result<std::vector<Scenario>> Selected(const std::vector<std::string>& suites, S
   std::vector<Scenario> chosen;
   int k = 0;
   for (auto& scenario : AllScenarios()) {
-    bool wanted = suites.empty() || std::find(suites.begin(), suites.end(), scenario.suite) != suites.end();
+    auto on_request = OnRequestSuites();
+    bool wanted = suites.empty() ? std::find(on_request.begin(), on_request.end(), scenario.suite) == on_request.end()
+                                 : std::find(suites.begin(), suites.end(), scenario.suite) != suites.end();
     if (wanted && (k++ % shard.total) == shard.index - 1) chosen.push_back(std::move(scenario));
   }
   return chosen;
@@ -206,7 +209,8 @@ int Run(const RunArgs& args, const Result<void>& bench) {
     auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
                                         .tcti = tcti, .provision = !args.no_provision,
                                         .factory_ca = args.factory_ca, .factory = args.factory,
-                                        .limits = args.limits, .inject = args.inject});
+                                        .limits = args.limits, .inject = args.inject,
+                                        .soak_seconds = args.soak_seconds});
     if (!unit) {
       std::filesystem::remove_all(work);
       return fail(unit.error(), ExitCodeFor(unit.error()));
@@ -255,6 +259,7 @@ int RunParallel(const RunArgs& args, const Result<void>& bench) {
     add("--bench", args.bench);
     add("--shard", args.shard);
     add("--inject", args.inject);
+    add("--soak-seconds", std::to_string(args.soak_seconds));
     add("--suite", fmt::format("{}", fmt::join(args.suites, ",")));
     return a;
   }, [] { return g_interrupted.load(); }};
@@ -295,6 +300,9 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   run->add_option("--inject", args->inject,
                   "Faults in front of every connection to the unit's TPM, through the fault TCTI: "
                   "retry=N,yielded=N,delay-ms=D,drop-after=N,drop-on=CC,corrupt=K");
+  run->add_option("--soak-seconds", args->soak_seconds, "Length of the soak suite (--suite soak)")
+      ->check(CLI::Range(3, 24 * 3600))
+      ->capture_default_str();
   run->add_option("--parallel", args->parallel,
                   "Units at once, each on its own embedded swtpm with serials counted up from "
                   "--serial; reports in DIR/unit-K/ and a summary in DIR/units.json")

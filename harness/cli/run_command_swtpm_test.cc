@@ -171,6 +171,28 @@ TEST_F(RunCommandTest, AConnectionDroppedOnEveryTpmConnectionFailsAsAnInfrastruc
   EXPECT_EQ(Record()["outcome"], "ERROR");
 }
 
+TEST_F(RunCommandTest, TheSoakSuiteRecordsHandshakesFailuresMemoryAndTransientSlots) {
+#ifdef __SANITIZE_ADDRESS__
+  // AddressSanitizer keeps freed memory in quarantine: resident memory grows by design.
+  auto bench = temp_.path() / "bench.yaml";
+  ASSERT_TRUE(WriteFileAtomic(bench, "limits: {soak_rss_growth_kib: 4194304}\n"));
+  auto run = Run({"--suite", "soak", "--soak-seconds", "6", "--bench", bench.string()});
+#else
+  auto run = Run({"--suite", "soak", "--soak-seconds", "6"});
+#endif
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  auto record = Record();
+  ASSERT_EQ(record["scenarios"].size(), 1u);
+  std::map<std::string, double> figures;
+  for (const auto& m : record["scenarios"][0]["phases"].back()["measurements"]) figures[m["name"]] = m["value"];
+  EXPECT_GT(figures["handshakes"], 0);
+  EXPECT_EQ(figures.at("failures"), 0);
+  EXPECT_EQ(figures.at("transient_slots_lost"), 0);
+  for (const char* process : {"rss_growth_idevid run", "rss_growth_swtpm", "rss_growth_tpm2-abrmd"}) {
+    EXPECT_EQ(figures.count(process), 1u) << process;
+  }
+}
+
 // A TPM the harness did not start (here one of `idevid tpm start`, as a lab board would be).
 class RunOnTargetTest : public RunCommandTest {
  protected:

@@ -1,5 +1,5 @@
-// Limits of the performance suite's measurements, by key: a key ending in "_ms" is an upper
-// bound in milliseconds, one ending in "_min" a lower bound. Defaults suit swtpm and most
+// Limits of the performance and soak suites' measurements, by key: a key ending in "_min" is a
+// lower bound, any other (milliseconds "_ms", KiB "_kib") an upper bound. Defaults suit swtpm and most
 // hardware TPMs; a bench file tightens or loosens them per bench.
 #pragma once
 

@@ -32,6 +32,13 @@ std::string UnitUnderTest::tcti() const {
   return FaultTctiString(FaultTctiLibrary(), options_.inject, base_tcti()).value_or(base_tcti());
 }
 
+std::map<std::string, pid_t> UnitUnderTest::processes() const {
+  std::map<std::string, pid_t> pids;
+  if (swtpm_) pids["swtpm"] = swtpm_->swtpm_pid();
+  if (swtpm_ && swtpm_->abrmd()) pids["tpm2-abrmd"] = swtpm_->abrmd()->abrmd_pid();
+  return pids;
+}
+
 UnitUnderTest::~UnitUnderTest() {
   cloud_.reset();
   if (swtpm_) swtpm_->Stop();

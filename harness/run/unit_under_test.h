@@ -32,6 +32,7 @@ struct UnitOptions {
   std::filesystem::path factory;     // the factory to provision with; empty: a new one here
   PerformanceLimits limits;          // bounds of the performance suite's measurements
   std::string inject;                // faults for every TPM connection (see fault_spec.h); empty: none
+  int soak_seconds = 30;             // length of the soak suite
 };
 
 class UnitUnderTest {
@@ -58,6 +59,9 @@ class UnitUnderTest {
   const TpmInfo& tpm_info() const { return tpm_info_; }
   // Identity facts for the run record: fingerprint, subject, issuer, EK certificate fingerprint.
   const std::map<std::string, std::string>& identity() const { return identity_; }
+
+  // The processes of the embedded bench by name ("swtpm", "tpm2-abrmd"); empty on a --target.
+  std::map<std::string, pid_t> processes() const;
 
   // Starts `idevid pkid` on `tcti` with this unit's configuration and waits (with a deadline)
   // until its socket answers.

@@ -1,0 +1,114 @@
+// soak: minutes of continuous TPM-mode SSL-I handshakes from several clients through
+// tpm2-abrmd, with pkid restarted between rounds. Reports handshakes and failures (must be 0),
+// the memory growth of each process of the bench (bounded) and the TPM's transient slots (no
+// leak). Run on request: idevid run --suite soak [--soak-seconds N].
+#include <atomic>
+#include <thread>
+
+#include "core/tpm_capability.h"
+#include "device/ssli/ssli_client.h"
+#include "harness/run/unit_under_test.h"
+#include "scenarios/scenario_helpers.h"
+#include "scenarios/scenarios.h"
+
+namespace idevid {
+namespace {
+
+constexpr int kClients = 4;
+constexpr int kRounds = 3;
+
+struct Tally {
+  std::atomic<std::uint64_t> handshakes{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::mutex mutex;
+  std::string first_failure;
+};
+
+// One client: its own SSL-I client with idev-id from pkid, handshakes until `until`.
+void Client(UnitUnderTest& unit, const std::filesystem::path& socket, std::chrono::steady_clock::time_point until,
+            Tally& tally) {
+  auto fail = [&](const std::string& why) {
+    ++tally.failures;
+    std::lock_guard lock(tally.mutex);
+    if (tally.first_failure.empty()) tally.first_failure = why;
+  };
+  auto client = SsliClient::Create({&unit.config(), "aamw-tpm", socket, unit.tcti(), "127.0.0.1", unit.cloud().port()});
+  if (!client) return fail(client.error().message());
+  while (std::chrono::steady_clock::now() < until) {
+    auto session = (*client)->Connect();
+    if (!session) fail(session.error().message());
+    else if (!session->accepted()) fail("the cloud refused: " + session->verdict.dump());
+    else ++tally.handshakes;
+  }
+}
+
+// The RSS in KiB of each named process (this one included).
+std::map<std::string, std::size_t> Memory(const std::map<std::string, pid_t>& pids) {
+  std::map<std::string, std::size_t> rss;
+  for (const auto& [name, pid] : pids) {
+    if (auto kib = ProcessRssKib(pid)) rss[name] = *kib;
+  }
+  return rss;
+}
+
+Result<std::uint32_t> TransientSlots(const std::string& tcti) {
+  auto tpm = TpmContext::Open(tcti);
+  if (!tpm) return Fail(tpm.error());
+  return ReadTpmProperty(*tpm, TPM2_PT_HR_TRANSIENT_AVAIL);
+}
+
+void Soak(UnitUnderTest& unit, ScenarioContext& s) {
+  auto socket = unit.dir() / "soak.sock";
+  auto round_time = std::chrono::seconds(std::max(1, unit.options().soak_seconds / kRounds));
+  Tally tally;
+  std::map<std::string, std::size_t> before, after;
+  std::uint32_t slots_before = 0;
+  s.Phase("the TPM's free transient slots before", [&](PhaseContext&) -> Result<void> {
+    auto slots = TransientSlots(unit.tcti());
+    if (!slots) return Fail(slots.error());
+    slots_before = *slots;
+    return {};
+  });
+  for (int round = 1; round <= kRounds; ++round) {
+    std::optional<ChildProcess> pkid;
+    if (!scenarios::StartPkidPhase(unit, s, socket, pkid)) return;
+    s.Phase(fmt::format("round {}: {} clients for {} s", round, kClients, round_time.count()),
+            [&](PhaseContext&) -> Result<void> {
+              auto pids = unit.processes();
+              pids["idevid run"] = ::getpid();
+              pids["pkid"] = pkid->pid();
+              if (round == 2) before = Memory(pids);  // round 1 warms caches and pools up
+              auto until = std::chrono::steady_clock::now() + round_time;
+              std::vector<std::thread> clients;
+              for (int c = 0; c < kClients; ++c) clients.emplace_back([&] { Client(unit, socket, until, tally); });
+              for (auto& c : clients) c.join();
+              if (round == kRounds) after = Memory(pids);
+              return {};
+            });
+    pkid->Stop();
+  }
+  s.Phase("handshakes, failures, memory and transient slots", [&](PhaseContext& p) -> Result<void> {
+    p.Measure("handshakes", static_cast<double>(tally.handshakes), "count", 1.0);
+    p.Measure("failures", static_cast<double>(tally.failures), "count", std::nullopt, 0.0);
+    Limit growth = unit.options().limits.Get("soak_rss_growth_kib");
+    for (const auto& [name, kib] : after) {
+      if (name == "pkid" || before.count(name) == 0) continue;  // pkid is a new process each round
+      p.Measure("rss_growth_" + name, static_cast<double>(kib) - static_cast<double>(before[name]), "KiB",
+                std::nullopt, growth.high);
+    }
+    auto slots = TransientSlots(unit.tcti());
+    if (!slots) return Fail(slots.error());
+    p.Measure("transient_slots_lost", static_cast<double>(slots_before) - static_cast<double>(*slots), "count",
+              std::nullopt, 0.0);
+    if (tally.failures != 0) return scenarios::CheckFailed("first failure: " + tally.first_failure);
+    return {};
+  });
+}
+
+}  // namespace
+
+std::vector<Scenario> SoakSuite() {
+  return {{"soak", "continuous TPM-mode handshakes through tpm2-abrmd with pkid restarts", Soak}};
+}
+
+}  // namespace idevid
