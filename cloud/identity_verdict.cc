@@ -18,13 +18,17 @@ std::string First(const X509& cert, std::string_view oid) {
 // The first profile rule `cert` breaks; empty when it keeps them all.
 std::string ProfileViolation(const X509& cert) {
   X509* c = const_cast<X509*>(&cert);  // the getters cache decoded extensions
+  if (X509_get0_serialNumber(c)->type == V_ASN1_NEG_INTEGER) {
+    return "the certificate's serial number is negative";  // RFC 5280 4.1.2.2
+  }
   std::uint32_t flags = X509_get_extension_flags(c);
   if (flags & EXFLAG_CA) return "a CA certificate cannot be a device identity";  // RFC 5280 4.2.1.9
   if (!(flags & EXFLAG_KUSAGE) || !(X509_get_key_usage(c) & KU_DIGITAL_SIGNATURE)) {
     return "the certificate's KeyUsage lacks digitalSignature";  // 802.1AR 8.10.2
   }
   auto hwmn = FindHardwareModuleName(cert);
-  if (!hwmn || !hwmn->has_value()) return "no hardwareModuleName in subjectAltName";
+  if (!hwmn) return "hardwareModuleName cannot be decoded: " + hwmn.error().message();
+  if (!hwmn->has_value()) return "no hardwareModuleName in subjectAltName";
   if ((*hwmn)->hw_type != kOidTpm2HwType) {
     return fmt::format("hardwareModuleName hwType {} is not a TPM 2.0", (*hwmn)->hw_type);
   }
@@ -45,6 +49,12 @@ IdentityVerdict JudgeDeviceCertificate(const X509& cert, const std::optional<Inv
   if (v.serial.empty() || v.model.empty()) {
     v.reason = "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)";
     return v;
+  }
+  for (const auto& [what, value] : {std::pair{"serial", v.serial}, std::pair{"model", v.model}}) {
+    if (auto printable = ValidateIdentityField(what, value); !printable) {
+      v.reason = printable.error().message();
+      return v;
+    }
   }
   if (std::string broken = ProfileViolation(cert); !broken.empty()) {
     v.reason = broken;

@@ -88,6 +88,15 @@ TEST_P(NvTest, DefiningATakenIndexFailsWithNvDefined) {
   ASSERT_TRUE(NvUndefine(tpm(), kIndex));
 }
 
+// From the catalogue of bad inputs: an NV index larger than the TPM allows.
+TEST_P(NvTest, AnIndexLargerThanTheTpmAllowsIsRefusedWithTpmRcSize) {
+  auto huge = NvDefine(tpm(), {.index = kIndex, .size = 60000});
+  ASSERT_FALSE(huge);
+  ExpectTpmRc(huge.error(), TPM2_RC_SIZE);
+  EXPECT_NE(huge.error().message().find("cannot define NV index 0x01c90000 of 60000 bytes"), std::string::npos)
+      << huge.error().message();
+}
+
 TEST_P(NvTest, AbsentIndexFailsWithTpmRcHandleNamingTheIndex) {
   auto read = NvRead(tpm(), 0x01C9FFFF);
   auto pub = NvReadPublic(tpm(), 0x01C9FFFF);
