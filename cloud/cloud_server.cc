@@ -175,12 +175,18 @@ void CloudServer::Impl::Serve(int fd, std::string peer) {
   Ssl ssl(SSL_new(ctx.get()));
   SSL_set_fd(ssl.get(), fd);
   nlohmann::json line = {{"time", Now()}, {"peer", peer}, {"serial", ""}, {"model", ""}};
-  if (SSL_accept(ssl.get()) != 1) {
+  errno = 0;
+  int accepted = SSL_accept(ssl.get());
+  int saved_errno = errno;
+  if (accepted != 1) {
     long verify = SSL_get_verify_result(ssl.get());
+    int kind = SSL_get_error(ssl.get(), accepted);
+    bool stalled = kind == SSL_ERROR_WANT_READ || kind == SSL_ERROR_WANT_WRITE ||
+                   (kind == SSL_ERROR_SYSCALL && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK));
     line["verdict"] = "rejected";
-    line["reason"] = verify != X509_V_OK
-                         ? fmt::format("handshake refused: {}", X509_verify_cert_error_string(verify))
-                         : OpenSslError("handshake failed").message();
+    line["reason"] = verify != X509_V_OK ? fmt::format("handshake refused: {}", X509_verify_cert_error_string(verify))
+                     : stalled ? fmt::format("the client stalled: no handshake within {} ms", options.io_timeout.count())
+                               : OpenSslError("handshake failed").message();
     ClearOpenSslErrors();
     Log(line);
     LingeringClose(fd);

@@ -101,9 +101,10 @@ class SsliCloudTest : public testing::TpmTestBase, public ::testing::Test {
         "set services ssl initiation profile quick handshake-timeout 1\n",
         dir().string());
   }
-  void StartCloud(const std::string& factory_ca, std::optional<std::string> inventory = std::nullopt) {
+  void StartCloud(const std::string& factory_ca, std::optional<std::string> inventory = std::nullopt,
+                  std::chrono::milliseconds io_timeout = std::chrono::seconds(10)) {
     CloudOptions options{"127.0.0.1", 0, dir() / "server.pem", dir() / "server.key", factory_ca,
-                         std::nullopt, dir() / "cloud.log"};
+                         std::nullopt, dir() / "cloud.log", io_timeout};
     if (inventory) {
       ASSERT_TRUE(WriteFileAtomic(dir() / "inventory.csv", *inventory));
       options.inventory = dir() / "inventory.csv";
@@ -348,6 +349,46 @@ TEST_F(SsliCloudTest, TheCloudRejectsEachBadClientWithItsReasonInTheLog) {
   EXPECT_TRUE(has("serial CW9876543210 is not in the inventory")) << ::testing::PrintToString(reasons);
   EXPECT_TRUE(has("certificate has expired")) << ::testing::PrintToString(reasons);
   EXPECT_TRUE(has("peer did not return a certificate")) << ::testing::PrintToString(reasons);
+}
+
+// The cloud's own refusals of what only a broken or hostile client sends: TLS older than 1.2, a
+// CA certificate (whose key the client holds) as its identity, and a handshake that never comes.
+TEST_F(SsliCloudTest, TheCloudRefusesOldTlsACaAsLeafAndAStalledHandshake) {
+  StartCloud(FactoryCa(), std::nullopt, std::chrono::milliseconds(500));
+  std::string peer = fmt::format("127.0.0.1:{}", cloud_->port());
+  auto tls11 = RunCommand({"openssl", "s_client", "-connect", peer, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0",
+                           "-cert", (dir() / "fs-cert.pem").string(), "-key", (dir() / "fs-cert.key").string(),
+                           "-quiet"},
+                          {}, std::chrono::seconds(30), "GET /v1/identity HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(tls11);
+  EXPECT_EQ(tls11->out.find("accepted"), std::string::npos) << tls11->out;
+  auto ca = RunCommand({"openssl", "s_client", "-connect", peer, "-cert",
+                        FactoryFiles::IssuingCert(dir() / "factory").string(), "-key",
+                        FactoryFiles::IssuingKey(dir() / "factory").string(), "-quiet"},
+                       {}, std::chrono::seconds(30), "GET /v1/identity HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(ca);
+  EXPECT_EQ(ca->out.find("\"accepted\""), std::string::npos) << ca->out;
+  int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(cloud_->port());
+  ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  char byte;
+  timeval tv{5, 0};
+  ::setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  EXPECT_EQ(::read(silent, &byte, 1), 0) << "the cloud did not drop a client that sent nothing";
+  ::close(silent);
+  cloud_->Stop();
+  std::vector<std::string> reasons;
+  for (const auto& line : CloudLog()) {
+    EXPECT_EQ(line["verdict"], "rejected") << line.dump();
+    reasons.push_back(line["reason"]);
+  }
+  ASSERT_EQ(reasons.size(), 3u) << ::testing::PrintToString(reasons);
+  EXPECT_NE(reasons[0].find("unsupported protocol"), std::string::npos) << reasons[0];
+  EXPECT_EQ(reasons[1], "handshake refused: unsuitable certificate purpose");
+  EXPECT_EQ(reasons[2], "the client stalled: no handshake within 500 ms");
 }
 
 TEST_F(SsliCloudTest, TpmModeNeedsTheTpmWhileFileModeDoesNot) {

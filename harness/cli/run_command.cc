@@ -43,6 +43,7 @@ struct RunArgs {
   std::string bench;  // bench file
   std::string inject;  // faults in front of every TPM connection
   int soak_seconds = 30;
+  bool keep_work = false;  // leave the bench's directory for inspection
   PerformanceLimits limits;
   int parallel = 1;   // units at once, each on its own embedded swtpm
   bool serial_given = false;  // --serial/--model or the bench file named the unit
@@ -203,6 +204,10 @@ int Run(const RunArgs& args, const Result<void>& bench) {
   InstallInterruptHandler();
   std::string work = (std::filesystem::temp_directory_path() / "idevid-run-XXXXXX").string();
   if (::mkdtemp(work.data()) == nullptr) return fail(Error(ErrorDomain::kIo, errno, "cannot create " + work), kExitInfrastructure);
+  auto discard_work = [&] {
+    if (!args.keep_work) std::filesystem::remove_all(work);
+    else std::cerr << fmt::format("idevid run: the bench's files are kept in {}\n", work);
+  };
   {
     // "abrmd" is the system's tpm2-abrmd; any other target but swtpm is a TCTI string.
     std::string tcti = args.target == "swtpm" ? "" : args.target == "abrmd" ? "tabrmd" : args.target;
@@ -212,14 +217,14 @@ int Run(const RunArgs& args, const Result<void>& bench) {
                                         .limits = args.limits, .inject = args.inject,
                                         .soak_seconds = args.soak_seconds});
     if (!unit) {
-      std::filesystem::remove_all(work);
+      discard_work();
       return fail(unit.error(), ExitCodeFor(unit.error()));
     }
     record.serial = (*unit)->options().serial;
     record.model = (*unit)->options().model;
     if (auto wrong = WrongUnit(args, **unit)) {  // a failed check, not a broken bench
       unit->reset();
-      std::filesystem::remove_all(work);
+      discard_work();
       return fail(Error(ErrorDomain::kVerify, 0, *wrong), kExitFail);
     }
     record.tpm_manufacturer = (*unit)->tpm_info().manufacturer;
@@ -227,7 +232,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
     record.identity = (*unit)->identity();
     RunScenarios(*scenarios, **unit, record);
   }  // everything the bench started stops here, also after an interrupt
-  std::filesystem::remove_all(work);
+  discard_work();
   record.outcome = OverallOutcome(record.scenarios);
   if (g_interrupted) {
     record.outcome = Outcome::kAborted;
@@ -300,6 +305,8 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   run->add_option("--inject", args->inject,
                   "Faults in front of every connection to the unit's TPM, through the fault TCTI: "
                   "retry=N,yielded=N,delay-ms=D,drop-after=N,drop-on=CC,corrupt=K");
+  run->add_flag("--keep-work", args->keep_work,
+                "Keep the bench's directory (TPM state, CA files, device.conf, idevid.pem, logs)");
   run->add_option("--soak-seconds", args->soak_seconds, "Length of the soak suite (--suite soak)")
       ->check(CLI::Range(3, 24 * 3600))
       ->capture_default_str();

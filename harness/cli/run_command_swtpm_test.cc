@@ -10,6 +10,8 @@
 #include <pugixml.hpp>
 
 #include "core/file_io.h"
+#include "core/x509.h"
+#include "core/x509_build.h"
 #include "fixtures/report_checks.h"
 #include "fixtures/tpm_fixture.h"
 #include "harness/process.h"
@@ -191,6 +193,35 @@ TEST_F(RunCommandTest, TheSoakSuiteRecordsHandshakesFailuresMemoryAndTransientSl
   for (const char* process : {"rss_growth_idevid run", "rss_growth_swtpm", "rss_growth_tpm2-abrmd"}) {
     EXPECT_EQ(figures.count(process), 1u) << process;
   }
+}
+
+// Every file a run leaves (TPM state, CA files, configuration, logs, reports) is searched for
+// private keys: there are some (the CAs', the cloud's, the file certificate's), but none is the
+// key of idev-id, which never leaves the TPM.
+TEST_F(RunCommandTest, NoFileOfARunHoldsTheTpmIdentitysPrivateKey) {
+  auto run = RunCommand({IDEVID_BINARY, "run", "--report", Report(), "--keep-work", "--suite",
+                         "boot-load,ssli-tpm,negative"},
+                        {{"TSS2_LOG", "all+NONE"}, {"TMPDIR", temp_.path().string()}}, std::chrono::seconds(180));
+  ASSERT_TRUE(run && run->exit_status == 0) << run->err;
+  std::filesystem::path work;
+  for (const auto& e : std::filesystem::directory_iterator(temp_.path())) {
+    if (e.path().filename().string().rfind("idevid-run-", 0) == 0) work = e.path();
+  }
+  ASSERT_FALSE(work.empty());
+  auto idevid = LoadCertificateFile(work / "idevid.pem");
+  ASSERT_TRUE(idevid) << idevid.error().message();
+  int keys = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(temp_.path())) {
+    if (!e.is_regular_file()) continue;
+    auto text = ReadFileText(e.path());
+    if (!text || text->find("PRIVATE KEY-----") == std::string::npos) continue;
+    auto key = LoadPrivateKeyPem(e.path());
+    ASSERT_TRUE(key) << e.path() << " holds a private key block that does not load";
+    ++keys;
+    EXPECT_NE(EVP_PKEY_eq(key->get(), X509_get0_pubkey(idevid->get())), 1)
+        << e.path() << " holds the private key of idev-id";
+  }
+  EXPECT_GE(keys, 4) << "the CAs', the cloud's and the file certificate's keys were expected";
 }
 
 // A TPM the harness did not start (here one of `idevid tpm start`, as a lab board would be).

@@ -99,6 +99,9 @@ Result<void> UnitUnderTest::ProvisionTheUnit() {
   }
   if (!provisioned) return Fail(provisioned.error().WithContext("provisioning the unit"));
   tpm_info_ = provisioned->tpm;
+  if (auto kept = WriteFileAtomic(dir() / "idevid.pem", *CertificatePem(*provisioned->certificate)); !kept) {
+    return Fail(kept.error());
+  }
   identity_ = {{"fingerprint_sha256", provisioned->certificate_fingerprint},
                {"subject", SubjectLine(*provisioned->certificate)},
                {"issuer", IssuerLine(*provisioned->certificate)},
@@ -121,6 +124,9 @@ Result<void> UnitUnderTest::ReadTheUnit() {
   auto der = NvRead(*tpm, 0x01C90000);
   if (!der) return Fail(der.error().WithContext("reading the unit's idev-id"));
   auto cert = ParseCertificate(*der);
+  if (cert) {
+    if (auto kept = WriteFileAtomic(dir() / "idevid.pem", *CertificatePem(**cert)); !kept) return Fail(kept.error());
+  }
   if (!cert) return Fail(cert.error().WithContext("the unit's idev-id"));
   auto serial = SubjectAttribute(**cert, kOidSubjectSerialNumber);
   auto model = SubjectAttribute(**cert, "CN");
