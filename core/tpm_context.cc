@@ -1,6 +1,9 @@
 #include "core/tpm_context.h"
 
 #include <algorithm>
+#include <cstdlib>
+
+#include <algorithm>
 #include <thread>
 #include <utility>
 
@@ -28,6 +31,12 @@ TpmContext::TpmContext(TctiOwner tcti, std::unique_ptr<ESYS_CONTEXT, EsysDeleter
   options_.retry.max_attempts = std::max(1, options_.retry.max_attempts);
 }
 
+HierarchyAuth HierarchyAuth::FromEnvironment() {
+  const char* owner = std::getenv("IDEVID_OWNER_AUTH");
+  const char* endorsement = std::getenv("IDEVID_ENDORSEMENT_AUTH");
+  return {owner ? owner : "", endorsement ? endorsement : ""};
+}
+
 Result<TpmContext> TpmContext::Open(std::string_view tcti_config, TpmOpenOptions options) {
   if (tcti_config.empty()) {
     return UsageError(
@@ -52,6 +61,19 @@ Result<TpmContext> TpmContext::FromTcti(TctiOwner tcti, std::string name, TpmOpe
   std::unique_ptr<ESYS_CONTEXT, EsysDeleter> esys(raw);
   if (rc != TSS2_RC_SUCCESS) {
     return FailTss(rc, fmt::format("cannot start an ESYS context on TCTI '{}'", name));
+  }
+  for (const auto& [hierarchy, value] : {std::pair{ESYS_TR_RH_OWNER, &options.auth.owner},
+                                         std::pair{ESYS_TR_RH_ENDORSEMENT, &options.auth.endorsement}}) {
+    if (value->empty()) continue;
+    TPM2B_AUTH auth{};
+    if (value->size() > sizeof(auth.buffer)) {
+      return UsageError(fmt::format("a hierarchy authorization value is {} bytes; a TPM takes at most {}",
+                                    value->size(), sizeof(auth.buffer)));
+    }
+    auth.size = static_cast<UINT16>(value->size());
+    std::copy(value->begin(), value->end(), auth.buffer);
+    rc = Esys_TR_SetAuth(esys.get(), hierarchy, &auth);
+    if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "cannot set a hierarchy authorization value");
   }
   if (options.command_timeout.count() >= 0) {
     rc = Esys_SetTimeout(esys.get(), static_cast<int32_t>(options.command_timeout.count()));

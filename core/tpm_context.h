@@ -28,10 +28,20 @@ struct RetryPolicy {
 // YIELDED or TESTING; returns the last TSS2_RC.
 TSS2_RC RunWithRetry(const RetryPolicy& policy, const std::function<TSS2_RC()>& command);
 
+// Authorization values of the owner and endorsement hierarchies (empty: none set), from the
+// environment (IDEVID_OWNER_AUTH, IDEVID_ENDORSEMENT_AUTH) so that they never appear on a command
+// line; commands take them from files with --owner-auth-file / --endorsement-auth-file.
+struct HierarchyAuth {
+  std::string owner;
+  std::string endorsement;
+  static HierarchyAuth FromEnvironment();
+};
+
 struct TpmOpenOptions {
   RetryPolicy retry;
   // Upper bound for one command's answer; ESYS waits forever when unset (negative).
   std::chrono::milliseconds command_timeout{-1};
+  HierarchyAuth auth = HierarchyAuth::FromEnvironment();
 };
 
 // Owns a TSS2_TCTI_CONTEXT together with the function that frees it.

@@ -25,7 +25,9 @@ std::string_view HintFor(TSS2_RC base) {
       return "; offset or size is outside the NV index";
     case TPM2_RC_BAD_AUTH:
     case TPM2_RC_AUTH_FAIL:
-      return "; wrong authorization value";
+      return "; wrong authorization value: when the TPM's owner or endorsement hierarchy has one, "
+             "give it in IDEVID_OWNER_AUTH / IDEVID_ENDORSEMENT_AUTH or with --owner-auth-file / "
+             "--endorsement-auth-file";
     case TPM2_RC_LOCKOUT:
       return "; the TPM is in dictionary-attack lockout";
     case TPM2_RC_INITIALIZE:

@@ -5,6 +5,7 @@
 
 #include "core/file_io.h"
 #include "fixtures/tpm_fixture.h"
+#include "harness/cli/tpm_state_file.h"
 #include "harness/process.h"
 
 namespace idevid {
@@ -42,6 +43,43 @@ class FactoryCommandsTest : public ::testing::Test {
 
   testing::TempDir temp_;
 };
+
+// A TPM whose owner and endorsement hierarchies have authorization values: provisioning needs
+// them, takes them from files or the environment, and never shows them.
+TEST_F(FactoryCommandsTest, HierarchyAuthorizationComesFromFilesOrTheEnvironmentAndIsNeverShown) {
+  ASSERT_TRUE(WriteFileAtomic(File("owner.auth"), "s3cret-owner\n"));
+  ASSERT_TRUE(WriteFileAtomic(File("endorsement.auth"), "s3cret-endorsement"));
+  auto state = cli::ReadStateRecord(State());
+  ASSERT_TRUE(state && state->abrmd);
+  std::map<std::string, std::string> tools = {{"TPM2TOOLS_TCTI", state->tcti},
+                                              {"DBUS_SESSION_BUS_ADDRESS", state->abrmd->bus_address}};
+  // tpm2-tools read the new values from files too (file: takes the whole file, so no newline).
+  ASSERT_TRUE(WriteFileAtomic(File("owner.raw"), "s3cret-owner"));
+  for (const auto& [hierarchy, file] : {std::pair{"owner", "owner.raw"}, std::pair{"endorsement", "endorsement.auth"}}) {
+    auto changed = RunCommand({"tpm2_changeauth", "-c", hierarchy, "file:" + File(file)}, tools);
+    ASSERT_TRUE(changed && changed->exit_status == 0) << changed->err;
+  }
+  auto refused = Provision("CW1");
+  EXPECT_EQ(refused.exit_status, 2);
+  EXPECT_NE(refused.err.find("wrong authorization value"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--owner-auth-file"), std::string::npos) << refused.err;
+
+  auto from_files = Provision("CW1", {"--owner-auth-file", File("owner.auth"), "--endorsement-auth-file",
+                                      File("endorsement.auth"), "--record", File("provision.json")});
+  EXPECT_EQ(from_files.exit_status, 0) << from_files.err;
+  auto from_environment = RunCommand(
+      {IDEVID_BINARY, "provision", "--state", State(), "--factory", Factory(), "--serial", "CW2", "--model",
+       "SRX4300", "--force"},
+      {{"IDEVID_OWNER_AUTH", "s3cret-owner"}, {"IDEVID_ENDORSEMENT_AUTH", "s3cret-endorsement"}},
+      std::chrono::seconds(120));
+  ASSERT_TRUE(from_environment);
+  EXPECT_EQ(from_environment->exit_status, 0) << from_environment->err;
+  for (const std::string& shown : {refused.out + refused.err, from_files.out + from_files.err,
+                                   from_environment->out + from_environment->err,
+                                   *ReadFileText(File("provision.json"))}) {
+    EXPECT_EQ(shown.find("s3cret"), std::string::npos) << shown;
+  }
+}
 
 TEST_F(FactoryCommandsTest, ProvisionThenCheckPassesAndWritesBothRecords) {
   auto provisioned = Provision("CW9876543210", {"--record", File("provision.json")});

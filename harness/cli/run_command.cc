@@ -15,6 +15,7 @@
 
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/parallel_run.h"
+#include "harness/cli/tpm_args.h"
 #include "harness/run/bench_file.h"
 #include "harness/run/progress.h"
 #include "harness/run/unit_under_test.h"
@@ -44,6 +45,7 @@ struct RunArgs {
   std::string inject;  // faults in front of every TPM connection
   int soak_seconds = 30;
   bool keep_work = false;  // leave the bench's directory for inspection
+  TpmArgs auth;            // only its hierarchy-auth files
   PerformanceLimits limits;
   int parallel = 1;   // units at once, each on its own embedded swtpm
   bool serial_given = false;  // --serial/--model or the bench file named the unit
@@ -196,6 +198,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
                                               "holds an identity; the embedded swtpm starts empty"),
                 kExitUsage);
   }
+  if (auto auth = LoadHierarchyAuth(args.auth); !auth) return fail(auth.error(), kExitUsage);
   auto shard = ResolveShard(args.shard);
   if (!shard) return fail(shard.error(), kExitUsage);
   if (shard->total > 1) record.shard = fmt::format("{}/{}", shard->index, shard->total);
@@ -305,6 +308,7 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   run->add_option("--inject", args->inject,
                   "Faults in front of every connection to the unit's TPM, through the fault TCTI: "
                   "retry=N,yielded=N,delay-ms=D,drop-after=N,drop-on=CC,corrupt=K");
+  AddHierarchyAuthOptions(*run, args->auth);
   run->add_flag("--keep-work", args->keep_work,
                 "Keep the bench's directory (TPM state, CA files, device.conf, idevid.pem, logs)");
   run->add_option("--soak-seconds", args->soak_seconds, "Length of the soak suite (--suite soak)")

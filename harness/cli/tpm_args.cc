@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/file_io.h"
 #include "core/tpm_capability.h"
 #include "harness/cli/tpm_state_file.h"
 
@@ -19,9 +20,30 @@ void AddTpmOptions(CLI::App& command, TpmArgs& args) {
                                    "Use the TPM that 'idevid tpm start --state DIR' started");
   tcti->excludes(state);
   state->excludes(tcti);
+  AddHierarchyAuthOptions(command, args);
+}
+
+void AddHierarchyAuthOptions(CLI::App& command, TpmArgs& args) {
+  command.add_option("--owner-auth-file", args.owner_auth_file,
+                     "File holding the owner hierarchy's authorization value (or IDEVID_OWNER_AUTH)");
+  command.add_option("--endorsement-auth-file", args.endorsement_auth_file,
+                     "File holding the endorsement hierarchy's authorization value (or IDEVID_ENDORSEMENT_AUTH)");
+}
+
+Result<void> LoadHierarchyAuth(const TpmArgs& args) {
+  for (const auto& [file, variable] : {std::pair{&args.owner_auth_file, "IDEVID_OWNER_AUTH"},
+                                       std::pair{&args.endorsement_auth_file, "IDEVID_ENDORSEMENT_AUTH"}}) {
+    if (file->empty()) continue;
+    auto text = ReadFileText(*file);
+    if (!text) return Fail(text.error().WithContext("reading a hierarchy authorization file"));
+    if (!text->empty() && text->back() == '\n') text->pop_back();
+    ::setenv(variable, text->c_str(), 1);
+  }
+  return {};
 }
 
 Result<std::string> ResolveTcti(const TpmArgs& args) {
+  if (auto auth = LoadHierarchyAuth(args); !auth) return Fail(auth.error());
   if (!args.tcti.empty()) return args.tcti;
   if (args.state.empty()) return UsageError("name the TPM with --tcti TCTI or --state DIR");
   auto record = ReadStateRecord(args.state);

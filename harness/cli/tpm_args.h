@@ -13,10 +13,21 @@ namespace idevid::cli {
 struct TpmArgs {
   std::string tcti;
   std::string state;
+  std::string owner_auth_file;
+  std::string endorsement_auth_file;
 };
 
-// Adds --tcti and --state (mutually exclusive, one required) to `command`.
+// Adds --tcti and --state (mutually exclusive, one required) and the hierarchy-auth files to
+// `command`.
 void AddTpmOptions(CLI::App& command, TpmArgs& args);
+
+// Adds --owner-auth-file and --endorsement-auth-file to `command`.
+void AddHierarchyAuthOptions(CLI::App& command, TpmArgs& args);
+
+// Reads the hierarchy-auth files named (a trailing newline is dropped) into this process's
+// environment, where every TPM connection of it and of its children finds them; kIo when a file
+// cannot be read.
+Result<void> LoadHierarchyAuth(const TpmArgs& args);
 
 // The TCTI string named by the options; for --state, the recorded one, whose tpm2-abrmd bus
 // this process then joins (DBUS_SESSION_BUS_ADDRESS).
