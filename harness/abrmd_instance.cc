@@ -62,29 +62,39 @@ Result<AbrmdInstance> AbrmdInstance::Start(const AbrmdOptions& options) {
                              dbus_log));
   }
   ::setenv("DBUS_SESSION_BUS_ADDRESS", instance.bus_address_.c_str(), 1);
-  auto abrmd_log = options.dir / "tpm2-abrmd.log";
+  instance.options_ = options;
+  if (auto daemon = instance.StartDaemon(); !daemon) return Fail(daemon.error());
+  return instance;
+}
+
+Result<void> AbrmdInstance::StartDaemon() {
+  auto abrmd_log = options_.dir / "tpm2-abrmd.log";
   auto abrmd = ChildProcess::Spawn({.argv = {"tpm2-abrmd", "--session", "--allow-root",
-                                             "--flush-all", "--dbus-name=" + instance.bus_name_,
-                                             "--tcti=" + options.tpm_tcti},
+                                             "--flush-all", "--dbus-name=" + bus_name_,
+                                             "--tcti=" + options_.tpm_tcti},
                                     .log = abrmd_log,
-                                    .env = instance.ClientEnvironment(),
-                                    .detach = options.detach});
+                                    .env = ClientEnvironment(),
+                                    .detach = options_.detach});
   if (!abrmd) return Fail(abrmd.error());
-  instance.abrmd_ = std::move(*abrmd);
-  std::string tcti = instance.tcti();
+  abrmd_ = std::move(*abrmd);
+  std::string tcti = this->tcti();
   // tpm2-abrmd sometimes hangs instead of exiting when it cannot reach the TPM: its log says so.
   auto gave_up = [&] { return LogTail(abrmd_log).find("failed to create TCTI") != std::string::npos; };
   auto ready = [&] {
-    return instance.abrmd_.Ended() || gave_up() ||
-           (NameHasOwner(instance.bus_address_, instance.bus_name_) && AnswersTpmCommand(tcti));
+    return abrmd_.Ended() || gave_up() || (NameHasOwner(bus_address_, bus_name_) && AnswersTpmCommand(tcti));
   };
-  if (!PollUntil(ready, options.start_timeout, std::chrono::milliseconds(20)) ||
-      instance.abrmd_.Ended() || gave_up()) {
-    return Fail(StartFailure("tpm2-abrmd",
-                             instance.abrmd_.Ended().value_or("no TPM answer through it in time"),
-                             abrmd_log));
+  if (!PollUntil(ready, options_.start_timeout, std::chrono::milliseconds(20)) || abrmd_.Ended() || gave_up()) {
+    return Fail(StartFailure("tpm2-abrmd", abrmd_.Ended().value_or("no TPM answer through it in time"), abrmd_log));
   }
-  return instance;
+  return {};
+}
+
+Result<void> AbrmdInstance::RestartDaemon() {
+  abrmd_.Stop();
+  if (!PollUntil([&] { return !NameHasOwner(bus_address_, bus_name_); }, options_.start_timeout)) {
+    return Fail(ErrorDomain::kProcess, 0, "the stopped tpm2-abrmd still owns " + bus_name_);
+  }
+  return StartDaemon();
 }
 
 std::string AbrmdInstance::tcti() const {

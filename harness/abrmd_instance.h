@@ -38,6 +38,10 @@ class AbrmdInstance {
   // What a client process needs in its environment to reach this bus.
   std::map<std::string, std::string> ClientEnvironment() const;
 
+  // Stops tpm2-abrmd and starts a new one on the same bus under the same name (a resource manager
+  // that restarts), waiting until a TPM command passes through again. Clients of the old one see
+  // their connection break.
+  Result<void> RestartDaemon();
   // Stops tpm2-abrmd, then the bus.
   void Stop();
   // Leaves both running.
@@ -45,6 +49,8 @@ class AbrmdInstance {
 
  private:
   AbrmdInstance() = default;
+  Result<void> StartDaemon();  // tpm2-abrmd on this bus, ready when it returns
+  AbrmdOptions options_;
   ChildProcess dbus_;
   ChildProcess abrmd_;
   std::string bus_address_;

@@ -47,6 +47,7 @@ class SwtpmInstance {
   pid_t swtpm_pid() const { return swtpm_.pid(); }
   const std::filesystem::path& state_dir() const { return state_dir_; }
   const std::optional<AbrmdInstance>& abrmd() const { return abrmd_; }
+  std::optional<AbrmdInstance>& abrmd() { return abrmd_; }
   // Environment for client processes such as tpm2-tools: TPM2TOOLS_TCTI and the bus address.
   std::map<std::string, std::string> ClientEnvironment() const;
 

@@ -134,5 +134,37 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesItsTpmGoingAwayAndComingBack) {
   EXPECT_EQ((*signer)->signatures(), 2u);
 }
 
+// tpm2-abrmd restarted under a long-lived signer: the signature on the broken connection fails
+// as a TSS (not TPM) error, and the signer reconnects to the new resource manager by itself.
+TEST(TpmKeySignerReconnectTest, ASignerOutlivesARestartOfTpm2Abrmd) {
+  testing::TempDir dir;
+  auto swtpm = SwtpmInstance::Start({.state_dir = dir.path() / "tpm", .with_abrmd = true});
+  ASSERT_TRUE(swtpm) << swtpm.error().message();
+  {
+    auto tpm = TpmContext::Open(swtpm->tcti());
+    ASSERT_TRUE(tpm);
+    auto key = CreatePrimary(*tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
+    ASSERT_TRUE(key);
+    ASSERT_TRUE(PersistKey(*tpm, key->object, 0x81020000));
+  }
+  auto signer = TpmKeySigner::Open(swtpm->tcti(), 0x81020000);
+  ASSERT_TRUE(signer) << signer.error().message();
+  Bytes digest(32, 0x42);
+  ASSERT_TRUE((*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest));
+  auto restarted = swtpm->abrmd()->RestartDaemon();
+  ASSERT_TRUE(restarted) << restarted.error().message();
+  int signed_after = 0;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto sig = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
+    if (sig) {
+      ++signed_after;
+      continue;
+    }
+    EXPECT_EQ(sig.error().domain(), ErrorDomain::kTss);
+    EXPECT_NE(sig.error().code() & TSS2_RC_LAYER_MASK, TSS2_TPM_RC_LAYER) << sig.error().message();
+  }
+  EXPECT_GE(signed_after, 1) << "the signer did not reconnect to the new tpm2-abrmd";
+}
+
 }  // namespace
 }  // namespace idevid
