@@ -196,8 +196,8 @@ TEST_F(RunCommandTest, TheSoakSuiteRecordsHandshakesFailuresMemoryAndTransientSl
 }
 
 // Every file a run leaves (TPM state, CA files, configuration, logs, reports) is searched for
-// private keys: there are some (the CAs', the cloud's, the file certificate's), but none is the
-// key of idev-id, which never leaves the TPM.
+// private keys: there are some (the CAs', the cloud's, the file certificate's), none in a log or
+// report, and none is the key of idev-id, which never leaves the TPM.
 TEST_F(RunCommandTest, NoFileOfARunHoldsTheTpmIdentitysPrivateKey) {
   auto run = RunCommand({IDEVID_BINARY, "run", "--report", Report(), "--keep-work", "--suite",
                          "boot-load,ssli-tpm,negative"},
@@ -215,6 +215,9 @@ TEST_F(RunCommandTest, NoFileOfARunHoldsTheTpmIdentitysPrivateKey) {
     if (!e.is_regular_file()) continue;
     auto text = ReadFileText(e.path());
     if (!text || text->find("PRIVATE KEY-----") == std::string::npos) continue;
+    auto ext = e.path().extension();
+    EXPECT_TRUE(ext != ".log" && ext != ".jsonl" && ext != ".json" && ext != ".html" && ext != ".xml")
+        << e.path() << ": a log or report holds key material";
     auto key = LoadPrivateKeyPem(e.path());
     ASSERT_TRUE(key) << e.path() << " holds a private key block that does not load";
     ++keys;
