@@ -110,17 +110,20 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
     bool listening = PollUntil(
         [&] { return instance.swtpm_.Ended() || PortAcceptsConnections(control); },
         options.start_timeout);
+    // The control port listens before swtpm binds the command port: a swtpm that then finds the
+    // command port taken exits after the probe above passed, and the TPM probe tells.
+    Result<void> probe = listening && !instance.swtpm_.Ended() ? ProbeTpm(instance.swtpm_tcti()) : Result<void>{};
     auto ended = instance.swtpm_.Ended();
-    if (listening && !ended) break;
+    if (listening && !ended && probe) break;
     instance.swtpm_.Stop();
-    if (ended && LostThePorts(log) && attempt < kPortAttempts && options.port == 0) continue;
+    if (LostThePorts(log) && attempt < kPortAttempts && options.port == 0) continue;
+    if (listening && !probe) {
+      return Fail(probe.error().WithContext("swtpm started but does not answer TPM commands"));
+    }
     return Fail(ErrorDomain::kProcess, 0,
                 fmt::format("swtpm did not start ({}); its log {} ends with:\n{}",
                             ended.value_or("no listening port in time"), log.string(),
                             LogTail(log)));
-  }
-  if (auto probe = ProbeTpm(instance.swtpm_tcti()); !probe) {
-    return Fail(probe.error().WithContext("swtpm started but does not answer TPM commands"));
   }
   if (options.with_abrmd) {
     auto abrmd = AbrmdInstance::Start({.dir = instance.state_dir_,
