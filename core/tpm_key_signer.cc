@@ -67,7 +67,7 @@ Result<std::unique_ptr<TpmKeySigner::State>> TpmKeySigner::Connect(const std::st
     return Fail(ErrorDomain::kVerify, 0,
                 fmt::format("the key at {:#010x} changed while the TPM was away", handle));
   }
-  public_key = std::move(*found);
+  if (!public_key) public_key = std::move(*found);  // never replaced: callers hold it unlocked
   return std::unique_ptr<State>(new State{std::move(*tpm), std::move(*key)});
 }
 
@@ -91,13 +91,31 @@ Result<Bytes> TpmKeySigner::Sign(TpmSignScheme scheme, std::string_view digest_n
   std::lock_guard lock(mutex_);
   if (!state_) {
     auto state = Connect(tcti_, handle_, public_key_);
-    if (!state) return Fail(state.error().WithContext("reconnecting to the TPM"));
+    if (!state) return Remember(Fail(state.error().WithContext("reconnecting to the TPM")));
     state_ = std::move(*state);
   }
   auto signature = SignDigest(state_->tpm, state_->key.handle(), {ToScheme(scheme), *hash}, digest);
   if (signature) ++signatures_;
   if (!signature && ConnectionBroken(signature.error())) state_.reset();
+  return Remember(std::move(signature));
+}
+
+Result<Bytes> TpmKeySigner::Remember(Result<Bytes> signature) {
+  if (!signature) {
+    ++failures_;
+    last_failure_ = signature.error();
+  }
   return signature;
+}
+
+std::uint64_t TpmKeySigner::failures() const {
+  std::lock_guard lock(mutex_);
+  return failures_;
+}
+
+std::optional<Error> TpmKeySigner::last_failure() const {
+  std::lock_guard lock(mutex_);
+  return last_failure_;
 }
 
 Result<bool> TpmKeySigner::RsaPssSaltIsDigestLength() {

@@ -47,6 +47,10 @@ class TpmKeySigner {
 
   // The number of signatures made so far.
   std::uint64_t signatures() const;
+  // The number of signatures that failed so far, and the last failure's error (for callers such
+  // as a TLS stack that only see that a signature failed).
+  std::uint64_t failures() const;
+  std::optional<Error> last_failure() const;
 
  private:
   TpmKeySigner() = default;
@@ -60,6 +64,9 @@ class TpmKeySigner {
   ossl::PKey public_key_;
   std::uint32_t handle_ = 0;
   std::uint64_t signatures_ = 0;
+  std::uint64_t failures_ = 0;
+  std::optional<Error> last_failure_;
+  Result<Bytes> Remember(Result<Bytes> signature);  // with mutex_ held
   std::optional<bool> pss_salt_is_digest_length_;
   mutable std::mutex mutex_;
 };

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -65,10 +66,13 @@ std::string DescribeStatus(int status) {
 }  // namespace
 
 std::vector<std::string> MergedEnvironment(const std::map<std::string, std::string>& env) {
+  // Hierarchy authorization values reach a child only when it is given them explicitly.
+  static const std::set<std::string> kSecrets = {"IDEVID_OWNER_AUTH", "IDEVID_ENDORSEMENT_AUTH"};
   std::vector<std::string> merged;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view entry(*e);
-    if (!env.contains(std::string(entry.substr(0, entry.find('='))))) merged.emplace_back(entry);
+    std::string name(entry.substr(0, entry.find('=')));
+    if (!env.contains(name) && !kSecrets.contains(name)) merged.emplace_back(entry);
   }
   for (const auto& [k, v] : env) merged.push_back(k + "=" + v);
   return merged;

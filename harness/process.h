@@ -19,7 +19,9 @@ namespace idevid {
 struct ProcessSpec {
   std::vector<std::string> argv;               // argv[0] is looked up in PATH
   std::filesystem::path log;                   // stdout and stderr go here (appended)
-  std::map<std::string, std::string> env;      // added to (or replacing in) this environment
+  // Added to (or replacing in) this environment; IDEVID_OWNER_AUTH / IDEVID_ENDORSEMENT_AUTH are
+  // not inherited, only passed when named here.
+  std::map<std::string, std::string> env;
   // true: the child gets its own session and outlives this process (`idevid tpm start`);
   // false: it receives SIGTERM when this process's thread that started it exits.
   bool detach = false;

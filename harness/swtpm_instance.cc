@@ -23,9 +23,11 @@ std::vector<std::string> SwtpmArgs(const std::filesystem::path& dir, std::uint16
           "--log", fmt::format("file={},level=1", (dir / "swtpm.log").string())};
 }
 
-bool LostThePorts(const std::filesystem::path& log) {
-  std::string tail = LogTail(log);
-  return tail.find("in use") != std::string::npos || tail.find("bind") != std::string::npos;
+// Whether swtpm's log, from byte `from` on (this attempt's lines), says its ports were taken.
+bool LostThePorts(const std::filesystem::path& log, std::uintmax_t from) {
+  std::string text = ReadFileText(log).value_or("");
+  std::string_view attempt = from < text.size() ? std::string_view(text).substr(from) : std::string_view();
+  return attempt.find("in use") != std::string_view::npos || attempt.find("bind") != std::string_view::npos;
 }
 
 Result<void> ProbeTpm(const std::string& tcti) {
@@ -99,6 +101,8 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
   for (int attempt = 1;; ++attempt) {
     auto port = options.port != 0 ? Result<std::uint16_t>(options.port) : FindFreePortPair();
     if (!port) return Fail(port.error());
+    std::error_code size_error;
+    std::uintmax_t log_start = std::filesystem::exists(log) ? std::filesystem::file_size(log, size_error) : 0;
     auto child = ChildProcess::Spawn(
         {.argv = SwtpmArgs(instance.state_dir_, *port, options.startup_clear), .log = log, .detach = options.detach});
     if (!child) return Fail(child.error());
@@ -112,11 +116,16 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
         options.start_timeout);
     // The control port listens before swtpm binds the command port: a swtpm that then finds the
     // command port taken exits after the probe above passed, and the TPM probe tells.
-    Result<void> probe = listening && !instance.swtpm_.Ended() ? ProbeTpm(instance.swtpm_tcti()) : Result<void>{};
+    // Probed until it answers, exits or the deadline passes: the command port may not be bound yet.
+    Result<void> probe = Result<void>{};
+    if (listening) {
+      PollUntil([&] { return instance.swtpm_.Ended() || (probe = ProbeTpm(instance.swtpm_tcti())); },
+                options.start_timeout, std::chrono::milliseconds(20));
+    }
     auto ended = instance.swtpm_.Ended();
     if (listening && !ended && probe) break;
     instance.swtpm_.Stop();
-    if (LostThePorts(log) && attempt < kPortAttempts && options.port == 0) continue;
+    if (LostThePorts(log, log_start) && attempt < kPortAttempts && options.port == 0) continue;
     if (listening && !probe) {
       return Fail(probe.error().WithContext("swtpm started but does not answer TPM commands"));
     }

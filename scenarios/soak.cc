@@ -1,7 +1,7 @@
 // soak: minutes of continuous TPM-mode SSL-I handshakes from several clients through
 // tpm2-abrmd, with pkid restarted between rounds. Reports handshakes and failures (must be 0),
-// the memory growth of each process of the bench (bounded) and the TPM's transient slots (no
-// leak). Run on request: idevid run --suite soak [--soak-seconds N].
+// the memory growth of each process of the bench (bounded), the harness's open descriptors and
+// the TPM's transient slots (no leak). Run on request: idevid run --suite soak [--soak-seconds N].
 #include <atomic>
 #include <thread>
 
@@ -51,6 +51,13 @@ std::map<std::string, std::size_t> Memory(const std::map<std::string, pid_t>& pi
   return rss;
 }
 
+// This process's open file descriptors.
+std::size_t OpenDescriptors() {
+  std::error_code ec;
+  auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+  return ec ? 0 : static_cast<std::size_t>(std::distance(it, std::filesystem::directory_iterator()));
+}
+
 Result<std::uint32_t> TransientSlots(const std::string& tcti) {
   auto tpm = TpmContext::Open(tcti);
   if (!tpm) return Fail(tpm.error());
@@ -63,6 +70,7 @@ void Soak(UnitUnderTest& unit, ScenarioContext& s) {
   Tally tally;
   std::map<std::string, std::size_t> before, after;
   std::uint32_t slots_before = 0;
+  std::size_t fds_before = 0;
   s.Phase("the TPM's free transient slots before", [&](PhaseContext&) -> Result<void> {
     auto slots = TransientSlots(unit.tcti());
     if (!slots) return Fail(slots.error());
@@ -77,7 +85,10 @@ void Soak(UnitUnderTest& unit, ScenarioContext& s) {
               auto pids = unit.processes();
               pids["idevid run"] = ::getpid();
               pids["pkid"] = pkid->pid();
-              if (round == 2) before = Memory(pids);  // round 1 warms caches and pools up
+              if (round == 2) {  // round 1 warms caches and pools up
+                before = Memory(pids);
+                fds_before = OpenDescriptors();
+              }
               auto until = std::chrono::steady_clock::now() + round_time;
               std::vector<std::thread> clients;
               for (int c = 0; c < kClients; ++c) clients.emplace_back([&] { Client(unit, socket, until, tally); });
@@ -98,8 +109,13 @@ void Soak(UnitUnderTest& unit, ScenarioContext& s) {
     }
     auto slots = TransientSlots(unit.tcti());
     if (!slots) return Fail(slots.error());
-    p.Measure("transient_slots_lost", static_cast<double>(slots_before) - static_cast<double>(*slots), "count",
+    // Through tpm2-abrmd a client's objects are saved and flushed after each command: what this
+    // sees is objects left loaded in the TPM itself. A client that leaks connections (and with them
+    // the objects tpm2-abrmd keeps for it) shows as open descriptors of the harness.
+    p.Measure("tpm_transient_slots_lost", static_cast<double>(slots_before) - static_cast<double>(*slots), "count",
               std::nullopt, 0.0);
+    p.Measure("open_fds_growth_idevid_run", static_cast<double>(OpenDescriptors()) - static_cast<double>(fds_before),
+              "count", std::nullopt, 8.0);
     if (tally.failures != 0) return scenarios::CheckFailed("first failure: " + tally.first_failure);
     return {};
   });

@@ -267,13 +267,22 @@ Result<SsliResult> SsliClient::Connect() const {
   SsliResult result;
   result.tpm_mode = profile.tpm_offload;
   std::string peer = fmt::format("{}:{}", state_->host, state_->port);
-  std::uint64_t signed_before = state_->credentials.signer ? state_->credentials.signer->signatures() : 0;
+  const auto& signer = state_->credentials.signer;
+  std::uint64_t signed_before = signer ? signer->signatures() : 0;
+  std::uint64_t failed_before = signer ? signer->failures() : 0;
   errno = 0;
   int connected = SSL_connect(ssl.get());
   int saved_errno = errno;
   Result<void> session = connected == 1 ? AskIdentity(ssl.get(), state_->host, result)
                                         : Fail(HandshakeError(ssl.get(), connected, saved_errno, peer,
                                                               profile.handshake_timeout_seconds));
+  // The TPM failing to sign is the TPM's error (infrastructure), not a TLS verdict.
+  if (!session && signer && signer->failures() > failed_before) {
+    if (auto tpm_error = signer->last_failure()) {
+      ClearOpenSslErrors();
+      session = Fail(tpm_error->WithContext(fmt::format("TLS handshake with {}: the TPM could not sign", peer)));
+    }
+  }
   if (session) {
     result.protocol = SSL_get_version(ssl.get());
     result.cipher = SSL_get_cipher_name(ssl.get());

@@ -198,7 +198,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
                                               "holds an identity; the embedded swtpm starts empty"),
                 kExitUsage);
   }
-  if (auto auth = LoadHierarchyAuth(args.auth); !auth) return fail(auth.error(), kExitUsage);
+  if (auto auth = LoadHierarchyAuth(args.auth); !auth) return fail(auth.error(), ExitCodeFor(auth.error()));
   auto shard = ResolveShard(args.shard);
   if (!shard) return fail(shard.error(), kExitUsage);
   if (shard->total > 1) record.shard = fmt::format("{}/{}", shard->index, shard->total);
@@ -268,6 +268,9 @@ int RunParallel(const RunArgs& args, const Result<void>& bench) {
     add("--shard", args.shard);
     add("--inject", args.inject);
     add("--soak-seconds", std::to_string(args.soak_seconds));
+    add("--owner-auth-file", args.auth.owner_auth_file);
+    add("--endorsement-auth-file", args.auth.endorsement_auth_file);
+    if (args.keep_work) a.push_back("--keep-work");
     add("--suite", fmt::format("{}", fmt::join(args.suites, ",")));
     return a;
   }, [] { return g_interrupted.load(); }};

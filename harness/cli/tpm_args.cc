@@ -37,7 +37,10 @@ Result<void> LoadHierarchyAuth(const TpmArgs& args) {
     auto text = ReadFileText(*file);
     if (!text) return Fail(text.error().WithContext("reading a hierarchy authorization file"));
     if (!text->empty() && text->back() == '\n') text->pop_back();
-    ::setenv(variable, text->c_str(), 1);
+    if (text->find('\0') != std::string::npos) {
+      return UsageError(fmt::format("{} holds a NUL byte: give the authorization value as text", *file));
+    }
+    ::setenv(variable, text->c_str(), 1);  // this process only: children do not inherit it
   }
   return {};
 }

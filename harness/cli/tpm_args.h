@@ -24,9 +24,9 @@ void AddTpmOptions(CLI::App& command, TpmArgs& args);
 // Adds --owner-auth-file and --endorsement-auth-file to `command`.
 void AddHierarchyAuthOptions(CLI::App& command, TpmArgs& args);
 
-// Reads the hierarchy-auth files named (a trailing newline is dropped) into this process's
-// environment, where every TPM connection of it and of its children finds them; kIo when a file
-// cannot be read.
+// Reads the hierarchy-auth files named (text; a trailing newline is dropped) into this process's
+// environment, where every TPM connection of it finds them (child processes do not inherit them);
+// kIo when a file cannot be read, kUsage when it holds a NUL byte.
 Result<void> LoadHierarchyAuth(const TpmArgs& args);
 
 // The TCTI string named by the options; for --state, the recorded one, whose tpm2-abrmd bus

@@ -8,8 +8,8 @@
 //                 TSS2_TCTI_RC_IO_ERROR, as when the TPM's cable or daemon goes away
 //   drop-on=CC    the connection is dropped at the first command CC (sign, nv-read, read-public,
 //                 get-capability, or a hex command code such as 0x15d)
-//   corrupt=K     the K-th response (1-based) arrives corrupted (its parameters bit-flipped
-//                 and its size field one byte short)
+//   corrupt=K     the K-th response from the TPM (1-based; the RETRY/YIELDED answers made here
+//                 do not count) arrives corrupted: parameters bit-flipped, size field one short
 #pragma once
 
 #include <cstdint>
