@@ -14,6 +14,13 @@
 namespace idevid {
 namespace {
 
+// An IDevID-template ECC key persisted at 0x81020000, for the signers below.
+Result<void> PersistSigningKey(const TpmContext& tpm) {
+  auto key = CreatePrimary(tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
+  if (!key) return Fail(key.error());
+  return PersistKey(tpm, key->object, 0x81020000);
+}
+
 class FaultTctiTest : public testing::TpmTestBase, public ::testing::Test {
  protected:
   void SetUp() override { StartTpm(testing::TpmAccess::kAbrmd); }
@@ -56,9 +63,8 @@ TEST_F(FaultTctiTest, ADroppedConnectionFailsEveryLaterCommandWithAnIoError) {
 }
 
 TEST_F(FaultTctiTest, DroppedAtTheFirstSignTheSignatureFailsAndTheNextConnectionSigns) {
-  auto key = CreatePrimary(tpm(), ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
-  ASSERT_TRUE(key) << key.error().message();
-  ASSERT_TRUE(PersistKey(tpm(), key->object, 0x81020000));
+  auto persisted = PersistSigningKey(tpm());
+  ASSERT_TRUE(persisted) << persisted.error().message();
   Bytes digest(32, 0x42);
   auto faulty = TpmKeySigner::Open(Faulty("drop-on=sign"), 0x81020000);
   ASSERT_TRUE(faulty) << "the key is read before the first sign: " << faulty.error().message();
@@ -113,9 +119,7 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesItsTpmGoingAwayAndComingBack) {
   {
     auto tpm = TpmContext::Open(swtpm->tcti());
     ASSERT_TRUE(tpm);
-    auto key = CreatePrimary(*tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
-    ASSERT_TRUE(key);
-    ASSERT_TRUE(PersistKey(*tpm, key->object, 0x81020000));
+    ASSERT_TRUE(PersistSigningKey(*tpm));
   }
   auto signer = TpmKeySigner::Open(swtpm->tcti(), 0x81020000);
   ASSERT_TRUE(signer) << signer.error().message();
@@ -143,9 +147,7 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesARestartOfTpm2Abrmd) {
   {
     auto tpm = TpmContext::Open(swtpm->tcti());
     ASSERT_TRUE(tpm);
-    auto key = CreatePrimary(*tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
-    ASSERT_TRUE(key);
-    ASSERT_TRUE(PersistKey(*tpm, key->object, 0x81020000));
+    ASSERT_TRUE(PersistSigningKey(*tpm));
   }
   auto signer = TpmKeySigner::Open(swtpm->tcti(), 0x81020000);
   ASSERT_TRUE(signer) << signer.error().message();
