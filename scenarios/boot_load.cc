@@ -2,7 +2,6 @@
 #include <signal.h>
 
 #include "device/pkid/pkid_client.h"
-#include "harness/ports.h"
 #include "harness/run/unit_under_test.h"
 #include "provisioning/provisioner.h"
 #include "scenarios/scenario_helpers.h"
@@ -64,11 +63,10 @@ void TpmDownThenUp(UnitUnderTest& unit, ScenarioContext& s) {
   std::optional<ChildProcess> pkid;
   std::uint16_t port = 0;
   s.Phase("provision a second unit, then stop its TPM", [&](PhaseContext&) -> Result<void> {
-    auto pair = FindFreePortPair();
-    if (!pair) return Fail(pair.error());
-    port = *pair;
-    auto started = SwtpmInstance::Start({.state_dir = dir, .manufacture = true, .port = port});
+    // Ports picked by Start, which retries when another process takes them first.
+    auto started = SwtpmInstance::Start({.state_dir = dir, .manufacture = true});
     if (!started) return Fail(started.error());
+    port = started->port();
     {
       auto tpm = TpmContext::Open(started->tcti());
       if (!tpm) return Fail(tpm.error());
