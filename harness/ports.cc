@@ -5,7 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <fstream>
+#include <random>
+#include <utility>
+
+#include <fmt/format.h>
 
 namespace idevid {
 namespace {
@@ -32,13 +38,27 @@ sockaddr_in Loopback(std::uint16_t port) {
   return addr;
 }
 
-// Binds `s` to 127.0.0.1:port (0 = any free port); returns the bound port or 0.
+// Binds `s` to 127.0.0.1:port (0 = any free port); returns the bound port or 0. With
+// SO_REUSEADDR, as the servers given the port bind (swtpm, the cloud).
 std::uint16_t Bind(const Socket& s, std::uint16_t port) {
   sockaddr_in addr = Loopback(port);
+  int one = 1;
+  if (s.fd() >= 0) ::setsockopt(s.fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (s.fd() < 0 || ::bind(s.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
   socklen_t length = sizeof addr;
   if (::getsockname(s.fd(), reinterpret_cast<sockaddr*>(&addr), &length) != 0) return 0;
   return ntohs(addr.sin_port);
+}
+
+// Ports for the servers the harness starts: below the kernel's ephemeral range, which outgoing
+// connections use. Every connection a client closes first holds its ephemeral port in TIME_WAIT
+// for a minute, and a TIME_WAIT port cannot be bound (the swtpm TCTI opens one connection per TPM
+// command, so a busy swtpm leaves thousands).
+std::pair<int, int> ServerPortRange() {
+  int ephemeral_low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> ephemeral_low;
+  int high = std::clamp(ephemeral_low, 2048, 65535);
+  return {std::max(1024, high - 12000), high};
 }
 
 }  // namespace
@@ -51,16 +71,16 @@ Result<std::uint16_t> FindFreePort() {
 }
 
 Result<std::uint16_t> FindFreePortPair() {
+  auto [low, high] = ServerPortRange();
+  std::mt19937 random(std::random_device{}());
+  std::uniform_int_distribution<int> pick(low, high - 1);
   for (int attempt = 0; attempt < 64; ++attempt) {
-    Socket first;
-    std::uint16_t port = Bind(first, 0);
-    if (port == 0) return ErrnoError(errno, "cannot find a free port on 127.0.0.1");
-    if (port == 65535) continue;
-    Socket second;
-    if (Bind(second, static_cast<std::uint16_t>(port + 1)) != 0) return port;
+    auto port = static_cast<std::uint16_t>(pick(random));
+    Socket first, second;
+    if (Bind(first, port) != 0 && Bind(second, static_cast<std::uint16_t>(port + 1)) != 0) return port;
   }
   return Fail(ErrorDomain::kIo, EADDRINUSE,
-              "cannot find two consecutive free ports on 127.0.0.1 after 64 tries");
+              fmt::format("cannot find two consecutive free ports in {}-{} on 127.0.0.1 after 64 tries", low, high));
 }
 
 bool PortAcceptsConnections(std::uint16_t port) {

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace idevid {
 namespace {
 
@@ -47,6 +49,19 @@ TEST(PortsTest, FindFreePortPairReturnsTwoBindablePorts) {
     TestSocket command, control;
     EXPECT_EQ(command.Bind(*port), *port) << "round " << round;
     EXPECT_EQ(control.Bind(static_cast<std::uint16_t>(*port + 1)), *port + 1) << "round " << round;
+  }
+}
+
+// Outgoing connections take their ports from the ephemeral range and hold them in TIME_WAIT;
+// the pair for a server must come from below it.
+TEST(PortsTest, FindFreePortPairStaysBelowTheEphemeralRange) {
+  int ephemeral_low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+  for (int round = 0; round < kRounds; ++round) {
+    auto port = FindFreePortPair();
+    ASSERT_TRUE(port) << port.error().ToString();
+    EXPECT_LT(*port + 1, ephemeral_low) << "round " << round;
+    EXPECT_GE(*port, 1024) << "round " << round;
   }
 }
 
