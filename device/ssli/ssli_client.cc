@@ -97,27 +97,6 @@ Result<Credentials> FileCredentials(const SsliConnectRequest& r, const std::stri
   return Credentials{std::move(*cert), std::move(*key), nullptr};
 }
 
-Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
-    return Fail(ErrorDomain::kIo, 0, fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
-  }
-  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{timeout_seconds, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int rc = ::connect(fd, found->ai_addr, found->ai_addrlen);
-  int e = errno;
-  ::freeaddrinfo(found);
-  if (rc != 0) {
-    ::close(fd);
-    return ErrnoError(e, fmt::format("cannot connect to the cloud at {}:{}", host, port));
-  }
-  return fd;
-}
-
 Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p,
                              const DeviceConfig& config, const Credentials& c) {
   SslCtx ctx(SSL_CTX_new_ex(libctx, nullptr, TLS_client_method()));
@@ -171,6 +150,46 @@ Error HandshakeError(SSL* ssl, int ret, int saved_errno, const std::string& peer
 }
 
 // GET /v1/identity and the cloud's JSON answer.
+// "ECDSA+SHA256", "RSASSA-PSS+SHA256": how this client signed its CertificateVerify.
+std::string SignatureScheme(SSL* ssl) {
+  int type = NID_undef, digest = NID_undef;
+  if (SSL_get_signature_type_nid(ssl, &type) != 1 || SSL_get_signature_nid(ssl, &digest) != 1) {
+    return "";
+  }
+  const char* kind = type == EVP_PKEY_EC ? "ECDSA" : OBJ_nid2sn(type);
+  return fmt::format("{}+{}", kind, OBJ_nid2sn(digest));
+}
+
+}  // namespace
+
+Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
+    return Fail(ErrorDomain::kIo, 0, fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
+  }
+  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{timeout_seconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int rc = ::connect(fd, found->ai_addr, found->ai_addrlen);
+  int e = errno;
+  ::freeaddrinfo(found);
+  if (rc != 0) {
+    ::close(fd);
+    return ErrnoError(e, fmt::format("cannot connect to the cloud at {}:{}", host, port));
+  }
+  return fd;
+}
+
+void CloseAfterPeer(int fd) {
+  char byte;
+  while (::recv(fd, &byte, 1, 0) > 0) {
+  }
+  ::close(fd);
+}
+
 Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) {
   std::string request = fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host);
   // A server that refuses the client certificate may already have sent its alert and closed:
@@ -204,18 +223,6 @@ Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) 
   if (result.verdict.is_discarded()) result.verdict = nullptr;
   return {};
 }
-
-// "ECDSA+SHA256", "RSASSA-PSS+SHA256": how this client signed its CertificateVerify.
-std::string SignatureScheme(SSL* ssl) {
-  int type = NID_undef, digest = NID_undef;
-  if (SSL_get_signature_type_nid(ssl, &type) != 1 || SSL_get_signature_nid(ssl, &digest) != 1) {
-    return "";
-  }
-  const char* kind = type == EVP_PKEY_EC ? "ECDSA" : OBJ_nid2sn(type);
-  return fmt::format("{}+{}", kind, OBJ_nid2sn(digest));
-}
-
-}  // namespace
 
 bool SsliResult::accepted() const {
   return http_status == 200 && verdict.is_object() && verdict.value("verdict", "") == "accepted";
@@ -290,8 +297,10 @@ Result<SsliResult> SsliClient::Connect() const {
     ossl::Cert server(SSL_get1_peer_certificate(ssl.get()));
     if (server) result.server_subject = SubjectLine(*server);
     SSL_shutdown(ssl.get());
+    CloseAfterPeer(*fd);
+  } else {
+    ::close(*fd);
   }
-  ::close(*fd);
   if (!session) return Fail(session.error());
   if (state_->credentials.signer) {
     result.tpm_signatures = state_->credentials.signer->signatures() - signed_before;

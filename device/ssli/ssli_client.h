@@ -10,6 +10,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <openssl/types.h>
 
 #include "core/result.h"
 #include "device/config/device_config.h"
@@ -59,6 +60,20 @@ class SsliClient {
   explicit SsliClient(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// A TCP connection to host:port with send and receive timeouts; the caller closes it. kIo when
+// the host cannot be resolved or reached.
+Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds);
+
+// GET /v1/identity on an established TLS session; fills the result's HTTP status, verdict and
+// body. kTls when the cloud refuses the session (the message carries its alert) or answers
+// something other than HTTP/1.x.
+Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result);
+
+// Closes a session's socket once the cloud has closed its end, as it does after its answer: the
+// connection's TIME_WAIT then stays with the cloud, and a device that opens many sessions does not
+// hold its local ports for a minute each. Waits at most the socket's receive timeout.
+void CloseAfterPeer(int fd);
 
 // Create + one Connect.
 Result<SsliResult> SsliConnect(const SsliConnectRequest& request);
