@@ -6,24 +6,11 @@
 
 #include <fmt/format.h>
 
+#include "reports/html_escape.h"
 #include "reports/report_writers.h"
 
 namespace idevid {
 namespace {
-
-std::string Escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string Badge(Outcome o) {
   const char* color = o == Outcome::kPass ? "#2e7d32" : o == Outcome::kSkip ? "#757575" : "#c62828";
@@ -58,7 +45,7 @@ std::string Histogram(const std::string& title, const std::map<std::string, std:
                           b * kWidth / static_cast<double>(kBins) + color * w, kHeight - h, w, h, colors[color % 4]);
     }
     legend += fmt::format("<tspan fill=\"{}\">&#9632; {} ({} samples)</tspan> ", colors[color % 4],
-                          Escape(name), series.at(name).size());
+                          HtmlEscape(name), series.at(name).size());
     ++color;
   }
   return fmt::format(
@@ -68,7 +55,7 @@ std::string Histogram(const std::string& title, const std::map<std::string, std:
       "<text x=\"0\" y=\"{}\" font-size=\"12\">0 ms</text>"
       "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{:.1f} ms</text>"
       "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text></svg>",
-      Escape(title), kWidth, kHeight + 40, bars, kHeight, kWidth, kHeight, kHeight + 15, kWidth,
+      HtmlEscape(title), kWidth, kHeight + 40, bars, kHeight, kWidth, kHeight, kHeight + 15, kWidth,
       kHeight + 15, max, kHeight + 32, legend);
 }
 
@@ -78,17 +65,17 @@ std::string SuiteTable(const std::string& suite, const std::vector<const Scenari
     std::string measurements;
     for (const auto& p : s->phases) {
       for (const auto& m : p.measurements) {
-        measurements += fmt::format("{} = {:.3g} {}{}<br>", Escape(m.name), m.value, Escape(m.unit),
+        measurements += fmt::format("{} = {:.3g} {}{}<br>", HtmlEscape(m.name), m.value, HtmlEscape(m.unit),
                                     m.passed ? "" : " (out of limits)");
       }
     }
     rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.0f} ms</td><td>{}</td><td>{}</td></tr>",
-                        Escape(s->name), Badge(s->outcome), s->duration_ms, Escape(s->message),
+                        HtmlEscape(s->name), Badge(s->outcome), s->duration_ms, HtmlEscape(s->message),
                         measurements);
   }
   return fmt::format("<h2>{}</h2><table><tr><th>scenario</th><th>outcome</th><th>time</th>"
                      "<th>message</th><th>measurements</th></tr>{}</table>",
-                     Escape(suite), rows);
+                     HtmlEscape(suite), rows);
 }
 
 }  // namespace
@@ -105,7 +92,7 @@ std::string RunRecordHtml(const RunRecord& r) {
   std::string body;
   for (const auto& [suite, scenarios] : suites) body += SuiteTable(suite, scenarios);
   std::string identity;
-  for (const auto& [k, v] : r.identity) identity += fmt::format("<tr><th>{}</th><td>{}</td></tr>", Escape(k), Escape(v));
+  for (const auto& [k, v] : r.identity) identity += fmt::format("<tr><th>{}</th><td>{}</td></tr>", HtmlEscape(k), HtmlEscape(v));
   return fmt::format(
       "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>idevid run {} {}</title>"
       "<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1em}}"
@@ -114,9 +101,9 @@ std::string RunRecordHtml(const RunRecord& r) {
       "<tr><th>unit</th><td>{} ({})</td></tr><tr><th>target</th><td>{} ({} firmware {})</td></tr>"
       "<tr><th>station</th><td>{}</td></tr><tr><th>scenarios</th><td>{} of {} passed</td></tr>"
       "<tr><th>message</th><td>{}</td></tr>{}</table>{}{}</body></html>\n",
-      Escape(r.serial), OutcomeName(r.outcome), Badge(r.outcome), Escape(r.serial), Escape(r.model),
-      Escape(r.target_kind), Escape(r.tpm_manufacturer), Escape(r.tpm_firmware), Escape(r.station),
-      passed, r.scenarios.size(), Escape(r.message), identity, body,
+      HtmlEscape(r.serial), OutcomeName(r.outcome), Badge(r.outcome), HtmlEscape(r.serial), HtmlEscape(r.model),
+      HtmlEscape(r.target_kind), HtmlEscape(r.tpm_manufacturer), HtmlEscape(r.tpm_firmware), HtmlEscape(r.station),
+      passed, r.scenarios.size(), HtmlEscape(r.message), identity, body,
       Histogram("Handshake latency, TPM mode vs file mode", latencies));
 }
 
