@@ -57,7 +57,7 @@ Result<std::vector<Unit>> StartUnits(const ParallelRun& run) {
     std::error_code ec;
     std::filesystem::create_directories(unit.dir, ec);
     if (ec) return ErrnoError(ec.value(), "cannot create " + unit.dir.string());
-    std::vector<std::string> argv = {SelfExecutable(), "run", "--report", unit.dir.string()};
+    std::vector<std::string> argv = {IdevidExecutable(), "run", "--report", unit.dir.string()};
     for (auto& a : run.args(k)) argv.push_back(std::move(a));
     for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
       if (argv[i] == "--serial") unit.serial = argv[i + 1];

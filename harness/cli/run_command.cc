@@ -212,8 +212,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
     else std::cerr << fmt::format("idevid run: the bench's files are kept in {}\n", work);
   };
   {
-    // "abrmd" is the system's tpm2-abrmd; any other target but swtpm is a TCTI string.
-    std::string tcti = args.target == "swtpm" ? "" : args.target == "abrmd" ? "tabrmd" : args.target;
+    std::string tcti = TargetTcti(args.target);
     auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
                                         .tcti = tcti, .provision = !args.no_provision,
                                         .factory_ca = args.factory_ca, .factory = args.factory,

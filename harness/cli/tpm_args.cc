@@ -64,6 +64,10 @@ Result<TpmContext> OpenTpm(const TpmArgs& args) {
   return tpm;
 }
 
+std::string TargetTcti(const std::string& target) {
+  return target == "swtpm" ? "" : target == "abrmd" ? "tabrmd" : target;
+}
+
 Result<std::uint32_t> ParseHandle(const std::string& what, const std::string& text) {
   std::string_view digits = text;
   int base = 10;

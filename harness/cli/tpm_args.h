@@ -36,6 +36,10 @@ Result<std::string> ResolveTcti(const TpmArgs& args);
 // Opens the TPM and makes sure it has been started. Errors name the TCTI.
 Result<TpmContext> OpenTpm(const TpmArgs& args);
 
+// The TCTI of a harness --target: "swtpm" (the embedded default) is empty, "abrmd" the system's
+// tpm2-abrmd ("tabrmd"); anything else is a TCTI string.
+std::string TargetTcti(const std::string& target);
+
 // Parses a handle or NV index given as hex ("0x81020000") or decimal; kUsage otherwise.
 Result<std::uint32_t> ParseHandle(const std::string& what, const std::string& text);
 

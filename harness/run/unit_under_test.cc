@@ -17,14 +17,16 @@
 
 namespace idevid {
 
-std::string SelfExecutable() {
+std::string IdevidExecutable() {
   std::error_code ec;
-  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? "idevid" : path.string();
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "idevid";
+  auto beside = self.parent_path() / "idevid";
+  return self.filename() != "idevid" && std::filesystem::exists(beside, ec) ? beside.string() : self.string();
 }
 
 std::string FaultTctiLibrary() {
-  return (std::filesystem::path(SelfExecutable()).parent_path() / "libtss2-tcti-idevid-fault.so").string();
+  return (std::filesystem::path(IdevidExecutable()).parent_path() / "libtss2-tcti-idevid-fault.so").string();
 }
 
 std::string UnitUnderTest::tcti() const {
@@ -180,13 +182,16 @@ Result<void> UnitUnderTest::WriteDeviceFiles() {
       "set services ssl initiation profile aamw-tpm12 trusted-ca factory\n"
       "set services ssl initiation profile aamw-tpm12 protocol-version tls12\n"
       "set services ssl initiation profile aamw-file client-certificate fs-cert\n"
-      "set services ssl initiation profile aamw-file trusted-ca factory\n",
+      "set services ssl initiation profile aamw-file trusted-ca factory\n"
+      "set services ssl initiation profile aamw-file12 client-certificate fs-cert\n"
+      "set services ssl initiation profile aamw-file12 trusted-ca factory\n"
+      "set services ssl initiation profile aamw-file12 protocol-version tls12\n",
       d.string(), f.dir.string()));
 }
 
 Result<ChildProcess> UnitUnderTest::StartPkid(const std::string& tcti,
                                               const std::filesystem::path& socket) const {
-  auto child = ChildProcess::Spawn({.argv = {SelfExecutable(), "pkid", "--tcti", tcti, "--config",
+  auto child = ChildProcess::Spawn({.argv = {IdevidExecutable(), "pkid", "--tcti", tcti, "--config",
                                              config_path().string(), "--socket", socket.string()},
                                     .log = dir() / "pkid.log",
                                     .env = {{"TSS2_LOG", "all+NONE"}}});

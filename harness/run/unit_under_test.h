@@ -83,8 +83,9 @@ class UnitUnderTest {
   std::map<std::string, std::string> identity_;
 };
 
-// The idevid binary running now (for the processes the harness starts).
-std::string SelfExecutable();
+// The idevid binary, for the processes the harness starts: this process's own, or the one beside
+// it when this process is another of the project's programs (idevid-bench).
+std::string IdevidExecutable();
 
 // The fault-injecting TCTI module, built beside the idevid binary.
 std::string FaultTctiLibrary();
