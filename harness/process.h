@@ -88,6 +88,10 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
 bool PollUntil(const std::function<bool()>& ready, std::chrono::milliseconds timeout,
                std::chrono::milliseconds step = std::chrono::milliseconds(10));
 
+// Calls `handler` on SIGINT and SIGTERM (instead of ending the process), so that a command can
+// stop what it started and write its reports before it exits.
+void HandleInterrupts(void (*handler)(int));
+
 // This process's environment with `env` added or replacing, as "KEY=VALUE" strings.
 std::vector<std::string> MergedEnvironment(const std::map<std::string, std::string>& env);
 // Pointers into `strings` followed by nullptr, for exec; valid while `strings` is unchanged.

@@ -6,6 +6,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "harness/cli/bench_command.h"
 #include "harness/cli/cloud_commands.h"
 #include "harness/cli/device_commands.h"
 #include "harness/cli/exit_codes.h"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   idevid::cli::AddDeviceCommands(app, &exit_code);
   idevid::cli::AddCloudCommands(app, &exit_code);
   idevid::cli::AddRunCommand(app, &exit_code);
+  idevid::cli::AddBenchCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,5 @@
 #include "harness/cli/run_command.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -128,14 +127,6 @@ Result<std::vector<Scenario>> Selected(const std::vector<std::string>& suites, S
   return chosen;
 }
 
-void InstallInterruptHandler() {
-  struct sigaction action {};
-  action.sa_handler = OnInterrupt;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGINT, &action, nullptr);
-  ::sigaction(SIGTERM, &action, nullptr);
-}
-
 int Finish(RunRecord& record, const std::string& report_dir) {
   record.ended = std::chrono::system_clock::now();
   if (auto written = WriteReports(report_dir, record); !written) {
@@ -204,7 +195,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
   if (shard->total > 1) record.shard = fmt::format("{}/{}", shard->index, shard->total);
   auto scenarios = Selected(args.suites, *shard);
   if (!scenarios) return fail(scenarios.error(), kExitUsage);
-  InstallInterruptHandler();
+  HandleInterrupts(OnInterrupt);
   std::string work = (std::filesystem::temp_directory_path() / "idevid-run-XXXXXX").string();
   if (::mkdtemp(work.data()) == nullptr) return fail(Error(ErrorDomain::kIo, errno, "cannot create " + work), kExitInfrastructure);
   auto discard_work = [&] {
@@ -253,7 +244,7 @@ int RunParallel(const RunArgs& args, const Result<void>& bench) {
   if (args.no_provision) {
     return usage("--parallel provisions each unit's embedded swtpm; --no-provision has no identity to test");
   }
-  InstallInterruptHandler();
+  HandleInterrupts(OnInterrupt);
   ParallelRun run{args.parallel, args.report, [&](int k) {
     // Explicit, so that a bench file's target or provision setting cannot send a unit elsewhere.
     std::vector<std::string> a = {"--target", "swtpm", "--provision", "--serial", NthSerial(args.serial, k),
