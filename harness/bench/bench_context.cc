@@ -1,8 +1,7 @@
 #include "harness/bench/bench_context.h"
 
-#include <openssl/ssl.h>
-
 #include <fmt/format.h>
+#include <openssl/ssl.h>
 
 #include "core/tpm_nv.h"
 #include "core/x509.h"
@@ -29,9 +28,12 @@ Result<KeyAlgorithm> IdentityAlgorithm(const std::string& tcti) {
 
 const char* ClientModeName(ClientMode mode) {
   switch (mode) {
-    case ClientMode::kOurs: return "ours";
-    case ClientMode::kTpm2Openssl: return "tpm2-openssl";
-    case ClientMode::kFile: return "file";
+    case ClientMode::kOurs:
+      return "ours";
+    case ClientMode::kTpm2Openssl:
+      return "tpm2-openssl";
+    case ClientMode::kFile:
+      return "file";
   }
   return "?";
 }
@@ -82,10 +84,9 @@ Result<Tpm2OpensslClient*> BenchContext::Tpm2Client(int tls_version, int index) 
   if (!slot) {
     auto cert = LoadCertificateFile(unit_->dir() / "idevid.pem");
     if (!cert) return Fail(cert.error());
-    auto client = Tpm2OpensslClient::Create(unit_->tcti(), cert->get(),
-                                            FactoryFiles::Chain(unit_->issuer().dir).string(),
-                                            tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION,
-                                            unit_->cloud().port());
+    auto client = Tpm2OpensslClient::Create(
+        unit_->tcti(), cert->get(), FactoryFiles::Chain(unit_->issuer().dir).string(),
+        tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION, unit_->cloud().port());
     if (!client) return Fail(client.error());
     slot = std::move(*client);
   }
@@ -128,7 +129,8 @@ Result<ProviderSignKey*> BenchContext::ProviderKey() {
 Result<Station*> BenchContext::StationAt(int index) {
   std::lock_guard lock(mutex_);
   auto found = stations_.find(index);
-  if (found == stations_.end()) return Fail(ErrorDomain::kUsage, 0, fmt::format("station {} was not started", index));
+  if (found == stations_.end())
+    return Fail(ErrorDomain::kUsage, 0, fmt::format("station {} was not started", index));
   return found->second.get();
 }
 

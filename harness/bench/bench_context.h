@@ -25,12 +25,12 @@
 namespace idevid {
 
 struct BenchOptions {
-  std::filesystem::path work_dir;   // created; removed by the caller
-  std::string tcti;                 // empty: the embedded swtpm
-  std::filesystem::path factory_ca; // the target's factory CA (with a tcti)
-  double min_time_seconds = 0.5;    // per benchmark
-  bool quick = false;               // fewer clients and stations: the perf test's short run
-  bool include_run = true;          // time a whole `idevid run`
+  std::filesystem::path work_dir;    // created; removed by the caller
+  std::string tcti;                  // empty: the embedded swtpm
+  std::filesystem::path factory_ca;  // the target's factory CA (with a tcti)
+  double min_time_seconds = 0.5;     // per benchmark
+  bool quick = false;                // fewer clients and stations: the perf test's short run
+  bool include_run = true;           // time a whole `idevid run`
 };
 
 enum class ClientMode { kOurs, kTpm2Openssl, kFile };
@@ -89,7 +89,7 @@ class BenchContext {
   std::mutex mutex_;
   std::map<int, std::unique_ptr<SsliClient>> ours_;  // by thread
   std::map<int, std::unique_ptr<Tpm2OpensslClient>> tpm2_;
-  std::string sessions_for_;  // "mode/version" of the sessions kept
+  std::string sessions_for_;                               // "mode/version" of the sessions kept
   void KeepSessionsFor(ClientMode mode, int tls_version);  // with mutex_ held
   std::map<int, std::unique_ptr<Station>> stations_;
   std::map<KeyAlgorithm, std::unique_ptr<RawSignKey>> raw_keys_;

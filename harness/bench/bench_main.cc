@@ -3,23 +3,22 @@
 // comparator, prints the figures and ratios, and writes the JSON record and the HTML page.
 // Exit codes as idevid's: 0, 1 (a gated target missed, with --check-targets), 2 (a benchmark or
 // the bench failed, or an interrupt), 4 (usage).
-#include <stdlib.h>
-
-#include <filesystem>
-#include <iostream>
-
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <stdlib.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
 
 #include "core/file_io.h"
 #include "harness/bench/bench_report.h"
 #include "harness/bench/bench_suite.h"
 #include "harness/bench/benchmarks.h"
-#include "harness/process.h"
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/tpm_args.h"
+#include "harness/process.h"
 
 namespace idevid {
 namespace {
@@ -47,9 +46,11 @@ void AddOptions(CLI::App& app, BenchArgs& a) {
       ->check(CLI::ExistingFile);
   app.add_option("--json", a.json, "JSON record to write")->capture_default_str();
   app.add_option("--html", a.html, "HTML page to write")->capture_default_str();
-  app.add_option("--filter", a.filter, "Regular expression over the figure names to run")->capture_default_str();
+  app.add_option("--filter", a.filter, "Regular expression over the figure names to run")
+      ->capture_default_str();
   app.add_flag("--quick", a.quick, "Short run (0.2 s per benchmark, no 4-station row): the perf test's");
-  app.add_option("--min-time", a.min_time, "Seconds per benchmark (default 0.5, or 0.2 with --quick; signing at least 1)")
+  app.add_option("--min-time", a.min_time,
+                 "Seconds per benchmark (default 0.5, or 0.2 with --quick; signing at least 1)")
       ->check(CLI::Range(0.01, 600.0));
   app.add_flag("--no-run", a.no_run, "Leave out the timed `idevid run`");
   app.add_flag("--check-targets", a.check_targets, "Exit 1 when a ratio misses its target");
@@ -81,9 +82,9 @@ int CheckTargets(const BenchArgs& args, const BenchRecord& record) {
   bool whole_suite = args.filter == "." && !args.no_run;
   auto unchecked = GatesIn(record.comparisons, TargetStatus::kNotMeasured);
   for (const auto* c : unchecked) {
-    std::cerr << fmt::format("idevid bench: {}: {} {}\n", c->spec.title, c->spec.ratio_name,
-                             whole_suite ? "was not measured, so its target is not checked"
-                                         : "is not in the selected benchmarks");
+    std::cerr << fmt::format(
+        "idevid bench: {}: {} {}\n", c->spec.title, c->spec.ratio_name,
+        whole_suite ? "was not measured, so its target is not checked" : "is not in the selected benchmarks");
   }
   return !missed.empty() || (whole_suite && !unchecked.empty()) ? cli::kExitFail : cli::kExitPass;
 }
@@ -97,7 +98,8 @@ int Conclude(const BenchArgs& args, const BenchRecord& record) {
   int failed = 0;
   for (const auto& f : record.figures) failed += !f.error.empty();
   if (failed > 0) {
-    return cli::ReportError(Error(ErrorDomain::kProcess, 0, fmt::format("{} benchmark(s) failed (see above)", failed)));
+    return cli::ReportError(
+        Error(ErrorDomain::kProcess, 0, fmt::format("{} benchmark(s) failed (see above)", failed)));
   }
   return args.check_targets ? CheckTargets(args, record) : cli::kExitPass;
 }
@@ -105,27 +107,32 @@ int Conclude(const BenchArgs& args, const BenchRecord& record) {
 int Bench(const BenchArgs& args) {
   std::string tcti = cli::TargetTcti(args.target);
   if (!tcti.empty() && args.factory_ca.empty()) {
-    return cli::ReportError(Error(ErrorDomain::kUsage, 0, fmt::format(
-        "--target {} needs --factory-ca: the cloud must trust the factory that issued the target's idev-id",
-        args.target)));
+    return cli::ReportError(Error(ErrorDomain::kUsage, 0,
+                                  fmt::format("--target {} needs --factory-ca: the cloud must trust the "
+                                              "factory that issued the target's idev-id",
+                                              args.target)));
   }
   if (auto auth = cli::LoadHierarchyAuth(args.auth); !auth) return cli::ReportError(auth.error());
   HandleInterrupts(OnInterrupt);
   std::string work = (std::filesystem::temp_directory_path() / "idevid-bench-XXXXXX").string();
-  if (::mkdtemp(work.data()) == nullptr) return cli::ReportError(Error(ErrorDomain::kIo, errno, "cannot create " + work));
+  if (::mkdtemp(work.data()) == nullptr)
+    return cli::ReportError(Error(ErrorDomain::kIo, errno, "cannot create " + work));
   int exit_code = cli::kExitPass;
   {
     double min_time = args.min_time > 0 ? args.min_time : args.quick ? 0.2 : 0.5;
     std::cerr << fmt::format("idevid bench: preparing {}\n", tcti.empty() ? "the embedded swtpm" : tcti);
-    auto context = BenchContext::Prepare({.work_dir = work, .tcti = tcti, .factory_ca = args.factory_ca,
-                                          .min_time_seconds = min_time, .quick = args.quick,
+    auto context = BenchContext::Prepare({.work_dir = work,
+                                          .tcti = tcti,
+                                          .factory_ca = args.factory_ca,
+                                          .min_time_seconds = min_time,
+                                          .quick = args.quick,
                                           .include_run = !args.no_run});
     if (!context) {
       exit_code = cli::ReportError(context.error());
     } else {
       auto record = RunBenchSuite(**context, args.filter, [](const BenchFigure& f) {
-        std::cerr << fmt::format("  {:<34} {}\n", f.name, f.error.empty() ? FormatRate(f.per_second, f.unit)
-                                                                            : "FAILED: " + f.error);
+        std::cerr << fmt::format("  {:<34} {}\n", f.name,
+                                 f.error.empty() ? FormatRate(f.per_second, f.unit) : "FAILED: " + f.error);
       });
       exit_code = record ? Conclude(args, *record) : cli::ReportError(record.error());
     }

@@ -14,25 +14,25 @@ namespace idevid {
 
 // One benchmark's result. Rates are totals over all its threads (concurrent clients).
 struct BenchFigure {
-  std::string name;          // "handshake/tls1.3/c4/ours"
-  std::string unit;          // what is counted: "handshakes", "signatures", "units", ...
-  double per_second = 0;     // 0 when it failed
+  std::string name;       // "handshake/tls1.3/c4/ours"
+  std::string unit;       // what is counted: "handshakes", "signatures", "units", ...
+  double per_second = 0;  // 0 when it failed
   int threads = 1;
   std::int64_t iterations = 0;
-  std::string error;         // empty on success
+  std::string error;  // empty on success
 };
 
 // What is compared with what, and the ratio it must reach. A ratio is always ours over the
 // comparator as rates (higher is better): 40 means ours does 40 times as many per second.
 struct ComparisonSpec {
-  std::string title;         // "TPM-mode handshakes, TLS 1.3, 1 client"
-  std::string ours;          // figure name
-  std::string comparator;    // figure name; empty when the comparator is a fixed budget
-  std::string ratio_name;    // "ratio_vs_tpm2_openssl"
+  std::string title;             // "TPM-mode handshakes, TLS 1.3, 1 client"
+  std::string ours;              // figure name
+  std::string comparator;        // figure name; empty when the comparator is a fixed budget
+  std::string ratio_name;        // "ratio_vs_tpm2_openssl"
   std::optional<double> target;  // minimum ratio; none: reported only
-  bool gated = false;        // `--check-targets` fails when this target is missed
+  bool gated = false;            // `--check-targets` fails when this target is missed
   double budget_per_second = 0;  // the comparator when `comparator` is empty (1/60 for 60 s)
-  std::string note;          // what the target means, e.g. "overhead <= 10%"
+  std::string note;              // what the target means, e.g. "overhead <= 10%"
 };
 
 enum class TargetStatus { kMet, kMissed, kNoTarget, kNotMeasured };
@@ -60,8 +60,8 @@ std::vector<Comparison> Compare(const std::vector<ComparisonSpec>& specs,
 std::vector<const Comparison*> GatesIn(const std::vector<Comparison>& comparisons, TargetStatus status);
 
 struct BenchTarget {
-  std::string kind;              // "swtpm (embedded)" or the TCTI
-  std::string manufacturer;      // TPM_PT_MANUFACTURER, e.g. "IBM"
+  std::string kind;          // "swtpm (embedded)" or the TCTI
+  std::string manufacturer;  // TPM_PT_MANUFACTURER, e.g. "IBM"
   std::string vendor_string;
   std::string firmware_version;
   std::string spec_revision;
@@ -73,8 +73,8 @@ struct BenchRecord {
   std::string idevid_version;
   std::chrono::system_clock::time_point started;
   std::chrono::system_clock::time_point ended;
-  std::string host;              // "2 cores, Linux 6.1.0"
-  std::string mode;              // "full" or "quick"
+  std::string host;  // "2 cores, Linux 6.1.0"
+  std::string mode;  // "full" or "quick"
   double min_time_seconds = 0;
   BenchTarget target;
   std::vector<BenchFigure> figures;

@@ -1,10 +1,10 @@
 #include "harness/bench/bench_report.h"
 
-#include <algorithm>
-#include <map>
-
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
 
 #include "reports/html_escape.h"
 
@@ -21,8 +21,11 @@ std::string TargetText(const ComparisonSpec& spec) {
 }
 
 nlohmann::json FigureJson(const BenchFigure& f) {
-  nlohmann::json j = {{"name", f.name}, {"unit", f.unit}, {"per_second", f.per_second},
-                      {"threads", f.threads}, {"iterations", f.iterations}};
+  nlohmann::json j = {{"name", f.name},
+                      {"unit", f.unit},
+                      {"per_second", f.per_second},
+                      {"threads", f.threads},
+                      {"iterations", f.iterations}};
   if (f.per_second > 0) j["ms_per_operation"] = 1000.0 * f.threads / f.per_second;
   if (!f.error.empty()) j["error"] = f.error;
   return j;
@@ -62,9 +65,10 @@ std::string BarChart(const std::string& title, const std::vector<std::pair<std::
         HtmlEscape(FormatRate(v, unit)));
     y += kRow;
   }
-  return fmt::format("<h3>{}</h3><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
-                     "role=\"img\">{}</svg>",
-                     HtmlEscape(title), kLabel + kWidth + 120, y + 4, rects);
+  return fmt::format(
+      "<h3>{}</h3><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+      "role=\"img\">{}</svg>",
+      HtmlEscape(title), kLabel + kWidth + 120, y + 4, rects);
 }
 
 std::string Charts(const BenchRecord& r) {
@@ -97,7 +101,8 @@ std::string FormatRate(double per_second, const std::string& unit) {
   if (per_second >= 10000) return fmt::format("{:.1f}k {}/s", per_second / 1000, unit);
   if (per_second >= 10) return fmt::format("{:.0f} {}/s", per_second, unit);
   if (per_second >= 1) return fmt::format("{:.2f} {}/s", per_second, unit);
-  return fmt::format("{:.1f} s per {}", 1 / per_second, unit.ends_with('s') ? unit.substr(0, unit.size() - 1) : unit);
+  return fmt::format("{:.1f} s per {}", 1 / per_second,
+                     unit.ends_with('s') ? unit.substr(0, unit.size() - 1) : unit);
 }
 
 nlohmann::json BenchRecordJson(const BenchRecord& r) {
@@ -111,10 +116,13 @@ nlohmann::json BenchRecordJson(const BenchRecord& r) {
           {"host", r.host},
           {"mode", r.mode},
           {"min_time_seconds", r.min_time_seconds},
-          {"target", {{"kind", r.target.kind}, {"manufacturer", r.target.manufacturer},
-                      {"vendor_string", r.target.vendor_string}, {"firmware_version", r.target.firmware_version},
-                      {"spec_revision", r.target.spec_revision},
-                      {"identity_algorithm", r.target.identity_algorithm}}},
+          {"target",
+           {{"kind", r.target.kind},
+            {"manufacturer", r.target.manufacturer},
+            {"vendor_string", r.target.vendor_string},
+            {"firmware_version", r.target.firmware_version},
+            {"spec_revision", r.target.spec_revision},
+            {"identity_algorithm", r.target.identity_algorithm}}},
           {"figures", figures},
           {"comparisons", comparisons}};
 }
@@ -142,24 +150,25 @@ std::string BenchRecordHtml(const BenchRecord& r) {
   std::string figures;
   for (const auto& f : r.figures) {
     figures += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", HtmlEscape(f.name),
-                           HtmlEscape(f.error.empty() ? FormatRate(f.per_second, f.unit) : "FAILED"), f.threads,
-                           HtmlEscape(f.error));
+                           HtmlEscape(f.error.empty() ? FormatRate(f.per_second, f.unit) : "FAILED"),
+                           f.threads, HtmlEscape(f.error));
   }
   std::string rows;
   for (const auto& c : r.comparisons) {
-    rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}</td><td>{}</td>"
-                        "<td>{}</td><td>{}</td></tr>",
-                        HtmlEscape(c.spec.title), HtmlEscape(c.spec.ours),
-                        HtmlEscape(c.spec.comparator.empty() ? "budget" : c.spec.comparator),
-                        HtmlEscape(c.spec.ratio_name), c.ratio, HtmlEscape(TargetText(c.spec)),
-                        TargetStatusName(c.status), HtmlEscape(c.spec.note));
+    rows += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}</td><td>{}</td>"
+        "<td>{}</td><td>{}</td></tr>",
+        HtmlEscape(c.spec.title), HtmlEscape(c.spec.ours),
+        HtmlEscape(c.spec.comparator.empty() ? "budget" : c.spec.comparator), HtmlEscape(c.spec.ratio_name),
+        c.ratio, HtmlEscape(TargetText(c.spec)), TargetStatusName(c.status), HtmlEscape(c.spec.note));
   }
   return fmt::format(
       "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>idevid bench {}</title>"
       "<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1em}}"
       "td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>"
       "<h1>idevid bench</h1><table><tr><th>target</th><td>{}</td></tr><tr><th>TPM</th><td>{} ({}), "
-      "firmware {}, spec {}</td></tr><tr><th>host</th><td>{}</td></tr><tr><th>run</th><td>{}, {} mode</td></tr>"
+      "firmware {}, spec {}</td></tr><tr><th>host</th><td>{}</td></tr><tr><th>run</th><td>{}, {} "
+      "mode</td></tr>"
       "</table><h2>Comparisons</h2><table><tr><th>comparison</th><th>ours</th><th>comparator</th>"
       "<th>ratio</th><th>value</th><th>target</th><th>status</th><th>note</th></tr>{}</table>"
       "<h2>Charts</h2>{}<h2>Figures</h2><table><tr><th>figure</th><th>rate</th><th>clients</th>"

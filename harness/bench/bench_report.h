@@ -3,9 +3,8 @@
 // as an HTML page with a bar chart per comparison that opens offline.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "harness/bench/bench_record.h"
 

@@ -1,12 +1,11 @@
 #include "harness/bench/bench_suite.h"
 
+#include <fmt/format.h>
 #include <sys/utsname.h>
 
 #include <algorithm>
 #include <regex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "harness/bench/benchmarks.h"
 
@@ -28,9 +27,16 @@ class FigureReporter : public benchmark::BenchmarkReporter {
       } else if (auto it = run.counters.find(kRateCounter); it != run.counters.end()) {
         f.per_second = it->second.value;
       }
-      figures.push_back(f);
-      on_figure_(f);
+      Add(f);
+      for (const auto& [counter, value] : run.counters) {
+        if (auto paired = PairedFigureName(counter))
+          Add({*paired, f.unit, value.value, f.threads, f.iterations, f.error});
+      }
     }
+  }
+  void Add(const BenchFigure& f) {
+    figures.push_back(f);
+    on_figure_(f);
   }
   std::vector<BenchFigure> figures;
 
@@ -47,7 +53,10 @@ std::string Host() {
 BenchTarget Target(BenchContext& context) {
   const TpmInfo& tpm = context.unit().tpm_info();
   return {context.options().tcti.empty() ? "swtpm (embedded, behind tpm2-abrmd)" : context.options().tcti,
-          tpm.manufacturer, tpm.vendor_string, tpm.firmware_version, tpm.spec_revision,
+          tpm.manufacturer,
+          tpm.vendor_string,
+          tpm.firmware_version,
+          tpm.spec_revision,
           std::string(KeyAlgorithmName(context.identity_algorithm()))};
 }
 
@@ -65,7 +74,7 @@ int StationsNeeded(const std::regex& selected) {
 }  // namespace
 
 Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filter,
-                          const std::function<void(const BenchFigure&)>& on_figure) {
+                                  const std::function<void(const BenchFigure&)>& on_figure) {
   BenchRecord record;
   record.started = std::chrono::system_clock::now();
   record.host = Host();

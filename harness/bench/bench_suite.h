@@ -14,6 +14,6 @@ namespace idevid {
 // `on_figure` is called as each benchmark finishes. Fails only when the provisioning stations
 // the selected benchmarks need cannot be started.
 Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filter,
-                          const std::function<void(const BenchFigure&)>& on_figure);
+                                  const std::function<void(const BenchFigure&)>& on_figure);
 
 }  // namespace idevid

@@ -18,10 +18,11 @@ benchmark::internal::Benchmark* AddBenchmark(const BenchContext& context, const 
                                              const std::string& unit,
                                              std::function<void(benchmark::State&)> fn, int iterations) {
   BenchUnits()[name] = unit;
-  auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn = std::move(fn)](benchmark::State& state) {
-              if (BenchInterrupted()) state.SkipWithError("interrupted");
-              fn(state);
-            })
+  auto* b = benchmark::RegisterBenchmark(name.c_str(),
+                                         [fn = std::move(fn)](benchmark::State& state) {
+                                           if (BenchInterrupted()) state.SkipWithError("interrupted");
+                                           fn(state);
+                                         })
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
   return iterations > 0 ? b->Iterations(iterations) : b->MinTime(context.options().min_time_seconds);
@@ -30,6 +31,14 @@ benchmark::internal::Benchmark* AddBenchmark(const BenchContext& context, const 
 void CountRate(benchmark::State& state) {
   state.counters[kRateCounter] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+std::string PairedRateCounter(const std::string& figure) { return std::string(kRateCounter) + ":" + figure; }
+
+std::optional<std::string> PairedFigureName(const std::string& counter) {
+  std::string prefix = PairedRateCounter("");
+  if (counter.size() <= prefix.size() || counter.rfind(prefix, 0) != 0) return std::nullopt;
+  return counter.substr(prefix.size());
 }
 
 bool BenchInterrupted() { return g_interrupted.load(); }

@@ -2,11 +2,12 @@
 // in the counter "per_second" (a rate over all its threads, real time) and names what it counts.
 #pragma once
 
+#include <benchmark/benchmark.h>
+
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
-
-#include <benchmark/benchmark.h>
 
 #include "harness/bench/bench_context.h"
 
@@ -14,6 +15,11 @@ namespace idevid {
 
 // Counter that holds a benchmark's rate.
 inline constexpr const char* kRateCounter = "per_second";
+
+// Counter for the rate of another figure measured in the same loop (a comparator run alongside):
+// "per_second:<figure name>", reported as that figure with the benchmark's unit.
+std::string PairedRateCounter(const std::string& figure);
+std::optional<std::string> PairedFigureName(const std::string& counter);
 
 // What each registered benchmark counts, by name ("handshakes").
 std::map<std::string, std::string>& BenchUnits();

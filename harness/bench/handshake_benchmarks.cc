@@ -14,8 +14,9 @@ Result<void> OurSession(const SsliClient& client, int tls_version) {
   if (!r) return Fail(r.error());
   std::string expected = tls_version == 12 ? "TLSv1.2" : "TLSv1.3";
   if (!r->accepted() || r->protocol != expected) {
-    return Fail(ErrorDomain::kTls, 0, fmt::format("the cloud answered {} over {} (expected accepted over {})",
-                                                  r->http_status, r->protocol, expected));
+    return Fail(ErrorDomain::kTls, 0,
+                fmt::format("the cloud answered {} over {} (expected accepted over {})", r->http_status,
+                            r->protocol, expected));
   }
   return {};
 }

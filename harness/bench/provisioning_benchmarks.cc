@@ -11,17 +11,20 @@ namespace idevid {
 namespace {
 
 Result<void> Provision(BenchContext& context, Station& station, KeyAlgorithm alg, int index) {
-  auto r = ProvisionUnit(station.tpm, context.unit().issuer(),
-                         {.serial = fmt::format("BENCH{:04}", index), .model = "SRX4300", .algorithm = alg, .force = true});
+  auto r = ProvisionUnit(
+      station.tpm, context.unit().issuer(),
+      {.serial = fmt::format("BENCH{:04}", index), .model = "SRX4300", .algorithm = alg, .force = true});
   if (!r) return Fail(r.error());
   return {};
 }
 
 Result<void> LineCheck(BenchContext& context, Station& station, int index) {
-  auto report = CheckUnit(station.tpm, context.factory_bundle(), {.expect_serial = fmt::format("BENCH{:04}", index)});
+  auto report =
+      CheckUnit(station.tpm, context.factory_bundle(), {.expect_serial = fmt::format("BENCH{:04}", index)});
   if (!report) return Fail(report.error());
   if (!report->passed()) {
-    return Fail(ErrorDomain::kVerify, 0, fmt::format("the line check failed: {}", fmt::join(report->failures(), ", ")));
+    return Fail(ErrorDomain::kVerify, 0,
+                fmt::format("the line check failed: {}", fmt::join(report->failures(), ", ")));
   }
   return {};
 }
@@ -68,9 +71,9 @@ void RegisterProvisioningBenchmarks(BenchContext& context) {
   }
   std::vector<int> instances = context.options().quick ? std::vector<int>{1, 2} : std::vector<int>{1, 2, 4};
   for (int n : instances) {
-    AddBenchmark(context, fmt::format("provision_parallel/n{}", n), "units",
-                 [&context](benchmark::State& s) { UnitsInParallel(s, context); })
-        ->Threads(n);
+    AddBenchmark(context, fmt::format("provision_parallel/n{}", n), "units", [&context](benchmark::State& s) {
+      UnitsInParallel(s, context);
+    })->Threads(n);
   }
 }
 

@@ -10,7 +10,8 @@ namespace {
 
 Result<void> IdevidRun(const BenchContext& context) {
   auto report = context.options().work_dir / "idevid-run";
-  auto run = RunCommand({IdevidExecutable(), "run", "--report", report.string()}, {}, std::chrono::minutes(5));
+  auto run =
+      RunCommand({IdevidExecutable(), "run", "--report", report.string()}, {}, std::chrono::minutes(5));
   if (!run) return Fail(run.error());
   if (run->exit_status != 0) {
     return Fail(ErrorDomain::kProcess, run->exit_status,
@@ -22,12 +23,15 @@ Result<void> IdevidRun(const BenchContext& context) {
 }  // namespace
 
 void RegisterRunBenchmark(BenchContext& context) {
-  AddBenchmark(context, "idevid_run/embedded", "runs", [&context](benchmark::State& state) {
-    for (auto _ : state) {
-      if (!Continue(state, IdevidRun(context))) break;
-    }
-    CountRate(state);
-  }, 1);
+  AddBenchmark(
+      context, "idevid_run/embedded", "runs",
+      [&context](benchmark::State& state) {
+        for (auto _ : state) {
+          if (!Continue(state, IdevidRun(context))) break;
+        }
+        CountRate(state);
+      },
+      1);
 }
 
 }  // namespace idevid

@@ -1,12 +1,11 @@
 #include "harness/bench/tpm2_openssl_client.h"
 
+#include <fmt/format.h>
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 #include <openssl/store.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include "core/openssl_error.h"
 #include "device/ssli/ssli_client.h"
@@ -35,7 +34,8 @@ Result<ossl::PKey> LoadTpm2Key(OSSL_LIB_CTX* libctx) {
 
 }  // namespace
 
-Result<std::unique_ptr<Tpm2OpensslClient>> Tpm2OpensslClient::Create(const std::string& tcti, X509* certificate,
+Result<std::unique_ptr<Tpm2OpensslClient>> Tpm2OpensslClient::Create(const std::string& tcti,
+                                                                     X509* certificate,
                                                                      const std::string& trusted_ca,
                                                                      int tls_version, std::uint16_t port) {
   ::setenv("TPM2OPENSSL_TCTI", tcti.c_str(), 1);
@@ -77,7 +77,7 @@ Result<void> Tpm2OpensslClient::Connect() const {
   SSL_set_fd(ssl.get(), *fd);
   SsliResult result;
   Result<void> session = SSL_connect(ssl.get()) == 1 ? AskIdentity(ssl.get(), "127.0.0.1", result)
-                                                    : FailOpenSsl("tpm2-openssl's TLS handshake failed");
+                                                     : FailOpenSsl("tpm2-openssl's TLS handshake failed");
   if (session) {
     SSL_shutdown(ssl.get());
     CloseAfterPeer(*fd);
@@ -86,7 +86,8 @@ Result<void> Tpm2OpensslClient::Connect() const {
   }
   if (!session) return session;
   if (result.http_status != 200) {
-    return Fail(ErrorDomain::kTls, 0, fmt::format("the cloud answered {} to tpm2-openssl's client", result.http_status));
+    return Fail(ErrorDomain::kTls, 0,
+                fmt::format("the cloud answered {} to tpm2-openssl's client", result.http_status));
   }
   return {};
 }

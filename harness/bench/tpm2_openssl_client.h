@@ -4,11 +4,11 @@
 // library context, provider instance and TPM connection.
 #pragma once
 
+#include <openssl/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <openssl/types.h>
 
 #include "core/openssl_ptr.h"
 #include "core/result.h"
@@ -24,7 +24,8 @@ class Tpm2OpensslClient {
   // signs with the default provider, which has no private key. Fails with kOpenSsl when tpm2-openssl is
   // not installed or cannot load the key.
   static Result<std::unique_ptr<Tpm2OpensslClient>> Create(const std::string& tcti, X509* certificate,
-                                                            const std::string& trusted_ca, int tls_version, std::uint16_t port);
+                                                           const std::string& trusted_ca, int tls_version,
+                                                           std::uint16_t port);
   ~Tpm2OpensslClient();
 
   // One session: connect, handshake, GET /v1/identity; fails unless the cloud answers 200.

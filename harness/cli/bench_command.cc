@@ -1,11 +1,10 @@
 #include "harness/cli/bench_command.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "harness/cli/exit_codes.h"
 #include "harness/process.h"
@@ -21,8 +20,9 @@ int ExecBench(const std::vector<std::string>& args) {
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> c_argv = CStringArray(argv);
   ::execv(program.c_str(), c_argv.data());
-  return ReportError(Error(ErrorDomain::kIo, errno,
-                           fmt::format("cannot run {}; it is built beside idevid (cmake --build)", program.string())));
+  return ReportError(
+      Error(ErrorDomain::kIo, errno,
+            fmt::format("cannot run {}; it is built beside idevid (cmake --build)", program.string())));
 }
 
 }  // namespace
