@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/file_io.h"
+#include "core/utc_time.h"
 #include "core/x509.h"
 
 namespace idevid {
@@ -30,11 +31,6 @@ nlohmann::json TpmJson(const TpmInfo& tpm) {
 }
 
 }  // namespace
-
-std::string UtcTimestamp(std::chrono::system_clock::time_point t) {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
-                     fmt::gmtime(std::chrono::system_clock::to_time_t(t)));
-}
 
 nlohmann::json ProvisionRecord(const ProvisionRequest& request, const ProvisionResult& result,
                                const StationContext& context) {

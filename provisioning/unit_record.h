@@ -24,9 +24,6 @@ struct StationContext {
   std::chrono::system_clock::time_point ended;
 };
 
-// "2026-11-28T12:00:01Z"
-std::string UtcTimestamp(std::chrono::system_clock::time_point t);
-
 nlohmann::json ProvisionRecord(const ProvisionRequest& request, const ProvisionResult& result,
                                const StationContext& context);
 

@@ -2,14 +2,11 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "core/utc_time.h"
 #include "reports/report_writers.h"
 
 namespace idevid {
 namespace {
-
-std::string Utc(std::chrono::system_clock::time_point t) {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(t)));
-}
 
 nlohmann::json MeasurementJson(const MeasurementRecord& m) {
   nlohmann::json j = {{"name", m.name}, {"value", m.value}, {"unit", m.unit},
@@ -48,8 +45,8 @@ nlohmann::json RunRecordJson(const RunRecord& r) {
                       {"tpm_firmware", r.tpm_firmware}}},
           {"identity", r.identity},
           {"shard", r.shard},
-          {"started_at", Utc(r.started)},
-          {"ended_at", Utc(r.ended)},
+          {"started_at", UtcTimestamp(r.started)},
+          {"ended_at", UtcTimestamp(r.ended)},
           {"outcome", OutcomeName(r.outcome)},
           {"message", r.message},
           {"scenarios", scenarios}};

@@ -6,14 +6,11 @@
 #include <algorithm>
 #include <map>
 
+#include "core/utc_time.h"
 #include "reports/html_escape.h"
 
 namespace idevid {
 namespace {
-
-std::string Utc(std::chrono::system_clock::time_point t) {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(t)));
-}
 
 std::string TargetText(const ComparisonSpec& spec) {
   if (!spec.target) return "-";
@@ -111,8 +108,8 @@ nlohmann::json BenchRecordJson(const BenchRecord& r) {
   for (const auto& c : r.comparisons) comparisons.push_back(ComparisonJson(c));
   return {{"schema_version", r.schema_version},
           {"idevid_version", r.idevid_version},
-          {"started", Utc(r.started)},
-          {"ended", Utc(r.ended)},
+          {"started", UtcTimestamp(r.started)},
+          {"ended", UtcTimestamp(r.ended)},
           {"host", r.host},
           {"mode", r.mode},
           {"min_time_seconds", r.min_time_seconds},
@@ -173,9 +170,9 @@ std::string BenchRecordHtml(const BenchRecord& r) {
       "<th>ratio</th><th>value</th><th>target</th><th>status</th><th>note</th></tr>{}</table>"
       "<h2>Charts</h2>{}<h2>Figures</h2><table><tr><th>figure</th><th>rate</th><th>clients</th>"
       "<th>error</th></tr>{}</table></body></html>\n",
-      HtmlEscape(Utc(r.started)), HtmlEscape(r.target.kind), HtmlEscape(r.target.manufacturer),
+      HtmlEscape(UtcTimestamp(r.started)), HtmlEscape(r.target.kind), HtmlEscape(r.target.manufacturer),
       HtmlEscape(r.target.vendor_string), HtmlEscape(r.target.firmware_version),
-      HtmlEscape(r.target.spec_revision), HtmlEscape(r.host), HtmlEscape(Utc(r.started)), HtmlEscape(r.mode),
+      HtmlEscape(r.target.spec_revision), HtmlEscape(r.host), HtmlEscape(UtcTimestamp(r.started)), HtmlEscape(r.mode),
       rows, Charts(r), figures);
 }
 
