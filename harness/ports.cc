@@ -50,10 +50,10 @@ std::uint16_t Bind(const Socket& s, std::uint16_t port) {
   return ntohs(addr.sin_port);
 }
 
-// Ports for the servers the harness starts: below the kernel's ephemeral range, which outgoing
-// connections use. Every connection a client closes first holds its ephemeral port in TIME_WAIT
-// for a minute, and a TIME_WAIT port cannot be bound (the swtpm TCTI opens one connection per TPM
-// command, so a busy swtpm leaves thousands).
+// Ports for the servers the harness starts: [low, high), below the kernel's ephemeral range, which
+// outgoing connections use. Every connection a client closes first holds its ephemeral port in
+// TIME_WAIT for a minute, and such a port cannot be bound, SO_REUSEADDR or not (the swtpm TCTI
+// opens one connection per TPM command, so a busy swtpm leaves thousands).
 std::pair<int, int> ServerPortRange() {
   int ephemeral_low = 32768;
   if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> ephemeral_low;
@@ -73,7 +73,7 @@ Result<std::uint16_t> FindFreePort() {
 Result<std::uint16_t> FindFreePortPair() {
   auto [low, high] = ServerPortRange();
   std::mt19937 random(std::random_device{}());
-  std::uniform_int_distribution<int> pick(low, high - 1);
+  std::uniform_int_distribution<int> pick(low, high - 2);  // P and P+1 both below `high`
   for (int attempt = 0; attempt < 64; ++attempt) {
     auto port = static_cast<std::uint16_t>(pick(random));
     Socket first, second;
