@@ -149,7 +149,6 @@ Error HandshakeError(SSL* ssl, int ret, int saved_errno, const std::string& peer
                fmt::format("TLS handshake with {} failed{}", peer, why));
 }
 
-// GET /v1/identity and the cloud's JSON answer.
 // "ECDSA+SHA256", "RSASSA-PSS+SHA256": how this client signed its CertificateVerify.
 std::string SignatureScheme(SSL* ssl) {
   int type = NID_undef, digest = NID_undef;
@@ -184,6 +183,8 @@ Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_
 }
 
 void CloseAfterPeer(int fd) {
+  timeval wait{1, 0};  // the cloud closes right after its close_notify
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
   char byte;
   while (::recv(fd, &byte, 1, 0) > 0) {
   }

@@ -72,7 +72,7 @@ Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result);
 
 // Closes a session's socket once the cloud has closed its end, as it does after its answer: the
 // connection's TIME_WAIT then stays with the cloud, and a device that opens many sessions does not
-// hold its local ports for a minute each. Waits at most the socket's receive timeout.
+// hold its local ports for a minute each. Waits at most a second.
 void CloseAfterPeer(int fd);
 
 // Create + one Connect.
