@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
+#include <stdlib.h>
 
 #include "core/tpm_nv.h"
 #include "core/x509.h"
@@ -20,7 +21,9 @@ Result<KeyAlgorithm> IdentityAlgorithm(const std::string& tcti) {
   auto tpm = TpmContext::Open(tcti);
   if (!tpm) return Fail(tpm.error());
   auto pub = ReadPersistentPublic(*tpm, kDefaultIdevidKeyHandle);
-  if (!pub) return Fail(pub.error().WithContext("the target has no idev-id key at 0x81020000"));
+  if (!pub) {
+    return Fail(pub.error().WithContext(fmt::format("the target has no idev-id key at {:#010x}", kDefaultIdevidKeyHandle)));
+  }
   return pub->publicArea.type == TPM2_ALG_RSA ? KeyAlgorithm::kRsa2048 : KeyAlgorithm::kEccP256;
 }
 
@@ -47,6 +50,7 @@ Result<std::unique_ptr<BenchContext>> BenchContext::Prepare(const BenchOptions& 
                                       .factory_ca = options.factory_ca});
   if (!unit) return Fail(unit.error());
   context->unit_ = std::move(*unit);
+  ::setenv("TPM2OPENSSL_TCTI", context->unit_->tcti().c_str(), 1);  // the comparator's TPM
   auto alg = IdentityAlgorithm(context->unit_->tcti());
   if (!alg) return Fail(alg.error());
   context->identity_algorithm_ = *alg;
@@ -85,7 +89,7 @@ Result<Tpm2OpensslClient*> BenchContext::Tpm2Client(int tls_version, int index) 
     auto cert = LoadCertificateFile(unit_->dir() / "idevid.pem");
     if (!cert) return Fail(cert.error());
     auto client = Tpm2OpensslClient::Create(
-        unit_->tcti(), cert->get(), FactoryFiles::Chain(unit_->issuer().dir).string(),
+        cert->get(), FactoryFiles::Chain(unit_->issuer().dir).string(),
         tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION, unit_->cloud().port());
     if (!client) return Fail(client.error());
     slot = std::move(*client);
@@ -127,25 +131,32 @@ Result<ProviderSignKey*> BenchContext::ProviderKey() {
 }
 
 Result<Station*> BenchContext::StationAt(int index) {
-  std::lock_guard lock(mutex_);
-  auto found = stations_.find(index);
-  if (found == stations_.end())
-    return Fail(ErrorDomain::kUsage, 0, fmt::format("station {} was not started", index));
-  return found->second.get();
+  std::unique_lock lock(mutex_);
+  bool ready = stations_changed_.wait_for(lock, std::chrono::minutes(2), [&] {
+    return stations_.count(index) > 0 || station_error_.has_value();
+  });
+  if (auto found = stations_.find(index); found != stations_.end()) return found->second.get();
+  if (station_error_) return Fail(*station_error_);
+  return Fail(ErrorDomain::kProcess, 0,
+              fmt::format("station {} was not started{}", index, ready ? "" : " within two minutes"));
 }
 
 Result<void> BenchContext::StartStations(int count) {
   std::lock_guard lock(mutex_);
-  for (int index = 0; index < count; ++index) {
-    auto& slot = stations_[index];
-    if (slot) continue;
+  station_error_.reset();
+  for (int index = 0; index < count && !station_error_; ++index) {
+    if (stations_.count(index) > 0) continue;
     auto swtpm = SwtpmInstance::Start(
         {.state_dir = options_.work_dir / fmt::format("station-{}", index), .manufacture = true});
-    if (!swtpm) return Fail(swtpm.error());
-    auto tpm = TpmContext::Open(swtpm->tcti());
-    if (!tpm) return Fail(tpm.error());
-    slot = std::make_unique<Station>(Station{std::move(*swtpm), std::move(*tpm)});
+    auto tpm = swtpm ? TpmContext::Open(swtpm->tcti()) : Result<TpmContext>(Fail(swtpm.error()));
+    if (!tpm) {
+      station_error_ = tpm.error().WithContext(fmt::format("starting swtpm station {}", index));
+    } else {
+      stations_[index] = std::make_unique<Station>(Station{std::move(*swtpm), std::move(*tpm)});
+    }
   }
+  stations_changed_.notify_all();
+  if (station_error_) return Fail(*station_error_);
   return {};
 }
 

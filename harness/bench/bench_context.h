@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,10 +75,11 @@ class BenchContext {
   Result<Tpm2OpensslClient*> Tpm2Client(int tls_version, int index);
   Result<RawSignKey*> RawKey(KeyAlgorithm alg);
   Result<ProviderSignKey*> ProviderKey();
-  // Starts stations 0..count-1 that are not running yet. Call it on the main thread: a child
-  // process dies with the thread that started it (PR_SET_PDEATHSIG), and benchmark threads end.
+  // Starts stations 0..count-1 that are not running yet. Call it from benchmark thread 0, which
+  // Google Benchmark runs on the main thread: a child process dies with the thread that started it
+  // (PR_SET_PDEATHSIG), and the other benchmark threads end with each run.
   Result<void> StartStations(int count);
-  // Disposable station `index`, started by StartStations.
+  // Station `index`, waiting (at most two minutes) for thread 0 to have started it.
   Result<Station*> StationAt(int index);
 
  private:
@@ -92,6 +94,8 @@ class BenchContext {
   std::string sessions_for_;                               // "mode/version" of the sessions kept
   void KeepSessionsFor(ClientMode mode, int tls_version);  // with mutex_ held
   std::map<int, std::unique_ptr<Station>> stations_;
+  std::optional<Error> station_error_;  // why the last StartStations failed
+  std::condition_variable stations_changed_;
   std::map<KeyAlgorithm, std::unique_ptr<RawSignKey>> raw_keys_;
   std::unique_ptr<ProviderSignKey> provider_key_;
 };

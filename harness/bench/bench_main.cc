@@ -15,7 +15,7 @@
 #include "core/file_io.h"
 #include "harness/bench/bench_report.h"
 #include "harness/bench/bench_suite.h"
-#include "harness/bench/benchmarks.h"
+#include "harness/bench/bench_registry.h"
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/tpm_args.h"
 #include "harness/process.h"
@@ -46,7 +46,7 @@ void AddOptions(CLI::App& app, BenchArgs& a) {
       ->check(CLI::ExistingFile);
   app.add_option("--json", a.json, "JSON record to write")->capture_default_str();
   app.add_option("--html", a.html, "HTML page to write")->capture_default_str();
-  app.add_option("--filter", a.filter, "Regular expression over the figure names to run")
+  app.add_option("--filter", a.filter, "Regular expression (POSIX extended) over the benchmark names to run, e.g. 'boot|sign'")
       ->capture_default_str();
   app.add_flag("--quick", a.quick, "Short run (0.2 s per benchmark, no 4-station row): the perf test's");
   app.add_option("--min-time", a.min_time,
@@ -95,8 +95,15 @@ int Conclude(const BenchArgs& args, const BenchRecord& record) {
   if (auto written = WriteReports(args, record); !written) return cli::ReportError(written.error());
   std::cout << fmt::format("\nwrote {} and {}\n", args.json, args.html);
   if (BenchInterrupted()) return cli::ReportError(Error(ErrorDomain::kProcess, 0, "bench interrupted"));
-  int failed = 0;
-  for (const auto& f : record.figures) failed += !f.error.empty();
+  int failed = 0, refused = 0;
+  for (const auto& f : record.figures) {
+    failed += !f.error.empty();
+    refused += f.error_domain == "tls" || f.error_domain == "verify";
+  }
+  if (refused > 0) {  // the product failed, not the bench
+    std::cerr << fmt::format("idevid bench: {} benchmark(s) failed: the cloud refused a session\n", refused);
+    return cli::kExitFail;
+  }
   if (failed > 0) {
     return cli::ReportError(
         Error(ErrorDomain::kProcess, 0, fmt::format("{} benchmark(s) failed (see above)", failed)));
@@ -112,6 +119,7 @@ int Bench(const BenchArgs& args) {
                                               "factory that issued the target's idev-id",
                                               args.target)));
   }
+  if (auto filter = ValidFilter(args.filter); !filter) return cli::ReportError(filter.error());
   if (auto auth = cli::LoadHierarchyAuth(args.auth); !auth) return cli::ReportError(auth.error());
   HandleInterrupts(OnInterrupt);
   std::string work = (std::filesystem::temp_directory_path() / "idevid-bench-XXXXXX").string();
@@ -129,11 +137,14 @@ int Bench(const BenchArgs& args) {
                                           .include_run = !args.no_run});
     if (!context) {
       exit_code = cli::ReportError(context.error());
+    } else if (BenchInterrupted()) {  // before any benchmark: no record to write
+      exit_code = cli::ReportError(Error(ErrorDomain::kProcess, 0, "bench interrupted"));
     } else {
       auto record = RunBenchSuite(**context, args.filter, [](const BenchFigure& f) {
         std::cerr << fmt::format("  {:<34} {}\n", f.name,
                                  f.error.empty() ? FormatRate(f.per_second, f.unit) : "FAILED: " + f.error);
       });
+      if (record) record->idevid_version = IDEVID_VERSION;
       exit_code = record ? Conclude(args, *record) : cli::ReportError(record.error());
     }
   }  // everything the bench started stops here

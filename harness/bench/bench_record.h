@@ -19,7 +19,8 @@ struct BenchFigure {
   double per_second = 0;  // 0 when it failed
   int threads = 1;
   std::int64_t iterations = 0;
-  std::string error;  // empty on success
+  std::string error;         // empty on success
+  std::string error_domain;  // of the error: "tls" and "verify" are the cloud's refusals
 };
 
 // What is compared with what, and the ratio it must reach. A ratio is always ours over the

@@ -63,6 +63,7 @@ TEST(BenchComparisons, TlsOneTwoHasNoTpm2OpensslGate) {
   const auto& c = Find(all, "handshake/tls1.2/c1/ours", "ratio_vs_tpm2_openssl");
   EXPECT_EQ(c.status, TargetStatus::kNotMeasured);
   EXPECT_FALSE(c.spec.gated);
+  EXPECT_FALSE(c.spec.target.has_value());
   EXPECT_TRUE(Find(all, "handshake/tls1.3/c1/ours", "ratio_vs_tpm2_openssl").spec.gated);
 }
 

@@ -1,4 +1,4 @@
-#include "harness/bench/benchmarks.h"
+#include "harness/bench/bench_registry.h"
 
 #include <atomic>
 
@@ -39,6 +39,20 @@ std::optional<std::string> PairedFigureName(const std::string& counter) {
   std::string prefix = PairedRateCounter("");
   if (counter.size() <= prefix.size() || counter.rfind(prefix, 0) != 0) return std::nullopt;
   return counter.substr(prefix.size());
+}
+
+void MarkFailed(benchmark::State& state, const Error& error) {
+  state.SkipWithError(BenchInterrupted() ? "interrupted" : error.ToString().c_str());
+}
+
+std::pair<std::string, std::string> SplitFailure(const std::string& message) {
+  auto space = message.find(' ');
+  auto end = message.find("] ");
+  if (message.empty() || message[0] != '[' || space == std::string::npos || end == std::string::npos ||
+      space > end) {
+    return {"", message};
+  }
+  return {message.substr(1, space - 1), message.substr(end + 2)};
 }
 
 bool BenchInterrupted() { return g_interrupted.load(); }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <utility>
 #include <string>
 
 #include "harness/bench/bench_context.h"
@@ -37,11 +38,15 @@ void CountRate(benchmark::State& state);
 bool BenchInterrupted();
 void InterruptBench();
 
+// Marks the benchmark failed with `error`, as "[domain 0x..] message" (Error::ToString), so that
+// the figure keeps the error's domain; or as "interrupted" after an interrupt.
+void MarkFailed(benchmark::State& state, const Error& error);
+
 // Whether a benchmark's set-up succeeded; if not, marks it failed with the error (its loop then
 // runs no iteration, which every thread must still enter).
 template <typename T>
 bool Usable(benchmark::State& state, const Result<T>& ready) {
-  if (!ready && !state.error_occurred()) state.SkipWithError(ready.error().message().c_str());
+  if (!ready && !state.error_occurred()) MarkFailed(state, ready.error());
   return !state.error_occurred();
 }
 
@@ -50,9 +55,13 @@ bool Usable(benchmark::State& state, const Result<T>& ready) {
 template <typename T>
 bool Continue(benchmark::State& state, const Result<T>& step) {
   if (step && !BenchInterrupted()) return true;
-  state.SkipWithError(step ? "interrupted" : step.error().message().c_str());
+  MarkFailed(state, step ? Error(ErrorDomain::kProcess, 0, "interrupted") : step.error());
   return false;
 }
+
+// Splits a failed figure's message into the error's domain ("tls") and its text; the domain is
+// empty when the message did not come from MarkFailed.
+std::pair<std::string, std::string> SplitFailure(const std::string& message);
 
 void RegisterSignBenchmarks(BenchContext& context);
 void RegisterHandshakeBenchmarks(BenchContext& context);

@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <regex>
 #include <thread>
+#include <tuple>
 
-#include "harness/bench/benchmarks.h"
+#include "harness/bench/bench_registry.h"
 
 namespace idevid {
 namespace {
@@ -23,14 +24,15 @@ class FigureReporter : public benchmark::BenchmarkReporter {
       f.threads = static_cast<int>(run.threads);
       f.iterations = static_cast<std::int64_t>(run.iterations);
       if (run.error_occurred) {
-        f.error = run.error_message.empty() ? "failed" : run.error_message;
+        std::tie(f.error_domain, f.error) = SplitFailure(run.error_message.empty() ? "failed" : run.error_message);
       } else if (auto it = run.counters.find(kRateCounter); it != run.counters.end()) {
         f.per_second = it->second.value;
       }
       Add(f);
       for (const auto& [counter, value] : run.counters) {
-        if (auto paired = PairedFigureName(counter))
-          Add({*paired, f.unit, value.value, f.threads, f.iterations, f.error});
+        if (auto paired = PairedFigureName(counter)) {
+          Add({*paired, f.unit, value.value, f.threads, f.iterations, f.error, f.error_domain});
+        }
       }
     }
   }
@@ -60,18 +62,16 @@ BenchTarget Target(BenchContext& context) {
           std::string(KeyAlgorithmName(context.identity_algorithm()))};
 }
 
-// One station per thread of the widest provisioning benchmark the filter selects.
-int StationsNeeded(const std::regex& selected) {
-  int needed = 0;
-  for (const auto& [name, unit] : BenchUnits()) {
-    if (!std::regex_search(name, selected)) continue;
-    if (name.starts_with("provision_parallel/n")) needed = std::max(needed, std::stoi(name.substr(20)));
-    if (name.starts_with("provision/") || name.starts_with("line_check/")) needed = std::max(needed, 1);
-  }
-  return needed;
-}
-
 }  // namespace
+
+Result<void> ValidFilter(const std::string& filter) {
+  try {
+    std::regex parsed(filter, std::regex::extended);
+  } catch (const std::regex_error& e) {
+    return UsageError(fmt::format("--filter '{}' is not a regular expression: {}", filter, e.what()));
+  }
+  return {};
+}
 
 Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filter,
                                   const std::function<void(const BenchFigure&)>& on_figure) {
@@ -88,16 +88,14 @@ Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filt
   RegisterBootBenchmarks(context);
   RegisterProvisioningBenchmarks(context);
   if (context.options().include_run) RegisterRunBenchmark(context);
-  std::regex selected;
-  try {
-    selected = std::regex(filter);
-  } catch (const std::regex_error& e) {
-    return UsageError(fmt::format("--filter '{}' is not a regular expression: {}", filter, e.what()));
-  }
-  if (auto started = context.StartStations(StationsNeeded(selected)); !started) return Fail(started.error());
   FigureReporter reporter(on_figure);
-  benchmark::RunSpecifiedBenchmarks(&reporter, filter);
+  std::size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter, filter);
   benchmark::ClearRegisteredBenchmarks();
+  if (ran == 0) {
+    std::string names;
+    for (const auto& [name, unit] : BenchUnits()) names += " " + name;
+    return UsageError(fmt::format("--filter '{}' selects no benchmark; they are:{}", filter, names));
+  }
   record.figures = reporter.figures;
   std::map<std::string, BenchFigure> by_name;
   for (const auto& f : record.figures) by_name[f.name] = f;

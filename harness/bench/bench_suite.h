@@ -6,14 +6,19 @@
 #include <string>
 
 #include "harness/bench/bench_context.h"
+#include "core/result.h"
 #include "harness/bench/bench_record.h"
 
 namespace idevid {
 
 // `filter` is Google Benchmark's regular expression over the figure names (".": all).
-// `on_figure` is called as each benchmark finishes. Fails only when the provisioning stations
-// the selected benchmarks need cannot be started.
+// `on_figure` is called as each benchmark finishes. Fails with kUsage when the filter selects
+// no benchmark (check it with ValidFilter first).
 Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filter,
                                   const std::function<void(const BenchFigure&)>& on_figure);
+
+// Whether `filter` is a regular expression as Google Benchmark reads it (POSIX extended);
+// kUsage naming the problem otherwise.
+Result<void> ValidFilter(const std::string& filter);
 
 }  // namespace idevid

@@ -8,8 +8,9 @@
 #include "core/file_io.h"
 #include "device/pkid/node_local_store.h"
 #include "device/pkid/pkid_client.h"
-#include "harness/bench/benchmarks.h"
+#include "harness/bench/bench_registry.h"
 #include "harness/process.h"
+#include "provisioning/provisioner.h"
 
 namespace idevid {
 namespace {
@@ -54,8 +55,9 @@ Result<void> Tpm2Tools(BenchContext& context) {
   auto der = (context.options().work_dir / "boot-idevid.der").string();
   auto pem = (context.options().work_dir / "boot-idevid.pub.pem").string();
   for (const auto& argv :
-       {std::vector<std::string>{"tpm2_nvread", "0x01C90000", "-o", der},
-        std::vector<std::string>{"tpm2_readpublic", "-c", "0x81020000", "-f", "pem", "-o", pem}}) {
+       {std::vector<std::string>{"tpm2_nvread", fmt::format("{:#010x}", kDefaultIdevidNvIndex), "-o", der},
+        std::vector<std::string>{"tpm2_readpublic", "-c", fmt::format("{:#010x}", kDefaultIdevidKeyHandle), "-f",
+                                 "pem", "-o", pem}}) {
     auto run = RunCommand(argv, env);
     if (!run) return Fail(run.error());
     if (run->exit_status != 0) {
@@ -77,8 +79,9 @@ void RegisterBootBenchmarks(BenchContext& context) {
   AddBenchmark(context, "boot/pkid_process", "loads", [&context](benchmark::State& state) {
     // Only idev-id, as the tpm2-tools compared with read only idev-id.
     auto config = context.options().work_dir / "boot-device.conf";
-    Usable(state, WriteFileAtomic(config, std::string_view("set security pki node-local idev-id nv-index "
-                                                           "0x01C90000 key-handle 0x81020000\n")));
+    Usable(state, WriteFileAtomic(config, fmt::format("set security pki node-local idev-id nv-index {:#010x} "
+                                                      "key-handle {:#010x}\n",
+                                                      kDefaultIdevidNvIndex, kDefaultIdevidKeyHandle)));
     for (auto _ : state) {
       if (!Continue(state, PkidProcess(state, context, config))) break;
     }

@@ -3,7 +3,7 @@
 // benchmark thread each, to show how the line scales with cores.
 #include <fmt/format.h>
 
-#include "harness/bench/benchmarks.h"
+#include "harness/bench/bench_registry.h"
 #include "provisioning/line_check.h"
 #include "provisioning/provisioner.h"
 
@@ -30,7 +30,7 @@ Result<void> LineCheck(BenchContext& context, Station& station, int index) {
 }
 
 void ProvisionOne(benchmark::State& state, BenchContext& context, KeyAlgorithm alg) {
-  auto station = context.StationAt(0);
+  auto station = context.StartStations(1).and_then([&] { return context.StationAt(0); });
   Usable(state, station);  // on failure the loop below runs no iteration
   for (auto _ : state) {
     if (!Continue(state, Provision(context, **station, alg, 0))) break;
@@ -39,7 +39,7 @@ void ProvisionOne(benchmark::State& state, BenchContext& context, KeyAlgorithm a
 }
 
 void CheckOne(benchmark::State& state, BenchContext& context, KeyAlgorithm alg) {
-  auto station = context.StationAt(0);
+  auto station = context.StartStations(1).and_then([&] { return context.StationAt(0); });
   if (Usable(state, station)) Usable(state, Provision(context, **station, alg, 0));
   for (auto _ : state) {
     if (!Continue(state, LineCheck(context, **station, 0))) break;
@@ -50,6 +50,7 @@ void CheckOne(benchmark::State& state, BenchContext& context, KeyAlgorithm alg) 
 // One thread per station: provision a unit, then its line check.
 void UnitsInParallel(benchmark::State& state, BenchContext& context) {
   int index = state.thread_index();
+  if (index == 0) (void)context.StartStations(state.threads());  // a failure reaches every StationAt
   auto station = context.StationAt(index);
   Usable(state, station);
   for (auto _ : state) {

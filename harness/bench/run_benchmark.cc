@@ -2,20 +2,24 @@
 // timed run of the idevid binary, which must pass.
 #include <fmt/format.h>
 
-#include "harness/bench/benchmarks.h"
+#include "harness/bench/bench_registry.h"
 #include "harness/process.h"
 
 namespace idevid {
 namespace {
 
 Result<void> IdevidRun(const BenchContext& context) {
-  auto report = context.options().work_dir / "idevid-run";
-  auto run =
-      RunCommand({IdevidExecutable(), "run", "--report", report.string()}, {}, std::chrono::minutes(5));
+  const auto& dir = context.options().work_dir;
+  auto run = ChildProcess::Spawn({.argv = {IdevidExecutable(), "run", "--report", (dir / "idevid-run").string()},
+                                  .log = dir / "idevid-run.log"});
   if (!run) return Fail(run.error());
-  if (run->exit_status != 0) {
-    return Fail(ErrorDomain::kProcess, run->exit_status,
-                fmt::format("idevid run exited with {}: {}", run->exit_status, run->err.substr(0, 2000)));
+  bool ended = PollUntil([&] { return run->Ended().has_value() || BenchInterrupted(); }, std::chrono::minutes(5));
+  std::string how = run->Ended().value_or("");
+  if (!ended || BenchInterrupted()) run->Stop();  // idevid run stops what it started on SIGTERM
+  if (how != "exited with status 0") {
+    return Fail(ErrorDomain::kProcess, 0,
+                fmt::format("idevid run {}; its log ends with:\n{}", how.empty() ? "was stopped" : how,
+                            LogTail(dir / "idevid-run.log")));
   }
   return {};
 }

@@ -8,7 +8,7 @@
 
 #include "core/openssl_error.h"
 #include "core/tpm_sign.h"
-#include "harness/bench/benchmarks.h"
+#include "harness/bench/bench_registry.h"
 
 namespace idevid {
 namespace {
@@ -30,17 +30,21 @@ void RawSign(benchmark::State& state, BenchContext& context, KeyAlgorithm alg) {
   CountRate(state);
 }
 
-// EVP_PKEY_sign of a SHA-256 digest: our provider's signature operation and TpmKeySigner.
-Result<void> ProviderSign(OSSL_LIB_CTX* libctx, EVP_PKEY* key, bool rsa) {
-  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(libctx, key, nullptr));
-  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
-      EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1 ||
+// A signature context on the provider's key, set up once for SHA-256 digests (PKCS#1 v1.5 for RSA).
+Result<ossl::PKeyCtx> ProviderSignContext(const ProviderSignKey& key, bool rsa) {
+  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(key.library.get(), key.key.get(), nullptr));
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1 ||
       (rsa && EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1)) {
     return FailOpenSsl("cannot set up a signature with the provider's key");
   }
+  return ctx;
+}
+
+// EVP_PKEY_sign of the digest: our provider's signature function, TpmKeySigner, TPM2_Sign.
+Result<void> ProviderSign(EVP_PKEY_CTX* ctx) {
   std::uint8_t signature[512];
   std::size_t length = sizeof signature;
-  if (EVP_PKEY_sign(ctx.get(), signature, &length, kDigest.data(), kDigest.size()) != 1) {
+  if (EVP_PKEY_sign(ctx, signature, &length, kDigest.data(), kDigest.size()) != 1) {
     return FailOpenSsl("the provider's signature failed");
   }
   return {};
@@ -63,14 +67,11 @@ auto Timed(std::chrono::duration<double>& total, F&& call) {
 void OurSigner(benchmark::State& state, BenchContext& context) {
   KeyAlgorithm alg = context.identity_algorithm();
   auto key = context.ProviderKey();
+  auto ctx = key ? ProviderSignContext(**key, alg == KeyAlgorithm::kRsa2048) : Fail(key.error());
   auto raw = context.RawKey(alg);
-  if (Usable(state, key)) Usable(state, raw);  // on failure the loop below runs no iteration
+  if (Usable(state, ctx)) Usable(state, raw);  // on failure the loop below runs no iteration
   std::chrono::duration<double> ours{0}, theirs{0};
-  auto sign_ours = [&] {
-    return Timed(ours, [&] {
-      return ProviderSign((*key)->library.get(), (*key)->key.get(), alg == KeyAlgorithm::kRsa2048);
-    });
-  };
+  auto sign_ours = [&] { return Timed(ours, [&] { return ProviderSign(ctx->get()); }); };
   auto sign_raw = [&] { return Timed(theirs, [&] { return RawSignature(**raw, alg); }); };
   bool ours_first = true;
   for (auto _ : state) {

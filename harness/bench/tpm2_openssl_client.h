@@ -4,6 +4,8 @@
 // library context, provider instance and TPM connection.
 #pragma once
 
+#include <openssl/provider.h>
+#include <openssl/ssl.h>
 #include <openssl/types.h>
 
 #include <cstdint>
@@ -17,27 +19,28 @@ namespace idevid {
 
 class Tpm2OpensslClient {
  public:
-  // `tcti` goes to tpm2-openssl through TPM2OPENSSL_TCTI; the cloud's certificate must reach
+  // tpm2-openssl finds the TPM in TPM2OPENSSL_TCTI (set it once, before any thread starts); the cloud's certificate must reach
   // `trusted_ca` (PEM). `tls_version` is both the minimum and the maximum. tpm2-openssl 1.1.1
   // makes no client-authenticated TLS 1.2 handshake: in the documented order servers answer "no
   // shared cipher" (with or without a client certificate); with "default" first, the TLS stack
-  // signs with the default provider, which has no private key. Fails with kOpenSsl when tpm2-openssl is
-  // not installed or cannot load the key.
-  static Result<std::unique_ptr<Tpm2OpensslClient>> Create(const std::string& tcti, X509* certificate,
-                                                           const std::string& trusted_ca, int tls_version,
-                                                           std::uint16_t port);
-  ~Tpm2OpensslClient();
-
+  // signs with the default provider, which has no private key. Fails with kOpenSsl when
+  // tpm2-openssl is not installed or cannot load the key.
+  static Result<std::unique_ptr<Tpm2OpensslClient>> Create(X509* certificate, const std::string& trusted_ca,
+                                                           int tls_version, std::uint16_t port);
   // One session: connect, handshake, GET /v1/identity; fails unless the cloud answers 200.
   Result<void> Connect() const;
 
  private:
+  static void Unload(OSSL_PROVIDER* provider) { OSSL_PROVIDER_unload(provider); }
+  using LibCtx = ossl::Owner<OSSL_LIB_CTX, OSSL_LIB_CTX_free>;
+  using Provider = ossl::Owner<OSSL_PROVIDER, Unload>;
+
   Tpm2OpensslClient() = default;
-  OSSL_LIB_CTX* libctx_ = nullptr;
-  OSSL_PROVIDER* tpm2_ = nullptr;
-  OSSL_PROVIDER* default_ = nullptr;
+  // Freed in reverse: the TLS context and the key before the providers, those before the context.
+  LibCtx libctx_;
+  Provider tpm2_, default_;
   ossl::PKey key_;
-  SSL_CTX* ctx_ = nullptr;
+  ossl::Owner<SSL_CTX, SSL_CTX_free> ctx_;
   std::uint16_t port_ = 0;
 };
 
