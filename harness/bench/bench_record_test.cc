@@ -129,6 +129,8 @@ TEST(BenchReport, TextAndHtmlNameTheTargetAndEscapeErrors) {
   EXPECT_TRUE(std::regex_search(text, std::regex(R"(c1/file +FAILED +1  cloud <unreachable>)"))) << text;
   auto html = BenchRecordHtml(Sample());
   EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("fill=\"#1565c0\""), std::string::npos) << "ours is drawn in blue";
+  EXPECT_TRUE(std::regex_search(html, std::regex("ratio_vs_file_mode</td><td>-</td>"))) << "not measured";
   EXPECT_NE(html.find("cloud &lt;unreachable&gt;"), std::string::npos);
   EXPECT_EQ(html.find("<unreachable>"), std::string::npos);
 }

@@ -12,6 +12,10 @@
 namespace idevid {
 namespace {
 
+std::string RatioText(const Comparison& c) {
+  return c.status == TargetStatus::kNotMeasured ? "-" : fmt::format("{:.2f}", c.ratio);
+}
+
 std::string TargetText(const ComparisonSpec& spec) {
   if (!spec.target) return "-";
   return fmt::format(">= {:.2f}{}", *spec.target, spec.gated ? "" : " (reported)");
@@ -42,52 +46,57 @@ nlohmann::json ComparisonJson(const Comparison& c) {
   return j;
 }
 
-// One chart: the rates of ours and its comparators under one title, bars scaled to the largest.
-std::string BarChart(const std::string& title, const std::vector<std::pair<std::string, double>>& bars,
-                     const std::string& unit) {
+// One chart: the rates of ours (in blue) and its comparators under one title.
+struct Chart {
+  std::string title, unit, ours;
+  std::vector<std::pair<std::string, double>> bars;  // figure name, rate
+};
+
+// The chart as inline SVG, bars scaled to the largest.
+std::string ChartSvg(const Chart& chart) {
   double max = 0;
-  for (const auto& [_, v] : bars) max = std::max(max, v);
+  for (const auto& [_, v] : chart.bars) max = std::max(max, v);
   if (max <= 0) return "";
   constexpr int kLabel = 220, kWidth = 360, kRow = 22;
   std::string rects;
   int y = 0;
-  for (const auto& [name, v] : bars) {
-    double w = v / max * kWidth;
+  for (const auto& [name, v] : chart.bars) {
+    double w = std::max(v / max * kWidth, 1.0);
     rects += fmt::format(
         "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text>"
         "<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"/>"
         "<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\">{}</text>",
-        y + 15, HtmlEscape(name), kLabel, y + 3, std::max(w, 1.0), kRow - 6,
-        name.ends_with("ours") ? "#1565c0" : "#9e9e9e", kLabel + std::max(w, 1.0) + 4, y + 15,
-        HtmlEscape(FormatRate(v, unit)));
+        y + 15, HtmlEscape(name), kLabel, y + 3, w, kRow - 6, name == chart.ours ? "#1565c0" : "#9e9e9e",
+        kLabel + w + 4, y + 15, HtmlEscape(FormatRate(v, chart.unit)));
     y += kRow;
   }
   return fmt::format(
       "<h3>{}</h3><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "role=\"img\">{}</svg>",
-      HtmlEscape(title), kLabel + kWidth + 120, y + 4, rects);
+      HtmlEscape(chart.title), kLabel + kWidth + 120, y + 4, rects);
 }
 
+// A chart per comparison title, with each figure the comparisons under it name, in table order.
 std::string Charts(const BenchRecord& r) {
   std::map<std::string, const BenchFigure*> figures;
   for (const auto& f : r.figures) figures[f.name] = &f;
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<std::pair<std::string, double>>> bars;
-  std::map<std::string, std::string> units;
+  std::vector<Chart> charts;
   for (const auto& c : r.comparisons) {
     if (c.status == TargetStatus::kNotMeasured) continue;
-    auto& group = bars[c.spec.title];
-    if (group.empty()) order.push_back(c.spec.title);
+    if (charts.empty() || charts.back().title != c.spec.title) charts.push_back({c.spec.title, "", c.spec.ours, {}});
+    Chart& chart = charts.back();
     for (const auto& name : {c.spec.ours, c.spec.comparator}) {
-      if (name.empty() || !figures.count(name)) continue;
-      if (std::none_of(group.begin(), group.end(), [&](const auto& b) { return b.first == name; })) {
-        group.emplace_back(name, figures[name]->per_second);
+      auto found = figures.find(name);
+      if (found == figures.end()) continue;
+      auto& bars = chart.bars;
+      if (std::none_of(bars.begin(), bars.end(), [&](const auto& b) { return b.first == name; })) {
+        bars.emplace_back(name, found->second->per_second);
       }
-      units[c.spec.title] = figures[name]->unit;
+      chart.unit = found->second->unit;
     }
   }
   std::string out;
-  for (const auto& title : order) out += BarChart(title, bars[title], units[title]);
+  for (const auto& chart : charts) out += ChartSvg(chart);
   return out;
 }
 
@@ -137,7 +146,7 @@ std::string BenchRecordText(const BenchRecord& r) {
   out += fmt::format("\n{:<52} {:<22} {:>8} {:>18} {}\n", "comparison", "ratio", "value", "target", "status");
   for (const auto& c : r.comparisons) {
     out += fmt::format("{:<52} {:<22} {:>8} {:>18} {}\n", c.spec.title, c.spec.ratio_name,
-                       c.status == TargetStatus::kNotMeasured ? "-" : fmt::format("{:.2f}", c.ratio),
+                       RatioText(c),
                        TargetText(c.spec), TargetStatusName(c.status));
   }
   return out;
@@ -153,11 +162,11 @@ std::string BenchRecordHtml(const BenchRecord& r) {
   std::string rows;
   for (const auto& c : r.comparisons) {
     rows += fmt::format(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}</td><td>{}</td>"
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td>{}</td><td>{}</td></tr>",
         HtmlEscape(c.spec.title), HtmlEscape(c.spec.ours),
         HtmlEscape(c.spec.comparator.empty() ? "budget" : c.spec.comparator), HtmlEscape(c.spec.ratio_name),
-        c.ratio, HtmlEscape(TargetText(c.spec)), TargetStatusName(c.status), HtmlEscape(c.spec.note));
+        RatioText(c), HtmlEscape(TargetText(c.spec)), TargetStatusName(c.status), HtmlEscape(c.spec.note));
   }
   return fmt::format(
       "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>idevid bench {}</title>"
