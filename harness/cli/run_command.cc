@@ -167,6 +167,49 @@ std::optional<std::string> WrongUnit(const RunArgs& args, const UnitUnderTest& u
   return std::nullopt;
 }
 
+// What a run checks before it starts anything: the bench file, the flags, the hierarchy auth, the
+// shard and the suites. Returns the scenarios to run and fills in the record's shard.
+Result<std::vector<Scenario>> PlanRun(const RunArgs& args, const Result<void>& bench, RunRecord& record) {
+  if (!bench) return Fail(bench.error());
+  if (args.target == "swtpm" && args.no_provision) {
+    return UsageError("--no-provision needs a --target whose TPM already holds an identity; the "
+                      "embedded swtpm starts empty");
+  }
+  if (auto auth = LoadHierarchyAuth(args.auth); !auth) return Fail(auth.error());
+  auto shard = ResolveShard(args.shard);
+  if (!shard) return Fail(shard.error());
+  if (shard->total > 1) record.shard = fmt::format("{}/{}", shard->index, shard->total);
+  return Selected(args.suites, *shard);
+}
+
+// Why a run ended before its scenarios, and its exit code.
+struct RunFailure {
+  Error error;
+  int exit_code;
+};
+
+// Prepares the unit in `work`, checks it is the unit expected and runs the scenarios into the
+// record. Everything the bench started has stopped when this returns, also after an interrupt.
+std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::string& work,
+                                       const std::vector<Scenario>& scenarios, RunRecord& record) {
+  auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
+                                      .tcti = TargetTcti(args.target), .provision = !args.no_provision,
+                                      .factory_ca = args.factory_ca, .factory = args.factory,
+                                      .limits = args.limits, .inject = args.inject,
+                                      .soak_seconds = args.soak_seconds});
+  if (!unit) return RunFailure{unit.error(), ExitCodeFor(unit.error())};
+  record.serial = (*unit)->options().serial;
+  record.model = (*unit)->options().model;
+  if (auto wrong = WrongUnit(args, **unit)) {  // a failed check, not a broken bench
+    return RunFailure{Error(ErrorDomain::kVerify, 0, *wrong), kExitFail};
+  }
+  record.tpm_manufacturer = (*unit)->tpm_info().manufacturer;
+  record.tpm_firmware = (*unit)->tpm_info().firmware_version;
+  record.identity = (*unit)->identity();
+  RunScenarios(scenarios, **unit, record);
+  return std::nullopt;
+}
+
 int Run(const RunArgs& args, const Result<void>& bench) {
   RunRecord record;
   record.started = std::chrono::system_clock::now();
@@ -183,49 +226,20 @@ int Run(const RunArgs& args, const Result<void>& bench) {
     Finish(record, args.report);
     return code;
   };
-  if (!bench) return fail(bench.error(), ExitCodeFor(bench.error()));
-  if (args.target == "swtpm" && args.no_provision) {
-    return fail(Error(ErrorDomain::kUsage, 0, "--no-provision needs a --target whose TPM already "
-                                              "holds an identity; the embedded swtpm starts empty"),
-                kExitUsage);
-  }
-  if (auto auth = LoadHierarchyAuth(args.auth); !auth) return fail(auth.error(), ExitCodeFor(auth.error()));
-  auto shard = ResolveShard(args.shard);
-  if (!shard) return fail(shard.error(), kExitUsage);
-  if (shard->total > 1) record.shard = fmt::format("{}/{}", shard->index, shard->total);
-  auto scenarios = Selected(args.suites, *shard);
-  if (!scenarios) return fail(scenarios.error(), kExitUsage);
+  auto scenarios = PlanRun(args, bench, record);
+  if (!scenarios) return fail(scenarios.error(), ExitCodeFor(scenarios.error()));
   HandleInterrupts(OnInterrupt);
   std::string work = (std::filesystem::temp_directory_path() / "idevid-run-XXXXXX").string();
-  if (::mkdtemp(work.data()) == nullptr) return fail(Error(ErrorDomain::kIo, errno, "cannot create " + work), kExitInfrastructure);
-  auto discard_work = [&] {
-    if (!args.keep_work) std::filesystem::remove_all(work);
-    else std::cerr << fmt::format("idevid run: the bench's files are kept in {}\n", work);
-  };
-  {
-    std::string tcti = TargetTcti(args.target);
-    auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
-                                        .tcti = tcti, .provision = !args.no_provision,
-                                        .factory_ca = args.factory_ca, .factory = args.factory,
-                                        .limits = args.limits, .inject = args.inject,
-                                        .soak_seconds = args.soak_seconds});
-    if (!unit) {
-      discard_work();
-      return fail(unit.error(), ExitCodeFor(unit.error()));
-    }
-    record.serial = (*unit)->options().serial;
-    record.model = (*unit)->options().model;
-    if (auto wrong = WrongUnit(args, **unit)) {  // a failed check, not a broken bench
-      unit->reset();
-      discard_work();
-      return fail(Error(ErrorDomain::kVerify, 0, *wrong), kExitFail);
-    }
-    record.tpm_manufacturer = (*unit)->tpm_info().manufacturer;
-    record.tpm_firmware = (*unit)->tpm_info().firmware_version;
-    record.identity = (*unit)->identity();
-    RunScenarios(*scenarios, **unit, record);
-  }  // everything the bench started stops here, also after an interrupt
-  discard_work();
+  if (::mkdtemp(work.data()) == nullptr) {
+    return fail(Error(ErrorDomain::kIo, errno, "cannot create " + work), kExitInfrastructure);
+  }
+  auto failure = RunOnTheUnit(args, work, *scenarios, record);
+  if (!args.keep_work) {
+    std::filesystem::remove_all(work);
+  } else {
+    std::cerr << fmt::format("idevid run: the bench's files are kept in {}\n", work);
+  }
+  if (failure) return fail(failure->error, failure->exit_code);
   record.outcome = OverallOutcome(record.scenarios);
   if (g_interrupted) {
     record.outcome = Outcome::kAborted;
