@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
@@ -347,6 +348,32 @@ TEST_F(RunCommandTest, AnInterruptedRunLeavesNoProcessAndAnAbortedRecord) {
   auto left = RunCommand({"pgrep", "-f", (temp_.path() / "idevid-run-").string()});
   ASSERT_TRUE(left);
   EXPECT_EQ(left->out, "") << "processes of the run are still there";
+}
+
+TEST_F(RunCommandTest, AnInterruptedParallelRunAbortsEveryUnitAndLeavesNoProcess) {
+  auto child = ChildProcess::Spawn({.argv = {IDEVID_BINARY, "run", "--parallel", "2", "--report", Report()},
+                                    .log = temp_.path() / "parallel.log",
+                                    .env = {{"TSS2_LOG", "all+NONE"}, {"TMPDIR", temp_.path().string()}}});
+  ASSERT_TRUE(child);
+  auto unit_log = [&](int k) { return std::filesystem::path(Report()) / fmt::format("unit-{}", k) / "run.log"; };
+  // Both units are past provisioning and into their scenarios.
+  ASSERT_TRUE(PollUntil([&] {
+    return LogTail(unit_log(1)).find("[2/") != std::string::npos && LogTail(unit_log(2)).find("[2/") != std::string::npos;
+  }, std::chrono::seconds(90)));
+  ::kill(child->pid(), SIGINT);
+  ASSERT_TRUE(PollUntil([&] { return child->Ended().has_value(); }, std::chrono::seconds(90)));
+  EXPECT_EQ(*child->Ended(), "exited with status 2") << LogTail(temp_.path() / "parallel.log");
+  auto units = nlohmann::json::parse(*ReadFileText(std::filesystem::path(Report()) / "units.json"));
+  ASSERT_EQ(units.size(), 2u);
+  for (int k : {1, 2}) {
+    EXPECT_EQ(units[k - 1]["outcome"], "ABORTED") << units.dump();
+    EXPECT_EQ(units[k - 1]["exit_code"], 2);
+    auto record = Record(fmt::format("unit-{}/run-record.json", k));
+    EXPECT_NE(record["message"].get<std::string>().find("interrupted after"), std::string::npos);
+  }
+  auto left = RunCommand({"pgrep", "-f", (temp_.path() / "idevid-run-").string()});
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->out, "") << "processes of the units are still there";
 }
 
 }  // namespace
