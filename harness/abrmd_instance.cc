@@ -69,8 +69,10 @@ Result<AbrmdInstance> AbrmdInstance::Start(const AbrmdOptions& options) {
 
 Result<void> AbrmdInstance::StartDaemon() {
   auto abrmd_log = options_.dir / "tpm2-abrmd.log";
+  // Room for 16 concurrent clients per comparator of `idevid bench` (the default is 27 connections;
+  // tpm2-openssl 1.1.1 keeps its connection after its provider is unloaded).
   auto abrmd = ChildProcess::Spawn({.argv = {"tpm2-abrmd", "--session", "--allow-root",
-                                             "--flush-all", "--dbus-name=" + bus_name_,
+                                             "--flush-all", "--max-connections=64", "--dbus-name=" + bus_name_,
                                              "--tcti=" + options_.tpm_tcti},
                                     .log = abrmd_log,
                                     .env = ClientEnvironment(),
