@@ -19,6 +19,7 @@
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/tpm_args.h"
 #include "harness/process.h"
+#include "harness/work_dir.h"
 
 namespace idevid {
 namespace {
@@ -122,14 +123,13 @@ int Bench(const BenchArgs& args) {
   if (auto filter = ValidFilter(args.filter); !filter) return cli::ReportError(filter.error());
   if (auto auth = cli::LoadHierarchyAuth(args.auth); !auth) return cli::ReportError(auth.error());
   HandleInterrupts(OnInterrupt);
-  std::string work = (std::filesystem::temp_directory_path() / "idevid-bench-XXXXXX").string();
-  if (::mkdtemp(work.data()) == nullptr)
-    return cli::ReportError(Error(ErrorDomain::kIo, errno, "cannot create " + work));
+  auto work = MakeWorkDir("idevid-bench");
+  if (!work) return cli::ReportError(work.error());
   int exit_code = cli::kExitPass;
   {
     double min_time = args.min_time > 0 ? args.min_time : args.quick ? 0.2 : 0.5;
     std::cerr << fmt::format("idevid bench: preparing {}\n", tcti.empty() ? "the embedded swtpm" : tcti);
-    auto context = BenchContext::Prepare({.work_dir = work,
+    auto context = BenchContext::Prepare({.work_dir = *work,
                                           .tcti = tcti,
                                           .factory_ca = args.factory_ca,
                                           .min_time_seconds = min_time,
@@ -148,11 +148,7 @@ int Bench(const BenchArgs& args) {
       exit_code = record ? Conclude(args, *record) : cli::ReportError(record.error());
     }
   }  // everything the bench started stops here
-  if (args.keep_work) {
-    std::cerr << fmt::format("idevid bench: the bench's files are kept in {}\n", work);
-  } else {
-    std::filesystem::remove_all(work);
-  }
+  ReleaseWorkDir(*work, args.keep_work, "idevid bench");
   return exit_code;
 }
 

@@ -18,6 +18,7 @@
 #include "harness/run/bench_file.h"
 #include "harness/run/progress.h"
 #include "harness/run/unit_under_test.h"
+#include "harness/work_dir.h"
 #include "reports/report_writers.h"
 #include "scenarios/scenarios.h"
 
@@ -190,7 +191,7 @@ struct RunFailure {
 
 // Prepares the unit in `work`, checks it is the unit expected and runs the scenarios into the
 // record. Everything the bench started has stopped when this returns, also after an interrupt.
-std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::string& work,
+std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::filesystem::path& work,
                                        const std::vector<Scenario>& scenarios, RunRecord& record) {
   auto unit = UnitUnderTest::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
                                       .tcti = TargetTcti(args.target), .provision = !args.no_provision,
@@ -229,16 +230,10 @@ int Run(const RunArgs& args, const Result<void>& bench) {
   auto scenarios = PlanRun(args, bench, record);
   if (!scenarios) return fail(scenarios.error(), ExitCodeFor(scenarios.error()));
   HandleInterrupts(OnInterrupt);
-  std::string work = (std::filesystem::temp_directory_path() / "idevid-run-XXXXXX").string();
-  if (::mkdtemp(work.data()) == nullptr) {
-    return fail(Error(ErrorDomain::kIo, errno, "cannot create " + work), kExitInfrastructure);
-  }
-  auto failure = RunOnTheUnit(args, work, *scenarios, record);
-  if (!args.keep_work) {
-    std::filesystem::remove_all(work);
-  } else {
-    std::cerr << fmt::format("idevid run: the bench's files are kept in {}\n", work);
-  }
+  auto work = MakeWorkDir("idevid-run");
+  if (!work) return fail(work.error(), kExitInfrastructure);
+  auto failure = RunOnTheUnit(args, *work, *scenarios, record);
+  ReleaseWorkDir(*work, args.keep_work, "idevid run");
   if (failure) return fail(failure->error, failure->exit_code);
   record.outcome = OverallOutcome(record.scenarios);
   if (g_interrupted) {
