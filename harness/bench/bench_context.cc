@@ -54,6 +54,9 @@ Result<std::unique_ptr<BenchContext>> BenchContext::Prepare(const BenchOptions& 
   auto alg = IdentityAlgorithm(context->unit_->tcti());
   if (!alg) return Fail(alg.error());
   context->identity_algorithm_ = *alg;
+  auto cert = LoadCertificateFile(context->unit_->dir() / "idevid.pem");
+  if (!cert) return Fail(cert.error());
+  context->idevid_certificate_ = std::move(*cert);
   auto bundle = LoadTrustBundle(FactoryFiles::Chain(context->unit_->issuer().dir));
   if (!bundle) return Fail(bundle.error());
   context->bundle_ = std::move(*bundle);
@@ -86,10 +89,8 @@ Result<Tpm2OpensslClient*> BenchContext::Tpm2Client(int tls_version, int index) 
   KeepSessionsFor(ClientMode::kTpm2Openssl, tls_version);
   auto& slot = tpm2_[index];
   if (!slot) {
-    auto cert = LoadCertificateFile(unit_->dir() / "idevid.pem");
-    if (!cert) return Fail(cert.error());
     auto client = Tpm2OpensslClient::Create(
-        cert->get(), FactoryFiles::Chain(unit_->issuer().dir).string(),
+        idevid_certificate_.get(), FactoryFiles::Chain(unit_->issuer().dir).string(),
         tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION, unit_->cloud().port());
     if (!client) return Fail(client.error());
     slot = std::move(*client);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/openssl_ptr.h"
 #include "core/result.h"
 #include "core/tpm_context.h"
 #include "core/tpm_keys.h"
@@ -88,6 +89,7 @@ class BenchContext {
   std::unique_ptr<UnitUnderTest> unit_;
   KeyAlgorithm identity_algorithm_ = KeyAlgorithm::kEccP256;
   std::optional<TrustBundle> bundle_;
+  ossl::Cert idevid_certificate_;  // the unit's, for the tpm2-openssl clients
   std::mutex mutex_;
   std::map<int, std::unique_ptr<SsliClient>> ours_;  // by thread
   std::map<int, std::unique_ptr<Tpm2OpensslClient>> tpm2_;
