@@ -21,6 +21,21 @@ Result<void> PersistSigningKey(const TpmContext& tpm) {
   return PersistKey(tpm, key->object, 0x81020000);
 }
 
+// A signer on the key PersistSigningKey puts into `swtpm`'s TPM, after one good signature.
+Result<std::shared_ptr<TpmKeySigner>> SignerThatHasSigned(const SwtpmInstance& swtpm) {
+  {
+    auto tpm = TpmContext::Open(swtpm.tcti());
+    if (!tpm) return Fail(tpm.error());
+    if (auto persisted = PersistSigningKey(*tpm); !persisted) return Fail(persisted.error());
+  }
+  auto signer = TpmKeySigner::Open(swtpm.tcti(), 0x81020000);
+  if (!signer) return Fail(signer.error());
+  if (auto first = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", Bytes(32, 0x42)); !first) {
+    return Fail(first.error().WithContext("the first signature"));
+  }
+  return signer;
+}
+
 class FaultTctiTest : public testing::TpmTestBase, public ::testing::Test {
  protected:
   void SetUp() override { StartTpm(testing::TpmAccess::kAbrmd); }
@@ -116,15 +131,9 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesItsTpmGoingAwayAndComingBack) {
   testing::TempDir dir;
   auto swtpm = SwtpmInstance::Start({.state_dir = dir.path() / "tpm"});
   ASSERT_TRUE(swtpm) << swtpm.error().message();
-  {
-    auto tpm = TpmContext::Open(swtpm->tcti());
-    ASSERT_TRUE(tpm);
-    ASSERT_TRUE(PersistSigningKey(*tpm));
-  }
-  auto signer = TpmKeySigner::Open(swtpm->tcti(), 0x81020000);
+  auto signer = SignerThatHasSigned(*swtpm);
   ASSERT_TRUE(signer) << signer.error().message();
   Bytes digest(32, 0x42);
-  ASSERT_TRUE((*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest));
   std::uint16_t port = swtpm->port();
   swtpm->Stop();
   auto away = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
@@ -144,15 +153,9 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesARestartOfTpm2Abrmd) {
   testing::TempDir dir;
   auto swtpm = SwtpmInstance::Start({.state_dir = dir.path() / "tpm", .with_abrmd = true});
   ASSERT_TRUE(swtpm) << swtpm.error().message();
-  {
-    auto tpm = TpmContext::Open(swtpm->tcti());
-    ASSERT_TRUE(tpm);
-    ASSERT_TRUE(PersistSigningKey(*tpm));
-  }
-  auto signer = TpmKeySigner::Open(swtpm->tcti(), 0x81020000);
+  auto signer = SignerThatHasSigned(*swtpm);
   ASSERT_TRUE(signer) << signer.error().message();
   Bytes digest(32, 0x42);
-  ASSERT_TRUE((*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest));
   auto restarted = swtpm->abrmd()->RestartDaemon();
   ASSERT_TRUE(restarted) << restarted.error().message();
   int signed_after = 0;
