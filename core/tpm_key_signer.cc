@@ -51,7 +51,11 @@ TpmKeySigner::~TpmKeySigner() = default;
 Result<std::unique_ptr<TpmKeySigner::State>> TpmKeySigner::Connect(const std::string& tcti,
                                                                    std::uint32_t handle,
                                                                    ossl::PKey& public_key) {
-  auto tpm = TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(30)});
+  // Named, not a designated-initializer temporary: GCC 12 at -O3 takes the temporary's
+  // std::function for uninitialized (-Wmaybe-uninitialized).
+  TpmOpenOptions options;
+  options.command_timeout = std::chrono::seconds(30);
+  auto tpm = TpmContext::Open(tcti, std::move(options));
   if (!tpm) return Fail(tpm.error());
   auto key = ReferenceTpmHandle(*tpm, handle);
   if (!key && IsTpmRc(key.error(), TPM2_RC_HANDLE)) {
