@@ -1,16 +1,32 @@
 #include "device/config/config_parser.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <set>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/file_io.h"
 
 namespace idevid {
 namespace {
+
+// The longest file name echoed whole (PATH_MAX).
+constexpr std::size_t kMaxPathBytes = 4096;
+
+// A piece of the configuration (a word, a name, a path) echoed in a message: between single
+// quotes, escaped and cut to a stated length, whatever bytes the file holds.
+std::string Echo(std::string_view text, std::size_t max_bytes = kDisplayTextMaxBytes) {
+  return "'" + DisplayText(text, max_bytes) + "'";
+}
+
+// A UTF-8 byte order mark, which some editors put at the start of a file; it carries no meaning.
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 struct Token {
   std::string text;
@@ -30,8 +46,8 @@ Result<std::vector<Token>> Tokenize(std::string_view line, const SourceLocation&
     } else if (c == '"') {
       std::size_t end = line.find('"', i + 1);
       if (end == std::string_view::npos) {
-        return ConfigError(fmt::format("{}:{}:{}: unterminated quoted string", at.file, at.line,
-                                       i + 1));
+        return ConfigError(fmt::format("{}: unterminated quoted string",
+                                       SourceLocation{at.file, at.line, static_cast<int>(i + 1)}.ToString()));
       }
       tokens.push_back({std::string(line.substr(i + 1, end - i - 1)), static_cast<int>(i + 1)});
       i = end + 1;
@@ -80,7 +96,20 @@ Slot Seconds() {
 }
 
 using Values = std::vector<std::string>;  // the value slots' texts, in order
-using Action = std::function<void(DeviceConfig&, const Values&, const SourceLocation&)>;
+// Applies one statement; fails when it sets an attribute that an earlier statement set.
+using Action = std::function<Result<void>(DeviceConfig&, const Values&, const SourceLocation&)>;
+
+// Records that `attribute` of `owner` is set by the statement at `at`. A second statement
+// setting it is refused, with the same value as well as with another one: each attribute is set
+// by one statement, so what a configuration means never depends on which of two lines wins, and
+// a line pasted twice is shown rather than silently absorbed.
+Result<void> SetOnce(AttributeLocations& set_at, const std::string& attribute,
+                     const std::string& owner, const SourceLocation& at) {
+  auto [first, inserted] = set_at.emplace(attribute, at);
+  if (inserted) return {};
+  return ConfigError(fmt::format("{}: {} for {} already set at line {}", at.ToString(), attribute,
+                                 owner, first->second.line));
+}
 
 struct Rule {
   std::vector<Slot> slots;
@@ -104,38 +133,67 @@ std::vector<Rule> PkiRules() {
   auto idev = Prefix({"set", "security", "pki", "node-local", "idev-id"});
   auto ca_profile = [](DeviceConfig& c, const Values& v, const SourceLocation& at) -> CaProfile& {
     CaProfile& p = c.ca_profiles[v[0]];
-    if (p.name.empty()) p = {v[0], "", "", at};
+    if (p.name.empty()) p = {v[0], "", "", at, {}};
     return p;
   };
   auto local_cert = [](DeviceConfig& c, const Values& v, const SourceLocation& at) -> LocalCertificate& {
     LocalCertificate& l = c.local_certificates[v[0]];
-    if (l.id.empty()) l = {v[0], "", "", "", at};
+    if (l.id.empty()) l = {v[0], "", "", "", at, {}};
     return l;
+  };
+  // Sets one attribute of a CA profile or local certificate, once.
+  auto ca_set = [=](std::string attribute, std::string CaProfile::*field) -> Action {
+    return [=](DeviceConfig& c, const Values& v, const SourceLocation& at) -> Result<void> {
+      CaProfile& p = ca_profile(c, v, at);
+      auto once = SetOnce(p.set_at, attribute, "ca-profile " + Echo(v[0]), at);
+      if (once) p.*field = v[1];
+      return once;
+    };
+  };
+  auto local_set = [=](std::string attribute, std::string LocalCertificate::*field) -> Action {
+    return [=](DeviceConfig& c, const Values& v, const SourceLocation& at) -> Result<void> {
+      LocalCertificate& l = local_cert(c, v, at);
+      auto once = SetOnce(l.set_at, attribute, "local-certificate " + Echo(v[0]), at);
+      if (once) l.*field = v[1];
+      return once;
+    };
+  };
+  auto idev_set = [](DeviceConfig& c, const std::string& attribute, const std::string& value,
+                     const SourceLocation& at) -> Result<void> {
+    auto once = SetOnce(c.idevid.set_at, attribute, "idev-id", at);
+    if (!once) return once;
+    (attribute == "nv-index" ? c.idevid.nv_index : c.idevid.key_handle) = *ParseNumber(value, 16);
+    return {};
   };
   auto nv = Hex("an NV index like 0x01C90000");
   auto handle = Hex("a key handle like 0x81020000");
   return {
       Make(ca, {Value("a CA profile name"), Kw("ca-identity"), Value("a CA identity")},
-           [=](auto& c, auto& v, auto& at) { ca_profile(c, v, at).ca_identity = v[1]; }),
+           ca_set("ca-identity", &CaProfile::ca_identity)),
       Make(ca, {Value("a CA profile name"), Kw("certificate"), Value("a file path")},
-           [=](auto& c, auto& v, auto& at) { ca_profile(c, v, at).certificate = v[1]; }),
+           ca_set("certificate", &CaProfile::certificate)),
       Make(local, {Value("a certificate-id"), Kw("certificate"), Value("a file path")},
-           [=](auto& c, auto& v, auto& at) { local_cert(c, v, at).certificate = v[1]; }),
+           local_set("certificate", &LocalCertificate::certificate)),
       Make(local, {Value("a certificate-id"), Kw("private-key"), Value("a file path")},
-           [=](auto& c, auto& v, auto& at) { local_cert(c, v, at).private_key = v[1]; }),
+           local_set("private-key", &LocalCertificate::private_key)),
       Make(local, {Value("a certificate-id"), Kw("ca-profile"), Value("a CA profile name")},
-           [=](auto& c, auto& v, auto& at) { local_cert(c, v, at).ca_profile = v[1]; }),
+           local_set("ca-profile", &LocalCertificate::ca_profile)),
       Make(idev, {Kw("nv-index"), nv, Kw("key-handle"), handle},
-           [](auto& c, auto& v, auto&) {
-             c.idevid.nv_index = *ParseNumber(v[0], 16);
-             c.idevid.key_handle = *ParseNumber(v[1], 16);
+           [=](auto& c, auto& v, auto& at) -> Result<void> {
+             auto nv_set = idev_set(c, "nv-index", v[0], at);
+             if (!nv_set) return nv_set;
+             return idev_set(c, "key-handle", v[1], at);
            }),
       Make(idev, {Kw("nv-index"), nv},
-           [](auto& c, auto& v, auto&) { c.idevid.nv_index = *ParseNumber(v[0], 16); }),
+           [=](auto& c, auto& v, auto& at) { return idev_set(c, "nv-index", v[0], at); }),
       Make(idev, {Kw("key-handle"), handle},
-           [](auto& c, auto& v, auto&) { c.idevid.key_handle = *ParseNumber(v[0], 16); }),
+           [=](auto& c, auto& v, auto& at) { return idev_set(c, "key-handle", v[0], at); }),
       Make(Prefix({"set", "security", "pki", "node-local", "socket-group"}), {Value("a group name")},
-           [](auto& c, auto& v, auto&) { c.socket_group = v[0]; }),
+           [](auto& c, auto& v, auto& at) -> Result<void> {
+             auto once = SetOnce(c.node_local_set_at, "socket-group", "node-local", at);
+             if (once) c.socket_group = v[0];
+             return once;
+           }),
   };
 }
 
@@ -153,25 +211,35 @@ std::vector<Rule> SslRules() {
   Slot versions = {"'all', 'tls12' or 'tls13'", [](const std::string& t) {
                      return t == "all" || t == "tls12" || t == "tls13";
                    }};
+  // Sets one attribute of a profile, once; `assign` stores the value.
+  using Assign = std::function<void(SslInitiationProfile&, const std::string&)>;
+  auto set = [=](std::string attribute, Assign assign) -> Action {
+    return [=](DeviceConfig& c, const Values& v, const SourceLocation& at) -> Result<void> {
+      SslInitiationProfile& p = get(c, v, at);
+      auto once = SetOnce(p.set_at, attribute, "ssl initiation profile " + Echo(v[0]), at);
+      if (once) assign(p, v.size() > 1 ? v[1] : "");
+      return once;
+    };
+  };
   return {
       Make(profile, {name, Kw("client-certificate"), Value("a certificate-id")},
-           [=](auto& c, auto& v, auto& at) { get(c, v, at).client_certificate = v[1]; }),
+           set("client-certificate", [](auto& p, auto& value) { p.client_certificate = value; })),
       Make(profile, {name, Kw("crypto-hardware-offload"), Kw("tpm")},
-           [=](auto& c, auto& v, auto& at) { get(c, v, at).tpm_offload = true; }),
+           set("crypto-hardware-offload", [](auto& p, auto&) { p.tpm_offload = true; })),
       Make(profile, {name, Kw("trusted-ca"), Value("a CA profile name")},
-           [=](auto& c, auto& v, auto& at) { get(c, v, at).trusted_ca = v[1]; }),
+           set("trusted-ca", [](auto& p, auto& value) { p.trusted_ca = value; })),
       Make(profile, {name, Kw("server-name"), Value("a host name")},
-           [=](auto& c, auto& v, auto& at) { get(c, v, at).server_name = v[1]; }),
+           set("server-name", [](auto& p, auto& value) { p.server_name = value; })),
       Make(profile, {name, Kw("protocol-version"), versions},
-           [=](auto& c, auto& v, auto& at) {
-             get(c, v, at).versions = v[1] == "tls12"   ? TlsVersions::kTls12
-                                      : v[1] == "tls13" ? TlsVersions::kTls13
-                                                        : TlsVersions::kAll;
-           }),
+           set("protocol-version", [](auto& p, auto& value) {
+             p.versions = value == "tls12"   ? TlsVersions::kTls12
+                          : value == "tls13" ? TlsVersions::kTls13
+                                             : TlsVersions::kAll;
+           })),
       Make(profile, {name, Kw("handshake-timeout"), Seconds()},
-           [=](auto& c, auto& v, auto& at) {
-             get(c, v, at).handshake_timeout_seconds = static_cast<int>(*ParseNumber(v[1], 10));
-           }),
+           set("handshake-timeout", [](auto& p, auto& value) {
+             p.handshake_timeout_seconds = static_cast<int>(*ParseNumber(value, 10));
+           })),
   };
 }
 
@@ -201,7 +269,8 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
   std::vector<const Rule*> alive;
   for (const Rule& r : Grammar()) alive.push_back(&r);
   auto error = [&](int column, const std::string& what) {
-    return ConfigError(fmt::format("{}:{}:{}: {}", at.file, at.line, column, what));
+    return ConfigError(
+        fmt::format("{}: {}", SourceLocation{at.file, at.line, column}.ToString(), what));
   };
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     std::vector<const Rule*> next;
@@ -211,8 +280,8 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
     if (next.empty()) {
       bool complete = std::any_of(alive.begin(), alive.end(),
                                   [&](const Rule* r) { return r->slots.size() == i; });
-      if (complete) return error(tokens[i].column, fmt::format("unexpected '{}' after a complete statement", tokens[i].text));
-      return error(tokens[i].column, fmt::format("expected {}, got '{}'", Expected(alive, i), tokens[i].text));
+      if (complete) return error(tokens[i].column, fmt::format("unexpected {} after a complete statement", Echo(tokens[i].text)));
+      return error(tokens[i].column, fmt::format("expected {}, got {}", Expected(alive, i), Echo(tokens[i].text)));
     }
     alive = std::move(next);
   }
@@ -223,13 +292,21 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
       if (!r->slots[i].keyword) values.push_back(tokens[i].text);
     }
     at.column = tokens.front().column;
-    r->apply(config, values, at);
-    return {};
+    return r->apply(config, values, at);
   }
   const Token& last = tokens.back();
   return error(last.column + static_cast<int>(last.text.size()),
-               fmt::format("incomplete statement: expected {} after '{}'",
-                           Expected(alive, tokens.size()), last.text));
+               fmt::format("incomplete statement: expected {} after {}",
+                           Expected(alive, tokens.size()), Echo(last.text)));
+}
+
+// Where a profile's offload and certificate disagree: at its client-certificate statement, or at
+// its crypto-hardware-offload statement when it has no client-certificate.
+const SourceLocation& OffloadMismatchAt(const SslInitiationProfile& p) {
+  for (const char* attribute : {"client-certificate", "crypto-hardware-offload"}) {
+    if (auto it = p.set_at.find(attribute); it != p.set_at.end()) return it->second;
+  }
+  return p.defined_at;
 }
 
 Result<void> CheckReferences(const DeviceConfig& c) {
@@ -242,48 +319,68 @@ Result<void> CheckReferences(const DeviceConfig& c) {
     }
     if (cert.certificate.empty() || cert.private_key.empty()) {
       return ConfigError(fmt::format("{}: local-certificate {} needs both 'certificate' and "
-                                     "'private-key'", at(cert.defined_at), id));
+                                     "'private-key'", at(cert.defined_at), Echo(id)));
     }
     if (!cert.ca_profile.empty() && !c.ca_profiles.contains(cert.ca_profile)) {
       return ConfigError(fmt::format("{}: local-certificate {} names ca-profile {}, which is not "
-                                     "defined", at(cert.defined_at), id, cert.ca_profile));
+                                     "defined", at(cert.defined_at), Echo(id), Echo(cert.ca_profile)));
     }
   }
   for (const auto& [name, ca] : c.ca_profiles) {
     if (ca.certificate.empty()) {
-      return ConfigError(fmt::format("{}: ca-profile {} has no 'certificate'", at(ca.defined_at), name));
+      return ConfigError(fmt::format("{}: ca-profile {} has no 'certificate'", at(ca.defined_at), Echo(name)));
     }
   }
   for (const auto& [name, p] : c.ssl_profiles) {
     bool idevid = p.client_certificate == kIdevidCertificateId;
     if (p.client_certificate.empty()) {
       return ConfigError(fmt::format("{}: ssl initiation profile {} has no client-certificate",
-                                     at(p.defined_at), name));
+                                     at(p.defined_at), Echo(name)));
     }
     if (!idevid && !c.local_certificates.contains(p.client_certificate)) {
       return ConfigError(fmt::format("{}: ssl initiation profile {} names client-certificate {}, "
                                      "which is neither idev-id nor a defined local-certificate",
-                                     at(p.defined_at), name, p.client_certificate));
+                                     at(p.defined_at), Echo(name), Echo(p.client_certificate)));
     }
     if (p.tpm_offload != idevid) {
       return ConfigError(fmt::format("{}: ssl initiation profile {}: crypto-hardware-offload tpm "
                                      "goes with client-certificate idev-id, and only with it",
-                                     at(p.defined_at), name));
+                                     at(OffloadMismatchAt(p)), Echo(name)));
     }
     if (p.trusted_ca.empty() || !c.ca_profiles.contains(p.trusted_ca)) {
       return ConfigError(fmt::format("{}: ssl initiation profile {} needs trusted-ca naming a "
-                                     "defined ca-profile{}", at(p.defined_at), name,
-                                     p.trusted_ca.empty() ? "" : " (not: " + p.trusted_ca + ")"));
+                                     "defined ca-profile{}", at(p.defined_at), Echo(name),
+                                     p.trusted_ca.empty() ? "" : " (not: " + Echo(p.trusted_ca) + ")"));
     }
+  }
+  return {};
+}
+
+// Each ca-profile's certificate file must be readable: a CA that cannot be loaded would leave
+// every profile trusting it without anchors, so it stops a load at the statement that names it.
+Result<void> CheckCaFilesReadable(const DeviceConfig& c) {
+  for (const auto& [name, ca] : c.ca_profiles) {
+    std::ifstream in(ca.certificate, std::ios::binary);
+    if (in) continue;
+    int error = errno;
+    auto statement = ca.set_at.find("certificate");
+    const SourceLocation& where = statement == ca.set_at.end() ? ca.defined_at : statement->second;
+    return ConfigError(fmt::format("{}: ca-profile {} certificate {} cannot be read: {}",
+                                   where.ToString(), Echo(name), Echo(ca.certificate, kMaxPathBytes),
+                                   std::strerror(error)));
   }
   return {};
 }
 
 }  // namespace
 
-std::string SourceLocation::ToString() const { return fmt::format("{}:{}:{}", file, line, column); }
+// The file name is escaped but not cut: paths are as long as the system allows.
+std::string SourceLocation::ToString() const {
+  return fmt::format("{}:{}:{}", DisplayText(file, kMaxPathBytes), line, column);
+}
 
 Result<DeviceConfig> ParseDeviceConfig(std::string_view text, const std::string& file_name) {
+  if (text.starts_with(kUtf8Bom)) text.remove_prefix(kUtf8Bom.size());
   DeviceConfig config;
   int line_number = 0;
   std::size_t start = 0;
@@ -304,8 +401,20 @@ Result<DeviceConfig> ParseDeviceConfig(std::string_view text, const std::string&
 
 Result<DeviceConfig> LoadDeviceConfig(const std::filesystem::path& path) {
   auto text = ReadFileText(path);
-  if (!text) return Fail(text.error());
-  return ParseDeviceConfig(*text, path.string());
+  if (!text) {
+    // A configuration named but not there (or not readable) is for its user to fix, not a fault
+    // of the machine: kConfig, like any other problem with the configuration.
+    int code = static_cast<int>(text.error().code());
+    if (code == ENOENT || code == ENOTDIR || code == EACCES || code == EISDIR) {
+      return ConfigError(fmt::format("configuration file {} cannot be read: {}",
+                                     Echo(path.string(), kMaxPathBytes), std::strerror(code)));
+    }
+    return Fail(text.error());
+  }
+  auto config = ParseDeviceConfig(*text, path.string());
+  if (!config) return config;
+  if (auto readable = CheckCaFilesReadable(*config); !readable) return Fail(readable.error());
+  return config;
 }
 
 }  // namespace idevid

@@ -1,6 +1,10 @@
 #include "device/config/config_parser.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "core/file_io.h"
+#include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
@@ -102,21 +106,21 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ProfileWithUnknownCertificate",
                 kCa + "set services ssl initiation profile p client-certificate nope\n"
                       "set services ssl initiation profile p trusted-ca ca\n",
-                "d.conf:2:1: ssl initiation profile p names client-certificate nope, which is "
+                "d.conf:2:1: ssl initiation profile 'p' names client-certificate 'nope', which is "
                 "neither idev-id nor a defined local-certificate"},
         BadCase{"ProfileWithUnknownCa",
                 "set services ssl initiation profile p client-certificate idev-id\n"
                 "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                 "set services ssl initiation profile p trusted-ca cloud\n",
-                "d.conf:1:1: ssl initiation profile p needs trusted-ca naming a defined "
-                "ca-profile (not: cloud)"},
+                "d.conf:1:1: ssl initiation profile 'p' needs trusted-ca naming a defined "
+                "ca-profile (not: 'cloud')"},
         BadCase{"TpmOffloadWithFileCertificate",
                 kCa + "set security pki node-local local-certificate f certificate /f.pem\n"
                       "set security pki node-local local-certificate f private-key /f.key\n"
                       "set services ssl initiation profile p client-certificate f\n"
                       "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                       "set services ssl initiation profile p trusted-ca ca\n",
-                "d.conf:4:1: ssl initiation profile p: crypto-hardware-offload tpm goes with "
+                "d.conf:4:1: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
                 "client-certificate idev-id, and only with it"},
         BadCase{"LocalCertificateNamedIdevid",
                 "set security pki node-local local-certificate idev-id certificate /f.pem\n"
@@ -125,20 +129,171 @@ INSTANTIATE_TEST_SUITE_P(
                 "file certificate otherwise"},
         BadCase{"LocalCertificateWithoutKey",
                 "set security pki node-local local-certificate f certificate /f.pem\n",
-                "d.conf:1:1: local-certificate f needs both 'certificate' and 'private-key'"},
+                "d.conf:1:1: local-certificate 'f' needs both 'certificate' and 'private-key'"},
         BadCase{"LocalCertificateWithUnknownCaProfile",
                 "set security pki node-local local-certificate f certificate /f.pem\n"
                 "set security pki node-local local-certificate f private-key /f.key\n"
                 "set security pki node-local local-certificate f ca-profile nope\n",
-                "d.conf:1:1: local-certificate f names ca-profile nope, which is not defined"}),
+                "d.conf:1:1: local-certificate 'f' names ca-profile 'nope', which is not defined"},
+        // The offload/certificate mismatch is reported at the profile's client-certificate
+        // statement, wherever the profile's first statement is.
+        BadCase{"TpmOffloadWithFileCertificateAtItsCertificateLine",
+                kCa + "set security pki node-local local-certificate f certificate /f.pem\n"
+                      "set security pki node-local local-certificate f private-key /f.key\n"
+                      "set services ssl initiation profile p trusted-ca ca\n"
+                      "set services ssl initiation profile p crypto-hardware-offload tpm\n"
+                      "set services ssl initiation profile p client-certificate f\n",
+                "d.conf:6:1: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
+                "client-certificate idev-id, and only with it"},
+        BadCase{"IdevidWithoutOffloadAtItsCertificateLine",
+                kCa + "set services ssl initiation profile p trusted-ca ca\n"
+                      "  set services ssl initiation profile p client-certificate idev-id\n",
+                "d.conf:3:3: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
+                "client-certificate idev-id, and only with it"}),
     [](const auto& info) { return std::string(info.param.name); });
 
-TEST(ConfigFileTest, MissingFileIsAnIoErrorNamingIt) {
+TEST(ConfigFileTest, MissingFileIsAConfigErrorNamingIt) {
   auto config = LoadDeviceConfig("/nonexistent/device.conf");
   ASSERT_FALSE(config);
-  EXPECT_EQ(config.error().domain(), ErrorDomain::kIo);
-  EXPECT_NE(config.error().message().find("/nonexistent/device.conf"), std::string::npos);
+  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
+  EXPECT_EQ(config.error().message(),
+            "configuration file '/nonexistent/device.conf' cannot be read: No such file or directory");
 }
+
+TEST(ConfigFileTest, ACaProfileNamingAMissingFileFailsTheLoadAtItsStatement) {
+  testing::TempDir dir;
+  auto conf = dir.path() / "d.conf";
+  auto missing = dir.path() / "missing-ca.pem";
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "ca.pem", std::string_view("any")));
+  ASSERT_TRUE(WriteFileAtomic(conf, fmt::format("set security pki ca-profile a certificate {}\n"
+                                                "# the other CA\n"
+                                                "set security pki ca-profile b ca-identity b\n"
+                                                "set security pki ca-profile b certificate {}\n",
+                                                (dir.path() / "ca.pem").string(), missing.string())));
+  auto config = LoadDeviceConfig(conf);
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
+  EXPECT_EQ(config.error().message(),
+            fmt::format("{}:4:1: ca-profile 'b' certificate '{}' cannot be read: No such file or "
+                        "directory", conf.string(), missing.string()));
+  // Parsing alone does not look at files.
+  EXPECT_TRUE(ParseDeviceConfig(*ReadFileText(conf), "d.conf"));
+}
+
+TEST(ConfigParserTest, AUtf8ByteOrderMarkAtTheStartIsIgnored) {
+  auto config = ParseDeviceConfig("\xEF\xBB\xBFset security pki node-local socket-group g\n", "d.conf");
+  ASSERT_TRUE(config) << config.error().message();
+  EXPECT_EQ(config->socket_group, "g");
+  // Columns count from after the mark.
+  auto bad = ParseDeviceConfig("\xEF\xBB\xBFset security pkx\n", "d.conf");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(), "d.conf:1:14: expected 'pki', got 'pkx'");
+  // Anywhere else it is not blank.
+  auto later = ParseDeviceConfig("\n\xEF\xBB\xBFset security pki\n", "d.conf");
+  ASSERT_FALSE(later);
+  EXPECT_EQ(later.error().message(), "d.conf:2:1: expected 'set', got '\xEF\xBB\xBFset'");
+}
+
+// Every attribute is set by one statement: a second one is refused naming both lines, with the
+// same value as well as with another.
+class RepeatedStatementTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(RepeatedStatementTest, IsRefusedNamingBothLines) {
+  auto config = ParseDeviceConfig(GetParam().text, "d.conf");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
+  EXPECT_EQ(config.error().message(), GetParam().message);
+}
+
+const std::string kLocal =
+    "set security pki node-local local-certificate fs-cert certificate /f.pem\n"
+    "set security pki node-local local-certificate fs-cert private-key /f.key\n";
+const std::string kProfile = "set services ssl initiation profile p client-certificate idev-id\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Attributes, RepeatedStatementTest,
+    ::testing::Values(
+        BadCase{"LocalCertificateFile", kLocal + "\n\nset security pki node-local local-certificate "
+                                                 "fs-cert certificate /g.pem\n",
+                "d.conf:5:1: certificate for local-certificate 'fs-cert' already set at line 1"},
+        BadCase{"SameValueTwice", kLocal + kLocal,
+                "d.conf:3:1: certificate for local-certificate 'fs-cert' already set at line 1"},
+        BadCase{"PrivateKey", kLocal + "set security pki node-local local-certificate fs-cert "
+                                       "private-key /g.key\n",
+                "d.conf:3:1: private-key for local-certificate 'fs-cert' already set at line 2"},
+        BadCase{"LocalCaProfile",
+                "set security pki node-local local-certificate f ca-profile a\n"
+                "set security pki node-local local-certificate f ca-profile b\n",
+                "d.conf:2:1: ca-profile for local-certificate 'f' already set at line 1"},
+        BadCase{"CaCertificate", kCa + kCa,
+                "d.conf:2:1: certificate for ca-profile 'ca' already set at line 1"},
+        BadCase{"CaIdentity",
+                "set security pki ca-profile ca ca-identity x\nset security pki ca-profile ca "
+                "ca-identity y\n",
+                "d.conf:2:1: ca-identity for ca-profile 'ca' already set at line 1"},
+        BadCase{"NvIndex",
+                "set security pki node-local idev-id nv-index 0x01C90000\n"
+                "set security pki node-local idev-id nv-index 0x01C90001 key-handle 0x81020000\n",
+                "d.conf:2:1: nv-index for idev-id already set at line 1"},
+        BadCase{"KeyHandle",
+                "set security pki node-local idev-id nv-index 0x01C90000 key-handle 0x81020000\n"
+                "set security pki node-local idev-id key-handle 0x81020001\n",
+                "d.conf:2:1: key-handle for idev-id already set at line 1"},
+        BadCase{"SocketGroup",
+                "set security pki node-local socket-group a\nset security pki node-local "
+                "socket-group b\n",
+                "d.conf:2:1: socket-group for node-local already set at line 1"},
+        BadCase{"ClientCertificate", kProfile + kProfile,
+                "d.conf:2:1: client-certificate for ssl initiation profile 'p' already set at line 1"},
+        BadCase{"Offload",
+                kProfile + "set services ssl initiation profile p crypto-hardware-offload tpm\n"
+                           "set services ssl initiation profile p crypto-hardware-offload tpm\n",
+                "d.conf:3:1: crypto-hardware-offload for ssl initiation profile 'p' already set at "
+                "line 2"},
+        BadCase{"TrustedCa",
+                "set services ssl initiation profile p trusted-ca a\n"
+                "set services ssl initiation profile p trusted-ca b\n",
+                "d.conf:2:1: trusted-ca for ssl initiation profile 'p' already set at line 1"},
+        BadCase{"ServerName",
+                "set services ssl initiation profile p server-name a\n"
+                "set services ssl initiation profile p server-name a\n",
+                "d.conf:2:1: server-name for ssl initiation profile 'p' already set at line 1"},
+        BadCase{"ProtocolVersion",
+                "set services ssl initiation profile p protocol-version tls12\n"
+                "set services ssl initiation profile p protocol-version tls13\n",
+                "d.conf:2:1: protocol-version for ssl initiation profile 'p' already set at line 1"},
+        BadCase{"HandshakeTimeout",
+                "set services ssl initiation profile p handshake-timeout 5\n"
+                "set services ssl initiation profile p handshake-timeout 6\n",
+                "d.conf:2:1: handshake-timeout for ssl initiation profile 'p' already set at "
+                "line 1"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// Words from the file are echoed escaped and cut: a terminal escape or a 100 KB name in a
+// configuration never reaches the screen as such.
+INSTANTIATE_TEST_SUITE_P(
+    OutsideText, BadConfigTest,
+    ::testing::Values(
+        BadCase{"EscapeSequenceInAWord", "set \x1b[2Jsecurity\n",
+                "d.conf:1:5: expected 'security' or 'services', got '\\x1b[2Jsecurity'"},
+        BadCase{"InvalidUtf8InAWord", "set security pki \xff\xfe\n",
+                "d.conf:1:18: expected 'ca-profile' or 'node-local', got '\\xff\\xfe'"},
+        BadCase{"HugeName",
+                "set services ssl initiation profile " + std::string(100000, 'n') +
+                    " client-certificate nope\n" + kCa +
+                    "set services ssl initiation profile " + std::string(100000, 'n') +
+                    " trusted-ca ca\n",
+                "d.conf:1:1: ssl initiation profile '" + std::string(120, 'n') +
+                    "...(100000 bytes)' names client-certificate 'nope', which is neither idev-id "
+                    "nor a defined local-certificate"},
+        BadCase{"HugeWord", "set " + std::string(100000, 'w') + "\n",
+                "d.conf:1:5: expected 'security' or 'services', got '" + std::string(120, 'w') +
+                    "...(100000 bytes)'"},
+        BadCase{"EscapeInAQuotedName",
+                "set security pki node-local local-certificate \"a\x1b]0;owned\x07\" certificate /f\n",
+                "d.conf:1:1: local-certificate 'a\\x1b]0;owned\\x07' needs both 'certificate' "
+                "and 'private-key'"}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace idevid

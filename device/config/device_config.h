@@ -17,12 +17,17 @@ struct SourceLocation {
   std::string ToString() const;
 };
 
+// Where each attribute of one configured object was set ("certificate" -> device.conf:3:1):
+// every attribute is set by one statement, and messages about it point at that statement.
+using AttributeLocations = std::map<std::string, SourceLocation>;
+
 // set security pki ca-profile NAME ...
 struct CaProfile {
   std::string name;
   std::string ca_identity;
   std::string certificate;  // PEM file: the CA (and optionally its chain)
   SourceLocation defined_at;
+  AttributeLocations set_at;
 };
 
 // set security pki node-local local-certificate ID ...
@@ -32,12 +37,14 @@ struct LocalCertificate {
   std::string private_key;  // PEM file
   std::string ca_profile;   // the profile its verification uses
   SourceLocation defined_at;
+  AttributeLocations set_at;
 };
 
 // set security pki node-local idev-id ...
 struct IdevidLocation {
   std::uint32_t nv_index = 0x01C90000;
   std::uint32_t key_handle = 0x81020000;
+  AttributeLocations set_at;  // "nv-index", "key-handle" when configured
 };
 
 enum class TlsVersions { kAll, kTls12, kTls13 };
@@ -52,6 +59,7 @@ struct SslInitiationProfile {
   TlsVersions versions = TlsVersions::kAll;
   int handshake_timeout_seconds = 10;
   SourceLocation defined_at;
+  AttributeLocations set_at;
 };
 
 inline constexpr const char* kIdevidCertificateId = "idev-id";
@@ -62,6 +70,7 @@ struct DeviceConfig {
   IdevidLocation idevid;
   std::map<std::string, SslInitiationProfile> ssl_profiles;
   std::optional<std::string> socket_group;  // set security pki node-local socket-group GROUP
+  AttributeLocations node_local_set_at;     // "socket-group" when configured
 };
 
 }  // namespace idevid

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/x509.h"
 #include "core/x509_verify.h"
 #include "device/pkid/certificate_view.h"
@@ -27,7 +28,7 @@ const StoreEntry* CommandHandler::Find(const std::string& id) const {
 
 CommandResponse CommandHandler::Execute(std::string_view line) const {
   auto command = ParseOperationalCommand(line);
-  if (!command) return Failure(2, command.error().message());
+  if (!command) return Failure(kStatusMalformed, command.error().message());
   switch (command->kind) {
     case OperationalCommand::Kind::kShow:
       return Show(*command);
@@ -36,16 +37,25 @@ CommandResponse CommandHandler::Execute(std::string_view line) const {
     case OperationalCommand::Kind::kExport:
       return Export(*command->certificate_id);
     case OperationalCommand::Kind::kReload:
-      reload_();
-      return {0, "node-local certificates reloaded\n", {{"reloaded", true}}};
+      return Reload();
   }
-  return Failure(2, "unhandled command");
+  return Failure(kStatusMalformed, "unhandled command");
+}
+
+CommandResponse CommandHandler::Reload() const {
+  auto reloaded = reload_();
+  if (reloaded) return {kStatusOk, "node-local certificates reloaded\n", {{"reloaded", true}}};
+  std::string text = fmt::format("configuration rejected: {}; the previous configuration is still "
+                                 "in use\n", reloaded.error().message());
+  return {kStatusConfigRejected, text,
+          {{"reloaded", false}, {"error", reloaded.error().message()}}};
 }
 
 CommandResponse CommandHandler::Show(const OperationalCommand& command) const {
   CommandResponse response{0, "", nlohmann::json::array()};
   if (command.certificate_id && !Find(*command.certificate_id)) {
-    return Failure(1, fmt::format("certificate-id {} is not configured\n", *command.certificate_id));
+    return Failure(1, fmt::format("certificate-id {} is not configured\n",
+                                  DisplayText(*command.certificate_id)));
   }
   for (const auto& [id, entry] : store_.entries) {
     if (command.certificate_id && id != *command.certificate_id) continue;
@@ -62,7 +72,7 @@ CommandResponse CommandHandler::Verify(const std::string& id) const {
             {{"certificate_id", id}, {"verified", false}, {"reason", kIdevidVerifyRefusal}}};
   }
   const StoreEntry* entry = Find(id);
-  if (entry == nullptr) return Failure(1, fmt::format("certificate-id {} is not configured\n", id));
+  if (entry == nullptr) return Failure(1, fmt::format("certificate-id {} is not configured\n", DisplayText(id)));
   if (!entry->certificate) {
     return Failure(1, fmt::format("Local certificate {} is not loaded: {}\n", id, entry->status.error));
   }
@@ -88,7 +98,7 @@ CommandResponse CommandHandler::Verify(const std::string& id) const {
 
 CommandResponse CommandHandler::Export(const std::string& id) const {
   const StoreEntry* entry = Find(id);
-  if (entry == nullptr) return Failure(1, fmt::format("certificate-id {} is not configured\n", id));
+  if (entry == nullptr) return Failure(1, fmt::format("certificate-id {} is not configured\n", DisplayText(id)));
   if (!entry->certificate) {
     return Failure(1, fmt::format("certificate-id {} is not loaded: {}\n", id, entry->status.error));
   }

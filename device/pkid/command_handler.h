@@ -12,8 +12,14 @@
 
 namespace idevid {
 
-// The answer to one command: status 0 = success; text as the appliance prints it; data = the
-// same facts for `--json`.
+// The statuses of an answer: what the command's client makes of it.
+inline constexpr int kStatusOk = 0;
+inline constexpr int kStatusFailed = 1;              // the command's verdict: refused or failed
+inline constexpr int kStatusMalformed = 2;           // not a command pkid knows
+inline constexpr int kStatusConfigRejected = 3;      // reload: the new configuration is refused
+
+// The answer to one command: status (above); text as the appliance prints it; data = the same
+// facts for `--json`.
 struct CommandResponse {
   int status = 0;
   std::string text;
@@ -27,11 +33,13 @@ inline constexpr const char* kIdevidVerifyRefusal =
 
 class CommandHandler {
  public:
-  // `reload` loads the store again and returns it; called for `request ... reload`.
-  CommandHandler(const NodeLocalStore& store, std::function<void()> reload)
+  // `reload` reads the configuration again and loads the store; called for `request ... reload`.
+  // It fails (kConfig) when the new configuration is refused and the running one is kept.
+  CommandHandler(const NodeLocalStore& store, std::function<Result<void>()> reload)
       : store_(store), reload_(std::move(reload)) {}
 
-  // Parses and executes `line`; a malformed command answers status 2 with the known commands.
+  // Parses and executes `line`; a malformed command answers kStatusMalformed with the known
+  // commands; a reload whose configuration is refused answers kStatusConfigRejected.
   CommandResponse Execute(std::string_view line) const;
 
  private:
@@ -39,9 +47,10 @@ class CommandHandler {
   CommandResponse Verify(const std::string& id) const;
   CommandResponse Export(const std::string& id) const;
   const StoreEntry* Find(const std::string& id) const;
+  CommandResponse Reload() const;
 
   const NodeLocalStore& store_;
-  std::function<void()> reload_;
+  std::function<Result<void>()> reload_;
 };
 
 }  // namespace idevid

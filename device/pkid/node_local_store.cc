@@ -9,6 +9,7 @@
 #include "core/tpm_nv.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
+#include "device/pkid/tpm_reachability.h"
 
 namespace idevid {
 namespace {
@@ -16,10 +17,10 @@ namespace {
 std::shared_ptr<X509> Share(ossl::Cert cert) { return {cert.release(), X509_free}; }
 
 LoadStatus Loaded(const std::string& source, const WallClock& now) {
-  return {true, now(), source, ""};
+  return {true, now(), source, "", false};
 }
 LoadStatus NotLoaded(const std::string& source, const Error& error, const WallClock& now) {
-  return {false, now(), source, error.message()};
+  return {false, now(), source, error.message(), false};
 }
 
 Result<ossl::Cert> ReadIdevid(const IdevidLocation& location, const std::string& tcti) {
@@ -103,6 +104,10 @@ StoreEntry LoadIdevidEntry(const IdevidLocation& location, const std::string& tc
   std::string source = fmt::format("NV 0x{:08X}", location.nv_index);
   auto cert = ReadIdevid(location, tcti);
   entry.status = cert ? Loaded(source, now) : NotLoaded(source, cert.error(), now);
+  if (!cert && IsTpmUnreachable(cert.error())) {
+    entry.status.error = TpmUnreachableReason(tcti, cert.error());
+    entry.status.tpm_unreachable = true;
+  }
   if (cert) entry.certificate = Share(std::move(*cert));
   return entry;
 }

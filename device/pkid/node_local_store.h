@@ -30,6 +30,7 @@ struct LoadStatus {
   std::chrono::system_clock::time_point at;
   std::string source;  // "NV 0x01C90000" or the certificate file
   std::string error;   // why it is not loaded
+  bool tpm_unreachable = false;  // not loaded because the TPM did not answer (pkid retries)
   std::string ToString() const;  // "loaded at 2026-11-28 12:00:01 UTC from NV 0x01C90000"
 };
 
@@ -59,7 +60,8 @@ struct NodeLocalStore {
 NodeLocalStore LoadNodeLocalStore(const DeviceConfig& config, const std::string& tcti,
                                   const WallClock& now);
 
-// The idev-id entry alone, as loaded from the TPM.
+// The idev-id entry alone, as loaded from the TPM. When the TPM does not answer, the status
+// says so naming the TCTI ("the TPM at <tcti> does not answer: ...") and is tpm_unreachable.
 StoreEntry LoadIdevidEntry(const IdevidLocation& location, const std::string& tcti,
                            const WallClock& now);
 

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
+
 namespace idevid {
 namespace {
 
@@ -18,8 +20,9 @@ bool StartsWith(const std::vector<std::string>& words, const std::vector<std::st
   return words.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), words.begin());
 }
 
+// The line is echoed escaped and cut (a client may send a kilobyte of anything printable).
 tl::unexpected<Error> Unknown(std::string_view line) {
-  return UsageError(fmt::format("unknown command '{}'; known commands:\n  {}", line,
+  return UsageError(fmt::format("unknown command '{}'; known commands:\n  {}", DisplayText(line),
                                 fmt::join(KnownCommands(), "\n  ")));
 }
 

@@ -24,8 +24,8 @@ struct OperationalCommand {
 const std::vector<std::string>& KnownCommands();
 
 // Parses one command line (words separated by blanks). Fails with kUsage: for an unknown or
-// malformed command the message lists the known ones; a line over kMaxCommandLength bytes or
-// with control characters is refused as such.
+// malformed command the message echoes the line (DisplayText: escaped, cut) and lists the known
+// ones; a line over kMaxCommandLength bytes or with control characters is refused as such.
 Result<OperationalCommand> ParseOperationalCommand(std::string_view line);
 
 }  // namespace idevid

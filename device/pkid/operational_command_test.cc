@@ -67,8 +67,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"Oversize", "show " + std::string(2000, 'x'),
                 "command of 2005 bytes refused: at most 1024 bytes"},
         BadCase{"ControlCharacter", "show security\x1b[2J pki", "byte 0x1b is not printable ASCII"},
-        BadCase{"NotUtf8", "show \xff", "byte 0xff is not printable ASCII"}),
+        BadCase{"NotUtf8", "show \xff", "byte 0xff is not printable ASCII"},
+        // The line is echoed escaped and cut, whatever printable bytes a client sent.
+        BadCase{"LongUnknownLineIsCut", "show " + std::string(1000, 'x'),
+                "unknown command 'show xxxxxxxxxx"},
+        BadCase{"BackslashIsEscaped", "show \\x1b[2J", "unknown command 'show \\\\x1b[2J';"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(BadCommandEchoTest, ALongLineIsEchoedCutWithItsLength) {
+  auto c = ParseOperationalCommand("show " + std::string(1000, 'x'));
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message().substr(0, c.error().message().find(';')),
+            "unknown command 'show " + std::string(115, 'x') + "...(1005 bytes)'");
+}
 
 TEST(KnownCommandsTest, ListsEveryForm) {
   EXPECT_EQ(KnownCommands().size(), 4u);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "device/pkid/unix_socket.h"
 
 namespace idevid {
@@ -15,7 +16,7 @@ Result<CommandResponse> SendPkidCommand(const std::filesystem::path& socket, con
     return CommandResponse{j.at("status").get<int>(), j.at("text").get<std::string>(), j.at("data")};
   } catch (const nlohmann::json::exception& e) {
     return ConfigError(fmt::format("pkid at {} answered something else than its JSON: {}",
-                                   socket.string(), e.what()));
+                                   socket.string(), DisplayText(e.what())));
   }
 }
 

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
 #include <shared_mutex>
 #include <thread>
 
@@ -37,10 +39,13 @@ class Daemon {
  public:
   Daemon(const PkidOptions& options, DeviceConfig config)
       : options_(options), config_(std::move(config)),
-        handler_(store_, [this] { Reload(); }) {}
+        handler_(store_, [this] { return Reload(); }) {}
 
+  // Loads the store from the configuration; the caller holds mutex_ exclusively (or no thread
+  // runs yet). A TPM that does not answer starts the retries from their first pause.
   void Load() {
     store_ = LoadNodeLocalStore(config_, options_.tcti, options_.now);
+    ++generation_;
     for (const auto& [id, entry] : store_.entries) {
       if (entry.status.loaded) {
         spdlog::info("{}: {}", id, entry.status.ToString());
@@ -48,17 +53,50 @@ class Daemon {
         spdlog::warn("{}: {}", id, entry.status.ToString());
       }
     }
+    LoadStatus& idevid = store_.entries.at(kIdevidCertificateId).status;
+    if (idevid.tpm_unreachable) {
+      idevid.error += RetryingEvery(options_.tpm_retry.first_delay);
+      RestartBackoff();
+    }
   }
 
-  // A restart reads the configuration again; an invalid one keeps the running one.
-  void Reload() {
+  // A restart reads the configuration again; an invalid one is refused and changes nothing
+  // (the running configuration and store stay).
+  Result<void> Reload() {
     auto config = LoadDeviceConfig(options_.config);
-    if (config) {
-      config_ = std::move(*config);
-    } else {
-      spdlog::error("restart keeps the previous configuration: {}", config.error().message());
+    if (!config) {
+      spdlog::error("restart refused, the previous configuration stays: {}", config.error().message());
+      return Fail(config.error());
     }
+    config_ = std::move(*config);
     Load();
+    return {};
+  }
+
+  // Watches the TPM until StopWatching(): while idev-id is loaded, asks the TPM every
+  // max_delay; when it does not answer, reports idev-id not loaded naming the TPM and tries to
+  // load it again after pauses that double from first_delay to max_delay.
+  void WatchTpm() {
+    auto delay = options_.tpm_retry.max_delay;
+    std::unique_lock lock(watch_mutex_);
+    while (!stopping_) {
+      bool woken = watch_wake_.wait_for(lock, delay, [&] { return stopping_ || backoff_restarted_; });
+      if (stopping_) break;
+      if (woken) {
+        backoff_restarted_ = false;
+        delay = options_.tpm_retry.first_delay;
+        continue;
+      }
+      lock.unlock();
+      delay = WatchOnce(delay);
+      lock.lock();
+    }
+  }
+
+  void StopWatching() {
+    std::lock_guard lock(watch_mutex_);
+    stopping_ = true;
+    watch_wake_.notify_all();
   }
 
   // Answers one client; runs on the client's own thread. Commands read the store under a shared
@@ -83,15 +121,71 @@ class Daemon {
 
   void ReloadExclusively() {
     std::unique_lock lock(mutex_);
-    Reload();
+    (void)Reload();  // a refused configuration is logged; SIGHUP has no one to answer
   }
 
  private:
+  // Makes the watch try again after first_delay.
+  void RestartBackoff() {
+    std::lock_guard lock(watch_mutex_);
+    backoff_restarted_ = true;
+    watch_wake_.notify_all();
+  }
+
+  // One look at the TPM after a pause of `delay`; returns the pause before the next.
+  std::chrono::milliseconds WatchOnce(std::chrono::milliseconds delay) {
+    const TpmBackoff& backoff = options_.tpm_retry;
+    IdevidLocation location;
+    StoreEntry current;
+    std::uint64_t generation = 0;
+    {
+      std::shared_lock lock(mutex_);
+      location = config_.idevid;
+      current = store_.entries.at(kIdevidCertificateId);
+      generation = generation_;
+    }
+    if (current.status.loaded) {
+      auto probe = ProbeTpm(options_.tcti, location.key_handle);
+      if (probe || !IsTpmUnreachable(probe.error())) return backoff.max_delay;
+      current.certificate = nullptr;
+      current.status = {false, options_.now(), current.status.source,
+                        TpmUnreachableReason(options_.tcti, probe.error()) +
+                            RetryingEvery(backoff.first_delay),
+                        true};
+      spdlog::warn("{}: {}", kIdevidCertificateId, current.status.ToString());
+      ReplaceIdevid(generation, std::move(current));
+      return backoff.first_delay;
+    }
+    if (!current.status.tpm_unreachable) return backoff.max_delay;  // until a restart
+    StoreEntry entry = LoadIdevidEntry(location, options_.tcti, options_.now);
+    std::chrono::milliseconds next = backoff.max_delay;
+    if (entry.status.tpm_unreachable) {
+      next = backoff.After(delay);
+      entry.status.error += RetryingEvery(next);
+    } else {
+      spdlog::info("{}: the TPM answers again: {}", kIdevidCertificateId, entry.status.ToString());
+    }
+    ReplaceIdevid(generation, std::move(entry));
+    return next;
+  }
+
+  // Puts `entry` in the store unless a restart loaded it anew since `generation`.
+  void ReplaceIdevid(std::uint64_t generation, StoreEntry entry) {
+    std::unique_lock lock(mutex_);
+    if (generation != generation_) return;
+    store_.entries[kIdevidCertificateId] = std::move(entry);
+  }
+
   const PkidOptions& options_;
   std::shared_mutex mutex_;
   DeviceConfig config_;
   NodeLocalStore store_;
+  std::uint64_t generation_ = 0;  // counts loads; under mutex_
   CommandHandler handler_;
+  std::mutex watch_mutex_;
+  std::condition_variable watch_wake_;
+  bool stopping_ = false;           // under watch_mutex_
+  bool backoff_restarted_ = false;  // under watch_mutex_
 };
 
 // Returns false when pkid should stop.
@@ -120,6 +214,7 @@ Result<void> RunPkid(const PkidOptions& given) {
   if (!listener) return Fail(listener.error());
   Daemon daemon(options, std::move(*config));
   daemon.Load();
+  std::thread watch([&daemon] { daemon.WatchTpm(); });
   spdlog::info("serving on {}", options.socket.string());
   std::atomic<int> in_flight{0};
   for (bool running = true; running;) {
@@ -142,6 +237,8 @@ Result<void> RunPkid(const PkidOptions& given) {
   }
   // Clients still being answered finish (each within its own read and send deadlines).
   for (int i = 0; i < 1000 && in_flight > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  daemon.StopWatching();
+  watch.join();
   ::unlink(options.socket.c_str());
   return {};
 }

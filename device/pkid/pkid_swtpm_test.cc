@@ -92,10 +92,13 @@ class PkidTest : public ::testing::Test {
     auto unit = ProvisionUnit(*tpm, *factory_, {.serial = serial, .model = "SRX4300", .force = force});
     ASSERT_TRUE(unit) << unit.error().ToString();
   }
-  void StartPkid() {
+  // Starts pkid with `extra` options and waits until it answers.
+  void StartPkid(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {IDEVID_BINARY, "pkid", "--tcti", Tcti(), "--config",
+                                     (dir() / "device.conf").string(), "--socket", Socket()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     auto child = ChildProcess::Spawn(
-        {.argv = {IDEVID_BINARY, "pkid", "--tcti", fmt::format("swtpm:host=127.0.0.1,port={}", port_),
-                  "--config", (dir() / "device.conf").string(), "--socket", Socket()},
+        {.argv = argv,
          .log = dir() / "pkid.log",
          .env = {{"TSS2_LOG", "all+NONE"}}});
     ASSERT_TRUE(child);
@@ -120,6 +123,14 @@ class PkidTest : public ::testing::Test {
         << Ask(kShowIdevid).text << LogTail(dir() / "pkid.log");
   }
   std::string Socket() const { return (dir() / "pkid.sock").string(); }
+  std::string Tcti() const { return fmt::format("swtpm:host=127.0.0.1,port={}", port_); }
+  // Runs `idevid ARGS...` to its end.
+  CommandOutput Idevid(std::vector<std::string> args) {
+    args.insert(args.begin(), IDEVID_BINARY);
+    auto out = RunCommand(args, {{"TSS2_LOG", "all+NONE"}}, std::chrono::seconds(30));
+    EXPECT_TRUE(out);
+    return out.value_or(CommandOutput{});
+  }
   const std::filesystem::path& dir() const { return temp_.path(); }
 
   testing::TempDir temp_;
@@ -193,8 +204,9 @@ TEST_F(PkidTest, PkidStartedBeforeTheTpmReportsIdevidNotLoadedAndLoadsItAfterRes
   CommandResponse down = Ask(kShowIdevid);
   EXPECT_EQ(down.status, 0);
   EXPECT_NE(down.text.find("Load status: not loaded"), std::string::npos) << down.text;
-  EXPECT_NE(down.text.find(fmt::format("swtpm:host=127.0.0.1,port={}", port_)), std::string::npos)
+  EXPECT_NE(down.text.find(fmt::format("the TPM at {} does not answer: ", Tcti())), std::string::npos)
       << down.text;
+  EXPECT_NE(down.text.find("; retrying every "), std::string::npos) << down.text;
   EXPECT_EQ(down.data[0]["loaded"], false);
   EXPECT_EQ(Ask("request security pki node-local local-certificate verify certificate-id "
                 "fs-cert").status, 0)
@@ -350,6 +362,95 @@ TEST_F(PkidTest, ABadConfigurationStopsPkidAtStartNamingTheLine) {
   EXPECT_NE(run->err.find("device.conf:1:18: expected 'ca-profile' or 'node-local', got 'bogus'"),
             std::string::npos)
       << run->err;
+}
+
+}  // namespace
+}  // namespace idevid
+
+namespace idevid {
+namespace {
+
+const std::string kReload = "request security pki node-local reload";
+
+TEST_F(PkidTest, AReloadWithABadConfigurationIsRefusedAndTheRunningOneStays) {
+  Provision("CW1");
+  StartPkid();
+  ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf",
+                              Config(dir()) + "set security pki node-local idev-id nv-index 0x01C90001\n"));
+  CommandResponse refused = Ask(kReload);
+  EXPECT_EQ(refused.status, kStatusConfigRejected);
+  EXPECT_EQ(refused.text,
+            fmt::format("configuration rejected: {}/device.conf:10:1: nv-index for idev-id already "
+                        "set at line 9; the previous configuration is still in use\n",
+                        dir().string()));
+  EXPECT_EQ(refused.data["reloaded"], false);
+  EXPECT_NE(Ask(kShowIdevid).text.find("Serial number: CW1\n"), std::string::npos);
+  // The command line says so too, with the exit code of a configuration error.
+  auto cli = Idevid({"cli", "--socket", Socket(), "request", "security", "pki", "node-local", "reload"});
+  EXPECT_EQ(cli.exit_status, 4);
+  EXPECT_NE(cli.err.find("configuration rejected: "), std::string::npos) << cli.err;
+  EXPECT_NE(cli.err.find("; the previous configuration is still in use"), std::string::npos) << cli.err;
+  // Fixed, it loads.
+  ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", Config(dir())));
+  EXPECT_EQ(Idevid({"cli", "--socket", Socket(), "request", "security", "pki", "node-local",
+                    "reload"}).exit_status, 0);
+}
+
+TEST_F(PkidTest, ACaProfileWithAMissingFileStopsAStartAndIsRefusedByAReload) {
+  Provision("CW1");
+  std::string missing = (dir() / "gone-ca.pem").string();
+  std::string bad = Config(dir()) + "set security pki ca-profile gone certificate " + missing + "\n";
+  std::string expected = fmt::format("{}/device.conf:10:1: ca-profile 'gone' certificate '{}' cannot "
+                                     "be read: No such file or directory", dir().string(), missing);
+  ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", bad));
+  auto start = Idevid({"pkid", "--tcti", Tcti(), "--config", (dir() / "device.conf").string(),
+                       "--socket", Socket()});
+  EXPECT_EQ(start.exit_status, 4);
+  EXPECT_NE(start.err.find(expected), std::string::npos) << start.err;
+  ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", Config(dir())));
+  StartPkid();
+  ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", bad));
+  CommandResponse refused = Ask(kReload);
+  EXPECT_EQ(refused.status, kStatusConfigRejected);
+  EXPECT_EQ(refused.text, "configuration rejected: " + expected +
+                              "; the previous configuration is still in use\n");
+}
+
+// A configuration file that is not there is the user's to fix: a usage error (4) naming it,
+// for pkid as for ssli connect.
+TEST_F(PkidTest, AMissingConfigurationFileIsAUsageErrorNamingIt) {
+  std::string missing = (dir() / "no-such.conf").string();
+  std::string expected = "configuration file '" + missing + "' cannot be read: No such file or directory";
+  auto pkid = Idevid({"pkid", "--tcti", Tcti(), "--config", missing, "--socket", Socket()});
+  EXPECT_EQ(pkid.exit_status, 4);
+  EXPECT_NE(pkid.err.find(expected), std::string::npos) << pkid.err;
+  auto ssli = Idevid({"ssli", "connect", "--config", missing, "--profile", "p", "--peer",
+                      "127.0.0.1:1"});
+  EXPECT_EQ(ssli.exit_status, 4);
+  EXPECT_NE(ssli.err.find(expected), std::string::npos) << ssli.err;
+}
+
+// The TPM goes away under a running pkid: pkid says so naming the TPM, and loads idev-id by
+// itself once the TPM answers again, without a restart.
+TEST_F(PkidTest, IdevidIsLoadedAgainByItselfWhenTheTpmAnswersAgain) {
+  Provision("CW1");
+  StartPkid({"--tpm-retry-first-ms", "20", "--tpm-retry-max-ms", "200"});
+  EXPECT_NE(Ask(kShowIdevid).text.find("Load status: loaded at"), std::string::npos);
+  swtpm_->Stop();
+  std::string away = fmt::format("the TPM at {} does not answer: ", Tcti());
+  EXPECT_TRUE(PollUntil([&] { return Ask(kShowIdevid).text.find(away) != std::string::npos; },
+                        std::chrono::seconds(10)))
+      << Ask(kShowIdevid).text << LogTail(dir() / "pkid.log");
+  CommandResponse down = Ask(kShowIdevid);
+  EXPECT_NE(down.text.find("Load status: not loaded"), std::string::npos) << down.text;
+  EXPECT_NE(down.text.find("; retrying every "), std::string::npos) << down.text;
+  EXPECT_EQ(down.text.find("0x01c90000"), std::string::npos) << down.text;
+  StartSwtpm();  // the same state and port
+  EXPECT_TRUE(PollUntil([&] {
+    return Ask(kShowIdevid).text.find("Load status: loaded at") != std::string::npos;
+  }, std::chrono::seconds(10)))
+      << Ask(kShowIdevid).text << LogTail(dir() / "pkid.log");
+  EXPECT_NE(Ask(kShowIdevid).text.find("Serial number: CW1\n"), std::string::npos);
 }
 
 }  // namespace

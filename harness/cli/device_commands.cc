@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "device/pkid/command_handler.h"
 #include "device/pkid/pkid_client.h"
 #include "device/pkid/pkid_server.h"
 #include "harness/cli/exit_codes.h"
@@ -17,6 +18,8 @@ struct PkidArgs {
   TpmArgs tpm;
   std::string config;
   std::string socket;
+  int tpm_retry_first_ms = 100;
+  int tpm_retry_max_ms = 5000;
 };
 
 struct CliArgs {
@@ -28,15 +31,27 @@ struct CliArgs {
 int Pkid(const PkidArgs& args) {
   auto tcti = ResolveTcti(args.tpm);
   if (!tcti) return ReportError(tcti.error());
-  auto run = RunPkid({.config = args.config, .tcti = *tcti, .socket = args.socket});
+  auto run = RunPkid({.config = args.config,
+                      .tcti = *tcti,
+                      .socket = args.socket,
+                      .now = {},
+                      .tpm_retry = {std::chrono::milliseconds(args.tpm_retry_first_ms),
+                                    std::chrono::milliseconds(args.tpm_retry_max_ms)}});
   if (!run) return ReportError(run.error());
   return kExitPass;
 }
 
-// pkid's status: 0 success, 1 the command's answer is a failure (verify refused or failed),
-// 2 a malformed command (a usage error here).
+// pkid's status: success; the command's answer is a failure (verify refused or failed: a
+// verdict, 1); a malformed command (a usage error here, 4); a reload whose configuration was
+// rejected: 4 as well, because it is a configuration error for its user to fix like every other
+// (ExitCodeFor), not a verdict about a certificate (1) nor a fault of the machine (2).
 int ExitFor(int status) {
-  return status == 0 ? kExitPass : status == 1 ? kExitFail : kExitUsage;
+  switch (status) {
+    case kStatusOk: return kExitPass;
+    case kStatusFailed: return kExitFail;
+    case kStatusConfigRejected: return kExitUsage;
+    default: return kExitUsage;
+  }
 }
 
 int Cli(const CliArgs& args) {
@@ -62,6 +77,14 @@ void AddDeviceCommands(CLI::App& app, int* exit_code) {
   AddTpmOptions(*pkid, pkid_args->tpm);
   pkid->add_option("--config", pkid_args->config, "Device configuration (set statements)")->required();
   pkid->add_option("--socket", pkid_args->socket, "Unix socket for operational commands")->required();
+  pkid->add_option("--tpm-retry-first-ms", pkid_args->tpm_retry_first_ms,
+                   "While the TPM does not answer: first pause before trying again (doubles)")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  pkid->add_option("--tpm-retry-max-ms", pkid_args->tpm_retry_max_ms,
+                   "Longest pause between tries; also how often an answering TPM is looked at")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
   pkid->callback([pkid_args, exit_code] { *exit_code = Pkid(*pkid_args); });
 
   auto cli_args = std::make_shared<CliArgs>();
