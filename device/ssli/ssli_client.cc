@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -26,6 +27,7 @@ namespace {
 
 using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
 using Ssl = ossl::Owner<SSL, SSL_free>;
+using SslSession = ossl::Owner<SSL_SESSION, SSL_SESSION_free>;
 
 // The client's certificate and key, wherever they come from.
 struct Credentials {
@@ -262,7 +264,32 @@ struct SsliClient::State {
   std::optional<TpmProviderLibrary> library;  // declared first: outlives what is made in it
   Credentials credentials;
   SslCtx ctx;
+  // The session to resume (resume_sessions): the latest one a verified connection received.
+  mutable std::mutex session_mutex;
+  mutable SslSession session;
+
+  // The session to offer on the next connection, or null.
+  SslSession SessionToResume() const {
+    std::lock_guard lock(session_mutex);
+    if (!session || SSL_SESSION_is_resumable(session.get()) != 1) return nullptr;
+    SSL_SESSION_up_ref(session.get());
+    return SslSession(session.get());
+  }
 };
+
+namespace {
+
+// OpenSSL hands over each session (TLS 1.2: at the end of the handshake; TLS 1.3: each ticket
+// as it arrives) of a connection whose server was verified: the handshake fails otherwise.
+int KeepSession(SSL* ssl, SSL_SESSION* session) {
+  auto* state = static_cast<const SsliClient::State*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (state == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return 0;
+  std::lock_guard lock(state->session_mutex);
+  state->session.reset(session);
+  return 1;  // the session is ours now
+}
+
+}  // namespace
 
 SsliClient::SsliClient(std::unique_ptr<State> state) : state_(std::move(state)) {}
 SsliClient::~SsliClient() = default;
@@ -289,6 +316,11 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
   auto ctx = ClientContext(state->library->get(), state->profile, *r.config, state->credentials);
   if (!ctx) return Fail(ctx.error());
   state->ctx = std::move(*ctx);
+  if (options.resume_sessions) {
+    SSL_CTX_set_app_data(state->ctx.get(), state.get());
+    SSL_CTX_set_session_cache_mode(state->ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(state->ctx.get(), KeepSession);
+  }
   return std::unique_ptr<SsliClient>(new SsliClient(std::move(state)));
 }
 
@@ -309,6 +341,9 @@ Result<SsliResult> SsliClient::Connect() const {
     ::close(*fd);
     return Fail(named.error());
   }
+  if (state_->options.resume_sessions) {
+    if (SslSession session = state_->SessionToResume()) SSL_set_session(ssl.get(), session.get());
+  }
   SsliResult result;
   result.tpm_mode = profile.tpm_offload;
   const auto& signer = state_->credentials.signer;
@@ -320,6 +355,8 @@ Result<SsliResult> SsliClient::Connect() const {
     session = Fail(connected.error().WithContext(fmt::format("TLS handshake with {} failed", peer)));
   } else if (connected->ret != 1) {
     session = Fail(HandshakeError(ssl.get(), *connected, peer, state_->expected, profile.name));
+  } else if (SSL_get_verify_result(ssl.get()) != X509_V_OK) {  // a resumed session keeps its result
+    session = Fail(ErrorDomain::kTls, 0, fmt::format("TLS handshake with {}: the server is not verified", peer));
   } else {
     session = AskIdentity(ssl.get(), state_->host, result, limits, state_->options.max_response_bytes);
   }
@@ -333,6 +370,7 @@ Result<SsliResult> SsliClient::Connect() const {
   if (session) {
     result.protocol = SSL_get_version(ssl.get());
     result.cipher = SSL_get_cipher_name(ssl.get());
+    result.resumed = SSL_session_reused(ssl.get()) == 1;
     result.signature_scheme = SignatureScheme(ssl.get());
     ossl::Cert server(SSL_get1_peer_certificate(ssl.get()));
     if (server) result.server_subject = SubjectLine(*server);

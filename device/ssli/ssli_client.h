@@ -36,6 +36,11 @@ struct SsliClientOptions {
   std::chrono::milliseconds deadline = std::chrono::seconds(30);
   // The largest answer taken from the cloud (status line, headers and body); a verdict is small.
   std::size_t max_response_bytes = 64 * 1024;
+  // Keep the TLS session (TLS 1.3 ticket, TLS 1.2 ticket or session id) of a verified connection
+  // and resume it on the next one, so that the TPM does not sign on every connection. A client
+  // talks to one peer under one expected name, so a session is only offered to the server it
+  // was verified for. Off by default: every session is then a full handshake signed in the TPM.
+  bool resume_sessions = false;
 };
 
 struct SsliResult {
@@ -48,6 +53,7 @@ struct SsliResult {
   nlohmann::json verdict;        // the cloud's answer (null when it is not JSON)
   std::string body;              // the answer as sent
   std::uint64_t tpm_signatures = 0;
+  bool resumed = false;          // the TLS session of an earlier connection was resumed
   bool accepted() const;
 };
 

@@ -1,6 +1,6 @@
 // The SSL-I client in TPM mode against `openssl s_server` on a provisioned swtpm (behind
 // tpm2-abrmd): the server must prove the expected name (the profile's server-name, else the host
-// dialled) before the TPM signs anything.
+// dialled) before the TPM signs anything, and a resumed session spares the TPM a signature.
 #include "device/ssli/ssli_client.h"
 
 #include <openssl/ssl.h>
@@ -137,6 +137,64 @@ TEST_F(SsliClientTpmTest, TheProfilesServerNameOverridesTheDialledHost) {
                   "initiation profile misnamed to a name the server's certificate carries",
                   server.port));
 }
+
+class SsliResumptionTest : public SsliClientTpmTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(SsliResumptionTest, TheSecondSessionIsResumedAndTheTpmSignsOnce) {
+  auto server = Serve("loopback");
+  auto client = Client(GetParam(), "127.0.0.1", server.port, {.resume_sessions = true});
+  ASSERT_TRUE(client);
+  auto first = client->Connect();
+  ASSERT_TRUE(first) << first.error().ToString() << LogTail(server.log);
+  EXPECT_FALSE(first->resumed);
+  EXPECT_EQ(first->tpm_signatures, 1u);
+  for (int i = 0; i < 2; ++i) {
+    auto again = client->Connect();
+    ASSERT_TRUE(again) << again.error().ToString() << LogTail(server.log);
+    EXPECT_TRUE(again->resumed) << "session " << i + 2 << " was a full handshake";
+    EXPECT_EQ(again->tpm_signatures, 0u);
+    EXPECT_EQ(again->http_status, 200);
+    EXPECT_EQ(again->server_subject, first->server_subject);
+    // s_server still knows the client: the session carries the certificate it verified.
+    EXPECT_NE(again->body.find("serialNumber=CW0000000042"), std::string::npos) << again->body;
+  }
+  EXPECT_EQ(client->tpm_signatures(), 1u) << "the TPM signed once for three sessions";
+}
+
+TEST_P(SsliResumptionTest, AServerThatCannotResumeTheSessionMustProveItsNameAgain) {
+  auto server = Serve("loopback");
+  std::uint16_t port = server.port;
+  auto client = Client(GetParam(), "127.0.0.1", port, {.resume_sessions = true});
+  ASSERT_TRUE(client);
+  auto first = client->Connect();
+  ASSERT_TRUE(first) << first.error().ToString() << LogTail(server.log);
+  server.process.Stop();
+  // Another holder of a certificate from the trusted CA takes the port: it does not know the
+  // session, so the handshake is a full one and the name check refuses it before the TPM signs.
+  auto impostor = testing::StartOpensslServer(dir(), "elsewhere", FactoryFiles::Chain(dir() / "factory"), {}, port);
+  ASSERT_TRUE(impostor) << impostor.error().ToString();
+  auto result = client->Connect();
+  ASSERT_FALSE(result) << "the client resumed with a server that did not prove its name";
+  EXPECT_EQ(result.error().message().rfind(fmt::format("TLS handshake with 127.0.0.1:{} failed: the server's "
+                                                       "certificate is not for address \"127.0.0.1\"", port), 0), 0u)
+      << result.error().message();
+  EXPECT_EQ(client->tpm_signatures(), 1u) << "the TPM signed for the impostor";
+}
+
+TEST_P(SsliResumptionTest, WithoutTheOptionEverySessionIsAFullHandshake) {
+  auto server = Serve("loopback");
+  auto client = Client(GetParam(), "127.0.0.1", server.port);
+  ASSERT_TRUE(client);
+  for (int i = 0; i < 2; ++i) {
+    auto result = client->Connect();
+    ASSERT_TRUE(result) << result.error().ToString() << LogTail(server.log);
+    EXPECT_FALSE(result->resumed);
+    EXPECT_EQ(result->tpm_signatures, 1u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, SsliResumptionTest, ::testing::Values("tpm", "tpm12"),
+                         [](const auto& info) { return std::string(info.param) == "tpm" ? "Tls13" : "Tls12"; });
 
 }  // namespace
 }  // namespace idevid

@@ -86,6 +86,7 @@ TEST_F(SsliClientLimitsTest, AnAnswerTrickledBelowThePerReadTimeoutEndsAtTheSess
 TEST_F(SsliClientLimitsTest, TheDefaultDeadlineIsThirtySeconds) {
   EXPECT_EQ(SsliClientOptions{}.deadline, seconds(30));
   EXPECT_EQ(SsliClientOptions{}.max_response_bytes, 65536u);
+  EXPECT_FALSE(SsliClientOptions{}.resume_sessions);
 }
 
 }  // namespace

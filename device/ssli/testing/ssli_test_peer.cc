@@ -96,11 +96,14 @@ Result<void> TestCa::IssueClient(const std::string& name) const { return Issue(n
 
 Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::string& name,
                                    const std::filesystem::path& client_ca,
-                                   const std::vector<std::string>& extra) {
-  auto port = FindFreePort();
-  if (!port) return Fail(port.error());
-  TlsPeer peer{{}, *port, dir / fmt::format("s_server-{}.log", *port)};
-  std::vector<std::string> argv = {"openssl", "s_server", "-accept", fmt::format("127.0.0.1:{}", *port),
+                                   const std::vector<std::string>& extra, std::uint16_t port) {
+  if (port == 0) {
+    auto free = FindFreePort();
+    if (!free) return Fail(free.error());
+    port = *free;
+  }
+  TlsPeer peer{{}, port, dir / fmt::format("s_server-{}-{}.log", port, name)};
+  std::vector<std::string> argv = {"openssl", "s_server", "-accept", fmt::format("127.0.0.1:{}", port),
                                    "-cert", (dir / (name + ".pem")).string(),
                                    "-key", (dir / (name + ".key")).string(), "-www"};
   if (!client_ca.empty()) argv.insert(argv.end(), {"-Verify", "1", "-CAfile", client_ca.string()});

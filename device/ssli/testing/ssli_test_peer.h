@@ -44,10 +44,10 @@ struct TlsPeer {
 
 // `openssl s_server -www` with the server certificate <name> of `dir`, asking for a client
 // certificate from `client_ca` when it is not empty; `extra` is appended to its arguments.
-// Waits until it accepts connections.
+// Listens on `port` (0: a free one). Waits until it accepts connections.
 Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::string& name,
                                    const std::filesystem::path& client_ca,
-                                   const std::vector<std::string>& extra = {});
+                                   const std::vector<std::string>& extra = {}, std::uint16_t port = 0);
 
 // A python3 TLS server with the server certificate <name> of `dir` that answers every request
 // with `mode`: "huge" (a 50 MB body) or "trickle" (a small answer, one byte every 200 ms).
