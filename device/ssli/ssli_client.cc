@@ -137,8 +137,9 @@ Error HandshakeError(SSL* ssl, const TlsCall& call, const std::string& peer,
                      const ExpectedServerName& expected, const std::string& profile) {
   long verify = SSL_get_verify_result(ssl);
   bool eof = ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+  bool misnamed = ServerNameMismatched(ssl);
   std::string why = OpenSslError("").message();
-  if (ServerNameMismatched(ssl)) {
+  if (misnamed) {
     why = ": " + ServerNameMismatch(ssl, expected, profile);
   } else if (eof || call.ssl_error == SSL_ERROR_ZERO_RETURN ||
              (call.ssl_error == SSL_ERROR_SYSCALL && call.saved_errno == 0)) {
@@ -146,7 +147,7 @@ Error HandshakeError(SSL* ssl, const TlsCall& call, const std::string& peer,
   } else if (call.ssl_error == SSL_ERROR_SYSCALL) {
     why = fmt::format(": {}", std::strerror(call.saved_errno));
   }
-  if (verify != X509_V_OK && !ServerNameMismatched(ssl)) {
+  if (verify != X509_V_OK && !misnamed) {
     why += fmt::format("; server certificate: {}", X509_verify_cert_error_string(verify));
   }
   ClearOpenSslErrors();
