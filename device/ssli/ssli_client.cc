@@ -1,6 +1,6 @@
 #include "device/ssli/ssli_client.h"
 
-#include <netdb.h>
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -18,6 +19,7 @@
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "device/pkid/pkid_client.h"
+#include "device/ssli/server_name.h"
 #include "device/ssli/tpm_provider.h"
 
 namespace idevid {
@@ -25,6 +27,7 @@ namespace {
 
 using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
 using Ssl = ossl::Owner<SSL, SSL_free>;
+using SslSession = ossl::Owner<SSL_SESSION, SSL_SESSION_free>;
 
 // The client's certificate and key, wherever they come from.
 struct Credentials {
@@ -128,23 +131,26 @@ Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p
   return ctx;
 }
 
-// Why SSL_connect returned `ret` (errno `saved_errno` right after it): the server certificate,
-// OpenSSL's queue, or for a bare socket failure what the socket saw.
-Error HandshakeError(SSL* ssl, int ret, int saved_errno, const std::string& peer, int timeout_seconds) {
+// Why SSL_connect failed (`call`): the server's name or certificate, OpenSSL's queue, or for a
+// bare socket failure what the socket saw.
+Error HandshakeError(SSL* ssl, const TlsCall& call, const std::string& peer,
+                     const ExpectedServerName& expected, const std::string& profile) {
   long verify = SSL_get_verify_result(ssl);
-  int kind = SSL_get_error(ssl, ret);
   bool eof = ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+  bool misnamed = ServerNameMismatched(ssl);
   std::string why = OpenSslError("").message();
-  bool timed_out = kind == SSL_ERROR_WANT_READ || kind == SSL_ERROR_WANT_WRITE ||
-                   (kind == SSL_ERROR_SYSCALL && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK));
-  if (timed_out) {  // SO_RCVTIMEO/SO_SNDTIMEO of the socket expired
-    why = fmt::format(": the cloud did not answer within the profile's handshake-timeout of {} s", timeout_seconds);
-  } else if (eof || kind == SSL_ERROR_ZERO_RETURN || (kind == SSL_ERROR_SYSCALL && saved_errno == 0)) {
+  if (misnamed) {
+    why = ": " + ServerNameMismatch(ssl, expected, profile);
+  } else if (eof || call.ssl_error == SSL_ERROR_ZERO_RETURN ||
+             (call.ssl_error == SSL_ERROR_SYSCALL && call.saved_errno == 0)) {
     why = ": the cloud closed the connection during the handshake";
-  } else if (kind == SSL_ERROR_SYSCALL) {
-    why = fmt::format(": {}", std::strerror(saved_errno));
+  } else if (call.ssl_error == SSL_ERROR_SYSCALL) {
+    why = fmt::format(": {}", std::strerror(call.saved_errno));
   }
-  if (verify != X509_V_OK) why += fmt::format("; server certificate: {}", X509_verify_cert_error_string(verify));
+  if (verify != X509_V_OK && !misnamed) {
+    why += fmt::format("; server certificate: {}", X509_verify_cert_error_string(verify));
+  }
+  ClearOpenSslErrors();
   return Error(ErrorDomain::kTls, static_cast<std::uint64_t>(verify),
                fmt::format("TLS handshake with {} failed{}", peer, why));
 }
@@ -162,27 +168,18 @@ std::string SignatureScheme(SSL* ssl) {
 }  // namespace
 
 Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
-    return Fail(ErrorDomain::kIo, 0, fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
-  }
-  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto timeout = std::chrono::milliseconds(std::chrono::seconds(timeout_seconds));
+  auto fd = ConnectTcpWithin(host, port, SessionLimits::StartingNow(timeout, timeout));
+  if (!fd) return Fail(fd.error());
+  ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
   timeval tv{timeout_seconds, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int rc = ::connect(fd, found->ai_addr, found->ai_addrlen);
-  int e = errno;
-  ::freeaddrinfo(found);
-  if (rc != 0) {
-    ::close(fd);
-    return ErrnoError(e, fmt::format("cannot connect to the cloud at {}:{}", host, port));
-  }
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return fd;
 }
 
 void CloseAfterPeer(int fd) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   timeval wait{1, 0};  // the cloud closes right after its close_notify
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
   char byte;
@@ -191,38 +188,68 @@ void CloseAfterPeer(int fd) {
   ::close(fd);
 }
 
-Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) {
+namespace {
+
+Error Refused(const std::string& host) {
+  return Error(ErrorDomain::kTls, 0,
+               fmt::format("the cloud at {} refused the session{}", host, OpenSslError("").message()));
+}
+
+// The cloud's whole answer (it closes after it), at most `max_bytes`.
+Result<std::string> ReadAnswer(SSL* ssl, const std::string& host, const SessionLimits& limits,
+                               std::size_t max_bytes) {
+  std::string response;
+  char buffer[16384];
+  for (;;) {
+    auto read = RunTlsCall(ssl, limits, [&] { return SSL_read(ssl, buffer, sizeof buffer); });
+    if (!read) return Fail(read.error().WithContext(fmt::format("waiting for the answer of {}", host)));
+    if (read->ret <= 0) {
+      // In TLS 1.3 the server judges the client certificate after the client's handshake is
+      // done: its refusal arrives as an alert on the first read (RFC 8446 4.4.2.4).
+      if (response.empty() && read->ssl_error == SSL_ERROR_SSL) return Fail(Refused(host));
+      return response;
+    }
+    response.append(buffer, static_cast<std::size_t>(read->ret));
+    if (response.size() > max_bytes) {
+      return Fail(ErrorDomain::kTls, 0, fmt::format("the cloud's response exceeds {} bytes", max_bytes));
+    }
+  }
+}
+
+}  // namespace
+
+Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result,
+                         const SessionLimits& limits, std::size_t max_response_bytes) {
   std::string request = fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host);
+  auto written = RunTlsCall(ssl, limits, [&] {
+    return SSL_write(ssl, request.data(), static_cast<int>(request.size()));
+  });
+  if (!written) return Fail(written.error().WithContext(fmt::format("sending the request to {}", host)));
   // A server that refuses the client certificate may already have sent its alert and closed:
   // read the alert so that the error says why.
-  if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) <= 0) {
+  if (written->ret <= 0) {
     char byte;
-    SSL_read(ssl, &byte, 1);
-    return Fail(Error(ErrorDomain::kTls, 0,
-                      fmt::format("the cloud at {} refused the session{}", host,
-                                  OpenSslError("").message())));
+    (void)RunTlsCall(ssl, limits, [&] { return SSL_read(ssl, &byte, 1); });
+    return Fail(Refused(host));
   }
-  std::string response;
-  char buffer[4096];
-  int n = 0;
-  while ((n = SSL_read(ssl, buffer, sizeof buffer)) > 0) response.append(buffer, static_cast<std::size_t>(n));
-  // In TLS 1.3 the server judges the client certificate after the client's handshake is done:
-  // its refusal arrives as an alert on the first read (RFC 8446 4.4.2.4).
-  if (response.empty() && SSL_get_error(ssl, n) == SSL_ERROR_SSL) {
-    return Fail(Error(ErrorDomain::kTls, 0,
-                      fmt::format("the cloud at {} refused the session{}", host,
-                                  OpenSslError("").message())));
-  }
+  auto response = ReadAnswer(ssl, host, limits, max_response_bytes);
   ClearOpenSslErrors();
-  std::size_t body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
+  if (!response) return Fail(response.error());
+  std::size_t body = response->find("\r\n\r\n");
+  if (response->rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
     return Fail(ErrorDomain::kTls, 0, "the cloud's answer is not an HTTP/1.x response");
   }
-  result.http_status = std::atoi(response.c_str() + 9);
-  result.body = response.substr(body + 4);
+  result.http_status = std::atoi(response->c_str() + 9);
+  result.body = response->substr(body + 4);
   result.verdict = nlohmann::json::parse(result.body, nullptr, false);
   if (result.verdict.is_discarded()) result.verdict = nullptr;
   return {};
+}
+
+Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) {
+  SsliClientOptions defaults;
+  return AskIdentity(ssl, host, result, SessionLimits::StartingNow(defaults.deadline, std::chrono::seconds(30)),
+                     defaults.max_response_bytes);
 }
 
 bool SsliResult::accepted() const {
@@ -233,15 +260,43 @@ struct SsliClient::State {
   SslInitiationProfile profile;
   std::string host;
   std::uint16_t port = 0;
+  SsliClientOptions options;
+  ExpectedServerName expected;
   std::optional<TpmProviderLibrary> library;  // declared first: outlives what is made in it
   Credentials credentials;
   SslCtx ctx;
+  // The session to resume (resume_sessions): the latest one a verified connection received.
+  mutable std::mutex session_mutex;
+  mutable SslSession session;
+
+  // The session to offer on the next connection, or null.
+  SslSession SessionToResume() const {
+    std::lock_guard lock(session_mutex);
+    if (!session || SSL_SESSION_is_resumable(session.get()) != 1) return nullptr;
+    SSL_SESSION_up_ref(session.get());
+    return SslSession(session.get());
+  }
 };
+
+namespace {
+
+// OpenSSL hands over each session (TLS 1.2: at the end of the handshake; TLS 1.3: each ticket
+// as it arrives) of a connection whose server was verified: the handshake fails otherwise.
+int KeepSession(SSL* ssl, SSL_SESSION* session) {
+  auto* state = static_cast<const SsliClient::State*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (state == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return 0;
+  std::lock_guard lock(state->session_mutex);
+  state->session.reset(session);
+  return 1;  // the session is ours now
+}
+
+}  // namespace
 
 SsliClient::SsliClient(std::unique_ptr<State> state) : state_(std::move(state)) {}
 SsliClient::~SsliClient() = default;
 
-Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest& r) {
+Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest& r,
+                                                       const SsliClientOptions& options) {
   auto found = r.config->ssl_profiles.find(r.profile);
   if (found == r.config->ssl_profiles.end()) {
     return ConfigError(fmt::format("ssl initiation profile {} is not configured", r.profile));
@@ -250,6 +305,8 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
   state->profile = found->second;
   state->host = r.host;
   state->port = r.port;
+  state->options = options;
+  state->expected = ExpectedServerFor(state->profile, r.host);
   auto library = TpmProviderLibrary::Create();
   if (!library) return Fail(library.error());
   state->library = std::move(*library);
@@ -260,30 +317,50 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
   auto ctx = ClientContext(state->library->get(), state->profile, *r.config, state->credentials);
   if (!ctx) return Fail(ctx.error());
   state->ctx = std::move(*ctx);
+  if (options.resume_sessions) {
+    SSL_CTX_set_app_data(state->ctx.get(), state.get());
+    SSL_CTX_set_session_cache_mode(state->ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(state->ctx.get(), KeepSession);
+  }
   return std::unique_ptr<SsliClient>(new SsliClient(std::move(state)));
+}
+
+std::uint64_t SsliClient::tpm_signatures() const {
+  return state_->credentials.signer ? state_->credentials.signer->signatures() : 0;
 }
 
 Result<SsliResult> SsliClient::Connect() const {
   const SslInitiationProfile& profile = state_->profile;
-  auto fd = ConnectTcp(state_->host, state_->port, profile.handshake_timeout_seconds);
+  auto limits = SessionLimits::StartingNow(state_->options.deadline,
+                                           std::chrono::seconds(profile.handshake_timeout_seconds));
+  std::string peer = fmt::format("{}:{}", state_->host, state_->port);
+  auto fd = ConnectTcpWithin(state_->host, state_->port, limits);
   if (!fd) return Fail(fd.error());
   Ssl ssl(SSL_new(state_->ctx.get()));
   SSL_set_fd(ssl.get(), *fd);
-  std::string server_name = profile.server_name.empty() ? state_->host : profile.server_name;
-  SSL_set_tlsext_host_name(ssl.get(), server_name.c_str());
-  if (!profile.server_name.empty()) SSL_set1_host(ssl.get(), profile.server_name.c_str());
+  if (auto named = RequireServerName(ssl.get(), state_->expected); !named) {
+    ::close(*fd);
+    return Fail(named.error());
+  }
+  if (state_->options.resume_sessions) {
+    if (SslSession session = state_->SessionToResume()) SSL_set_session(ssl.get(), session.get());
+  }
   SsliResult result;
   result.tpm_mode = profile.tpm_offload;
-  std::string peer = fmt::format("{}:{}", state_->host, state_->port);
   const auto& signer = state_->credentials.signer;
   std::uint64_t signed_before = signer ? signer->signatures() : 0;
   std::uint64_t failed_before = signer ? signer->failures() : 0;
-  errno = 0;
-  int connected = SSL_connect(ssl.get());
-  int saved_errno = errno;
-  Result<void> session = connected == 1 ? AskIdentity(ssl.get(), state_->host, result)
-                                        : Fail(HandshakeError(ssl.get(), connected, saved_errno, peer,
-                                                              profile.handshake_timeout_seconds));
+  auto connected = RunTlsCall(ssl.get(), limits, [&] { return SSL_connect(ssl.get()); });
+  Result<void> session;
+  if (!connected) {
+    session = Fail(connected.error().WithContext(fmt::format("TLS handshake with {} failed", peer)));
+  } else if (connected->ret != 1) {
+    session = Fail(HandshakeError(ssl.get(), *connected, peer, state_->expected, profile.name));
+  } else if (SSL_get_verify_result(ssl.get()) != X509_V_OK) {  // a resumed session keeps its result
+    session = Fail(ErrorDomain::kTls, 0, fmt::format("TLS handshake with {}: the server is not verified", peer));
+  } else {
+    session = AskIdentity(ssl.get(), state_->host, result, limits, state_->options.max_response_bytes);
+  }
   // The TPM failing to sign is the TPM's error (infrastructure), not a TLS verdict.
   if (!session && signer && signer->failures() > failed_before) {
     if (auto tpm_error = signer->last_failure()) {
@@ -294,6 +371,7 @@ Result<SsliResult> SsliClient::Connect() const {
   if (session) {
     result.protocol = SSL_get_version(ssl.get());
     result.cipher = SSL_get_cipher_name(ssl.get());
+    result.resumed = SSL_session_reused(ssl.get()) == 1;
     result.signature_scheme = SignatureScheme(ssl.get());
     ossl::Cert server(SSL_get1_peer_certificate(ssl.get()));
     if (server) result.server_subject = SubjectLine(*server);
@@ -303,14 +381,12 @@ Result<SsliResult> SsliClient::Connect() const {
     ::close(*fd);
   }
   if (!session) return Fail(session.error());
-  if (state_->credentials.signer) {
-    result.tpm_signatures = state_->credentials.signer->signatures() - signed_before;
-  }
+  if (signer) result.tpm_signatures = signer->signatures() - signed_before;
   return result;
 }
 
-Result<SsliResult> SsliConnect(const SsliConnectRequest& r) {
-  auto client = SsliClient::Create(r);
+Result<SsliResult> SsliConnect(const SsliConnectRequest& r, const SsliClientOptions& options) {
+  auto client = SsliClient::Create(r, options);
   if (!client) return Fail(client.error());
   return (*client)->Connect();
 }

@@ -3,6 +3,8 @@
 // idevid-tpm provider) or file mode, and asks the cloud who it thinks is talking.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -14,6 +16,7 @@
 
 #include "core/result.h"
 #include "device/config/device_config.h"
+#include "device/ssli/session_io.h"
 
 namespace idevid {
 
@@ -26,6 +29,20 @@ struct SsliConnectRequest {
   std::uint16_t port = 0;
 };
 
+// How an SsliClient runs its sessions.
+struct SsliClientOptions {
+  // The whole session (connect, handshake, request, response) ends within this, however the
+  // cloud paces its bytes; each single wait is also bounded by the profile's handshake-timeout.
+  std::chrono::milliseconds deadline = std::chrono::seconds(30);
+  // The largest answer taken from the cloud (status line, headers and body); a verdict is small.
+  std::size_t max_response_bytes = 64 * 1024;
+  // Keep the TLS session (TLS 1.3 ticket, TLS 1.2 ticket or session id) of a verified connection
+  // and resume it on the next one, so that the TPM does not sign on every connection. A client
+  // talks to one peer under one expected name, so a session is only offered to the server it
+  // was verified for. Off by default: every session is then a full handshake signed in the TPM.
+  bool resume_sessions = false;
+};
+
 struct SsliResult {
   bool tpm_mode = false;
   std::string protocol;          // "TLSv1.3"
@@ -36,6 +53,7 @@ struct SsliResult {
   nlohmann::json verdict;        // the cloud's answer (null when it is not JSON)
   std::string body;              // the answer as sent
   std::uint64_t tpm_signatures = 0;
+  bool resumed = false;          // the TLS session of an earlier connection was resumed
   bool accepted() const;
 };
 
@@ -45,14 +63,21 @@ class SsliClient {
  public:
   // Errors: kConfig (unknown profile, unreadable files), kUsage (an RSA TPM key), kTss (TPM
   // unreachable, key absent), kVerify (idev-id not loaded in pkid, TPM key and certificate
-  // differ).
-  static Result<std::unique_ptr<SsliClient>> Create(const SsliConnectRequest& request);
+  // differ). The server must prove the profile's server-name, or else the host of the request
+  // (a DNS name, or an IP address in an iPAddress subjectAltName; RFC 6125, RFC 5280 4.2.1.6).
+  static Result<std::unique_ptr<SsliClient>> Create(const SsliConnectRequest& request,
+                                                    const SsliClientOptions& options = {});
   ~SsliClient();
 
   // One session: connect, handshake, GET /v1/identity. Errors: kIo (the cloud cannot be
   // reached), kTls (handshake failed or the cloud refused the session with an alert: the message
-  // carries it and the certificate verification result).
+  // carries it and the certificate verification result; the server's certificate is not for the
+  // expected name, found before the client signs anything; the deadline passed; the answer
+  // exceeds max_response_bytes).
   Result<SsliResult> Connect() const;
+
+  // The signatures this client's TPM key has made so far (0 in file mode).
+  std::uint64_t tpm_signatures() const;
 
   struct State;
 
@@ -66,8 +91,11 @@ class SsliClient {
 Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds);
 
 // GET /v1/identity on an established TLS session; fills the result's HTTP status, verdict and
-// body. kTls when the cloud refuses the session (the message carries its alert) or answers
-// something other than HTTP/1.x.
+// body. kTls when the cloud refuses the session (the message carries its alert), answers
+// something other than HTTP/1.x, answers more than `max_response_bytes` or a limit passes.
+Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result,
+                         const SessionLimits& limits, std::size_t max_response_bytes);
+// The same within the default limits of SsliClientOptions, waiting at most 30 s at a time.
 Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result);
 
 // Closes a session's socket once the cloud has closed its end, as it does after its answer: the
@@ -76,6 +104,6 @@ Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result);
 void CloseAfterPeer(int fd);
 
 // Create + one Connect.
-Result<SsliResult> SsliConnect(const SsliConnectRequest& request);
+Result<SsliResult> SsliConnect(const SsliConnectRequest& request, const SsliClientOptions& options = {});
 
 }  // namespace idevid

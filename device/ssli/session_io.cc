@@ -1,0 +1,105 @@
+#include "device/ssli/session_io.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include <fmt/format.h>
+
+namespace idevid {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+Error DeadlinePassed(const SessionLimits& limits) {
+  return Error(ErrorDomain::kTls, 0,
+               fmt::format("the session did not finish within its deadline of {} (connect, "
+                           "handshake, request and response together)",
+                           DurationText(limits.total)));
+}
+
+Error WaitTimedOut(const SessionLimits& limits) {
+  return Error(ErrorDomain::kTls, 0,
+               fmt::format("the cloud did not answer within the profile's handshake-timeout of {}",
+                           DurationText(limits.per_wait)));
+}
+
+// Waits until `fd` is ready for `events` or a limit passes (the error names which).
+Result<void> WaitFor(int fd, short events, const SessionLimits& limits) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<milliseconds>(limits.deadline - Clock::now());
+    if (left <= milliseconds(0)) return Fail(DeadlinePassed(limits));
+    bool deadline_first = left < limits.per_wait;
+    pollfd p{fd, events, 0};
+    int n = ::poll(&p, 1, static_cast<int>(std::min(left, limits.per_wait).count()));
+    if (n > 0) return {};
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "waiting for the cloud");
+    return Fail(deadline_first ? DeadlinePassed(limits) : WaitTimedOut(limits));
+  }
+}
+
+}  // namespace
+
+SessionLimits SessionLimits::StartingNow(milliseconds total, milliseconds per_wait) {
+  return {Clock::now() + total, total, per_wait};
+}
+
+std::string DurationText(milliseconds d) {
+  return d.count() % 1000 == 0 ? fmt::format("{} s", d.count() / 1000) : fmt::format("{} ms", d.count());
+}
+
+Result<int> ConnectTcpWithin(const std::string& host, std::uint16_t port, const SessionLimits& limits) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
+    return Fail(ErrorDomain::kIo, 0, fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
+  }
+  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int rc = fd < 0 ? -1 : ::connect(fd, found->ai_addr, found->ai_addrlen);
+  int e = errno;
+  ::freeaddrinfo(found);
+  if (rc != 0 && fd >= 0 && e == EINPROGRESS) {
+    auto ready = WaitFor(fd, POLLOUT, limits);
+    if (!ready) {
+      ::close(fd);
+      return Fail(ready.error().WithContext(fmt::format("connecting to the cloud at {}:{}", host, port)));
+    }
+    socklen_t length = sizeof e;
+    rc = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &length) == 0 && e == 0 ? 0 : -1;
+  }
+  if (rc != 0) {
+    if (fd >= 0) ::close(fd);
+    return ErrnoError(e, fmt::format("cannot connect to the cloud at {}:{}", host, port));
+  }
+  return fd;
+}
+
+Result<TlsCall> RunTlsCall(SSL* ssl, const SessionLimits& limits, const std::function<int()>& call) {
+  for (;;) {
+    if (Clock::now() >= limits.deadline) return Fail(DeadlinePassed(limits));
+    errno = 0;
+    TlsCall outcome;
+    outcome.ret = call();
+    outcome.saved_errno = errno;
+    outcome.ssl_error = SSL_get_error(ssl, outcome.ret);
+    bool read = outcome.ssl_error == SSL_ERROR_WANT_READ;
+    bool write = outcome.ssl_error == SSL_ERROR_WANT_WRITE;
+    // A blocking socket whose SO_RCVTIMEO expired reports EAGAIN as a syscall error.
+    bool again = outcome.ssl_error == SSL_ERROR_SYSCALL &&
+                 (outcome.saved_errno == EAGAIN || outcome.saved_errno == EWOULDBLOCK);
+    if (!read && !write && !again) return outcome;
+    auto ready = WaitFor(SSL_get_fd(ssl), write ? POLLOUT : POLLIN, limits);
+    if (!ready) return Fail(ready.error());
+  }
+}
+
+}  // namespace idevid

@@ -1,0 +1,140 @@
+#include "device/ssli/testing/ssli_test_peer.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "core/file_io.h"
+#include "core/x509.h"
+#include "core/x509_build.h"
+#include "harness/ports.h"
+
+namespace idevid::testing {
+namespace {
+
+constexpr const char* kNotAfter = "20991231235959Z";
+
+// Serves TLS on 127.0.0.1 (port written to argv[4]) and answers each request per argv[1].
+constexpr const char* kMisbehavingServer = R"PY(
+import os, socket, ssl, sys, time
+mode, cert, key, port_file = sys.argv[1:5]
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(8)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(listener.getsockname()[1]))
+os.rename(port_file + ".tmp", port_file)
+while True:
+    connection, _ = listener.accept()
+    try:
+        tls = context.wrap_socket(connection, server_side=True)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            data = tls.recv(4096)
+            if not data:
+                break
+            request += data
+        if mode == "huge":
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+            chunk = b"x" * 65536
+            for _ in range(800):
+                tls.sendall(chunk)
+        else:
+            answer = b'HTTP/1.1 200 OK\r\n\r\n{"verdict": "accepted"}' + b" " * 600
+            for byte in answer:
+                tls.sendall(bytes([byte]))
+                time.sleep(0.2)
+        tls.close()
+    except Exception as e:
+        print("connection ended:", e, flush=True)
+    finally:
+        connection.close()
+)PY";
+
+}  // namespace
+
+Result<TestCa> TestCa::Create(const std::filesystem::path& dir, const std::string& ca_name) {
+  TestCa ca;
+  ca.dir_ = dir;
+  auto key = GenerateKey(KeyAlgorithm::kEccP256);
+  if (!key) return Fail(key.error());
+  auto cert = IssueCertificate({.subject = {{"CN", "SSL-I test CA"}},
+                                .not_after = kNotAfter,
+                                .extensions = {{"basicConstraints", "critical,CA:TRUE"},
+                                               {"keyUsage", "critical,keyCertSign"}}},
+                               **key, nullptr, **key);
+  if (!cert) return Fail(cert.error());
+  ca.key_ = std::move(*key);
+  ca.cert_ = std::move(*cert);
+  ca.certificate_ = dir / (ca_name + ".pem");
+  auto pem = CertificatePem(*ca.cert_);
+  if (!pem) return Fail(pem.error());
+  if (auto written = WriteFileAtomic(ca.certificate_, *pem); !written) return Fail(written.error());
+  return ca;
+}
+
+Result<void> TestCa::Issue(const std::string& name, const std::string& cn, const std::string& san) const {
+  auto key = GenerateKey(KeyAlgorithm::kEccP256);
+  if (!key) return Fail(key.error());
+  CertificateSpec spec{.subject = {{"CN", cn}}, .not_after = kNotAfter};
+  if (!san.empty()) spec.extensions.push_back({"subjectAltName", san});
+  auto cert = IssueCertificate(spec, **key, cert_.get(), *key_);
+  if (!cert) return Fail(cert.error());
+  auto pem = CertificatePem(**cert);
+  if (!pem) return Fail(pem.error());
+  if (auto written = WriteFileAtomic(Pem(name), *pem); !written) return Fail(written.error());
+  return WritePrivateKeyPem(Key(name), **key);
+}
+
+Result<void> TestCa::IssueServer(const std::string& name, const std::string& san) const {
+  return Issue(name, name, san);
+}
+
+Result<void> TestCa::IssueClient(const std::string& name) const { return Issue(name, name, ""); }
+
+Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::string& name,
+                                   const std::filesystem::path& client_ca,
+                                   const std::vector<std::string>& extra, std::uint16_t port) {
+  if (port == 0) {
+    auto free = FindFreePort();
+    if (!free) return Fail(free.error());
+    port = *free;
+  }
+  TlsPeer peer{{}, port, dir / fmt::format("s_server-{}-{}.log", port, name)};
+  std::vector<std::string> argv = {"openssl", "s_server", "-accept", fmt::format("127.0.0.1:{}", port),
+                                   "-cert", (dir / (name + ".pem")).string(),
+                                   "-key", (dir / (name + ".key")).string(), "-www"};
+  if (!client_ca.empty()) argv.insert(argv.end(), {"-Verify", "1", "-CAfile", client_ca.string()});
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto process = ChildProcess::Spawn({.argv = argv, .log = peer.log});
+  if (!process) return Fail(process.error());
+  peer.process = std::move(*process);
+  if (!PollUntil([&] { return PortAcceptsConnections(peer.port); }, std::chrono::seconds(10))) {
+    return Fail(ErrorDomain::kProcess, 0, "openssl s_server did not start: " + LogTail(peer.log));
+  }
+  return peer;
+}
+
+Result<TlsPeer> StartMisbehavingServer(const std::filesystem::path& dir, const std::string& name,
+                                       const std::string& mode) {
+  std::filesystem::path script = dir / "misbehaving_server.py";
+  std::filesystem::path port_file = dir / fmt::format("{}-server.port", mode);
+  if (auto written = WriteFileAtomic(script, kMisbehavingServer); !written) return Fail(written.error());
+  TlsPeer peer{{}, 0, dir / fmt::format("{}-server.log", mode)};
+  auto process = ChildProcess::Spawn({.argv = {"python3", script.string(), mode, (dir / (name + ".pem")).string(),
+                                               (dir / (name + ".key")).string(), port_file.string()},
+                                      .log = peer.log});
+  if (!process) return Fail(process.error());
+  peer.process = std::move(*process);
+  std::optional<std::string> port;
+  if (!PollUntil([&] { return (port = ReadFileText(port_file).value_or("")) && !port->empty(); },
+                 std::chrono::seconds(10))) {
+    return Fail(ErrorDomain::kProcess, 0, "the python3 TLS server did not start: " + LogTail(peer.log));
+  }
+  peer.port = static_cast<std::uint16_t>(std::stoi(*port));
+  return peer;
+}
+
+}  // namespace idevid::testing
