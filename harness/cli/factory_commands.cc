@@ -9,6 +9,7 @@
 
 #include "core/x509.h"
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/option_checks.h"
 #include "harness/cli/tpm_args.h"
 #include "provisioning/factory.h"
 #include "provisioning/line_check.h"
@@ -198,7 +199,9 @@ void AddCheck(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<CheckArgs>();
   CLI::App* cmd = app.add_subcommand("check", "Manufacturing-line identity check of one unit");
   AddTpmOptions(*cmd, args->tpm);
-  cmd->add_option("--factory-ca", args->factory_ca, "The factory's factory-ca.pem")->required();
+  cmd->add_option("--factory-ca", args->factory_ca, "The factory's factory-ca.pem")
+      ->required()
+      ->check(ExistingFileCheck());
   cmd->add_option("--expect-serial", args->expect_serial, "Serial number the line expects");
   cmd->add_option("--expect-model", args->expect_model, "Model the line expects");
   cmd->add_option("--handle", args->handle, "Persistent key handle")->capture_default_str();
