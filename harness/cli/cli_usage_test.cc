@@ -1,5 +1,5 @@
-// The idevid binary's answers to a mistyped command line: which file was wrong, and exit 4
-// (usage), never 2 (infrastructure).
+// The idevid binary's answers to a mistyped command line: which word or file was wrong, and
+// exit 4 (usage), never 2 (infrastructure).
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
@@ -14,6 +14,29 @@ CommandOutput Idevid(std::vector<std::string> args) {
   auto out = RunCommand(args, {{"TSS2_LOG", "all+NONE"}}, std::chrono::seconds(60));
   EXPECT_TRUE(out) << out.error().ToString();
   return out.value_or(CommandOutput{});
+}
+
+TEST(UnknownCommandTest, NamesTheWordAndTheCommandsThereAre) {
+  auto out = Idevid({"bogus"});
+  EXPECT_EQ(out.exit_status, 4);
+  EXPECT_NE(out.err.find("unknown command 'bogus'; commands: run, tpm, factory, provision, check"),
+            std::string::npos)
+      << out.err;
+}
+
+TEST(UnknownCommandTest, NamesTheWordBelowACommandWithSubcommands) {
+  auto out = Idevid({"factory", "bogus"});
+  EXPECT_EQ(out.exit_status, 4);
+  EXPECT_NE(out.err.find("unknown command 'factory bogus'; factory commands: init"),
+            std::string::npos)
+      << out.err;
+}
+
+TEST(UnknownCommandTest, EscapesTheWord) {
+  auto out = Idevid({"bo\x1b[2Jgus\n"});
+  EXPECT_EQ(out.exit_status, 4);
+  EXPECT_NE(out.err.find("unknown command 'bo\\x1b[2Jgus\\n'"), std::string::npos) << out.err;
+  EXPECT_EQ(out.err.find('\x1b'), std::string::npos) << out.err;
 }
 
 // A file option naming a file that is not there: exit 4, naming the option and the file.
