@@ -27,7 +27,7 @@ TEST(UnknownCommandTest, NamesTheWordAndTheCommandsThereAre) {
 TEST(UnknownCommandTest, NamesTheWordBelowACommandWithSubcommands) {
   auto out = Idevid({"factory", "bogus"});
   EXPECT_EQ(out.exit_status, 4);
-  EXPECT_NE(out.err.find("unknown command 'factory bogus'; factory commands: init"),
+  EXPECT_NE(out.err.find("unknown command 'factory bogus'; factory commands: init, issue"),
             std::string::npos)
       << out.err;
 }
@@ -85,7 +85,11 @@ INSTANTIATE_TEST_SUITE_P(
         MissingFileCase{"ProvisionOwnerAuth",
                         {"provision", "--tcti", "swtpm:host=127.0.0.1,port=1", "--factory", "PRESENT",
                          "--serial", "CW1", "--model", "M", "--owner-auth-file", "MISSING"},
-                        "--owner-auth-file"}),
+                        "--owner-auth-file"},
+        MissingFileCase{"FactoryIssueEkCert",
+                        {"factory", "issue", "--dir", "PRESENT", "--serial", "CW1", "--model", "M",
+                         "--out", "PRESENT", "--ek-cert", "MISSING"},
+                        "--ek-cert"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(MissingFileTest, EscapesTheFileName) {
