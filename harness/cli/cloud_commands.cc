@@ -12,6 +12,7 @@
 #include "device/config/config_parser.h"
 #include "device/ssli/ssli_client.h"
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/option_checks.h"
 #include "harness/cli/tpm_args.h"
 
 namespace idevid::cli {
@@ -133,10 +134,15 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
   CLI::App* cloud = app.add_subcommand(
       "cloud", "The cloud peer: mutual-TLS HTTPS server that verifies device identity");
   cloud->add_option("--listen", cloud_args->listen, "HOST:PORT (port 0 = any free)")->capture_default_str();
-  cloud->add_option("--cert", cloud_args->cert, "Server certificate (PEM)")->required();
-  cloud->add_option("--key", cloud_args->key, "Server key (PEM)")->required();
-  cloud->add_option("--factory-ca", cloud_args->factory_ca, "The factory's factory-ca.pem")->required();
-  cloud->add_option("--inventory", cloud_args->inventory, "CSV of serial,model the cloud expects");
+  cloud->add_option("--cert", cloud_args->cert, "Server certificate (PEM)")
+      ->required()
+      ->check(ExistingFileCheck());
+  cloud->add_option("--key", cloud_args->key, "Server key (PEM)")->required()->check(ExistingFileCheck());
+  cloud->add_option("--factory-ca", cloud_args->factory_ca, "The factory's factory-ca.pem")
+      ->required()
+      ->check(ExistingFileCheck());
+  cloud->add_option("--inventory", cloud_args->inventory, "CSV of serial,model the cloud expects")
+      ->check(ExistingFileCheck());
   cloud->add_option("--log", cloud_args->log, "Append one JSON line per connection here");
   cloud->callback([cloud_args, exit_code] { *exit_code = Cloud(*cloud_args); });
 }

@@ -2,15 +2,19 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <iostream>
 #include <memory>
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/x509.h"
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/option_checks.h"
 #include "harness/cli/tpm_args.h"
 #include "provisioning/factory.h"
+#include "provisioning/file_identity.h"
 #include "provisioning/line_check.h"
 #include "provisioning/provisioner.h"
 #include "provisioning/unit_record.h"
@@ -25,6 +29,18 @@ struct FactoryInitArgs {
   std::string alg = "ecc-p256";
   std::string manufacturer = "Example Networks";
   bool force = false;
+};
+
+struct FactoryIssueArgs {
+  std::string dir;
+  std::string serial;
+  std::string model;
+  std::string out;
+  std::string alg = "ecc-p256";
+  std::string hw_serial;  // hex
+  std::string ek_cert;
+  bool force = false;
+  bool json = false;
 };
 
 struct ProvisionArgs {
@@ -79,6 +95,93 @@ int FactoryInit(const FactoryInitArgs& args) {
                            "stations and the cloud: {}\n",
                            args.dir, SubjectLine(*factory->root), SubjectLine(*factory->issuing),
                            FactoryFiles::Chain(args.dir).string());
+  return kExitPass;
+}
+
+// Bytes written as hex digits ("0a1b..."), 1 to 64 of them; kUsage naming `what` otherwise.
+Result<Bytes> ParseHexBytes(std::string_view what, std::string_view text) {
+  constexpr std::size_t kMaxBytes = 64;
+  auto bad = [&](std::string_view why) {
+    return UsageError(fmt::format("{} {} {}", what, QuotedDisplayText(text), why));
+  };
+  if (text.empty() || text.size() % 2 != 0) return bad("is not an even number of hex digits");
+  if (text.size() / 2 > kMaxBytes) return bad(fmt::format("is longer than {} bytes", kMaxBytes));
+  Bytes bytes(text.size() / 2);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const char* first = text.data() + 2 * i;
+    auto [end, ec] = std::from_chars(first, first + 2, bytes[i], 16);
+    if (ec != std::errc() || end != first + 2) return bad("holds a character that is not a hex digit");
+  }
+  return bytes;
+}
+
+// hwSerialNum: --hw-serial, or derived from --ek-cert as provisioning derives it from the
+// TPM's EK certificate, or nullopt (derived from the new key).
+Result<std::optional<Bytes>> RequestedHardwareSerial(const FactoryIssueArgs& args) {
+  if (!args.hw_serial.empty()) {
+    auto bytes = ParseHexBytes("--hw-serial", args.hw_serial);
+    if (!bytes) return Fail(bytes.error());
+    return std::optional<Bytes>(std::move(*bytes));
+  }
+  if (args.ek_cert.empty()) return std::optional<Bytes>();
+  auto ek = LoadCertificateFile(args.ek_cert);
+  if (!ek) return ConfigError(fmt::format("--ek-cert: {}", ek.error().message()));
+  auto derived = HardwareSerialFromEk(**ek);
+  if (!derived) return Fail(derived.error());
+  return std::optional<Bytes>(std::move(*derived));
+}
+
+// An output prefix must name a file in a directory that exists.
+Result<void> CheckOutputPrefix(const std::string& prefix) {
+  std::filesystem::path parent = std::filesystem::path(prefix).parent_path();
+  std::error_code ec;
+  if (prefix.empty() || prefix.back() == '/') {
+    return UsageError(fmt::format("--out {} must end in a file name prefix, e.g. DIR/unit",
+                                  QuotedDisplayText(prefix)));
+  }
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    return UsageError(fmt::format("--out {}: no such directory {}", QuotedDisplayText(prefix),
+                                  QuotedDisplayText(parent.string())));
+  }
+  return {};
+}
+
+void PrintIssued(const FactoryIssueArgs& args, const FileIdentity& identity,
+                 const FileIdentityFiles& files) {
+  if (args.json) {
+    nlohmann::json j = {{"serial", args.serial},
+                        {"model", args.model},
+                        {"subject", SubjectLine(*identity.certificate)},
+                        {"fingerprint_sha256", identity.fingerprint},
+                        {"hw_serial", Hex(identity.hw_serial)},
+                        {"certificate", files.certificate.string()},
+                        {"chain", files.chain.string()},
+                        {"key", files.key.string()}};
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("issued {} ({})\n  subject:     {}\n  sha256:      {}\n"
+                           "  certificate: {}\n  chain:       {}\n  key:         {}\n",
+                           args.serial, args.model, SubjectLine(*identity.certificate),
+                           identity.fingerprint, DisplayText(files.certificate.string()),
+                           DisplayText(files.chain.string()), DisplayText(files.key.string()));
+}
+
+int FactoryIssue(const FactoryIssueArgs& args) {
+  auto alg = ParseKeyAlgorithm(args.alg);
+  if (!alg) return ReportError(alg.error());
+  auto hw_serial = RequestedHardwareSerial(args);
+  if (!hw_serial) return ReportError(hw_serial.error());
+  if (auto out = CheckOutputPrefix(args.out); !out) return ReportError(out.error());
+  auto factory = LoadFactory(args.dir);
+  if (!factory) return ReportError(factory.error());
+  auto identity = IssueFileIdentity(*factory, {args.serial, args.model, *alg, std::move(*hw_serial)});
+  if (!identity) return ReportError(identity.error());
+  auto files = FileIdentityFiles::ForPrefix(args.out);
+  if (auto written = WriteFileIdentity(*identity, *factory, files, args.force); !written) {
+    return ReportError(written.error());
+  }
+  PrintIssued(args, *identity, files);
   return kExitPass;
 }
 
@@ -162,17 +265,44 @@ int Check(const CheckArgs& args) {
   return Finish(args.record, record, report->passed() ? kExitPass : kExitFail);
 }
 
-void AddFactoryInit(CLI::App& app, int* exit_code) {
+void AddFactoryInit(CLI::App& factory, int* exit_code) {
   auto args = std::make_shared<FactoryInitArgs>();
-  CLI::App* factory = app.add_subcommand("factory", "The factory CA");
-  factory->require_subcommand(1);
-  CLI::App* init = factory->add_subcommand("init", "Create a root CA and an issuing CA");
+  CLI::App* init = factory.add_subcommand("init", "Create a root CA and an issuing CA");
   init->add_option("--dir", args->dir, "Directory for the CA files")->required();
   init->add_option("--alg", args->alg, "Key algorithm: ecc-p256 or rsa-2048")->capture_default_str();
   init->add_option("--manufacturer", args->manufacturer, "Organization (O) of the certificates")
       ->capture_default_str();
   init->add_flag("--force", args->force, "Replace an existing factory CA in DIR");
   init->callback([args, exit_code] { *exit_code = FactoryInit(*args); });
+}
+
+void AddFactoryIssue(CLI::App& factory, int* exit_code) {
+  auto args = std::make_shared<FactoryIssueArgs>();
+  CLI::App* issue = factory.add_subcommand(
+      "issue",
+      "Issue a file-mode device identity: an IEEE 802.1AR idev-id certificate (the profile "
+      "provisioning burns into a TPM) and a fresh private key, written to PREFIX.pem, "
+      "PREFIX-chain.pem (certificate + issuing CA) and PREFIX.key (0600). Without a TPM there "
+      "is no EK: hwSerialNum is SHA-256 of the new key's public key (SubjectPublicKeyInfo) "
+      "unless --hw-serial or --ek-cert says otherwise");
+  issue->add_option("--dir", args->dir, "Factory CA directory ('idevid factory init')")->required();
+  issue->add_option("--serial", args->serial, "Unit serial number (subject serialNumber)")->required();
+  issue->add_option("--model", args->model, "Unit model (subject CN)")->required();
+  issue->add_option("--out", args->out, "Output prefix: writes PREFIX.pem, PREFIX-chain.pem, PREFIX.key")
+      ->required();
+  issue->add_option("--alg", args->alg, "Key algorithm: ecc-p256 or rsa-2048")->capture_default_str();
+  auto* hw = issue->add_option("--hw-serial", args->hw_serial,
+                               "hardwareModuleName hwSerialNum as hex (default: SHA-256 of the new "
+                               "key's public key)");
+  auto* ek = issue->add_option("--ek-cert", args->ek_cert,
+                               "Derive hwSerialNum from this EK certificate, as provisioning does "
+                               "(SHA-256 of its public key)")
+                 ->check(ExistingFileCheck());
+  hw->excludes(ek);
+  ek->excludes(hw);
+  issue->add_flag("--force", args->force, "Replace existing output files");
+  issue->add_flag("--json", args->json, "Print the paths and the fingerprint as JSON");
+  issue->callback([args, exit_code] { *exit_code = FactoryIssue(*args); });
 }
 
 void AddProvision(CLI::App& app, int* exit_code) {
@@ -198,7 +328,9 @@ void AddCheck(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<CheckArgs>();
   CLI::App* cmd = app.add_subcommand("check", "Manufacturing-line identity check of one unit");
   AddTpmOptions(*cmd, args->tpm);
-  cmd->add_option("--factory-ca", args->factory_ca, "The factory's factory-ca.pem")->required();
+  cmd->add_option("--factory-ca", args->factory_ca, "The factory's factory-ca.pem")
+      ->required()
+      ->check(ExistingFileCheck());
   cmd->add_option("--expect-serial", args->expect_serial, "Serial number the line expects");
   cmd->add_option("--expect-model", args->expect_model, "Model the line expects");
   cmd->add_option("--handle", args->handle, "Persistent key handle")->capture_default_str();
@@ -212,7 +344,10 @@ void AddCheck(CLI::App& app, int* exit_code) {
 }  // namespace
 
 void AddFactoryCommands(CLI::App& app, int* exit_code) {
-  AddFactoryInit(app, exit_code);
+  CLI::App* factory = app.add_subcommand("factory", "The factory CA and what it issues");
+  factory->require_subcommand(1);
+  AddFactoryInit(*factory, exit_code);
+  AddFactoryIssue(*factory, exit_code);
   AddProvision(app, exit_code);
   AddCheck(app, exit_code);
 }

@@ -8,6 +8,7 @@
 
 #include "core/file_io.h"
 #include "core/tpm_capability.h"
+#include "harness/cli/option_checks.h"
 #include "harness/cli/tpm_state_file.h"
 
 namespace idevid::cli {
@@ -25,9 +26,11 @@ void AddTpmOptions(CLI::App& command, TpmArgs& args) {
 
 void AddHierarchyAuthOptions(CLI::App& command, TpmArgs& args) {
   command.add_option("--owner-auth-file", args.owner_auth_file,
-                     "File holding the owner hierarchy's authorization value (or IDEVID_OWNER_AUTH)");
+                     "File holding the owner hierarchy's authorization value (or IDEVID_OWNER_AUTH)")
+      ->check(ExistingFileCheck());
   command.add_option("--endorsement-auth-file", args.endorsement_auth_file,
-                     "File holding the endorsement hierarchy's authorization value (or IDEVID_ENDORSEMENT_AUTH)");
+                     "File holding the endorsement hierarchy's authorization value (or IDEVID_ENDORSEMENT_AUTH)")
+      ->check(ExistingFileCheck());
 }
 
 Result<void> LoadHierarchyAuth(const TpmArgs& args) {

@@ -216,7 +216,7 @@ INSTANTIATE_TEST_SUITE_P(
                      kExitUsage,
                      "not expected: --bogus"},
         CliErrorCase{"UnknownSubcommand", {"tpm", "frobnicate"}, kExitUsage,
-                     "A subcommand is required"},
+                     "unknown command 'tpm frobnicate'; tpm commands: start, stop"},
         CliErrorCase{"StopWithoutState", {"tpm", "stop"}, kExitUsage, "--state is required"},
         CliErrorCase{"InfoWithoutTpm", {"tpm", "info"}, kExitUsage,
                      "name the TPM with --tcti TCTI or --state DIR"},
