@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud/cloud_server.h"
+#include "core/display_text.h"
 #include "device/config/config_parser.h"
 #include "device/ssli/ssli_client.h"
 #include "harness/cli/exit_codes.h"
@@ -40,10 +41,10 @@ struct CloudArgs {
 Result<std::pair<std::string, std::uint16_t>> SplitHostPort(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return UsageError(fmt::format("'{}' is not HOST:PORT", text));
+    return UsageError(fmt::format("{} is not HOST:PORT", QuotedDisplayText(text)));
   }
   auto port = ParseHandle("port", text.substr(colon + 1));
-  if (!port || *port > 65535) return UsageError(fmt::format("'{}' has no valid port", text));
+  if (!port || *port > 65535) return UsageError(fmt::format("{} has no valid port", QuotedDisplayText(text)));
   return std::pair(text.substr(0, colon), static_cast<std::uint16_t>(*port));
 }
 
@@ -55,14 +56,15 @@ void Print(const SsliResult& r, bool json) {
                       {"server", r.server_subject},
                       {"http_status", r.http_status},
                       {"cloud", r.verdict},
-                      {"tpm_signatures", r.tpm_signatures}};
+                      {"tpm_signatures", r.tpm_signatures},
+                      {"resumed", r.resumed}};
   if (json) {
     std::cout << j.dump(2) << "\n";
     return;
   }
   std::cout << fmt::format("{} mode: {} {} signed {}\nserver: {}\ncloud: HTTP {} {}\n",
                            r.tpm_mode ? "TPM" : "file", r.protocol, r.cipher, r.signature_scheme,
-                           r.server_subject, r.http_status, r.verdict.dump());
+                           DisplayText(r.server_subject), r.http_status, r.verdict.dump());
 }
 
 // A refused identity (TLS alert, 403) is a failed check; the rest is infrastructure or usage.
