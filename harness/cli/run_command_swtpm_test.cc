@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <map>
+#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -261,7 +262,21 @@ TEST_F(RunOnTargetTest, ProvisionsWithTheGivenFactoryThenTestsTheIdentityItKeeps
   ASSERT_EQ(RunOn({"--factory", Factory(), "--serial", "LAB-1"}).exit_status, 0);
   auto again = RunOn({"--factory", Factory()});
   EXPECT_EQ(again.exit_status, 4) << "an identity on the target is never replaced";
+  EXPECT_NE(again.err.find("the TPM already holds an identity (key at 0x81020000;"), std::string::npos) << again.err;
   EXPECT_NE(again.err.find("test it with --no-provision --factory-ca FILE"), std::string::npos) << again.err;
+  // Every option the hint names is one `idevid run` has.
+  auto help = RunCommand({IDEVID_BINARY, "run", "--help"});
+  ASSERT_TRUE(help);
+  std::smatch option;
+  std::string hint = again.err;
+  int named = 0;
+  while (std::regex_search(hint, option, std::regex("--[a-z][a-z-]*"))) {
+    EXPECT_NE(help->out.find(option.str() + " "), std::string::npos) << option.str() << " is not an option of run";
+    ++named;
+    hint = option.suffix();
+  }
+  EXPECT_GE(named, 2);
+  EXPECT_EQ(again.err.find("--force"), std::string::npos) << again.err;
   auto kept = RunOn({"--no-provision", "--factory-ca", Factory() + "/factory-ca.pem"});
   ASSERT_EQ(kept.exit_status, 0) << kept.err;
   auto record = Record();
