@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -142,10 +143,14 @@ int Finish(RunRecord& record, const std::string& report_dir) {
   }
 }
 
+// Runs the scenarios into the record; after an interrupt, each one left is recorded as not run.
 void RunScenarios(const std::vector<Scenario>& scenarios, UnitUnderTest& unit, RunRecord& record) {
   RunProgress progress(std::cerr, IsAnsiTerminal(STDERR_FILENO), scenarios.size(), TerminalWidth(STDERR_FILENO));
   for (const auto& scenario : scenarios) {
-    if (g_interrupted) break;
+    if (g_interrupted) {
+      record.scenarios.push_back(NotRunScenario(scenario));
+      continue;
+    }
     progress.ScenarioStarted(scenario);
     record.scenarios.push_back(
         RunScenario(scenario, unit, [&](const std::string& phase) { progress.PhaseStarted(phase); }));
@@ -211,6 +216,15 @@ std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::filesyste
   return std::nullopt;
 }
 
+// An interrupted run is ABORTED and says how many of its scenarios ran.
+void MarkInterrupted(RunRecord& record) {
+  auto ran = std::count_if(record.scenarios.begin(), record.scenarios.end(), [](const ScenarioRecord& s) {
+    return s.outcome != Outcome::kAborted || s.message != kNotRunMessage;
+  });
+  record.outcome = Outcome::kAborted;
+  record.message = fmt::format("interrupted after {} of {} scenarios", ran, record.scenarios.size());
+}
+
 int Run(const RunArgs& args, const Result<void>& bench) {
   RunRecord record;
   record.started = std::chrono::system_clock::now();
@@ -236,10 +250,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
   ReleaseWorkDir(*work, args.keep_work, "idevid run");
   if (failure) return fail(failure->error, failure->exit_code);
   record.outcome = OverallOutcome(record.scenarios);
-  if (g_interrupted) {
-    record.outcome = Outcome::kAborted;
-    record.message = fmt::format("interrupted after {} of {} scenarios", record.scenarios.size(), scenarios->size());
-  }
+  if (g_interrupted) MarkInterrupted(record);
   return Finish(record, args.report);
 }
 

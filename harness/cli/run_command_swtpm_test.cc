@@ -33,6 +33,21 @@ class RunCommandTest : public ::testing::Test {
     return nlohmann::json::parse(*ReadFileText(std::filesystem::path(Report()) / name));
   }
   std::string Report() const { return (temp_.path() / "reports").string(); }
+  // The JUnit report as CI reads it: valid against the JUnit schema (xmllint) and counted by
+  // python3's xml.etree, whose counts agree with the attributes.
+  testing::JunitCounts JunitAsCiReadsIt(const std::string& name = "junit.xml") {
+    auto file = std::filesystem::path(Report()) / name;
+    auto valid = testing::ValidateJunitXml(file);
+    EXPECT_TRUE(valid) << valid.error().message();
+    auto counts = testing::CountJunitWithPython(file);
+    EXPECT_TRUE(counts) << counts.error().message();
+    return counts.value_or(testing::JunitCounts{});
+  }
+  pugi::xml_document Junit(const std::string& name = "junit.xml") {
+    pugi::xml_document junit;
+    EXPECT_TRUE(junit.load_file((std::filesystem::path(Report()) / name).c_str()));
+    return junit;
+  }
   testing::TempDir temp_;
 };
 
@@ -360,6 +375,16 @@ TEST_F(RunCommandTest, AnInterruptedRunLeavesNoProcessAndAnAbortedRecord) {
   auto record = Record();
   EXPECT_EQ(record["outcome"], "ABORTED");
   EXPECT_NE(record["message"].get<std::string>().find("interrupted after"), std::string::npos);
+  std::size_t not_run = 0;
+  for (const auto& s : record["scenarios"]) not_run += s["message"] == "not run: the run was interrupted";
+  EXPECT_GT(not_run, 0u) << "an interrupt at the second scenario leaves some unrun";
+  EXPECT_NE(record["message"].get<std::string>().find(fmt::format(
+                "of {} scenarios", record["scenarios"].size())), std::string::npos) << record["message"];
+  auto junit = Junit();
+  EXPECT_EQ(junit.select_nodes("//testcase/error[@message='not run: the run was interrupted']").size(), not_run);
+  EXPECT_TRUE(junit.select_node("//testcase[@classname='idevid run'][@name='run']/error"));
+  auto counts = JunitAsCiReadsIt();
+  EXPECT_GT(counts.failures + counts.errors, static_cast<int>(not_run));
   auto left = RunCommand({"pgrep", "-f", (temp_.path() / "idevid-run-").string()});
   ASSERT_TRUE(left);
   EXPECT_EQ(left->out, "") << "processes of the run are still there";
