@@ -202,10 +202,12 @@ std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::filesyste
                                       .tcti = TargetTcti(args.target), .provision = !args.no_provision,
                                       .factory_ca = args.factory_ca, .factory = args.factory,
                                       .limits = args.limits, .inject = args.inject,
-                                      .soak_seconds = args.soak_seconds});
+                                      .soak_seconds = args.soak_seconds,
+                                      .on_identified = [&](const std::string& serial, const std::string& model) {
+                                        record.serial = serial;
+                                        record.model = model;
+                                      }});
   if (!unit) return RunFailure{unit.error(), ExitCodeFor(unit.error())};
-  record.serial = (*unit)->options().serial;
-  record.model = (*unit)->options().model;
   if (auto wrong = WrongUnit(args, **unit)) {  // a failed check, not a broken bench
     return RunFailure{Error(ErrorDomain::kVerify, 0, *wrong), kExitFail};
   }
@@ -214,6 +216,15 @@ std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::filesyste
   record.identity = (*unit)->identity();
   RunScenarios(scenarios, **unit, record);
   return std::nullopt;
+}
+
+// The unit as the run knows it before it reads the TPM: as --serial/--model or the bench file
+// name it, or as the run provisions it (the defaults included); unknown ("") when the identity
+// already in the TPM is tested or the bench file did not load, until the TPM is read.
+void NameTheUnit(const RunArgs& args, bool bench_loaded, RunRecord& record) {
+  bool defaults_apply = bench_loaded && !args.no_provision;
+  record.serial = args.serial_given || defaults_apply ? args.serial : "";
+  record.model = args.model_given || defaults_apply ? args.model : "";
 }
 
 // An interrupted run is ABORTED and says how many of its scenarios ran.
@@ -228,8 +239,7 @@ void MarkInterrupted(RunRecord& record) {
 int Run(const RunArgs& args, const Result<void>& bench) {
   RunRecord record;
   record.started = std::chrono::system_clock::now();
-  record.serial = args.serial;
-  record.model = args.model;
+  NameTheUnit(args, bench.has_value(), record);
   record.station = args.station;
   record.operator_name = ::getenv("USER") ? ::getenv("USER") : "";
   record.software_version = IDEVID_VERSION;

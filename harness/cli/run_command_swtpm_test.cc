@@ -174,6 +174,27 @@ TEST_F(RunCommandTest, ASwtpmThatCannotStartIsAnInfrastructureErrorWithExitTwo) 
   EXPECT_EQ(Record()["outcome"], "ERROR");
 }
 
+// A target that cannot be opened: the run errors before its scenarios. The record names the unit
+// only as far as the run knows it, and JUnit shows the error.
+TEST_F(RunCommandTest, ATargetThatCannotBeOpenedIsAnErrorInEveryReport) {
+  std::vector<std::string> args = {"--target", "device:/dev/idevid-no-such-tpm", "--no-provision",
+                                   "--factory-ca", (temp_.path() / "factory-ca.pem").string()};
+  auto run = Run(args);
+  EXPECT_EQ(run.exit_status, 2) << run.err;
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "ERROR");
+  EXPECT_EQ(record["unit"]["serial"], "") << "no serial was given and none could be read";
+  auto junit = Junit();
+  auto error = junit.select_node("//testcase[@classname='idevid run'][@name='run']/error").node();
+  EXPECT_EQ(error.attribute("message").value(), record["message"].get<std::string>());
+  auto counts = JunitAsCiReadsIt();
+  EXPECT_GT(counts.failures + counts.errors, 0);
+
+  args.insert(args.end(), {"--serial", "LAB-9"});
+  ASSERT_EQ(Run(args).exit_status, 2);
+  EXPECT_EQ(Record()["unit"]["serial"], "LAB-9") << "the serial the run was told to expect";
+}
+
 TEST_F(RunCommandTest, InjectedRetriesOnEveryTpmConnectionAreAbsorbed) {
   auto run = Run({"--inject", "retry=2,yielded=1", "--suite", "boot-load,verify-refusal,ssli-tpm"});
   EXPECT_EQ(run.exit_status, 0) << run.err;
@@ -326,6 +347,18 @@ TEST_F(RunOnTargetTest, ABenchFileSetsUpTheBenchOnceAndNamesTheUnitItExpects) {
             std::string::npos) << wrong->err;
   EXPECT_EQ(Record()["outcome"], "FAIL");
   EXPECT_EQ(Record()["unit"]["serial"], "LAB-1") << "the record names the unit that was on the bench";
+  auto failure = Junit().select_node("//testcase[@classname='idevid run'][@name='run']/failure").node();
+  EXPECT_NE(std::string(failure.attribute("message").value()).find("the bench expects LAB-2"), std::string::npos);
+  auto counts = JunitAsCiReadsIt();
+  EXPECT_EQ(counts.failures, 1) << "a CI server that reads only JUnit sees the wrong unit";
+
+  // With no serial given, the unit read from the TPM stays in the record when a later step of the
+  // run errors (here: its factory CA file is missing).
+  auto errored = RunOn({"--no-provision", "--factory-ca", (temp_.path() / "missing-ca.pem").string()});
+  EXPECT_EQ(errored.exit_status, 2) << errored.err;
+  EXPECT_EQ(Record()["outcome"], "ERROR");
+  EXPECT_EQ(Record()["unit"]["serial"], "LAB-1");
+  EXPECT_GT(JunitAsCiReadsIt().errors, 0);
 }
 
 TEST_F(RunCommandTest, ABadBenchFileIsAUsageErrorNamingTheLine) {

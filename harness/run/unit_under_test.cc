@@ -76,6 +76,7 @@ Result<std::unique_ptr<UnitUnderTest>> UnitUnderTest::Prepare(const UnitOptions&
   unit->issuer_ = std::move(*issuer);
   Result<void> identity = options.provision ? unit->ProvisionTheUnit() : unit->ReadTheUnit();
   if (!identity) return Fail(identity.error());
+  if (options.on_identified) options.on_identified(unit->options_.serial, unit->options_.model);
   if (auto files = unit->WriteDeviceFiles(); !files) return Fail(files.error());
   auto config = LoadDeviceConfig(unit->config_path());
   if (!config) return Fail(config.error());
