@@ -174,9 +174,8 @@ Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& fact
   auto existing = ExistingIdentity(tpm, request);
   if (!existing) return Fail(existing.error());
   if (!existing->empty() && !request.force) {
-    return UsageError(fmt::format("the TPM already holds an identity ({}); pass --force to "
-                                  "replace it",
-                                  fmt::join(*existing, "; ")));
+    return UsageError(fmt::format("the TPM already holds an identity ({}); {}", fmt::join(*existing, "; "),
+                                  request.when_held));
   }
   // Everything that can be checked is checked before the old identity is removed.
   auto ek = RequireEkCertificate(tpm);

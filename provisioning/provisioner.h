@@ -27,6 +27,9 @@ struct ProvisionRequest {
   TPM2_HANDLE key_handle = kDefaultIdevidKeyHandle;
   TPM2_HANDLE nv_index = kDefaultIdevidNvIndex;
   bool force = false;  // replace an identity the TPM already holds
+  // What the refusal of a TPM that already holds an identity tells the user to do (the command
+  // that provisions names its own options).
+  std::string when_held = "pass --force to replace it";
 };
 
 struct ProvisionResult {

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/utc_time.h"
 #include "reports/html_escape.h"
 #include "reports/report_writers.h"
 
@@ -59,15 +60,24 @@ std::string Histogram(const std::string& title, const std::map<std::string, std:
       kHeight + 15, max, kHeight + 32, legend);
 }
 
+// One measurement, named after its phase (which tells TPM mode from file mode), with its limits;
+// one outside them says which limit it broke, in red.
+std::string MeasurementLine(const PhaseRecord& p, const MeasurementRecord& m) {
+  std::string limits = LimitsText(m);
+  std::string text = fmt::format("{} = {} {}{}", m.name, MeasurementValueText(m.value), m.unit,
+                                 limits.empty() ? "" : " (limit " + limits + ")");
+  if (m.passed) return fmt::format("{}: {}<br>", HtmlEscape(p.name), HtmlEscape(text));
+  std::string broken = OutOfLimitsText(m);
+  return fmt::format("{}: <span style=\"color:#c62828\">{}</span><br>", HtmlEscape(p.name),
+                     HtmlEscape(broken.empty() ? text + " is outside its limits" : broken));
+}
+
 std::string SuiteTable(const std::string& suite, const std::vector<const ScenarioRecord*>& scenarios) {
   std::string rows;
   for (const auto* s : scenarios) {
     std::string measurements;
     for (const auto& p : s->phases) {
-      for (const auto& m : p.measurements) {
-        measurements += fmt::format("{} = {:.3g} {}{}<br>", HtmlEscape(m.name), m.value, HtmlEscape(m.unit),
-                                    m.passed ? "" : " (out of limits)");
-      }
+      for (const auto& m : p.measurements) measurements += MeasurementLine(p, m);
     }
     rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.0f} ms</td><td>{}</td><td>{}</td></tr>",
                         HtmlEscape(s->name), Badge(s->outcome), s->duration_ms, HtmlEscape(s->message),
@@ -76,6 +86,14 @@ std::string SuiteTable(const std::string& suite, const std::vector<const Scenari
   return fmt::format("<h2>{}</h2><table><tr><th>scenario</th><th>outcome</th><th>time</th>"
                      "<th>message</th><th>measurements</th></tr>{}</table>",
                      HtmlEscape(suite), rows);
+}
+
+// When the run was, how long it took and which idevid made it.
+std::string RunRows(const RunRecord& r) {
+  return fmt::format("<tr><th>date</th><td>{}</td></tr><tr><th>duration</th><td>{:.1f} s (ended {})</td></tr>"
+                     "<tr><th>idevid version</th><td>{}</td></tr>",
+                     HtmlEscape(UtcTimestamp(r.started)), RunDurationMs(r) / 1000.0, HtmlEscape(UtcTimestamp(r.ended)),
+                     HtmlEscape(r.software_version));
 }
 
 }  // namespace
@@ -99,11 +117,11 @@ std::string RunRecordHtml(const RunRecord& r) {
       "td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}</style></head>"
       "<body><h1>idevid run: {}</h1><table>"
       "<tr><th>unit</th><td>{} ({})</td></tr><tr><th>target</th><td>{} ({} firmware {})</td></tr>"
-      "<tr><th>station</th><td>{}</td></tr><tr><th>scenarios</th><td>{} of {} passed</td></tr>"
+      "<tr><th>station</th><td>{}</td></tr>{}<tr><th>scenarios</th><td>{} of {} passed</td></tr>"
       "<tr><th>message</th><td>{}</td></tr>{}</table>{}{}</body></html>\n",
       HtmlEscape(r.serial), OutcomeName(r.outcome), Badge(r.outcome), HtmlEscape(r.serial), HtmlEscape(r.model),
       HtmlEscape(r.target_kind), HtmlEscape(r.tpm_manufacturer), HtmlEscape(r.tpm_firmware), HtmlEscape(r.station),
-      passed, r.scenarios.size(), HtmlEscape(r.message), identity, body,
+      RunRows(r), passed, r.scenarios.size(), HtmlEscape(r.message), identity, body,
       Histogram("Handshake latency, TPM mode vs file mode", latencies));
 }
 

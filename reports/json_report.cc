@@ -47,6 +47,7 @@ nlohmann::json RunRecordJson(const RunRecord& r) {
           {"shard", r.shard},
           {"started_at", UtcTimestamp(r.started)},
           {"ended_at", UtcTimestamp(r.ended)},
+          {"duration_ms", RunDurationMs(r)},
           {"outcome", OutcomeName(r.outcome)},
           {"message", r.message},
           {"scenarios", scenarios}};

@@ -66,4 +66,20 @@ struct RunRecord {
 // PASS when every scenario passed or was skipped; FAIL when one failed; ERROR when one errored.
 Outcome OverallOutcome(const std::vector<ScenarioRecord>& scenarios);
 
+// The run's wall time in ms, from started to ended (0 when it has not ended).
+double RunDurationMs(const RunRecord& record);
+
+// The message of a scenario that an interrupt left unrun.
+inline constexpr const char* kNotRunMessage = "not run: the run was interrupted";
+
+// A measured value as the reports print it: four significant digits, whole numbers from 1000.
+std::string MeasurementValueText(double value);
+
+// A measurement's limits in words: "<= 10 ms", ">= 0.2 ratio", "1 .. 5 count"; empty without any.
+std::string LimitsText(const MeasurementRecord& m);
+
+// Why a measurement is outside its limits, naming the limit it broke:
+// "p95 = 11.89 ms is above its limit of 10 ms" ("below" for a lower limit); empty when within them.
+std::string OutOfLimitsText(const MeasurementRecord& m);
+
 }  // namespace idevid

@@ -78,7 +78,7 @@ int CheckTargets(const BenchArgs& args, const BenchRecord& record) {
   auto missed = GatesIn(record.comparisons, TargetStatus::kMissed);
   for (const auto* c : missed) {
     std::cerr << fmt::format("idevid bench: {}: {} = {:.2f}, below its target {:.2f}\n", c->spec.title,
-                             c->spec.ratio_name, c->ratio, *c->spec.target);
+                             c->spec.ratio_name, c->ratio.value_or(0), *c->spec.target);
   }
   bool whole_suite = args.filter == "." && !args.no_run;
   auto unchecked = GatesIn(record.comparisons, TargetStatus::kNotMeasured);

@@ -79,16 +79,14 @@ std::vector<Comparison> Compare(const std::vector<ComparisonSpec>& specs,
   std::vector<Comparison> out;
   for (const auto& spec : specs) {
     Comparison c{spec};
-    auto ours = rate(spec.ours);
-    auto theirs =
+    c.ours_per_second = rate(spec.ours);
+    c.comparator_per_second =
         spec.comparator.empty() ? std::optional<double>(spec.budget_per_second) : rate(spec.comparator);
-    if (ours && theirs && *theirs > 0) {
-      c.ours_per_second = *ours;
-      c.comparator_per_second = *theirs;
-      c.ratio = *ours / *theirs;
-      c.status = !spec.target              ? TargetStatus::kNoTarget
-                 : c.ratio >= *spec.target ? TargetStatus::kMet
-                                           : TargetStatus::kMissed;
+    if (c.ours_per_second && c.comparator_per_second && *c.comparator_per_second > 0) {
+      c.ratio = *c.ours_per_second / *c.comparator_per_second;
+      c.status = !spec.target               ? TargetStatus::kNoTarget
+                 : *c.ratio >= *spec.target ? TargetStatus::kMet
+                                            : TargetStatus::kMissed;
     }
     out.push_back(std::move(c));
   }

@@ -39,11 +39,12 @@ struct ComparisonSpec {
 enum class TargetStatus { kMet, kMissed, kNoTarget, kNotMeasured };
 const char* TargetStatusName(TargetStatus s);
 
+// One comparison of a run. What was not measured is empty (the status says why), never a zero.
 struct Comparison {
   ComparisonSpec spec;
-  double ours_per_second = 0;
-  double comparator_per_second = 0;
-  double ratio = 0;
+  std::optional<double> ours_per_second;        // when ours was measured
+  std::optional<double> comparator_per_second;  // when the comparator was measured (or is a budget)
+  std::optional<double> ratio;                  // when both were
   TargetStatus status = TargetStatus::kNotMeasured;
 };
 

@@ -29,10 +29,10 @@ TEST(BenchComparisons, RatioIsOursOverTheComparatorAndMeetsItsTarget) {
                                                             {"handshake/tls1.3/c1/tpm2-openssl", 7.5},
                                                             {"handshake/tls1.3/c1/file", 400}}));
   const auto& vs_tpm2 = Find(all, "handshake/tls1.3/c1/ours", "ratio_vs_tpm2_openssl");
-  EXPECT_DOUBLE_EQ(vs_tpm2.ratio, 40);
+  EXPECT_DOUBLE_EQ(vs_tpm2.ratio.value(), 40);
   EXPECT_EQ(vs_tpm2.status, TargetStatus::kMet);
   const auto& vs_file = Find(all, "handshake/tls1.3/c1/ours", "ratio_vs_file_mode");
-  EXPECT_DOUBLE_EQ(vs_file.ratio, 0.75);
+  EXPECT_DOUBLE_EQ(vs_file.ratio.value(), 0.75);
   EXPECT_EQ(vs_file.status, TargetStatus::kMet);
   EXPECT_TRUE(GatesIn(all, TargetStatus::kMissed).empty());
 }
@@ -46,7 +46,7 @@ TEST(BenchComparisons, ARatioBelowItsTargetIsAMissedGate) {
   auto missed = GatesIn(all, TargetStatus::kMissed);
   ASSERT_EQ(missed.size(), 2u);
   EXPECT_EQ(missed[0]->spec.ratio_name, "ratio_vs_tpm2_openssl");
-  EXPECT_DOUBLE_EQ(missed[0]->ratio, 20);
+  EXPECT_DOUBLE_EQ(missed[0]->ratio.value(), 20);
 }
 
 TEST(BenchComparisons, SignerOverheadAboveTenPercentMissesItsTarget) {
@@ -76,7 +76,7 @@ TEST(BenchComparisons, AReportedTargetIsNeverAGate) {
 
 TEST(BenchComparisons, TheRunIsComparedWithItsSixtySecondBudget) {
   auto fast = Compare(BenchComparisons("ecc-p256"), Figures({{"idevid_run/embedded", 1 / 12.0}}));
-  EXPECT_DOUBLE_EQ(Find(fast, "idevid_run/embedded", "ratio_vs_60s_budget").ratio, 5);
+  EXPECT_DOUBLE_EQ(Find(fast, "idevid_run/embedded", "ratio_vs_60s_budget").ratio.value(), 5);
   EXPECT_EQ(Find(fast, "idevid_run/embedded", "ratio_vs_60s_budget").status, TargetStatus::kMet);
   auto slow = Compare(BenchComparisons("ecc-p256"), Figures({{"idevid_run/embedded", 1 / 75.0}}));
   EXPECT_EQ(Find(slow, "idevid_run/embedded", "ratio_vs_60s_budget").status, TargetStatus::kMissed);
@@ -120,6 +120,33 @@ TEST(BenchReport, JsonCarriesEachRatioUnderItsComparatorsName) {
   }
   EXPECT_TRUE(found);
   EXPECT_EQ(j["figures"][2]["error"], "cloud <unreachable>");
+}
+
+// A ratio that was not measured is null in JSON, never a zero a tool would read as measured; the
+// status says why, and the rates that were measured are kept.
+TEST(BenchReport, ARatioThatWasNotMeasuredIsNullInJson) {
+  auto j = BenchRecordJson(Sample());
+  const nlohmann::json* vs_file = nullptr;
+  for (const auto& c : j["comparisons"]) {
+    if (c["ours"] == "handshake/tls1.3/c1/ours" && c.contains("ratio_vs_file_mode")) vs_file = &c;
+  }
+  ASSERT_NE(vs_file, nullptr);
+  EXPECT_TRUE((*vs_file)["ratio_vs_file_mode"].is_null()) << vs_file->dump();
+  EXPECT_TRUE((*vs_file)["comparator_per_second"].is_null()) << vs_file->dump();
+  EXPECT_DOUBLE_EQ((*vs_file)["ours_per_second"].get<double>(), 300);
+  EXPECT_EQ((*vs_file)["status"], "not measured");
+  EXPECT_TRUE(j["figures"][2]["per_second"].is_null()) << "a failed figure has no rate";
+  int not_measured = 0;
+  for (const auto& c : j["comparisons"]) {
+    if (c["status"] != "not measured") continue;
+    ++not_measured;
+    for (const auto& [key, value] : c.items()) {
+      if (key.starts_with("ratio_vs_")) {
+        EXPECT_TRUE(value.is_null()) << c.dump();
+      }
+    }
+  }
+  EXPECT_GT(not_measured, 1);
 }
 
 TEST(BenchReport, TextAndHtmlNameTheTargetAndEscapeErrors) {

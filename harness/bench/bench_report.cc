@@ -13,7 +13,12 @@ namespace idevid {
 namespace {
 
 std::string RatioText(const Comparison& c) {
-  return c.status == TargetStatus::kNotMeasured ? "-" : fmt::format("{:.2f}", c.ratio);
+  return c.ratio ? fmt::format("{:.2f}", *c.ratio) : "-";
+}
+
+// A figure in JSON: the number, or null when it was not measured.
+nlohmann::json MeasuredOrNull(const std::optional<double>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
 std::string TargetText(const ComparisonSpec& spec) {
@@ -24,7 +29,8 @@ std::string TargetText(const ComparisonSpec& spec) {
 nlohmann::json FigureJson(const BenchFigure& f) {
   nlohmann::json j = {{"name", f.name},
                       {"unit", f.unit},
-                      {"per_second", f.per_second},
+                      {"per_second", MeasuredOrNull(f.error.empty() ? std::optional<double>(f.per_second)
+                                                                    : std::nullopt)},
                       {"threads", f.threads},
                       {"iterations", f.iterations}};
   if (f.per_second > 0) j["ms_per_operation"] = 1000.0 * f.threads / f.per_second;
@@ -36,9 +42,9 @@ nlohmann::json ComparisonJson(const Comparison& c) {
   nlohmann::json j = {{"title", c.spec.title},
                       {"ours", c.spec.ours},
                       {"comparator", c.spec.comparator.empty() ? "budget" : c.spec.comparator},
-                      {"ours_per_second", c.ours_per_second},
-                      {"comparator_per_second", c.comparator_per_second},
-                      {c.spec.ratio_name, c.ratio},
+                      {"ours_per_second", MeasuredOrNull(c.ours_per_second)},
+                      {"comparator_per_second", MeasuredOrNull(c.comparator_per_second)},
+                      {c.spec.ratio_name, MeasuredOrNull(c.ratio)},
                       {"status", TargetStatusName(c.status)},
                       {"gated", c.spec.gated}};
   if (c.spec.target) j["target"] = *c.spec.target;

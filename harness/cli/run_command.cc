@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -142,10 +143,14 @@ int Finish(RunRecord& record, const std::string& report_dir) {
   }
 }
 
+// Runs the scenarios into the record; after an interrupt, each one left is recorded as not run.
 void RunScenarios(const std::vector<Scenario>& scenarios, UnitUnderTest& unit, RunRecord& record) {
   RunProgress progress(std::cerr, IsAnsiTerminal(STDERR_FILENO), scenarios.size(), TerminalWidth(STDERR_FILENO));
   for (const auto& scenario : scenarios) {
-    if (g_interrupted) break;
+    if (g_interrupted) {
+      record.scenarios.push_back(NotRunScenario(scenario));
+      continue;
+    }
     progress.ScenarioStarted(scenario);
     record.scenarios.push_back(
         RunScenario(scenario, unit, [&](const std::string& phase) { progress.PhaseStarted(phase); }));
@@ -197,10 +202,12 @@ std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::filesyste
                                       .tcti = TargetTcti(args.target), .provision = !args.no_provision,
                                       .factory_ca = args.factory_ca, .factory = args.factory,
                                       .limits = args.limits, .inject = args.inject,
-                                      .soak_seconds = args.soak_seconds});
+                                      .soak_seconds = args.soak_seconds,
+                                      .on_identified = [&](const std::string& serial, const std::string& model) {
+                                        record.serial = serial;
+                                        record.model = model;
+                                      }});
   if (!unit) return RunFailure{unit.error(), ExitCodeFor(unit.error())};
-  record.serial = (*unit)->options().serial;
-  record.model = (*unit)->options().model;
   if (auto wrong = WrongUnit(args, **unit)) {  // a failed check, not a broken bench
     return RunFailure{Error(ErrorDomain::kVerify, 0, *wrong), kExitFail};
   }
@@ -211,11 +218,28 @@ std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::filesyste
   return std::nullopt;
 }
 
+// The unit as the run knows it before it reads the TPM: as --serial/--model or the bench file
+// name it, or as the run provisions it (the defaults included); unknown ("") when the identity
+// already in the TPM is tested or the bench file did not load, until the TPM is read.
+void NameTheUnit(const RunArgs& args, bool bench_loaded, RunRecord& record) {
+  bool defaults_apply = bench_loaded && !args.no_provision;
+  record.serial = args.serial_given || defaults_apply ? args.serial : "";
+  record.model = args.model_given || defaults_apply ? args.model : "";
+}
+
+// An interrupted run is ABORTED and says how many of its scenarios ran.
+void MarkInterrupted(RunRecord& record) {
+  auto ran = std::count_if(record.scenarios.begin(), record.scenarios.end(), [](const ScenarioRecord& s) {
+    return s.outcome != Outcome::kAborted || s.message != kNotRunMessage;
+  });
+  record.outcome = Outcome::kAborted;
+  record.message = fmt::format("interrupted after {} of {} scenarios", ran, record.scenarios.size());
+}
+
 int Run(const RunArgs& args, const Result<void>& bench) {
   RunRecord record;
   record.started = std::chrono::system_clock::now();
-  record.serial = args.serial;
-  record.model = args.model;
+  NameTheUnit(args, bench.has_value(), record);
   record.station = args.station;
   record.operator_name = ::getenv("USER") ? ::getenv("USER") : "";
   record.software_version = IDEVID_VERSION;
@@ -236,10 +260,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
   ReleaseWorkDir(*work, args.keep_work, "idevid run");
   if (failure) return fail(failure->error, failure->exit_code);
   record.outcome = OverallOutcome(record.scenarios);
-  if (g_interrupted) {
-    record.outcome = Outcome::kAborted;
-    record.message = fmt::format("interrupted after {} of {} scenarios", record.scenarios.size(), scenarios->size());
-  }
+  if (g_interrupted) MarkInterrupted(record);
   return Finish(record, args.report);
 }
 

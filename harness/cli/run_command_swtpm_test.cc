@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <map>
+#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -32,6 +33,21 @@ class RunCommandTest : public ::testing::Test {
     return nlohmann::json::parse(*ReadFileText(std::filesystem::path(Report()) / name));
   }
   std::string Report() const { return (temp_.path() / "reports").string(); }
+  // The JUnit report as CI reads it: valid against the JUnit schema (xmllint) and counted by
+  // python3's xml.etree, whose counts agree with the attributes.
+  testing::JunitCounts JunitAsCiReadsIt(const std::string& name = "junit.xml") {
+    auto file = std::filesystem::path(Report()) / name;
+    auto valid = testing::ValidateJunitXml(file);
+    EXPECT_TRUE(valid) << valid.error().message();
+    auto counts = testing::CountJunitWithPython(file);
+    EXPECT_TRUE(counts) << counts.error().message();
+    return counts.value_or(testing::JunitCounts{});
+  }
+  pugi::xml_document Junit(const std::string& name = "junit.xml") {
+    pugi::xml_document junit;
+    EXPECT_TRUE(junit.load_file((std::filesystem::path(Report()) / name).c_str()));
+    return junit;
+  }
   testing::TempDir temp_;
 };
 
@@ -158,6 +174,27 @@ TEST_F(RunCommandTest, ASwtpmThatCannotStartIsAnInfrastructureErrorWithExitTwo) 
   EXPECT_EQ(Record()["outcome"], "ERROR");
 }
 
+// A target that cannot be opened: the run errors before its scenarios. The record names the unit
+// only as far as the run knows it, and JUnit shows the error.
+TEST_F(RunCommandTest, ATargetThatCannotBeOpenedIsAnErrorInEveryReport) {
+  std::vector<std::string> args = {"--target", "device:/dev/idevid-no-such-tpm", "--no-provision",
+                                   "--factory-ca", (temp_.path() / "factory-ca.pem").string()};
+  auto run = Run(args);
+  EXPECT_EQ(run.exit_status, 2) << run.err;
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "ERROR");
+  EXPECT_EQ(record["unit"]["serial"], "") << "no serial was given and none could be read";
+  auto junit = Junit();
+  auto error = junit.select_node("//testcase[@classname='idevid run'][@name='run']/error").node();
+  EXPECT_EQ(error.attribute("message").value(), record["message"].get<std::string>());
+  auto counts = JunitAsCiReadsIt();
+  EXPECT_GT(counts.failures + counts.errors, 0);
+
+  args.insert(args.end(), {"--serial", "LAB-9"});
+  ASSERT_EQ(Run(args).exit_status, 2);
+  EXPECT_EQ(Record()["unit"]["serial"], "LAB-9") << "the serial the run was told to expect";
+}
+
 TEST_F(RunCommandTest, InjectedRetriesOnEveryTpmConnectionAreAbsorbed) {
   auto run = Run({"--inject", "retry=2,yielded=1", "--suite", "boot-load,verify-refusal,ssli-tpm"});
   EXPECT_EQ(run.exit_status, 0) << run.err;
@@ -261,7 +298,21 @@ TEST_F(RunOnTargetTest, ProvisionsWithTheGivenFactoryThenTestsTheIdentityItKeeps
   ASSERT_EQ(RunOn({"--factory", Factory(), "--serial", "LAB-1"}).exit_status, 0);
   auto again = RunOn({"--factory", Factory()});
   EXPECT_EQ(again.exit_status, 4) << "an identity on the target is never replaced";
+  EXPECT_NE(again.err.find("the TPM already holds an identity (key at 0x81020000;"), std::string::npos) << again.err;
   EXPECT_NE(again.err.find("test it with --no-provision --factory-ca FILE"), std::string::npos) << again.err;
+  // Every option the hint names is one `idevid run` has.
+  auto help = RunCommand({IDEVID_BINARY, "run", "--help"});
+  ASSERT_TRUE(help);
+  std::smatch option;
+  std::string hint = again.err;
+  int named = 0;
+  while (std::regex_search(hint, option, std::regex("--[a-z][a-z-]*"))) {
+    EXPECT_NE(help->out.find(option.str() + " "), std::string::npos) << option.str() << " is not an option of run";
+    ++named;
+    hint = option.suffix();
+  }
+  EXPECT_GE(named, 2);
+  EXPECT_EQ(again.err.find("--force"), std::string::npos) << again.err;
   auto kept = RunOn({"--no-provision", "--factory-ca", Factory() + "/factory-ca.pem"});
   ASSERT_EQ(kept.exit_status, 0) << kept.err;
   auto record = Record();
@@ -296,6 +347,18 @@ TEST_F(RunOnTargetTest, ABenchFileSetsUpTheBenchOnceAndNamesTheUnitItExpects) {
             std::string::npos) << wrong->err;
   EXPECT_EQ(Record()["outcome"], "FAIL");
   EXPECT_EQ(Record()["unit"]["serial"], "LAB-1") << "the record names the unit that was on the bench";
+  auto failure = Junit().select_node("//testcase[@classname='idevid run'][@name='run']/failure").node();
+  EXPECT_NE(std::string(failure.attribute("message").value()).find("the bench expects LAB-2"), std::string::npos);
+  auto counts = JunitAsCiReadsIt();
+  EXPECT_EQ(counts.failures, 1) << "a CI server that reads only JUnit sees the wrong unit";
+
+  // With no serial given, the unit read from the TPM stays in the record when a later step of the
+  // run errors (here: its factory CA file is missing).
+  auto errored = RunOn({"--no-provision", "--factory-ca", (temp_.path() / "missing-ca.pem").string()});
+  EXPECT_EQ(errored.exit_status, 2) << errored.err;
+  EXPECT_EQ(Record()["outcome"], "ERROR");
+  EXPECT_EQ(Record()["unit"]["serial"], "LAB-1");
+  EXPECT_GT(JunitAsCiReadsIt().errors, 0);
 }
 
 TEST_F(RunCommandTest, ABadBenchFileIsAUsageErrorNamingTheLine) {
@@ -345,6 +408,16 @@ TEST_F(RunCommandTest, AnInterruptedRunLeavesNoProcessAndAnAbortedRecord) {
   auto record = Record();
   EXPECT_EQ(record["outcome"], "ABORTED");
   EXPECT_NE(record["message"].get<std::string>().find("interrupted after"), std::string::npos);
+  std::size_t not_run = 0;
+  for (const auto& s : record["scenarios"]) not_run += s["message"] == "not run: the run was interrupted";
+  EXPECT_GT(not_run, 0u) << "an interrupt at the second scenario leaves some unrun";
+  EXPECT_NE(record["message"].get<std::string>().find(fmt::format(
+                "of {} scenarios", record["scenarios"].size())), std::string::npos) << record["message"];
+  auto junit = Junit();
+  EXPECT_EQ(junit.select_nodes("//testcase/error[@message='not run: the run was interrupted']").size(), not_run);
+  EXPECT_TRUE(junit.select_node("//testcase[@classname='idevid run'][@name='run']/error"));
+  auto counts = JunitAsCiReadsIt();
+  EXPECT_GT(counts.failures + counts.errors, static_cast<int>(not_run));
   auto left = RunCommand({"pgrep", "-f", (temp_.path() / "idevid-run-").string()});
   ASSERT_TRUE(left);
   EXPECT_EQ(left->out, "") << "processes of the run are still there";

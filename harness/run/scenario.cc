@@ -36,8 +36,7 @@ bool ScenarioContext::Phase(const std::string& name, const PhaseBody& body) {
   for (const auto& m : p.measurements) {
     if (m.passed) continue;
     p.outcome = p.outcome == Outcome::kPass ? Outcome::kFail : p.outcome;
-    p.message += fmt::format("{}{} = {} {} is outside its limits", p.message.empty() ? "" : "; ",
-                             m.name, m.value, m.unit);
+    p.message += fmt::format("{}{}", p.message.empty() ? "" : "; ", OutOfLimitsText(m));
     record_.failure_codes.push_back(name + "." + m.name);
   }
   if (p.outcome != Outcome::kPass) {
@@ -59,6 +58,15 @@ void ScenarioContext::Skip(const std::string& reason) {
   record_.outcome = Outcome::kSkip;
   record_.message = reason;
   stopped_ = true;
+}
+
+ScenarioRecord NotRunScenario(const Scenario& scenario) {
+  ScenarioRecord record;
+  record.suite = scenario.suite;
+  record.name = scenario.name;
+  record.outcome = Outcome::kAborted;
+  record.message = kNotRunMessage;
+  return record;
 }
 
 ScenarioRecord RunScenario(const Scenario& scenario, UnitUnderTest& unit,

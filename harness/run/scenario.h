@@ -55,4 +55,7 @@ struct Scenario {
 ScenarioRecord RunScenario(const Scenario& scenario, UnitUnderTest& unit,
                            std::function<void(const std::string&)> on_phase = {});
 
+// The record of a scenario an interrupt left unrun: ABORTED with kNotRunMessage, no phases.
+ScenarioRecord NotRunScenario(const Scenario& scenario);
+
 }  // namespace idevid

@@ -76,6 +76,7 @@ Result<std::unique_ptr<UnitUnderTest>> UnitUnderTest::Prepare(const UnitOptions&
   unit->issuer_ = std::move(*issuer);
   Result<void> identity = options.provision ? unit->ProvisionTheUnit() : unit->ReadTheUnit();
   if (!identity) return Fail(identity.error());
+  if (options.on_identified) options.on_identified(unit->options_.serial, unit->options_.model);
   if (auto files = unit->WriteDeviceFiles(); !files) return Fail(files.error());
   auto config = LoadDeviceConfig(unit->config_path());
   if (!config) return Fail(config.error());
@@ -88,17 +89,19 @@ Result<std::unique_ptr<UnitUnderTest>> UnitUnderTest::Prepare(const UnitOptions&
   return unit;
 }
 
+// What `idevid run` offers for a --target TPM that already holds an identity (it has no option
+// to replace one; only its embedded swtpm is disposable).
+constexpr const char* kTargetKeepsItsIdentity =
+    "idevid run keeps the identity of a --target TPM: test it with --no-provision --factory-ca FILE, "
+    "or give run a TPM without an identity";
+
 // Provisions the unit; on a TPM the harness did not start, an identity already there is kept
 // (the error says how to test it instead).
 Result<void> UnitUnderTest::ProvisionTheUnit() {
   auto tpm = TpmContext::Open(tcti());
   if (!tpm) return Fail(tpm.error());
   auto provisioned = ProvisionUnit(*tpm, *issuer_, {.serial = options_.serial, .model = options_.model,
-                                                    .force = swtpm_.has_value()});
-  if (!provisioned && provisioned.error().domain() == ErrorDomain::kUsage && !swtpm_) {
-    return Fail(provisioned.error().WithContext(
-        "this target keeps its identity: test it with --no-provision --factory-ca FILE"));
-  }
+                                                    .force = swtpm_.has_value(), .when_held = kTargetKeepsItsIdentity});
   if (!provisioned) return Fail(provisioned.error().WithContext("provisioning the unit"));
   tpm_info_ = provisioned->tpm;
   if (auto kept = WriteFileAtomic(dir() / "idevid.pem", *CertificatePem(*provisioned->certificate)); !kept) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,6 +34,9 @@ struct UnitOptions {
   PerformanceLimits limits;          // bounds of the performance suite's measurements
   std::string inject;                // faults for every TPM connection (see fault_spec.h); empty: none
   int soak_seconds = 30;             // length of the soak suite
+  // Told the unit's serial and model as soon as they are known (provisioned, or read from the
+  // identity in the TPM), also when a later step of Prepare fails.
+  std::function<void(const std::string& serial, const std::string& model)> on_identified;
 };
 
 class UnitUnderTest {
