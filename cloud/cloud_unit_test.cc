@@ -1,9 +1,15 @@
 // The inventory file and the identity verdict, without a TPM.
+#include <cstdlib>
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "cloud/identity_verdict.h"
 #include "cloud/inventory.h"
+#include "cloud/testing/doubtful_identities.h"
+#include "core/file_io.h"
 #include "core/idevid_profile.h"
+#include "core/x509.h"
 #include "core/x509_build.h"
 
 namespace idevid {
@@ -97,10 +103,38 @@ INSTANTIATE_TEST_SUITE_P(
         VerdictCase{"CaAsLeaf", AsCa(), std::nullopt, false, "a CA certificate cannot be a device identity"},
         VerdictCase{"WrongKeyUsage", WrongUsage(), std::nullopt, false,
                     "the certificate's KeyUsage lacks digitalSignature"},
+        VerdictCase{"EmptyHwSerialNum", testing::IdevidSpecWithHwSerials("CW1", {Bytes{}}), std::nullopt, false,
+                    "hardwareModuleName hwSerialNum is empty"},
+        VerdictCase{"TwoHardwareModuleNamesThatDiffer",
+                    testing::IdevidSpecWithHwSerials("CW1", {Bytes(32, 1), Bytes(32, 2)}), std::nullopt, false,
+                    "subjectAltName holds 2 hardwareModuleName entries that differ"},
+        VerdictCase{"TheSameHardwareModuleNameTwice",
+                    testing::IdevidSpecWithHwSerials("CW1", {Bytes(32, 1), Bytes(32, 1)}), std::nullopt, true, "ok"},
+        VerdictCase{"HwSerialNumOf60KB", testing::IdevidSpecWithHwSerials("CW1", {Bytes(60000, 0x5a)}),
+                    std::nullopt, false, "hardwareModuleName hwSerialNum is 60000 bytes, more than 64"},
+        VerdictCase{"HwSerialNumOf64Bytes", testing::IdevidSpecWithHwSerials("CW1", {Bytes(64, 1)}),
+                    std::nullopt, true, "ok"},
         VerdictCase{"NoSerial", CertificateSpec{.subject = {{"CN", "SRX4300"}}, .not_after = "20991231235959Z"},
                     std::nullopt, false,
                     "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// The device_certificate fuzzer's corpus holds the doubtful identities as DER; set
+// IDEVID_WRITE_CORPUS=1 to write them anew (self-signed: the verdict does not look at the chain).
+TEST(DoubtfulIdentityCorpusTest, HoldsEachDoubtfulIdentityTheCloudRefuses) {
+  std::filesystem::path corpus = std::filesystem::path(IDEVID_SOURCE_DIR) / "fixtures/fuzz/device_certificate";
+  for (const auto& doubtful : testing::DoubtfulIdentities()) {
+    std::filesystem::path file = corpus / (doubtful.name + ".der");
+    if (std::getenv("IDEVID_WRITE_CORPUS") != nullptr) {
+      ASSERT_TRUE(WriteFileAtomic(file, *CertificateDer(*Cert(testing::IdevidSpecWithHwSerials("CW1", doubtful.hw_serials)))));
+    }
+    auto cert = LoadCertificateFile(file);
+    ASSERT_TRUE(cert) << cert.error().ToString();
+    IdentityVerdict v = JudgeDeviceCertificate(**cert, std::nullopt);
+    EXPECT_FALSE(v.accepted) << file;
+    EXPECT_EQ(v.reason.rfind(doubtful.reason, 0), 0u) << v.reason;
+  }
+}
 
 }  // namespace
 }  // namespace idevid
