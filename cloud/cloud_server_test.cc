@@ -344,6 +344,18 @@ TEST_F(CloudServerTest, AnIdleClientIsDroppedAsStalledNotAccepted) {
   EXPECT_EQ(log[0]["serial"], "FS0001");
 }
 
+TEST_F(CloudServerTest, AConnectionClosedBeforeAnyByteIsLoggedAsClosedNotRejected) {
+  StartCloud(Options());
+  ::close(ConnectTcp(cloud_->port()));
+  ASSERT_TRUE(PollUntil([&] { return cloud_->connections() == 1; }, 10s));
+  auto log = StopAndReadLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0]["outcome"], "closed");
+  EXPECT_EQ(log[0]["phase"], "handshake");
+  EXPECT_TRUE(log[0]["verdict"].is_null()) << log[0].dump();
+  EXPECT_EQ(log[0]["reason"], "the client closed the connection during the handshake");
+}
+
 // --- HTTP answers ---
 
 TEST_F(CloudServerTest, PostIsMethodNotAllowedWithAllowGet) {

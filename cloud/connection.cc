@@ -42,8 +42,8 @@ void Unfinished(ConnectionRecord& r, std::string_view phase, IoOutcome how, cons
 
 // Plain HTTP on the TLS port gets the 400 an HTTPS server gives. True when it was that.
 bool RefusePlainHttp(int fd, ConnectionRecord& r) {
-  char first[8];
-  if (::recv(fd, first, sizeof first, MSG_PEEK) <= 0 || !LooksLikePlainHttp({first, 1})) return false;
+  char first = 0;
+  if (::recv(fd, &first, 1, MSG_PEEK) != 1 || !LooksLikePlainHttp({&first, 1})) return false;
   std::string data(kMaxRequestHeadBytes, '\0');
   ssize_t n = ::recv(fd, data.data(), data.size(), 0);
   data.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
@@ -63,6 +63,10 @@ bool Handshake(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecord& 
   IoBounds bounds = Within(s.handshake_deadline, s.io_timeout);
   if (IoOutcome first = WaitReadable(fd, bounds); first != IoOutcome::kDone) {
     Unfinished(r, "handshake", first, s);
+    return false;
+  }
+  if (char first = 0; ::recv(fd, &first, 1, MSG_PEEK) <= 0) {  // a connection opened and closed
+    Unfinished(r, "handshake", IoOutcome::kClosed, s);
     return false;
   }
   if (RefusePlainHttp(fd, r)) return false;
