@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "cloud/cloud_server.h"
+#include "cloud/testing/doubtful_identities.h"
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
 #include "core/x509.h"
@@ -123,10 +124,11 @@ class CloudServerTest : public ::testing::Test {
                                 *CertificatePem(**cert) + *CertificatePem(*cloud_ca_->issuing)));
     ASSERT_TRUE(WritePrivateKeyPem(dir() / "server.key", **key));
   }
-  // The unit FS0001's identity as files (a file-mode device), issued by the factory.
-  void WriteDeviceCertificate() {
+  // The unit FS0001's identity as files (a file-mode device), issued by the factory; `spec`
+  // replaces its certificate's profile.
+  void WriteDeviceCertificate(std::optional<CertificateSpec> spec = std::nullopt) {
     auto key = GenerateKey(KeyAlgorithm::kEccP256);
-    auto spec = IdevidCertificateSpec({"FS0001", "SRX4300", "Example Networks", Bytes(32, 1)});
+    if (!spec) spec = *IdevidCertificateSpec({"FS0001", "SRX4300", "Example Networks", Bytes(32, 1)});
     auto cert = IssueCertificate(*spec, **key, factory_->issuing.get(), *factory_->issuing_key);
     ASSERT_TRUE(cert);
     device_fingerprint_ = *Sha256Fingerprint(**cert);
@@ -187,6 +189,24 @@ class CloudServerTest : public ::testing::Test {
   std::string device_fingerprint_;
   std::unique_ptr<CloudServer> cloud_;
 };
+
+TEST_F(CloudServerTest, DoubtfulHardwareIdentitiesAreRefusedWithTheirReasonInTheLog) {
+  StartCloud(Options());
+  auto doubtful = testing::DoubtfulIdentities();
+  for (const auto& identity : doubtful) {
+    WriteDeviceCertificate(testing::IdevidSpecWithHwSerials("FS0001", identity.hw_serials));
+    CommandOutput run = Curl({"-i", Url("/v1/identity")});
+    EXPECT_EQ(run.out.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << identity.name << run.out << run.err;
+    EXPECT_NE(run.out.find(identity.reason), std::string::npos) << identity.name << run.out;
+  }
+  auto log = StopAndReadLog();
+  ASSERT_EQ(log.size(), doubtful.size());
+  for (std::size_t i = 0; i < log.size(); ++i) {
+    EXPECT_EQ(log[i]["verdict"], "rejected") << log[i].dump();
+    EXPECT_EQ(log[i]["reason"].get<std::string>().rfind(doubtful[i].reason, 0), 0u) << log[i].dump();
+    EXPECT_LT(log[i].dump().size(), 2000u) << "the log echoes a 60 KB hwSerialNum";
+  }
+}
 
 // --- Session resumption (RFC 5077, RFC 8446 2.2) ---
 
