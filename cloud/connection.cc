@@ -58,6 +58,18 @@ bool RefusePlainHttp(int fd, ConnectionRecord& r) {
   return true;
 }
 
+// Records a handshake the cloud refused (with an alert): the client's certificate did not verify
+// (RFC 8446 4.4.2.4) or the TLS it offered is not acceptable.
+void HandshakeRefused(SSL* ssl, ConnectionRecord& r) {
+  long verify = SSL_get_verify_result(ssl);
+  r.outcome = "handshake-failed";
+  r.phase = "handshake";
+  r.verdict = "rejected";
+  r.reason = verify != X509_V_OK ? fmt::format("handshake refused: {}", X509_verify_cert_error_string(verify))
+                                 : OpenSslError("handshake failed").message();
+  ClearOpenSslErrors();
+}
+
 // The TLS handshake within its deadline. False (with the record saying why) when it failed.
 bool Handshake(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecord& r) {
   IoBounds bounds = Within(s.handshake_deadline, s.io_timeout);
@@ -73,17 +85,11 @@ bool Handshake(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecord& 
   int done = 0;
   IoOutcome how = DriveSsl(ssl, fd, [ssl] { return SSL_accept(ssl); }, bounds, &done);
   if (how == IoOutcome::kDone) return true;
-  long verify = SSL_get_verify_result(ssl);
-  if (how != IoOutcome::kFailed && verify == X509_V_OK) {
+  if (how == IoOutcome::kFailed || SSL_get_verify_result(ssl) != X509_V_OK) {
+    HandshakeRefused(ssl, r);
+  } else {
     Unfinished(r, "handshake", how, s);
-    return false;
   }
-  r.outcome = "handshake-failed";
-  r.phase = "handshake";
-  r.verdict = "rejected";
-  r.reason = verify != X509_V_OK ? fmt::format("handshake refused: {}", X509_verify_cert_error_string(verify))
-                                 : OpenSslError("handshake failed").message();
-  ClearOpenSslErrors();
   return false;
 }
 
