@@ -2,24 +2,22 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <chrono>
-#include <cstdio>
 #include <list>
 #include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
-#include "cloud/identity_verdict.h"
+#include "cloud/connection.h"
+#include "cloud/connection_log.h"
 #include "cloud/inventory.h"
 #include "core/openssl_error.h"
 #include "core/x509.h"
@@ -28,12 +26,12 @@
 namespace idevid {
 
 using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
-using Ssl = ossl::Owner<SSL, SSL_free>;
 
 struct CloudServer::Impl {
   CloudOptions options;
   SslCtx ctx;
-  std::optional<Inventory> inventory;
+  std::mutex inventory_mutex;
+  std::shared_ptr<const std::optional<Inventory>> inventory;
   int listen_fd = -1;
   std::uint16_t port = 0;
   std::atomic<bool> stopping{false};
@@ -47,13 +45,11 @@ struct CloudServer::Impl {
   };
   std::mutex threads_mutex;
   std::list<Worker> workers;
-  std::mutex log_mutex;
-  std::FILE* log = nullptr;
+  ConnectionLog log;
 
   void AcceptLoop();
   void ReapFinishedWorkers();  // with threads_mutex held
-  void Serve(int fd, std::string peer);
-  void Log(const nlohmann::json& line);
+  ConnectionSettings Settings();
 };
 
 namespace {
@@ -76,6 +72,15 @@ Result<SslCtx> ServerContext(const CloudOptions& o) {
   // factory CA; the handshake fails with an alert otherwise.
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  // RFC 5077 / RFC 8446 4.6.1: sessions resume from a session ID (TLS 1.2) or a ticket (both);
+  // with client verification, OpenSSL resumes only sessions of this context (and fails the
+  // handshake with "session id context uninitialized" when none is set).
+  static constexpr unsigned char kSessionContext[] = "idevid-cloud";
+  if (SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1) != 1) {
+    return FailOpenSsl("cannot set the TLS session id context");
+  }
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+  SSL_CTX_clear_options(ctx.get(), SSL_OP_NO_TICKET);
   return ctx;
 }
 
@@ -102,111 +107,26 @@ Result<int> Listen(const std::string& host, std::uint16_t port, std::uint16_t* b
   return fd;
 }
 
-void SetTimeouts(int fd, std::chrono::milliseconds timeout) {
-  timeval tv{static_cast<time_t>(timeout.count() / 1000),
-             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
-
-// The request line of an HTTP/1.1 request ("GET /v1/identity HTTP/1.1"), read up to the end of
-// the headers; empty when the client sent none in time.
-std::string ReadRequestLine(SSL* ssl) {
-  std::string data;
-  char buffer[1024];
-  while (data.find("\r\n\r\n") == std::string::npos && data.size() < 8192) {
-    int n = SSL_read(ssl, buffer, sizeof buffer);
-    if (n <= 0) break;
-    data.append(buffer, static_cast<std::size_t>(n));
-  }
-  return data.substr(0, data.find("\r\n"));
-}
-
-void Respond(SSL* ssl, int status, const nlohmann::json& body) {
-  std::string text = body.dump();
-  std::string reason = status == 200 ? "OK" : status == 403 ? "Forbidden" : "Not Found";
-  std::string response = fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
-      "Connection: close\r\n\r\n{}",
-      status, reason, text.size(), text);
-  SSL_write(ssl, response.data(), static_cast<int>(response.size()));
-}
-
 std::string PeerName(const sockaddr_in& addr) {
   char ip[INET_ADDRSTRLEN] = "";
   ::inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
   return fmt::format("{}:{}", ip, ntohs(addr.sin_port));
 }
 
-std::string Now() {
-  auto now = std::chrono::system_clock::now();
-  auto t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-}
-
-// Closes after the peer has had the chance to read our alert: closing with its data unread would
-// reset the connection and lose the alert on the way.
-void LingeringClose(int fd) {
-  ::shutdown(fd, SHUT_WR);
-  char buffer[4096];
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) > 0 && ::read(fd, buffer, sizeof buffer) <= 0) break;
-  }
-  ::close(fd);
+// A client that goes away while the cloud writes makes write() fail with EPIPE in this thread
+// rather than SIGPIPE ending the process (a pending one is discarded when the thread ends).
+void BlockBrokenPipeSignal() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
 }
 
 }  // namespace
 
-void CloudServer::Impl::Log(const nlohmann::json& line) {
-  std::lock_guard lock(log_mutex);
-  if (log == nullptr) return;
-  std::fputs((line.dump() + "\n").c_str(), log);
-  std::fflush(log);
-}
-
-void CloudServer::Impl::Serve(int fd, std::string peer) {
-  SetTimeouts(fd, options.io_timeout);
-  Ssl ssl(SSL_new(ctx.get()));
-  SSL_set_fd(ssl.get(), fd);
-  nlohmann::json line = {{"time", Now()}, {"peer", peer}, {"serial", ""}, {"model", ""}};
-  errno = 0;
-  int accepted = SSL_accept(ssl.get());
-  int saved_errno = errno;
-  if (accepted != 1) {
-    long verify = SSL_get_verify_result(ssl.get());
-    int kind = SSL_get_error(ssl.get(), accepted);
-    bool stalled = kind == SSL_ERROR_WANT_READ || kind == SSL_ERROR_WANT_WRITE ||
-                   (kind == SSL_ERROR_SYSCALL && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK));
-    line["verdict"] = "rejected";
-    line["reason"] = verify != X509_V_OK ? fmt::format("handshake refused: {}", X509_verify_cert_error_string(verify))
-                     : stalled ? fmt::format("the client stalled: no handshake within {} ms", options.io_timeout.count())
-                               : OpenSslError("handshake failed").message();
-    ClearOpenSslErrors();
-    Log(line);
-    LingeringClose(fd);
-    return;
-  }
-  ossl::Cert cert(SSL_get1_peer_certificate(ssl.get()));
-  IdentityVerdict verdict = JudgeDeviceCertificate(*cert, inventory);
-  line.update(verdict.ToJson());
-  line["protocol"] = SSL_get_version(ssl.get());
-  line["cipher"] = SSL_get_cipher_name(ssl.get());
-  std::string request = ReadRequestLine(ssl.get());
-  if (request.rfind("GET /v1/identity ", 0) == 0) {
-    Respond(ssl.get(), verdict.accepted ? 200 : 403, verdict.ToJson());
-  } else {
-    Respond(ssl.get(), 404, {{"error", "only GET /v1/identity is served"}});
-  }
-  line["request"] = request;
-  Log(line);
-  SSL_shutdown(ssl.get());
-  ::close(fd);
+ConnectionSettings CloudServer::Impl::Settings() {
+  std::lock_guard lock(inventory_mutex);
+  return {ctx.get(), options.io_timeout, options.handshake_deadline, options.request_deadline, inventory};
 }
 
 void CloudServer::Impl::AcceptLoop() {
@@ -222,7 +142,8 @@ void CloudServer::Impl::AcceptLoop() {
     ReapFinishedWorkers();
     Worker& worker = workers.emplace_back();
     worker.thread = std::thread([this, fd, peer = PeerName(addr), &worker] {
-      Serve(fd, peer);
+      BlockBrokenPipeSignal();
+      ServeConnection(fd, peer, Settings(), log);
       worker.finished = true;
     });
   }
@@ -247,14 +168,14 @@ Result<std::unique_ptr<CloudServer>> CloudServer::Start(const CloudOptions& opti
   auto ctx = ServerContext(options);
   if (!ctx) return Fail(ctx.error());
   impl->ctx = std::move(*ctx);
+  impl->inventory = std::make_shared<const std::optional<Inventory>>();
   if (options.inventory) {
     auto inventory = LoadInventory(*options.inventory);
     if (!inventory) return Fail(inventory.error());
-    impl->inventory = std::move(*inventory);
+    impl->inventory = std::make_shared<const std::optional<Inventory>>(std::move(*inventory));
   }
   if (!options.log.empty()) {
-    impl->log = std::fopen(options.log.c_str(), "a");
-    if (impl->log == nullptr) return ErrnoError(errno, "cannot open the log " + options.log.string());
+    if (auto opened = impl->log.Open(options.log); !opened) return Fail(opened.error());
   }
   auto fd = Listen(options.host, options.port, &impl->port);
   if (!fd) return Fail(fd.error());
@@ -284,8 +205,17 @@ void CloudServer::Stop() {
     workers.swap(impl_->workers);
   }
   for (auto& w : workers) w.thread.join();
-  if (impl_->log != nullptr) std::fclose(impl_->log);
-  impl_->log = nullptr;
+  impl_->log.Close();
+}
+
+Result<void> CloudServer::ReloadInventory() {
+  if (!impl_->options.inventory) return UsageError("the cloud was started without an inventory");
+  auto inventory = LoadInventory(*impl_->options.inventory);
+  if (!inventory) return Fail(inventory.error());
+  auto loaded = std::make_shared<const std::optional<Inventory>>(std::move(*inventory));
+  std::lock_guard lock(impl_->inventory_mutex);
+  impl_->inventory = std::move(loaded);
+  return {};
 }
 
 }  // namespace idevid

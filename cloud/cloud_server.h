@@ -1,6 +1,7 @@
 // The cloud peer: a mutual-TLS HTTPS server (TLS 1.2+) that verifies the device certificate's
 // chain to the factory CA, judges its 802.1AR identity and answers GET /v1/identity with a JSON
-// verdict, logging one JSON line per connection.
+// verdict, logging one JSON line per connection. TLS sessions can be resumed (session IDs and
+// tickets); a resumed session is judged again by the certificate of its full handshake.
 #pragma once
 
 #include <chrono>
@@ -22,7 +23,11 @@ struct CloudOptions {
   std::filesystem::path factory_ca;         // factory-ca.pem: what device chains must reach
   std::optional<std::filesystem::path> inventory;  // serial,model CSV
   std::filesystem::path log;                // JSON lines, appended
-  std::chrono::milliseconds io_timeout{10000};  // a stalled handshake or request is dropped
+  std::chrono::milliseconds io_timeout{10000};  // the longest wait for a client's next byte
+  // Whole-phase deadlines, however the client's bytes trickle in: a client that has not
+  // completed the TLS handshake, or then sent its request head, by these is dropped as stalled.
+  std::chrono::milliseconds handshake_deadline{10000};
+  std::chrono::milliseconds request_deadline{10000};
 };
 
 class CloudServer {
@@ -35,6 +40,10 @@ class CloudServer {
   std::uint16_t port() const;
   // Stops accepting, lets the connections in progress finish, and returns.
   void Stop();
+  // Reads the inventory file again; connections from now on (resumed ones too) are judged by
+  // the new one. Fails with kConfig (keeping the old one) for a malformed file, kUsage when
+  // the cloud was started without an inventory.
+  [[nodiscard]] Result<void> ReloadInventory();
   // Connections handled so far.
   std::uint64_t connections() const;
   // Connection threads held now (running, or finished and not yet reaped by the next accept).

@@ -1,9 +1,17 @@
 // The inventory file and the identity verdict, without a TPM.
+#include <cstdlib>
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
+#include "cloud/connection_log.h"
+#include "cloud/http_exchange.h"
 #include "cloud/identity_verdict.h"
 #include "cloud/inventory.h"
+#include "cloud/testing/doubtful_identities.h"
+#include "core/file_io.h"
 #include "core/idevid_profile.h"
+#include "core/x509.h"
 #include "core/x509_build.h"
 
 namespace idevid {
@@ -97,10 +105,97 @@ INSTANTIATE_TEST_SUITE_P(
         VerdictCase{"CaAsLeaf", AsCa(), std::nullopt, false, "a CA certificate cannot be a device identity"},
         VerdictCase{"WrongKeyUsage", WrongUsage(), std::nullopt, false,
                     "the certificate's KeyUsage lacks digitalSignature"},
+        VerdictCase{"EmptyHwSerialNum", testing::IdevidSpecWithHwSerials("CW1", {Bytes{}}), std::nullopt, false,
+                    "hardwareModuleName hwSerialNum is empty"},
+        VerdictCase{"TwoHardwareModuleNamesThatDiffer",
+                    testing::IdevidSpecWithHwSerials("CW1", {Bytes(32, 1), Bytes(32, 2)}), std::nullopt, false,
+                    "subjectAltName holds 2 hardwareModuleName entries that differ"},
+        VerdictCase{"TheSameHardwareModuleNameTwice",
+                    testing::IdevidSpecWithHwSerials("CW1", {Bytes(32, 1), Bytes(32, 1)}), std::nullopt, true, "ok"},
+        VerdictCase{"HwSerialNumOf60KB", testing::IdevidSpecWithHwSerials("CW1", {Bytes(60000, 0x5a)}),
+                    std::nullopt, false, "hardwareModuleName hwSerialNum is 60000 bytes, more than 64"},
+        VerdictCase{"HwSerialNumOf64Bytes", testing::IdevidSpecWithHwSerials("CW1", {Bytes(64, 1)}),
+                    std::nullopt, true, "ok"},
         VerdictCase{"NoSerial", CertificateSpec{.subject = {{"CN", "SRX4300"}}, .not_after = "20991231235959Z"},
                     std::nullopt, false,
                     "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// The device_certificate fuzzer's corpus holds the doubtful identities as DER; set
+// IDEVID_WRITE_CORPUS=1 to write them anew (self-signed: the verdict does not look at the chain).
+TEST(DoubtfulIdentityCorpusTest, HoldsEachDoubtfulIdentityTheCloudRefuses) {
+  std::filesystem::path corpus = std::filesystem::path(IDEVID_SOURCE_DIR) / "fixtures/fuzz/device_certificate";
+  for (const auto& doubtful : testing::DoubtfulIdentities()) {
+    std::filesystem::path file = corpus / (doubtful.name + ".der");
+    if (std::getenv("IDEVID_WRITE_CORPUS") != nullptr) {
+      ASSERT_TRUE(WriteFileAtomic(file, *CertificateDer(*Cert(testing::IdevidSpecWithHwSerials("CW1", doubtful.hw_serials)))));
+    }
+    auto cert = LoadCertificateFile(file);
+    ASSERT_TRUE(cert) << cert.error().ToString();
+    IdentityVerdict v = JudgeDeviceCertificate(**cert, std::nullopt);
+    EXPECT_FALSE(v.accepted) << file;
+    EXPECT_EQ(v.reason.rfind(doubtful.reason, 0), 0u) << v.reason;
+  }
+}
+
+TEST(HttpExchangeTest, PostToTheIdentityIs405AllowingGet) {
+  HttpResponse r = Answer("POST /v1/identity HTTP/1.1\r\nHost: x\r\n\r\n", {true, "CW1", "SRX4300", "ok"});
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.outcome, "method-not-allowed");
+  EXPECT_EQ(r.served, std::nullopt);
+  std::string text = FormatResponse(r);
+  EXPECT_EQ(text.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u) << text;
+  EXPECT_NE(text.find("\r\nAllow: GET\r\n"), std::string::npos) << text;
+}
+
+TEST(HttpExchangeTest, GetOfTheIdentityServesTheVerdict) {
+  HttpResponse r = Answer("GET /v1/identity HTTP/1.1\r\n\r\n", {false, "CW1", "SRX4300", "no"});
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.outcome, "served");
+  EXPECT_EQ(r.served, "/v1/identity");
+}
+
+TEST(HttpExchangeTest, AnUnknownPathIs404WithThePathEscaped) {
+  HttpResponse r = Answer("GET /\x1b[2Jx HTTP/1.1\r\n\r\n", {true, "CW1", "SRX4300", "ok"});
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.reason, "no resource \"/\\x1b[2Jx\"; only GET /v1/identity is served");
+  EXPECT_EQ(r.body.find('\x1b'), std::string::npos) << r.body;
+}
+
+TEST(HttpExchangeTest, AMalformedRequestLineIs400) {
+  HttpResponse r = Answer("HELLO\r\n\r\n", {true, "CW1", "SRX4300", "ok"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.reason, "the request line \"HELLO\" is not METHOD TARGET HTTP/1.x");
+}
+
+TEST(HttpExchangeTest, PlainHttpIsToldFromATlsRecord) {
+  EXPECT_TRUE(LooksLikePlainHttp("GET / HTTP/1.1"));
+  EXPECT_FALSE(LooksLikePlainHttp("\x16\x03\x01"));
+  EXPECT_FALSE(LooksLikePlainHttp(""));
+}
+
+TEST(ConnectionRecordTest, UnservedConnectionsHaveNoVerdictStatusOrResource) {
+  ConnectionRecord r{.peer = "127.0.0.1:1", .outcome = "stalled", .phase = "handshake"};
+  nlohmann::json j = r.ToJson();
+  EXPECT_TRUE(j["verdict"].is_null());
+  EXPECT_TRUE(j["status"].is_null());
+  EXPECT_TRUE(j["served"].is_null());
+  EXPECT_TRUE(j["fingerprint"].is_null());
+  EXPECT_EQ(j["phase"], "handshake");
+}
+
+TEST(ConnectionRecordTest, DescribesTheCertificateByFingerprintAndHwSerialCutShort) {
+  ossl::Cert cert = Cert(testing::IdevidSpecWithHwSerials("CW1", {Bytes(60000, 0xab)}));
+  ConnectionRecord r;
+  r.DescribeCertificate(*cert);
+  EXPECT_EQ(r.fingerprint, *Sha256Fingerprint(*cert));
+  EXPECT_EQ(r.serial, "CW1");
+  EXPECT_EQ(r.model, "SRX4300");
+  ASSERT_TRUE(r.hw_serial);
+  EXPECT_EQ(r.hw_serial->rfind("abababab", 0), 0u) << *r.hw_serial;
+  EXPECT_LT(r.hw_serial->size(), 200u);
+  EXPECT_NE(r.hw_serial->find("(120000 bytes)"), std::string::npos) << *r.hw_serial;
+}
 
 }  // namespace
 }  // namespace idevid

@@ -3,6 +3,7 @@
 // and the inventory.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,10 @@
 
 namespace idevid {
 
+// The longest hwSerialNum the cloud takes for a unit's hardware serial: a SHA-512 digest. The
+// TCG profile derives it from the EK (a SHA-256 digest, 32 bytes); RFC 4108 sets no bound.
+inline constexpr std::size_t kMaxHwSerialBytes = 64;
+
 struct IdentityVerdict {
   bool accepted = false;
   std::string serial;
@@ -22,8 +27,9 @@ struct IdentityVerdict {
 };
 
 // Checks a device certificate: not a CA, KeyUsage digitalSignature, subject serialNumber and
-// CN present, hardwareModuleName with the TPM 2.0 hwType; with an inventory, the serial must be
-// listed with this model.
+// CN present, exactly one hardwareModuleName (or copies of one) with the TPM 2.0 hwType and a
+// hwSerialNum of 1 to kMaxHwSerialBytes bytes; with an inventory, the serial must be listed
+// with this model. Never fails: a refusal is a verdict with its reason.
 IdentityVerdict JudgeDeviceCertificate(const X509& cert, const std::optional<Inventory>& inventory);
 
 }  // namespace idevid

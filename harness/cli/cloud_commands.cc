@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <chrono>
+
 #include <iostream>
 #include <memory>
 
@@ -35,6 +37,9 @@ struct CloudArgs {
   std::string factory_ca;
   std::string inventory;
   std::string log;
+  unsigned io_timeout_ms = 10000;
+  unsigned handshake_deadline_ms = 10000;
+  unsigned request_deadline_ms = 10000;
 };
 
 // "host:port"; kUsage otherwise.
@@ -102,15 +107,24 @@ int Cloud(const CloudArgs& args) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before the server's threads start
   CloudOptions options{listen->first, listen->second, args.cert, args.key, args.factory_ca,
-                       std::nullopt, args.log};
+                       std::nullopt, args.log, std::chrono::milliseconds(args.io_timeout_ms),
+                       std::chrono::milliseconds(args.handshake_deadline_ms),
+                       std::chrono::milliseconds(args.request_deadline_ms)};
   if (!args.inventory.empty()) options.inventory = args.inventory;
   auto server = CloudServer::Start(options);
   if (!server) return ReportError(server.error());
   std::cout << fmt::format("listening on {}:{}", listen->first, (*server)->port()) << std::endl;
   int signal = 0;
-  sigwait(&set, &signal);
+  while (sigwait(&set, &signal) == 0 && signal == SIGHUP) {
+    if (auto reloaded = (*server)->ReloadInventory(); !reloaded) {
+      (void)ReportError(reloaded.error());  // the cloud keeps the inventory it had
+    } else {
+      std::cerr << "cloud: inventory read again\n";
+    }
+  }
   (*server)->Stop();
   std::cerr << fmt::format("cloud: stopped after {} connections\n", (*server)->connections());
   return kExitPass;
@@ -134,7 +148,7 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
 
   auto cloud_args = std::make_shared<CloudArgs>();
   CLI::App* cloud = app.add_subcommand(
-      "cloud", "The cloud peer: mutual-TLS HTTPS server that verifies device identity");
+      "cloud", "The cloud peer: mutual-TLS HTTPS server that verifies device identity (SIGHUP reads the inventory again)");
   cloud->add_option("--listen", cloud_args->listen, "HOST:PORT (port 0 = any free)")->capture_default_str();
   cloud->add_option("--cert", cloud_args->cert, "Server certificate (PEM)")
       ->required()
@@ -146,6 +160,18 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
   cloud->add_option("--inventory", cloud_args->inventory, "CSV of serial,model the cloud expects")
       ->check(ExistingFileCheck());
   cloud->add_option("--log", cloud_args->log, "Append one JSON line per connection here");
+  cloud->add_option("--io-timeout-ms", cloud_args->io_timeout_ms,
+                    "Drop a client that sends nothing for this long")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+  cloud->add_option("--handshake-deadline-ms", cloud_args->handshake_deadline_ms,
+                    "Drop a client whose TLS handshake takes longer, however its bytes trickle")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+  cloud->add_option("--request-deadline-ms", cloud_args->request_deadline_ms,
+                    "Drop a client whose HTTP request takes longer after the handshake")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
   cloud->callback([cloud_args, exit_code] { *exit_code = Cloud(*cloud_args); });
 }
 

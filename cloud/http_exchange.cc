@@ -1,0 +1,113 @@
+#include "cloud/http_exchange.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/display_text.h"
+
+namespace idevid {
+namespace {
+
+// JSON text; invalid UTF-8 from outside becomes U+FFFD rather than an exception.
+std::string JsonText(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    default: return "Error";
+  }
+}
+
+HttpResponse Refusal(int status, std::string outcome, std::string reason) {
+  HttpResponse r;
+  r.status = status;
+  r.body = JsonText({{"error", reason}});
+  r.outcome = std::move(outcome);
+  r.reason = std::move(reason);
+  return r;
+}
+
+struct RequestLineParts {
+  std::string_view method, target, version;
+};
+
+// RFC 9112 3: request-line = method SP request-target SP HTTP-version.
+std::optional<RequestLineParts> SplitRequestLine(std::string_view line) {
+  auto first = line.find(' ');
+  auto second = first == std::string_view::npos ? first : line.find(' ', first + 1);
+  if (second == std::string_view::npos || line.find(' ', second + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  RequestLineParts parts{line.substr(0, first), line.substr(first + 1, second - first - 1),
+                         line.substr(second + 1)};
+  if (parts.method.empty() || parts.target.empty() || parts.version.rfind("HTTP/1.", 0) != 0) {
+    return std::nullopt;
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::string_view RequestLine(std::string_view head) { return head.substr(0, head.find("\r\n")); }
+
+HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict) {
+  std::string_view line = RequestLine(head);
+  auto parts = SplitRequestLine(line);
+  if (!parts) {
+    return Refusal(400, "bad-request",
+                   fmt::format("the request line {} is not METHOD TARGET HTTP/1.x", QuotedDisplayText(line)));
+  }
+  if (parts->target != kIdentityPath) {
+    return Refusal(404, "not-found", fmt::format("no resource {}; only GET {} is served",
+                                                 QuotedDisplayText(parts->target), kIdentityPath));
+  }
+  if (parts->method != "GET") {  // RFC 9110 15.5.6: 405 names the methods allowed
+    HttpResponse r = Refusal(405, "method-not-allowed",
+                             fmt::format("method {} is not allowed on {}; only GET is",
+                                         QuotedDisplayText(parts->method), kIdentityPath));
+    r.headers.emplace_back("Allow", "GET");
+    return r;
+  }
+  HttpResponse r;
+  r.status = verdict.accepted ? 200 : 403;
+  r.body = JsonText(verdict.ToJson());
+  r.outcome = "served";
+  r.served = std::string(kIdentityPath);
+  r.reason = verdict.reason;
+  return r;
+}
+
+HttpResponse HeadTooLarge() {
+  return Refusal(400, "bad-request",
+                 fmt::format("the request head is larger than {} bytes", kMaxRequestHeadBytes));
+}
+
+bool LooksLikePlainHttp(std::string_view first) {
+  return !first.empty() && first.front() >= 'A' && first.front() <= 'Z';
+}
+
+HttpResponse PlainHttpOnTlsPort() {
+  HttpResponse r;
+  r.status = 400;
+  r.content_type = "text/plain";
+  r.body = "400 Bad Request: plain HTTP sent to the HTTPS port\n";
+  r.outcome = "plain-http";
+  r.reason = "plain HTTP sent to the HTTPS port";
+  return r;
+}
+
+std::string FormatResponse(const HttpResponse& response) {
+  std::string text = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+                                 response.status, ReasonPhrase(response.status),
+                                 response.content_type, response.body.size());
+  for (const auto& [name, value] : response.headers) text += fmt::format("{}: {}\r\n", name, value);
+  return text + "Connection: close\r\n\r\n" + response.body;
+}
+
+}  // namespace idevid

@@ -1,0 +1,53 @@
+// The HTTP/1.1 side of the cloud (RFC 9110, RFC 9112): the request it reads over TLS and the
+// response it gives, with what each exchange served for the connection log.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cloud/identity_verdict.h"
+
+namespace idevid {
+
+// The largest request head (request line and headers) the cloud reads.
+inline constexpr std::size_t kMaxRequestHeadBytes = 8192;
+// The one resource the cloud serves.
+inline constexpr std::string_view kIdentityPath = "/v1/identity";
+
+// A response and what it means for the log.
+struct HttpResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // besides the framing ones
+  std::string content_type = "application/json";
+  std::string body;
+  std::string outcome;                // "served", "bad-request", "not-found", ...
+  std::optional<std::string> served;  // the resource served; nullopt when none was
+  std::string reason;                 // what the log says about it (escaped outside input)
+};
+
+// The first line of `head` (up to CRLF, or all of it).
+std::string_view RequestLine(std::string_view head);
+
+// The answer to the request whose head is `head` (complete: it ends with an empty line) from a
+// client whose identity was judged `verdict`.
+HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict);
+
+// The answer to a request head of more than kMaxRequestHeadBytes bytes.
+HttpResponse HeadTooLarge();
+
+// True when `first` (the first bytes a client sent to the TLS port) starts like an HTTP request
+// line (a method in capitals) rather than a TLS record (content type 0x14-0x17).
+bool LooksLikePlainHttp(std::string_view first);
+
+// What an HTTPS server answers to plain HTTP on its port (as nginx does): 400 with a body that
+// says so.
+HttpResponse PlainHttpOnTlsPort();
+
+// The response's bytes: status line, headers (Content-Length, Connection: close) and body.
+std::string FormatResponse(const HttpResponse& response);
+
+}  // namespace idevid
