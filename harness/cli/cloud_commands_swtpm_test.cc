@@ -24,7 +24,10 @@ class CloudCommandsTest : public testing::TpmTestBase, public ::testing::Test {
     factory_ = *InitFactory({.dir = dir() / "factory"});
     ASSERT_TRUE(ProvisionUnit(tpm(), *factory_, {.serial = "CW7", .model = "SRX4300"}));
     auto key = GenerateKey(KeyAlgorithm::kEccP256);
-    auto cert = IssueCertificate({.subject = {{"CN", "cloud"}}, .not_after = "20991231235959Z"},
+    // The cloud is reached as 127.0.0.1, the name SSL-I checks by default.
+    auto cert = IssueCertificate({.subject = {{"CN", "cloud"}},
+                                  .not_after = "20991231235959Z",
+                                  .extensions = {{"subjectAltName", "IP:127.0.0.1"}}},
                                  **key, factory_->issuing.get(), *factory_->issuing_key);
     ASSERT_TRUE(WriteFileAtomic(dir() / "server.pem",
                                 *CertificatePem(**cert) + *CertificatePem(*factory_->issuing)));
