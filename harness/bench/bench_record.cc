@@ -8,7 +8,10 @@ namespace idevid {
 namespace {
 
 // Targets on swtpm (2 cores); see the README's Performance section.
-constexpr double kHandshakesVsTpm2Openssl = 30;
+// Against tpm2-openssl one client has measured from 28x to 50x on these machines from day to day
+// (tpm2-openssl's ~130 ms is fixed; ours follows the machine's speed): the gate catches the loss
+// of the order of magnitude, not the machine's mood.
+constexpr double kHandshakesVsTpm2Openssl = 20;
 constexpr double kHandshakesVsFileMode = 0.5;
 constexpr double kSignerVsRawSign = 1 / 1.10;  // at most 10% more time per signature
 constexpr double kBootVsTpm2Tools = 5;
