@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/openssl_error.h"
 
 // RFC 4108 5: HardwareModuleName ::= SEQUENCE { hwType OBJECT IDENTIFIER,
@@ -76,7 +77,7 @@ Result<void> ValidateIdentityField(std::string_view what, std::string_view value
       return UsageError(fmt::format(
           "the {} '{}' has a character that a certificate's PrintableString cannot hold at "
           "position {} (byte {:#04x}); use letters, digits, space and ' ( ) + , - . / : = ?",
-          what, value, i + 1, static_cast<unsigned char>(value[i])));
+          what, DisplayText(value), i + 1, static_cast<unsigned char>(value[i])));
     }
   }
   return {};

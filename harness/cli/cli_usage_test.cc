@@ -82,6 +82,8 @@ INSTANTIATE_TEST_SUITE_P(
                         {"cloud", "--cert", "PRESENT", "--key", "PRESENT", "--factory-ca", "PRESENT",
                          "--inventory", "MISSING"},
                         "--inventory"},
+        MissingFileCase{"RunFactoryCa", {"run", "--no-provision", "--factory-ca", "MISSING"},
+                        "--factory-ca"},
         MissingFileCase{"ProvisionOwnerAuth",
                         {"provision", "--tcti", "swtpm:host=127.0.0.1,port=1", "--factory", "PRESENT",
                          "--serial", "CW1", "--model", "M", "--owner-auth-file", "MISSING"},

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/option_checks.h"
 #include "harness/cli/parallel_run.h"
 #include "harness/cli/tpm_args.h"
 #include "harness/run/bench_file.h"
@@ -312,7 +313,8 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   run->add_flag("--provision", args->provision,
                 "Provision the TPM (the default; overrides a bench file's provision: false)")
       ->excludes(no_provision);
-  run->add_option("--factory-ca", args->factory_ca, "The unit's factory-ca.pem (with --no-provision)");
+  run->add_option("--factory-ca", args->factory_ca, "The unit's factory-ca.pem (with --no-provision)")
+      ->check(ExistingFileCheck());
   run->add_option("--factory", args->factory,
                   "Factory to provision with (needed to provision a --target TPM)");
   run->add_option("--suite", args->suites, fmt::format("Suites to run: {}", fmt::join(SuiteNames(), ", ")))
