@@ -150,6 +150,45 @@ TEST_F(SsliCloudTest, TpmModeIsAcceptedAsTheUnitOverTls13AndTls12) {
   EXPECT_EQ(log[0]["serial"], "CW9876543210");
 }
 
+// Our client resumes with our cloud: the TPM signs the first handshake only, and each resumed
+// session is judged again from the certificate of the full handshake, against the inventory as
+// it is now.
+TEST_F(SsliCloudTest, OurClientResumesAndEachResumedSessionIsJudgedAgainstTheInventory) {
+  StartCloud(FactoryCa(), "CW9876543210,SRX4300\n");
+  for (const char* profile : {"tpm13", "tpm12"}) {
+    SCOPED_TRACE(profile);
+    auto client = SsliClient::Create({&*config_, profile, std::nullopt, swtpm().tcti(), "127.0.0.1",
+                                      cloud_->port()},
+                                     {.resume_sessions = true});
+    ASSERT_TRUE(client) << client.error().ToString();
+    auto first = (*client)->Connect();
+    ASSERT_TRUE(first) << first.error().ToString();
+    EXPECT_FALSE(first->resumed);
+    EXPECT_TRUE(first->accepted()) << first->verdict.dump();
+    auto second = (*client)->Connect();
+    ASSERT_TRUE(second) << second.error().ToString();
+    EXPECT_TRUE(second->resumed);
+    EXPECT_TRUE(second->accepted()) << second->verdict.dump();
+    EXPECT_EQ(second->verdict["serial"], "CW9876543210");
+    EXPECT_EQ((*client)->tpm_signatures(), 1u) << "a resumed session is not signed again";
+
+    ASSERT_TRUE(WriteFileAtomic(dir() / "inventory.csv", "CW0000000001,SRX4300\n"));
+    ASSERT_TRUE(cloud_->ReloadInventory());
+    auto removed = (*client)->Connect();
+    ASSERT_TRUE(removed) << removed.error().ToString();
+    EXPECT_TRUE(removed->resumed);
+    EXPECT_EQ(removed->http_status, 403);
+    EXPECT_EQ(removed->verdict["reason"], "serial CW9876543210 is not in the inventory");
+    ASSERT_TRUE(WriteFileAtomic(dir() / "inventory.csv", "CW9876543210,SRX4300\n"));
+    ASSERT_TRUE(cloud_->ReloadInventory());
+  }
+  auto log = CloudLog();
+  ASSERT_EQ(log.size(), 6u);
+  for (std::size_t i : {1u, 2u, 4u, 5u}) EXPECT_EQ(log[i]["resumed"], true) << log[i].dump();
+  EXPECT_EQ(log[2]["verdict"], "rejected");
+  EXPECT_EQ(log[2]["serial"], "CW9876543210");
+}
+
 TEST_F(SsliCloudTest, FileModeIsAcceptedAsTheFileCertificatesUnit) {
   StartCloud(FactoryCa());
   auto result = Connect("file");
