@@ -177,6 +177,8 @@ TEST_F(RunCommandTest, ASwtpmThatCannotStartIsAnInfrastructureErrorWithExitTwo) 
 // A target that cannot be opened: the run errors before its scenarios. The record names the unit
 // only as far as the run knows it, and JUnit shows the error.
 TEST_F(RunCommandTest, ATargetThatCannotBeOpenedIsAnErrorInEveryReport) {
+  // The file must exist (a missing one is a usage error); the TPM fails before it is read.
+  ASSERT_TRUE(WriteFileAtomic(temp_.path() / "factory-ca.pem", "never read\n"));
   std::vector<std::string> args = {"--target", "device:/dev/idevid-no-such-tpm", "--no-provision",
                                    "--factory-ca", (temp_.path() / "factory-ca.pem").string()};
   auto run = Run(args);
@@ -353,8 +355,9 @@ TEST_F(RunOnTargetTest, ABenchFileSetsUpTheBenchOnceAndNamesTheUnitItExpects) {
   EXPECT_EQ(counts.failures, 1) << "a CI server that reads only JUnit sees the wrong unit";
 
   // With no serial given, the unit read from the TPM stays in the record when a later step of the
-  // run errors (here: its factory CA file is missing).
-  auto errored = RunOn({"--no-provision", "--factory-ca", (temp_.path() / "missing-ca.pem").string()});
+  // run errors (here: its factory CA file holds no certificate).
+  ASSERT_TRUE(WriteFileAtomic(temp_.path() / "not-a-ca.pem", "not a certificate\n"));
+  auto errored = RunOn({"--no-provision", "--factory-ca", (temp_.path() / "not-a-ca.pem").string()});
   EXPECT_EQ(errored.exit_status, 2) << errored.err;
   EXPECT_EQ(Record()["outcome"], "ERROR");
   EXPECT_EQ(Record()["unit"]["serial"], "LAB-1");
