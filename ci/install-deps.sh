@@ -17,8 +17,9 @@ packages=(
   libfmt-dev libspdlog-dev
   # fuzzing (libFuzzer comes with clang's runtime)
   clang libclang-rt-14-dev
-  # tests and benchmarks; JUnit schema validation; the HTML report rendered in headless Chromium
-  libgtest-dev libgmock-dev libbenchmark-dev libxml2-utils chromium libpng-dev
+  # tests and benchmarks; JUnit schema validation; the HTML report rendered in headless Chromium;
+  # curl and Python's ssl and xml as the third-party peers and JUnit reader the tests use
+  libgtest-dev libgmock-dev libbenchmark-dev libxml2-utils chromium libpng-dev curl python3
 )
 
 missing=()
