@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -56,31 +58,55 @@ std::string DurationText(milliseconds d) {
   return d.count() % 1000 == 0 ? fmt::format("{} s", d.count() / 1000) : fmt::format("{} ms", d.count());
 }
 
-Result<int> ConnectTcpWithin(const std::string& host, std::uint16_t port, const SessionLimits& limits) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
-    return Fail(ErrorDomain::kIo, 0, fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
-  }
-  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  int rc = fd < 0 ? -1 : ::connect(fd, found->ai_addr, found->ai_addrlen);
+namespace {
+
+// A non-blocking connect to one address, waited for within the limits; the socket or the error.
+Result<int> ConnectOne(const addrinfo& address, const SessionLimits& limits) {
+  int fd = ::socket(address.ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return ErrnoError(errno, "cannot open a socket");
+  int rc = ::connect(fd, address.ai_addr, address.ai_addrlen);
   int e = errno;
-  ::freeaddrinfo(found);
-  if (rc != 0 && fd >= 0 && e == EINPROGRESS) {
+  if (rc != 0 && e == EINPROGRESS) {
     auto ready = WaitFor(fd, POLLOUT, limits);
     if (!ready) {
       ::close(fd);
-      return Fail(ready.error().WithContext(fmt::format("connecting to the cloud at {}:{}", host, port)));
+      return Fail(ready.error());
     }
     socklen_t length = sizeof e;
     rc = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &length) == 0 && e == 0 ? 0 : -1;
   }
   if (rc != 0) {
-    if (fd >= 0) ::close(fd);
-    return ErrnoError(e, fmt::format("cannot connect to the cloud at {}:{}", host, port));
+    ::close(fd);
+    return ErrnoError(e, "cannot connect");
   }
   return fd;
+}
+
+// "[::1]" -> "::1": an IPv6 literal as written in HOST:PORT (RFC 3986 3.2.2).
+std::string Unbracketed(const std::string& host) {
+  return host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+}
+
+}  // namespace
+
+Result<int> ConnectTcpWithin(const std::string& host, std::uint16_t port, const SessionLimits& limits) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string name = Unbracketed(host);
+  if (int rc = ::getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
+    return Fail(ErrorDomain::kIo, 0, fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
+  }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> addresses(found, ::freeaddrinfo);
+  // Every address in turn (e.g. ::1, then 127.0.0.1 for "localhost"), within the one deadline.
+  std::optional<Error> last;
+  for (const addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
+    auto fd = ConnectOne(*a, limits);
+    if (fd) return fd;
+    last = fd.error();
+    if (last->domain() != ErrorDomain::kIo) break;  // a limit passed: no time for the next
+  }
+  return Fail(last->WithContext(fmt::format("connecting to the cloud at {}:{}", host, port)));
 }
 
 Result<TlsCall> RunTlsCall(SSL* ssl, const SessionLimits& limits, const std::function<int()>& call) {

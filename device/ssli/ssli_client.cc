@@ -1,12 +1,15 @@
 #include "device/ssli/ssli_client.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 
@@ -179,11 +182,18 @@ Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_
 }
 
 void CloseAfterPeer(int fd) {
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  timeval wait{1, 0};  // the cloud closes right after its close_notify
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-  char byte;
-  while (::recv(fd, &byte, 1, 0) > 0) {
+  // The cloud closes right after its close_notify: wait for that at most a second in all and
+  // for at most 16 KiB of stray bytes, however a peer paces them.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  std::size_t left = 16 * 1024;
+  char buffer[512];
+  for (;;) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (wait.count() <= 0 || ::poll(&p, 1, static_cast<int>(wait.count())) <= 0) break;
+    ssize_t n = ::recv(fd, buffer, std::min(sizeof buffer, left), MSG_DONTWAIT);
+    if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) break;
+    if (n > 0 && (left -= static_cast<std::size_t>(n)) == 0) break;
   }
   ::close(fd);
 }

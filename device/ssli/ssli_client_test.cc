@@ -4,8 +4,12 @@
 #include "device/ssli/ssli_client.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -87,6 +91,36 @@ TEST_F(SsliClientLimitsTest, TheDefaultDeadlineIsThirtySeconds) {
   EXPECT_EQ(SsliClientOptions{}.deadline, seconds(30));
   EXPECT_EQ(SsliClientOptions{}.max_response_bytes, 65536u);
   EXPECT_FALSE(SsliClientOptions{}.resume_sessions);
+}
+
+// After the session, the client waits for the cloud to close: a peer that keeps sending a byte
+// now and then after its close_notify does not hold the device longer than a second or so.
+TEST(CloseAfterPeerTest, APeerThatKeepsTricklingBytesIsLeftAfterASecond) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  std::atomic<bool> stop{false};
+  std::thread trickler([&] {
+    while (!stop && ::send(fds[1], "x", 1, MSG_NOSIGNAL) == 1) {
+      std::this_thread::sleep_for(milliseconds(200));  // the pace of the misbehaving peer
+    }
+  });
+  auto start = std::chrono::steady_clock::now();
+  CloseAfterPeer(fds[0]);
+  auto took = std::chrono::steady_clock::now() - start;
+  stop = true;
+  trickler.join();
+  ::close(fds[1]);
+  EXPECT_GE(took, milliseconds(900));
+  EXPECT_LT(took, milliseconds(2500)) << "a trickling peer held the client";
+}
+
+TEST(CloseAfterPeerTest, APeerThatClosesIsLeftAtOnce) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ::close(fds[1]);
+  auto start = std::chrono::steady_clock::now();
+  CloseAfterPeer(fds[0]);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(500));
 }
 
 }  // namespace
