@@ -73,7 +73,10 @@ std::set<std::string> ListeningInodes(std::uint16_t port) {
   std::string line;
   std::getline(table, line);  // the column titles
   const std::string wanted_port = fmt::format(":{:04X}", port);
+  const std::string wanted_field = wanted_port + ' ';
   while (std::getline(table, line)) {
+    // Thousands of TIME_WAIT lines on a busy machine: only lines naming the port are split.
+    if (line.find(wanted_field) == std::string::npos) continue;
     std::istringstream fields(line);
     std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
     if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
