@@ -7,8 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
+#include <sstream>
+#include <string>
 #include <utility>
 
 #include <fmt/format.h>
@@ -61,7 +65,47 @@ std::pair<int, int> ServerPortRange() {
   return {std::max(1024, high - 12000), high};
 }
 
+// The inodes of the IPv4 sockets listening on `port`: /proc/net/tcp lines are
+// "sl local_address rem_address st ... inode", addresses as hex IP:PORT, st 0A = LISTEN.
+std::set<std::string> ListeningInodes(std::uint16_t port) {
+  std::set<std::string> inodes;
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the column titles
+  const std::string wanted_port = fmt::format(":{:04X}", port);
+  const std::string wanted_field = wanted_port + ' ';
+  while (std::getline(table, line)) {
+    // Thousands of TIME_WAIT lines on a busy machine: only lines naming the port are split.
+    if (line.find(wanted_field) == std::string::npos) continue;
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode)) {
+      continue;
+    }
+    if (state == "0A" && local.ends_with(wanted_port)) inodes.insert(inode);
+  }
+  return inodes;
+}
+
 }  // namespace
+
+bool ProcessListensOn(pid_t pid, std::uint16_t port) {
+  std::set<std::string> inodes = ListeningInodes(port);
+  if (inodes.empty()) return false;
+  std::error_code ec;
+  std::filesystem::directory_iterator fds(fmt::format("/proc/{}/fd", pid), ec);
+  for (; !ec && fds != std::filesystem::directory_iterator(); fds.increment(ec)) {
+    std::error_code link_error;
+    std::string target = std::filesystem::read_symlink(fds->path(), link_error).string();
+    // "socket:[INODE]"
+    if (!link_error && target.starts_with("socket:[") && target.ends_with("]") &&
+        inodes.contains(target.substr(8, target.size() - 9))) {
+      return true;
+    }
+  }
+  return false;
+}
 
 Result<std::uint16_t> FindFreePort() {
   Socket s;

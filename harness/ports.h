@@ -1,6 +1,8 @@
 // Free loopback TCP ports for simulators the harness starts.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 
 #include "core/result.h"
@@ -18,5 +20,10 @@ Result<std::uint16_t> FindFreePort();
 
 // True when something accepts TCP connections on 127.0.0.1:port.
 bool PortAcceptsConnections(std::uint16_t port);
+
+// True when process `pid` itself holds a socket listening on TCP port `port` (IPv4), as
+// /proc/net/tcp and /proc/PID/fd tell; false when another process listens there, nothing does,
+// or /proc cannot be read. Tells a server we started from another that took its port.
+bool ProcessListensOn(pid_t pid, std::uint16_t port);
 
 }  // namespace idevid

@@ -88,5 +88,16 @@ TEST(PortsTest, PortAcceptsConnectionsOnlyWhileSomethingListens) {
   EXPECT_FALSE(PortAcceptsConnections(*port));
 }
 
+TEST(PortsTest, ProcessListensOnOnlyForTheProcessHoldingTheListeningSocket) {
+  auto port = FindFreePort();
+  ASSERT_TRUE(port) << port.error().ToString();
+  TestSocket server;
+  ASSERT_EQ(server.Bind(*port), *port);
+  EXPECT_FALSE(ProcessListensOn(::getpid(), *port)) << "bound but not listening";
+  ASSERT_TRUE(server.Listen());
+  EXPECT_TRUE(ProcessListensOn(::getpid(), *port));
+  EXPECT_FALSE(ProcessListensOn(::getppid(), *port)) << "another process";
+}
+
 }  // namespace
 }  // namespace idevid

@@ -108,15 +108,19 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
     if (!child) return Fail(child.error());
     instance.swtpm_ = std::move(*child);
     instance.port_ = *port;
-    // Probe the control port: a probe connection on the command port would occupy swtpm's
-    // single client slot and delay the first real client.
+    // Both ports must be held by this swtpm, not merely accept connections: another process
+    // can take them between the pick and swtpm's bind (after a manufacture that takes seconds),
+    // and its TPM would answer in place of ours while ours exits. Looked up in /proc, not
+    // probed: a connection on the command port would occupy swtpm's single client slot.
     auto control = static_cast<std::uint16_t>(*port + 1);
+    pid_t pid = instance.swtpm_.pid();
     bool listening = PollUntil(
-        [&] { return instance.swtpm_.Ended() || PortAcceptsConnections(control); },
+        [&] {
+          return instance.swtpm_.Ended() ||
+                 (ProcessListensOn(pid, control) && ProcessListensOn(pid, *port));
+        },
         options.start_timeout);
-    // The control port listens before swtpm binds the command port: a swtpm that then finds the
-    // command port taken exits after the probe above passed, and the TPM probe tells.
-    // Probed until it answers, exits or the deadline passes: the command port may not be bound yet.
+    // Probed until it answers, exits or the deadline passes: a TPM that listens may not yet serve.
     Result<void> probe = Result<void>{};
     if (listening) {
       PollUntil([&] { return instance.swtpm_.Ended() || (probe = ProbeTpm(instance.swtpm_tcti())); },

@@ -174,6 +174,19 @@ TEST(SwtpmInstanceTest, ReleaseLeavesSwtpmForStopByPid) {
   ExpectGone(pid, "swtpm");
 }
 
+TEST(SwtpmInstanceTest, AGivenPortHeldByAnotherSwtpmIsRefusedAndItsTpmIsNotTakenForOurs) {
+  TempDir temp;
+  auto other = SwtpmInstance::Start(OptionsIn(temp, false, "other"));
+  ASSERT_TRUE(other) << other.error().ToString();
+  // The other swtpm answers on both ports, as when it took them between a pick and our bind.
+  auto ours = SwtpmInstance::Start({.state_dir = temp.path() / "ours", .port = other->port()});
+  ASSERT_FALSE(ours) << "a swtpm that could not bind was taken for started, pid "
+                     << ours->swtpm_pid() << " on port " << ours->port();
+  EXPECT_EQ(ours.error().domain(), ErrorDomain::kProcess) << ours.error().ToString();
+  EXPECT_THAT(ours.error().message(), StartsWith("swtpm did not start")) << ours.error().ToString();
+  ExpectAnswersAsIbm(other->tcti());
+}
+
 TEST(SwtpmInstanceTest, StateDirThatIsAFileIsAnIoError) {
   TempDir temp;
   auto file = temp.path() / "not-a-dir";

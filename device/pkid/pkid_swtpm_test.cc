@@ -19,7 +19,6 @@
 #include "device/pkid/command_handler.h"
 #include "device/pkid/pkid_client.h"
 #include "fixtures/tpm_fixture.h"
-#include "harness/ports.h"
 #include "harness/process.h"
 #include "harness/swtpm_instance.h"
 #include "provisioning/factory.h"
@@ -70,9 +69,6 @@ std::string Config(const std::filesystem::path& d) {
 class PkidTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto port = FindFreePortPair();
-    ASSERT_TRUE(port);
-    port_ = *port;
     StartSwtpm();
     auto factory = InitFactory({.dir = dir() / "factory"});
     ASSERT_TRUE(factory);
@@ -81,10 +77,13 @@ class PkidTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", Config(dir())));
   }
 
+  // The first start picks the ports (and picks again when another process takes them before
+  // swtpm binds); a restart takes the same ones, which pkid's TCTI names.
   void StartSwtpm() {
     auto swtpm = SwtpmInstance::Start({.state_dir = dir() / "tpm", .manufacture = true, .port = port_});
     ASSERT_TRUE(swtpm) << swtpm.error().ToString();
     swtpm_ = std::move(*swtpm);
+    port_ = swtpm_->port();
   }
   void Provision(const std::string& serial, bool force = false) {
     auto tpm = TpmContext::Open(swtpm_->tcti());
@@ -134,7 +133,7 @@ class PkidTest : public ::testing::Test {
   const std::filesystem::path& dir() const { return temp_.path(); }
 
   testing::TempDir temp_;
-  std::uint16_t port_ = 0;
+  std::uint16_t port_ = 0;  // 0 until swtpm first starts
   std::optional<Factory> factory_;
   std::optional<SwtpmInstance> swtpm_;
   ChildProcess pkid_;  // declared last: stopped first
