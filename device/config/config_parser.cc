@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -361,8 +362,11 @@ Result<void> CheckReferences(const DeviceConfig& c) {
 Result<void> CheckCaFilesReadable(const DeviceConfig& c) {
   for (const auto& [name, ca] : c.ca_profiles) {
     std::ifstream in(ca.certificate, std::ios::binary);
-    if (in) continue;
-    int error = errno;
+    std::error_code kind_error;
+    // A directory opens as a stream on Linux: it is refused here, not later as a bad PEM.
+    bool directory = std::filesystem::is_directory(ca.certificate, kind_error);
+    if (in && !directory) continue;
+    int error = directory ? EISDIR : errno;
     auto statement = ca.set_at.find("certificate");
     const SourceLocation& where = statement == ca.set_at.end() ? ca.defined_at : statement->second;
     return ConfigError(fmt::format("{}: ca-profile {} certificate {} cannot be read: {}",

@@ -180,6 +180,19 @@ TEST(ConfigFileTest, ACaProfileNamingAMissingFileFailsTheLoadAtItsStatement) {
   EXPECT_TRUE(ParseDeviceConfig(*ReadFileText(conf), "d.conf"));
 }
 
+TEST(ConfigFileTest, ACaProfileNamingADirectoryFailsTheLoadAtItsStatement) {
+  testing::TempDir dir;
+  auto conf = dir.path() / "d.conf";
+  ASSERT_TRUE(WriteFileAtomic(conf, fmt::format("set security pki ca-profile a certificate {}\n",
+                                                dir.path().string())));
+  auto config = LoadDeviceConfig(conf);
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
+  EXPECT_EQ(config.error().message(),
+            fmt::format("{}:1:1: ca-profile 'a' certificate '{}' cannot be read: Is a directory",
+                        conf.string(), dir.path().string()));
+}
+
 TEST(ConfigParserTest, AUtf8ByteOrderMarkAtTheStartIsIgnored) {
   auto config = ParseDeviceConfig("\xEF\xBB\xBFset security pki node-local socket-group g\n", "d.conf");
   ASSERT_TRUE(config) << config.error().message();

@@ -146,7 +146,17 @@ class Daemon {
     }
     if (current.status.loaded) {
       auto probe = ProbeTpm(options_.tcti, location.key_handle);
-      if (probe || !IsTpmUnreachable(probe.error())) return backoff.max_delay;
+      if (probe || !IsTpmUnreachable(probe.error())) {
+        probe_failed_once_ = false;
+        return backoff.max_delay;
+      }
+      // A TPM busy with another client for a moment (a direct TCTI serves one at a time) is not
+      // gone: idev-id is unloaded only when a second look, soon after, fails too.
+      if (!probe_failed_once_) {
+        probe_failed_once_ = true;
+        return backoff.first_delay;
+      }
+      probe_failed_once_ = false;
       current.certificate = nullptr;
       current.status = {false, options_.now(), current.status.source,
                         TpmUnreachableReason(options_.tcti, probe.error()) +
@@ -186,6 +196,7 @@ class Daemon {
   std::condition_variable watch_wake_;
   bool stopping_ = false;           // under watch_mutex_
   bool backoff_restarted_ = false;  // under watch_mutex_
+  bool probe_failed_once_ = false;  // the watch thread's own
 };
 
 // Returns false when pkid should stop.
