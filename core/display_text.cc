@@ -1,5 +1,7 @@
 #include "core/display_text.h"
 
+#include <cstdint>
+
 #include <fmt/format.h>
 
 namespace idevid {
@@ -52,6 +54,22 @@ bool IsC1Control(std::string_view sequence) {
          static_cast<unsigned char>(sequence[1]) <= 0x9F;
 }
 
+// The code point of a valid UTF-8 sequence of 2 to 4 bytes.
+char32_t CodePoint(std::string_view sequence) {
+  const auto byte = [&](std::size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(sequence[i])); };
+  char32_t lead_bits = sequence.size() == 2 ? 0x1F : sequence.size() == 3 ? 0x0F : 0x07;
+  char32_t cp = byte(0) & lead_bits;
+  for (std::size_t i = 1; i < sequence.size(); ++i) cp = (cp << 6) | (byte(i) & 0x3F);
+  return cp;
+}
+
+// Characters that print as nothing or reorder what follows (Unicode Cf, Zl, Zp of the General
+// Punctuation block, the soft hyphen, the BOM): a name could hide or reverse text with them.
+bool IsInvisibleOrBidi(char32_t cp) {
+  return cp == 0x00AD || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2060 && cp <= 0x206F) || cp == 0xFEFF;
+}
+
 }  // namespace
 
 std::string DisplayText(std::string_view raw, std::size_t max_bytes) {
@@ -66,6 +84,8 @@ std::string DisplayText(std::string_view raw, std::size_t max_bytes) {
       out += AsciiEscape(static_cast<unsigned char>(raw[i]));
     } else if (IsC1Control(sequence)) {
       out += fmt::format("\\u{:04x}", static_cast<unsigned char>(sequence[1]));
+    } else if (char32_t cp = CodePoint(sequence); IsInvisibleOrBidi(cp)) {
+      out += fmt::format("\\u{:04x}", static_cast<std::uint32_t>(cp));
     } else {
       out += sequence;
     }

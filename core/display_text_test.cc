@@ -31,6 +31,10 @@ INSTANTIATE_TEST_SUITE_P(
         DisplayCase{"utf8_kept", "M\xc3\xbcnchen \xe2\x82\xac", "M\xc3\xbcnchen \xe2\x82\xac"},
         DisplayCase{"c1_csi", "\xc2\x9b" "2J", "\\u009b2J"},
         DisplayCase{"invalid_utf8", "\xff\xc3(", "\\xff\\xc3("},
+        DisplayCase{"bidi_override", "abc\xe2\x80\xaetxt.exe", "abc\\u202etxt.exe"},
+        DisplayCase{"zero_width_space", "a\xe2\x80\x8b" "b", "a\\u200bb"},
+        DisplayCase{"bom_inside", "a\xef\xbb\xbf" "b", "a\\ufeffb"},
+        DisplayCase{"emoji_kept", "\xf0\x9f\x94\x91", "\xf0\x9f\x94\x91"},
         DisplayCase{"overlong", "\xc0\xaf", "\\xc0\\xaf"},
         DisplayCase{"surrogate", "\xed\xa0\x80", "\\xed\\xa0\\x80"}),
     [](const testing::TestParamInfo<DisplayCase>& info) { return info.param.name; });
