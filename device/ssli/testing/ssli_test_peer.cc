@@ -94,14 +94,12 @@ Result<void> TestCa::IssueServer(const std::string& name, const std::string& san
 
 Result<void> TestCa::IssueClient(const std::string& name) const { return Issue(name, name, ""); }
 
-Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::string& name,
-                                   const std::filesystem::path& client_ca,
-                                   const std::vector<std::string>& extra, std::uint16_t port) {
-  if (port == 0) {
-    auto free = FindFreePort();
-    if (!free) return Fail(free.error());
-    port = *free;
-  }
+namespace {
+
+// One try at `port`: s_server started and listening there itself, or why not.
+Result<TlsPeer> TryOpensslServer(const std::filesystem::path& dir, const std::string& name,
+                                 const std::filesystem::path& client_ca,
+                                 const std::vector<std::string>& extra, std::uint16_t port) {
   TlsPeer peer{{}, port, dir / fmt::format("s_server-{}-{}.log", port, name)};
   std::vector<std::string> argv = {"openssl", "s_server", "-accept", fmt::format("127.0.0.1:{}", port),
                                    "-cert", (dir / (name + ".pem")).string(),
@@ -111,8 +109,28 @@ Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::
   auto process = ChildProcess::Spawn({.argv = argv, .log = peer.log});
   if (!process) return Fail(process.error());
   peer.process = std::move(*process);
-  if (!PollUntil([&] { return PortAcceptsConnections(peer.port); }, std::chrono::seconds(10))) {
+  // Our s_server must hold the port: another server that took it would answer the probe too.
+  bool listening = PollUntil([&] { return peer.process.Ended() || ProcessListensOn(peer.process.pid(), port); },
+                             std::chrono::seconds(10)) &&
+                   !peer.process.Ended();
+  if (!listening) {
     return Fail(ErrorDomain::kProcess, 0, "openssl s_server did not start: " + LogTail(peer.log));
+  }
+  return peer;
+}
+
+}  // namespace
+
+Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::string& name,
+                                   const std::filesystem::path& client_ca,
+                                   const std::vector<std::string>& extra, std::uint16_t port) {
+  if (port != 0) return TryOpensslServer(dir, name, client_ca, extra, port);
+  // Ports below the ephemeral range, picked again when another process takes one first.
+  Result<TlsPeer> peer = Fail(ErrorDomain::kProcess, 0, "openssl s_server did not start");
+  for (int attempt = 0; attempt < 5 && !peer; ++attempt) {
+    auto free = FindFreePortPair();
+    if (!free) return Fail(free.error());
+    peer = TryOpensslServer(dir, name, client_ca, extra, *free);
   }
   return peer;
 }
