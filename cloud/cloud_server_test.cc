@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -270,6 +271,28 @@ TEST_P(CloudResumptionTest, AUnitRemovedFromTheInventoryIsRefusedOnResumption) {
   EXPECT_EQ(log[1]["resumed"], true);
   EXPECT_EQ(log[1]["verdict"], "rejected");
   EXPECT_EQ(log[1]["reason"], "serial FS0001 is not in the inventory");
+}
+
+TEST_P(CloudResumptionTest, ACertificateThatExpiredSinceTheFullHandshakeIsRefusedOnResumption) {
+  auto spec = *IdevidCertificateSpec({"FS0001", "SRX4300", "Example Networks", Bytes(32, 1)});
+  auto expiry = std::chrono::system_clock::now() + 3s;
+  spec.not_before = "20200101000000Z";
+  spec.not_after = fmt::format("{:%Y%m%d%H%M%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(expiry)));
+  WriteDeviceCertificate(spec);
+  StartCloud(Options());
+  std::string session = (dir() / "session.pem").string();
+  CommandOutput first = SClient({GetParam(), "-sess_out", session});
+  ASSERT_NE(first.out.find("HTTP/1.1 200 OK"), std::string::npos) << first.out << first.err;
+  // The certificate's time runs out between the two connections (a wait for the clock, not for
+  // readiness).
+  std::this_thread::sleep_until(expiry + 1100ms);
+  CommandOutput second = SClient({GetParam(), "-sess_in", session});
+  EXPECT_NE(second.out.find("Reused, TLSv1."), std::string::npos) << second.out << second.err;
+  EXPECT_NE(second.out.find("HTTP/1.1 403 Forbidden"), std::string::npos) << second.out;
+  auto log = StopAndReadLog();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1]["resumed"], true);
+  EXPECT_EQ(log[1]["reason"], "the certificate of the resumed session has expired");
 }
 
 INSTANTIATE_TEST_SUITE_P(Tls, CloudResumptionTest, ::testing::Values("-tls1_3", "-tls1_2"),

@@ -116,6 +116,11 @@ IdentityVerdict JudgeSession(SSL* ssl, const ConnectionSettings& s, ConnectionRe
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (cert == nullptr) return {false, "", "", "the session carries no client certificate"};
   r.DescribeCertificate(*cert);
+  // RFC 5280 6.1.3 (a)(2): the full handshake checked the validity period when it began; a session
+  // resumed later must still be within it.
+  if (r.resumed && X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+    return {false, "", "", "the certificate of the resumed session has expired"};
+  }
   return JudgeDeviceCertificate(*cert, *s.inventory);
 }
 
