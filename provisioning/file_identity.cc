@@ -49,6 +49,9 @@ Result<FileIdentity> IssueFileIdentity(const Factory& factory, const FileIdentit
   auto spec = IdevidCertificateSpec(
       {request.serial, request.model, factory.manufacturer, *hw_serial});
   if (!spec) return Fail(spec.error());
+  // The TCG certificate policies (2.23.133.11.1.x) say that the key lives in a TPM; a key in a
+  // file does not, so its certificate makes no such claim.
+  std::erase_if(spec->extensions, [](const ConfExtension& e) { return e.name == "certificatePolicies"; });
   auto cert = IssueCertificate(*spec, **key, factory.issuing.get(), *factory.issuing_key);
   if (!cert) return Fail(cert.error());
   auto fingerprint = Sha256Fingerprint(**cert);

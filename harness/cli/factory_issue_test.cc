@@ -109,10 +109,11 @@ TEST_F(FactoryIssueTest, CertificateVerifiesWithOpenSslAndCarriesThe8021ArProfil
                             "X509v3 Basic Constraints: critical\n                CA:FALSE",
                             "X509v3 Key Usage: critical\n                Digital Signature",
                             "X509v3 Subject Key Identifier", "X509v3 Authority Key Identifier",
-                            "Policy: 2.23.133.11.1.1", "Policy: 2.23.133.11.1.2",
                             "Not After : Dec 31 23:59:59 9999 GMT"}) {
     EXPECT_NE(text.out.find(shown), std::string::npos) << shown << "\n" << text.out;
   }
+  // A key in a file claims no TPM residency (TCG policies 2.23.133.11.1.x).
+  EXPECT_EQ(text.out.find("2.23.133.11.1"), std::string::npos) << text.out;
   // RFC 4108 5: otherName hardwareModuleName { hwType tcg-at-tpm20, hwSerialNum }.
   std::string san = OpenSslSanDump(Prefix() + ".pem");
   for (const char* shown : {":1.3.6.1.5.5.7.8.4", ":2.23.133.1.2", "OCTET STRING      [HEX DUMP]:"}) {
