@@ -349,7 +349,8 @@ TEST_F(RunOnTargetTest, ABenchFileSetsUpTheBenchOnceAndNamesTheUnitItExpects) {
             std::string::npos) << wrong->err;
   EXPECT_EQ(Record()["outcome"], "FAIL");
   EXPECT_EQ(Record()["unit"]["serial"], "LAB-1") << "the record names the unit that was on the bench";
-  auto failure = Junit().select_node("//testcase[@classname='idevid run'][@name='run']/failure").node();
+  auto junit = Junit();  // the document owns the nodes: it must outlive them
+  auto failure = junit.select_node("//testcase[@classname='idevid run'][@name='run']/failure").node();
   EXPECT_NE(std::string(failure.attribute("message").value()).find("the bench expects LAB-2"), std::string::npos);
   auto counts = JunitAsCiReadsIt();
   EXPECT_EQ(counts.failures, 1) << "a CI server that reads only JUnit sees the wrong unit";
