@@ -8,7 +8,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const idevid::NodeLocalStore store;
-  static const idevid::CommandHandler handler(store, [] {});
+  static const idevid::CommandHandler handler(store, []() -> idevid::Result<void> { return {}; });
   std::string_view line(reinterpret_cast<const char*>(data), size);
   (void)idevid::ParseOperationalCommand(line);
   (void)handler.Execute(line);
