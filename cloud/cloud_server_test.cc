@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "cloud/cloud_server.h"
+#include "cloud/testing/server_certificate.h"
 #include "cloud/testing/doubtful_identities.h"
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
@@ -108,23 +109,12 @@ class CloudServerTest : public ::testing::Test {
     ::signal(SIGPIPE, SIG_IGN);  // the in-process clients write to connections the cloud closed
     factory_ = *InitFactory({.dir = dir() / "factory"});
     cloud_ca_ = *InitFactory({.dir = dir() / "cloud-ca", .manufacturer = "Cloud"});
-    WriteServerCertificate();
+    testing::WriteCloudServerCertificate(*cloud_ca_, dir());
     WriteDeviceCertificate();
   }
 
   const std::filesystem::path& dir() const { return temp_.path(); }
 
-  void WriteServerCertificate() {
-    auto key = GenerateKey(KeyAlgorithm::kEccP256);
-    auto cert = IssueCertificate({.subject = {{"CN", "cloud.example"}},
-                                  .not_after = "20991231235959Z",
-                                  .extensions = {{"subjectAltName", "DNS:cloud.example,IP:127.0.0.1"}}},
-                                 **key, cloud_ca_->issuing.get(), *cloud_ca_->issuing_key);
-    ASSERT_TRUE(cert);
-    ASSERT_TRUE(WriteFileAtomic(dir() / "server.pem",
-                                *CertificatePem(**cert) + *CertificatePem(*cloud_ca_->issuing)));
-    ASSERT_TRUE(WritePrivateKeyPem(dir() / "server.key", **key));
-  }
   // The unit FS0001's identity as files (a file-mode device), issued by the factory; `spec`
   // replaces its certificate's profile.
   void WriteDeviceCertificate(std::optional<CertificateSpec> spec = std::nullopt) {

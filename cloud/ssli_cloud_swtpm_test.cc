@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "cloud/cloud_server.h"
+#include "cloud/testing/server_certificate.h"
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
 #include "core/tpm_keys.h"
@@ -41,7 +42,7 @@ class SsliCloudTest : public testing::TpmTestBase, public ::testing::Test {
     cloud_ca_ = *InitFactory({.dir = dir() / "cloud-ca", .manufacturer = "Cloud"});
     auto unit = ProvisionUnit(tpm(), *factory_, {.serial = "CW9876543210", .model = "SRX4300"});
     ASSERT_TRUE(unit) << unit.error().ToString();
-    WriteServerCertificate();
+    testing::WriteCloudServerCertificate(*cloud_ca_, dir());
     WriteFileCertificate();
     WriteFileCertificate("expired", "20210101000000Z");
     ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", Config()));
@@ -52,17 +53,6 @@ class SsliCloudTest : public testing::TpmTestBase, public ::testing::Test {
     StopTpm();
   }
 
-  void WriteServerCertificate() {
-    auto key = GenerateKey(KeyAlgorithm::kEccP256);
-    auto cert = IssueCertificate({.subject = {{"CN", "cloud.example"}},
-                                  .not_after = "20991231235959Z",
-                                  .extensions = {{"subjectAltName", "DNS:cloud.example,IP:127.0.0.1"}}},
-                                 **key, cloud_ca_->issuing.get(), *cloud_ca_->issuing_key);
-    ASSERT_TRUE(cert);
-    ASSERT_TRUE(WriteFileAtomic(dir() / "server.pem",
-                                *CertificatePem(**cert) + *CertificatePem(*cloud_ca_->issuing)));
-    ASSERT_TRUE(WritePrivateKeyPem(dir() / "server.key", **key));
-  }
   // A file-system certificate in the same profile, issued by the factory to a software key.
   void WriteFileCertificate(const std::string& name = "fs-cert", const std::string& not_after = "") {
     auto key = GenerateKey(KeyAlgorithm::kEccP256);
