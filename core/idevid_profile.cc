@@ -83,14 +83,18 @@ Result<void> ValidateIdentityField(std::string_view what, std::string_view value
   return {};
 }
 
-Result<Bytes> HardwareSerialFromEk(const X509& ek_certificate) {
-  const EVP_PKEY* key = X509_get0_pubkey(&ek_certificate);
-  if (key == nullptr) return FailOpenSsl("the EK certificate has no readable public key");
-  auto spki = PublicKeyDer(*key);
+Result<Bytes> HardwareSerialFromPublicKey(const EVP_PKEY& key) {
+  auto spki = PublicKeyDer(key);
   if (!spki) return Fail(spki.error());
   Bytes digest(SHA256_DIGEST_LENGTH);
   SHA256(spki->data(), spki->size(), digest.data());
   return digest;
+}
+
+Result<Bytes> HardwareSerialFromEk(const X509& ek_certificate) {
+  const EVP_PKEY* key = X509_get0_pubkey(&ek_certificate);
+  if (key == nullptr) return FailOpenSsl("the EK certificate has no readable public key");
+  return HardwareSerialFromPublicKey(*key);
 }
 
 Result<Bytes> EncodeHardwareModuleNameSan(std::string_view hw_type, const Bytes& hw_serial) {

@@ -34,6 +34,9 @@ struct UnitIdentity {
 // Fails with kUsage naming `what` and the offending character.
 Result<void> ValidateIdentityField(std::string_view what, std::string_view value);
 
+// SHA-256 of a public key's SubjectPublicKeyInfo DER: the hwSerialNum for a key. Fails with
+// kOpenSsl when the key cannot be encoded.
+Result<Bytes> HardwareSerialFromPublicKey(const EVP_PKEY& key);
 // hwSerialNum derived from the EK: SHA-256 over the EK certificate's SubjectPublicKeyInfo.
 Result<Bytes> HardwareSerialFromEk(const X509& ek_certificate);
 

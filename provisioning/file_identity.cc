@@ -1,7 +1,5 @@
 #include "provisioning/file_identity.h"
 
-#include <openssl/sha.h>
-
 #include <fmt/format.h>
 
 #include "core/display_text.h"
@@ -11,16 +9,6 @@
 
 namespace idevid {
 namespace {
-
-// Without a TPM there is no EK to derive hwSerialNum from; the key's own public key stands in,
-// digested as HardwareSerialFromEk digests the EK's.
-Result<Bytes> HardwareSerialFromKey(const EVP_PKEY& key) {
-  auto spki = PublicKeyDer(key);
-  if (!spki) return Fail(spki.error());
-  Bytes digest(SHA256_DIGEST_LENGTH);
-  SHA256(spki->data(), spki->size(), digest.data());
-  return digest;
-}
 
 Result<void> RefuseExisting(const FileIdentityFiles& files) {
   for (const auto* path : {&files.certificate, &files.chain, &files.key}) {
@@ -44,7 +32,9 @@ Result<FileIdentity> IssueFileIdentity(const Factory& factory, const FileIdentit
   }
   auto key = GenerateKey(request.algorithm);
   if (!key) return Fail(key.error());
-  auto hw_serial = request.hw_serial ? Result<Bytes>(*request.hw_serial) : HardwareSerialFromKey(**key);
+  // Without a TPM there is no EK to derive hwSerialNum from; the key's own public key stands in,
+  // digested as HardwareSerialFromEk digests the EK's.
+  auto hw_serial = request.hw_serial ? Result<Bytes>(*request.hw_serial) : HardwareSerialFromPublicKey(**key);
   if (!hw_serial) return Fail(hw_serial.error());
   auto spec = IdevidCertificateSpec(
       {request.serial, request.model, factory.manufacturer, *hw_serial});
