@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
 cmake --preset default
 cmake --build --preset default -j "$(nproc)" --target idevid
-exec build/default/harness/cli/idevid run --report reports/out "$@"
+exec build/default/cli/idevid run --report reports/out "$@"

@@ -28,7 +28,7 @@
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "fixtures/tpm_fixture.h"
-#include "harness/process.h"
+#include "engine/process.h"
 #include "provisioning/factory.h"
 
 namespace idevid {

@@ -19,8 +19,8 @@
 #include "device/config/config_parser.h"
 #include "device/ssli/ssli_client.h"
 #include "fixtures/tpm_fixture.h"
-#include "harness/ports.h"
-#include "harness/process.h"
+#include "engine/ports.h"
+#include "engine/process.h"
 #include "provisioning/factory.h"
 #include "provisioning/provisioner.h"
 

@@ -7,7 +7,7 @@
 
 #include "core/tss_error.h"
 #include "fixtures/tpm_fixture.h"
-#include "harness/swtpm_instance.h"
+#include "engine/swtpm_instance.h"
 
 namespace idevid {
 namespace {

@@ -2,7 +2,7 @@
 #include <signal.h>
 
 #include "device/pkid/pkid_client.h"
-#include "harness/run/unit_under_test.h"
+#include "engine/tested_unit.h"
 #include "provisioning/provisioner.h"
 #include "scenarios/scenario_helpers.h"
 #include "scenarios/scenarios.h"
@@ -14,7 +14,7 @@ using scenarios::CheckFailed;
 using scenarios::ExpectContains;
 using scenarios::ShowIdevid;
 
-void StartLoads(UnitUnderTest& unit, ScenarioContext& s) {
+void StartLoads(TestedUnit& unit, ScenarioContext& s) {
   auto socket = unit.dir() / "boot-load.sock";
   std::optional<ChildProcess> pkid;
   s.Phase("start pkid", [&](PhaseContext& p) -> Result<void> {
@@ -35,7 +35,7 @@ void StartLoads(UnitUnderTest& unit, ScenarioContext& s) {
   });
 }
 
-void RestartLoadsAgain(UnitUnderTest& unit, ScenarioContext& s) {
+void RestartLoadsAgain(TestedUnit& unit, ScenarioContext& s) {
   auto socket = unit.dir() / "restart.sock";
   std::optional<ChildProcess> pkid;
   scenarios::StartPkidPhase(unit, s, socket, pkid);
@@ -56,7 +56,7 @@ void RestartLoadsAgain(UnitUnderTest& unit, ScenarioContext& s) {
   });
 }
 
-void TpmDownThenUp(UnitUnderTest& unit, ScenarioContext& s) {
+void TpmDownThenUp(TestedUnit& unit, ScenarioContext& s) {
   auto dir = unit.dir() / "tpm-down";
   auto socket = unit.dir() / "tpm-down.sock";
   std::optional<SwtpmInstance> swtpm;

@@ -4,9 +4,9 @@
 #include <signal.h>
 
 #include "device/ssli/ssli_client.h"
-#include "harness/fault_tcti/fault_spec.h"
-#include "harness/ports.h"
-#include "harness/run/unit_under_test.h"
+#include "core/fault_tcti/fault_spec.h"
+#include "engine/ports.h"
+#include "engine/tested_unit.h"
 #include "provisioning/provisioner.h"
 #include "scenarios/scenario_helpers.h"
 #include "scenarios/scenarios.h"
@@ -20,7 +20,7 @@ using scenarios::ShowIdevid;
 
 // A TPM-mode SSL-I session to the bench's cloud whose TPM connection goes through `faults`
 // (none: the TPM itself).
-Result<SsliResult> TpmSession(UnitUnderTest& unit, const std::string& faults) {
+Result<SsliResult> TpmSession(TestedUnit& unit, const std::string& faults) {
   auto tcti = faults.empty() ? unit.base_tcti() : FaultTctiString(FaultTctiLibrary(), faults, unit.base_tcti());
   if (!tcti) return Fail(tcti.error());
   return SsliConnect({&unit.config(), "aamw-tpm", std::nullopt, *tcti, "127.0.0.1", unit.cloud().port()});
@@ -37,13 +37,13 @@ bool NeedsFaultTcti(ScenarioContext& s) {
   return false;
 }
 
-void RetriesSucceed(UnitUnderTest& unit, ScenarioContext& s) {
+void RetriesSucceed(TestedUnit& unit, ScenarioContext& s) {
   if (!NeedsFaultTcti(s)) return;
   s.Phase("TPM answers RETRY 3 times and YIELDED twice: the session is accepted",
           [&](PhaseContext&) { return Accepted(TpmSession(unit, "retry=3,yielded=2")); });
 }
 
-void DroppedMidHandshake(UnitUnderTest& unit, ScenarioContext& s) {
+void DroppedMidHandshake(TestedUnit& unit, ScenarioContext& s) {
   if (!NeedsFaultTcti(s)) return;
   s.Phase("the TPM connection drops at the handshake's signature: that session fails naming the TPM",
           [&](PhaseContext&) -> Result<void> {
@@ -58,7 +58,7 @@ void DroppedMidHandshake(UnitUnderTest& unit, ScenarioContext& s) {
           [&](PhaseContext&) { return Accepted(TpmSession(unit, "")); });
 }
 
-void CorruptResponse(UnitUnderTest& unit, ScenarioContext& s) {
+void CorruptResponse(TestedUnit& unit, ScenarioContext& s) {
   if (!NeedsFaultTcti(s)) return;
   s.Phase("a corrupted TPM response fails the session, it does not crash it",
           [&](PhaseContext&) -> Result<void> {
@@ -72,7 +72,7 @@ void CorruptResponse(UnitUnderTest& unit, ScenarioContext& s) {
 
 // pkid keeps answering while its TPM is away; a reload then says why idev-id is not loaded, and
 // the reload after the TPM is back loads it again.
-void PkidSurvivesTheTpm(UnitUnderTest& unit, ScenarioContext& s) {
+void PkidSurvivesTheTpm(TestedUnit& unit, ScenarioContext& s) {
   auto dir = unit.dir() / "pkid-tpm-away";
   auto socket = unit.dir() / "pkid-tpm-away.sock";
   std::optional<SwtpmInstance> swtpm;

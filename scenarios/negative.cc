@@ -8,7 +8,7 @@
 #include "device/pkid/node_local_store.h"
 #include "core/x509.h"
 #include "device/ssli/ssli_client.h"
-#include "harness/run/unit_under_test.h"
+#include "engine/tested_unit.h"
 #include "provisioning/line_check.h"
 #include "scenarios/scenario_helpers.h"
 #include "scenarios/scenarios.h"
@@ -18,7 +18,7 @@ namespace {
 
 using scenarios::CheckFailed;
 
-SsliConnectRequest TpmSession(UnitUnderTest& unit, std::uint16_t port) {
+SsliConnectRequest TpmSession(TestedUnit& unit, std::uint16_t port) {
   return {&unit.config(), "aamw-tpm", std::nullopt, unit.tcti(), "127.0.0.1", port};
 }
 
@@ -32,7 +32,7 @@ Result<void> ExpectError(const Result<T>& result, ErrorDomain domain, const std:
   return {};
 }
 
-void CloudWithoutFactoryCa(UnitUnderTest& unit, ScenarioContext& s) {
+void CloudWithoutFactoryCa(TestedUnit& unit, ScenarioContext& s) {
   s.Phase("a cloud trusting another CA refuses the unit", [&](PhaseContext&) -> Result<void> {
     auto other = InitFactory({.dir = unit.dir() / "other-ca", .force = true});
     if (!other) return Fail(other.error());
@@ -66,7 +66,7 @@ void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const std:
 }
 
 // A phase: pkid's boot load of idev-id from the TPM behind `tcti` refuses it, saying `part`.
-void ExpectBootLoadRefused(UnitUnderTest& unit, ScenarioContext& s, const std::string& tcti,
+void ExpectBootLoadRefused(TestedUnit& unit, ScenarioContext& s, const std::string& tcti,
                            const std::string& part) {
   s.Phase("pkid's boot load refuses idev-id", [&](PhaseContext&) -> Result<void> {
     StoreEntry entry = LoadIdevidEntry(unit.config().idevid, tcti, [] { return std::chrono::system_clock::now(); });
@@ -75,20 +75,20 @@ void ExpectBootLoadRefused(UnitUnderTest& unit, ScenarioContext& s, const std::s
   });
 }
 
-void SerialMismatch(UnitUnderTest& unit, ScenarioContext& s) {
+void SerialMismatch(TestedUnit& unit, ScenarioContext& s) {
   ExpectCheckFailures(s, "line check names expected_serial", unit.tcti(), unit.factory_ca(),
                       {.expect_serial = "NOT-THIS-UNIT", .expect_model = unit.options().model},
                       {"expected_serial"});
 }
 
-void ModelMismatch(UnitUnderTest& unit, ScenarioContext& s) {
+void ModelMismatch(TestedUnit& unit, ScenarioContext& s) {
   ExpectCheckFailures(s, "line check names expected_model", unit.tcti(), unit.factory_ca(),
                       {.expect_serial = unit.options().serial, .expect_model = "NOT-THIS-MODEL"},
                       {"expected_model"});
 }
 
 // The line checks the unit against another factory's CA: the chain does not verify.
-void WrongFactoryCa(UnitUnderTest& unit, ScenarioContext& s) {
+void WrongFactoryCa(TestedUnit& unit, ScenarioContext& s) {
   std::filesystem::path other_ca;
   s.Phase("create another factory", [&](PhaseContext&) -> Result<void> {
     auto other = InitFactory({.dir = unit.dir() / "wrong-ca", .force = true});
@@ -103,7 +103,7 @@ void WrongFactoryCa(UnitUnderTest& unit, ScenarioContext& s) {
 // A phase: a unit of its own on a fresh swtpm in `name` under the bench's directory (so
 // destructive scenarios never touch the unit under test), provisioned by the bench's issuer,
 // then spoiled by `spoil`. Its TPM connection is closed again, so that checks can open theirs.
-bool DisposableUnitPhase(UnitUnderTest& unit, ScenarioContext& s, const std::string& name,
+bool DisposableUnitPhase(TestedUnit& unit, ScenarioContext& s, const std::string& name,
                          std::optional<SwtpmInstance>& swtpm,
                          const std::function<Result<void>(const TpmContext&)>& spoil) {
   return s.Phase("provision a disposable unit", [&](PhaseContext&) -> Result<void> {
@@ -119,7 +119,7 @@ bool DisposableUnitPhase(UnitUnderTest& unit, ScenarioContext& s, const std::str
 }
 
 // Destructive: on a unit of its own, the certificate in NV replaced by garbage.
-void CorruptNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
+void CorruptNvCertificate(TestedUnit& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
   bool ready = DisposableUnitPhase(unit, s, "corrupt", swtpm, [](const TpmContext& tpm) {
     Result<void> step = NvUndefine(tpm, 0x01C90000);
@@ -135,7 +135,7 @@ void CorruptNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
 }
 
 // Destructive: on a unit of its own, the NV index of the certificate undefined.
-void MissingNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
+void MissingNvCertificate(TestedUnit& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
   bool ready = DisposableUnitPhase(unit, s, "missing", swtpm,
                                    [](const TpmContext& tpm) { return NvUndefine(tpm, 0x01C90000); });
@@ -146,7 +146,7 @@ void MissingNvCertificate(UnitUnderTest& unit, ScenarioContext& s) {
 }
 
 // Destructive: on a unit of its own, another key persisted at the IDevID key handle.
-void KeyMismatch(UnitUnderTest& unit, ScenarioContext& s) {
+void KeyMismatch(TestedUnit& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
   bool ready = DisposableUnitPhase(unit, s, "mismatch", swtpm, [](const TpmContext& tpm) -> Result<void> {
     if (auto gone = UnpersistKey(tpm, 0x81020000); !gone) return gone;
@@ -167,7 +167,7 @@ void KeyMismatch(UnitUnderTest& unit, ScenarioContext& s) {
 
 // The TPM goes away in the middle of a run and comes back: the session while it is gone fails
 // as an infrastructure error naming the TPM, and the next session after it is back works.
-void TpmUnreachableMidRun(UnitUnderTest& unit, ScenarioContext& s) {
+void TpmUnreachableMidRun(TestedUnit& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
   if (!DisposableUnitPhase(unit, s, "unreachable", swtpm, [](const TpmContext&) { return Result<void>{}; })) return;
   auto session = [&] {
@@ -206,7 +206,7 @@ std::vector<Scenario> NegativeSuite() {
           {"negative", "a key that does not match idev-id is refused everywhere", KeyMismatch},
           {"negative", "TPM unreachable mid-run fails that session; the next one works", TpmUnreachableMidRun},
           {"negative", "TPM unreachable fails SSL-I before the handshake",
-           [](UnitUnderTest& unit, ScenarioContext& s) {
+           [](TestedUnit& unit, ScenarioContext& s) {
              s.Phase("TPM-mode session with a TPM that does not answer", [&](PhaseContext&) -> Result<void> {
                auto request = TpmSession(unit, unit.cloud().port());
                request.tcti = "swtpm:host=127.0.0.1,port=1";

@@ -2,7 +2,7 @@
 #include "core/tpm_key_signer.h"
 #include "device/pkid/node_local_store.h"
 #include "device/ssli/ssli_client.h"
-#include "harness/run/unit_under_test.h"
+#include "engine/tested_unit.h"
 #include "scenarios/scenario_helpers.h"
 #include "scenarios/scenarios.h"
 
@@ -15,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kHandshakes = 50;
 
 // A measurement bounded by the bench's limit `limit` (see PerformanceLimits).
-void MeasureWithin(PhaseContext& p, const UnitUnderTest& unit, const std::string& name, double value,
+void MeasureWithin(PhaseContext& p, const TestedUnit& unit, const std::string& name, double value,
                    const std::string& unit_name, const std::string& limit) {
   Limit bound = unit.options().limits.Get(limit);
   p.Measure(name, value, unit_name, bound.low, bound.high);
@@ -26,7 +26,7 @@ double Ms(Clock::time_point start) {
 }
 
 // kHandshakes sessions with one client of `profile`; their latencies in ms.
-Result<std::vector<double>> Latencies(UnitUnderTest& unit, const std::string& profile) {
+Result<std::vector<double>> Latencies(TestedUnit& unit, const std::string& profile) {
   auto client = SsliClient::Create({&unit.config(), profile, std::nullopt, unit.tcti(), "127.0.0.1",
                                     unit.cloud().port()});
   if (!client) return Fail(client.error());
@@ -41,7 +41,7 @@ Result<std::vector<double>> Latencies(UnitUnderTest& unit, const std::string& pr
   return samples;
 }
 
-void HandshakeLatency(UnitUnderTest& unit, ScenarioContext& s) {
+void HandshakeLatency(TestedUnit& unit, ScenarioContext& s) {
   std::vector<double> tpm, file;
   s.Phase("TPM-mode handshakes", [&](PhaseContext& p) -> Result<void> {
     auto samples = Latencies(unit, "aamw-tpm");
@@ -68,7 +68,7 @@ void HandshakeLatency(UnitUnderTest& unit, ScenarioContext& s) {
   s.Series("file mode", file);
 }
 
-void SignLatency(UnitUnderTest& unit, ScenarioContext& s) {
+void SignLatency(TestedUnit& unit, ScenarioContext& s) {
   s.Phase("100 ECDSA P-256 signatures in the TPM", [&](PhaseContext& p) -> Result<void> {
     auto signer = TpmKeySigner::Open(unit.tcti(), unit.config().idevid.key_handle);
     if (!signer) return Fail(signer.error());
@@ -85,7 +85,7 @@ void SignLatency(UnitUnderTest& unit, ScenarioContext& s) {
   });
 }
 
-void BootLoadTime(UnitUnderTest& unit, ScenarioContext& s) {
+void BootLoadTime(TestedUnit& unit, ScenarioContext& s) {
   s.Phase("10 loads of idev-id from the TPM", [&](PhaseContext& p) -> Result<void> {
     std::vector<double> samples;
     for (int i = 0; i < 10; ++i) {

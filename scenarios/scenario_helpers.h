@@ -11,8 +11,8 @@
 
 #include "core/result.h"
 #include "device/pkid/pkid_client.h"
-#include "harness/run/scenario.h"
-#include "harness/run/unit_under_test.h"
+#include "engine/scenario.h"
+#include "engine/tested_unit.h"
 
 namespace idevid::scenarios {
 
@@ -28,7 +28,7 @@ inline Result<void> ExpectContains(const std::string& text, const std::string& p
 }
 
 // The phase "start pkid": pkid on the unit's TPM, answering on `socket`, kept in `pkid`.
-inline bool StartPkidPhase(UnitUnderTest& unit, ScenarioContext& s, const std::filesystem::path& socket,
+inline bool StartPkidPhase(TestedUnit& unit, ScenarioContext& s, const std::filesystem::path& socket,
                            std::optional<ChildProcess>& pkid) {
   return s.Phase("start pkid", [&](PhaseContext&) -> Result<void> {
     auto child = unit.StartPkid(unit.tcti(), socket);

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/run/scenario.h"
+#include "engine/scenario.h"
 
 namespace idevid {
 

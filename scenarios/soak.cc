@@ -7,7 +7,7 @@
 
 #include "core/tpm_capability.h"
 #include "device/ssli/ssli_client.h"
-#include "harness/run/unit_under_test.h"
+#include "engine/tested_unit.h"
 #include "scenarios/scenario_helpers.h"
 #include "scenarios/scenarios.h"
 
@@ -25,7 +25,7 @@ struct Tally {
 };
 
 // One client: its own SSL-I client with idev-id from pkid, handshakes until `until`.
-void Client(UnitUnderTest& unit, const std::filesystem::path& socket, std::chrono::steady_clock::time_point until,
+void Client(TestedUnit& unit, const std::filesystem::path& socket, std::chrono::steady_clock::time_point until,
             Tally& tally) {
   auto fail = [&](const std::string& why) {
     ++tally.failures;
@@ -64,7 +64,7 @@ Result<std::uint32_t> TransientSlots(const std::string& tcti) {
   return ReadTpmProperty(*tpm, TPM2_PT_HR_TRANSIENT_AVAIL);
 }
 
-void Soak(UnitUnderTest& unit, ScenarioContext& s) {
+void Soak(TestedUnit& unit, ScenarioContext& s) {
   auto socket = unit.dir() / "soak.sock";
   auto round_time = std::chrono::seconds(std::max(1, unit.options().soak_seconds / kRounds));
   Tally tally;

@@ -1,7 +1,7 @@
 // ssli-tpm and ssli-file: client-authenticated TLS to the cloud in each mode; the cloud must see
 // the unit's serial and model.
 #include "device/ssli/ssli_client.h"
-#include "harness/run/unit_under_test.h"
+#include "engine/tested_unit.h"
 #include "scenarios/scenario_helpers.h"
 #include "scenarios/scenarios.h"
 
@@ -10,7 +10,7 @@ namespace {
 
 using scenarios::CheckFailed;
 
-void Handshake(UnitUnderTest& unit, ScenarioContext& s, const std::string& profile,
+void Handshake(TestedUnit& unit, ScenarioContext& s, const std::string& profile,
                const std::string& protocol, bool through_pkid) {
   auto socket = unit.dir() / (profile + ".sock");
   std::optional<ChildProcess> pkid;
@@ -38,11 +38,11 @@ void Handshake(UnitUnderTest& unit, ScenarioContext& s, const std::string& profi
 
 std::vector<Scenario> SsliSuites() {
   return {{"ssli-tpm", "TLS 1.3 with the TPM key, idev-id from pkid",
-           [](UnitUnderTest& u, ScenarioContext& s) { Handshake(u, s, "aamw-tpm", "TLSv1.3", true); }},
+           [](TestedUnit& u, ScenarioContext& s) { Handshake(u, s, "aamw-tpm", "TLSv1.3", true); }},
           {"ssli-tpm", "TLS 1.2 with the TPM key, idev-id from NV",
-           [](UnitUnderTest& u, ScenarioContext& s) { Handshake(u, s, "aamw-tpm12", "TLSv1.2", false); }},
+           [](TestedUnit& u, ScenarioContext& s) { Handshake(u, s, "aamw-tpm12", "TLSv1.2", false); }},
           {"ssli-file", "TLS 1.3 with a file-system certificate",
-           [](UnitUnderTest& u, ScenarioContext& s) { Handshake(u, s, "aamw-file", "TLSv1.3", false); }}};
+           [](TestedUnit& u, ScenarioContext& s) { Handshake(u, s, "aamw-file", "TLSv1.3", false); }}};
 }
 
 }  // namespace idevid

@@ -2,7 +2,7 @@
 // certificate is verified for real.
 #include "device/pkid/command_handler.h"
 #include "device/pkid/pkid_client.h"
-#include "harness/run/unit_under_test.h"
+#include "engine/tested_unit.h"
 #include "scenarios/scenario_helpers.h"
 #include "scenarios/scenarios.h"
 
@@ -12,7 +12,7 @@ namespace {
 using scenarios::CheckFailed;
 
 // Starts pkid for the scenario, then checks `command` answers `status` with exactly `text`.
-void ExpectAnswer(UnitUnderTest& unit, ScenarioContext& s, const std::string& socket_name,
+void ExpectAnswer(TestedUnit& unit, ScenarioContext& s, const std::string& socket_name,
                   const std::string& command, int status, const std::string& text) {
   auto socket = unit.dir() / socket_name;
   std::optional<ChildProcess> pkid;
@@ -32,13 +32,13 @@ void ExpectAnswer(UnitUnderTest& unit, ScenarioContext& s, const std::string& so
 
 std::vector<Scenario> VerifyRefusalSuite() {
   return {{"verify-refusal", "verify of idev-id is refused",
-           [](UnitUnderTest& unit, ScenarioContext& s) {
+           [](TestedUnit& unit, ScenarioContext& s) {
              ExpectAnswer(unit, s, "refusal.sock",
                           "request security pki node-local local-certificate verify certificate-id idev-id",
                           1, std::string(kIdevidVerifyRefusal) + "\n");
            }},
           {"verify-refusal", "file-system certificate is verified for real",
-           [](UnitUnderTest& unit, ScenarioContext& s) {
+           [](TestedUnit& unit, ScenarioContext& s) {
              ExpectAnswer(unit, s, "fs-verify.sock",
                           "request security pki node-local local-certificate verify certificate-id fs-cert",
                           0, "Local certificate fs-cert verification success\n");

@@ -19,8 +19,8 @@
 #include "device/pkid/command_handler.h"
 #include "device/pkid/pkid_client.h"
 #include "fixtures/tpm_fixture.h"
-#include "harness/process.h"
-#include "harness/swtpm_instance.h"
+#include "engine/process.h"
+#include "engine/swtpm_instance.h"
 #include "provisioning/factory.h"
 #include "provisioning/provisioner.h"
 

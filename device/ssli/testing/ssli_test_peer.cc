@@ -7,7 +7,7 @@
 #include "core/file_io.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
-#include "harness/ports.h"
+#include "engine/ports.h"
 
 namespace idevid::testing {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "core/openssl_ptr.h"
 #include "core/result.h"
-#include "harness/process.h"
+#include "engine/process.h"
 
 namespace idevid::testing {
 

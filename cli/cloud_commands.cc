@@ -1,0 +1,178 @@
+#include "cli/cloud_commands.h"
+
+#include <signal.h>
+
+#include <chrono>
+
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cloud/cloud_server.h"
+#include "core/display_text.h"
+#include "device/config/config_parser.h"
+#include "device/ssli/ssli_client.h"
+#include "engine/exit_codes.h"
+#include "cli/option_checks.h"
+#include "cli/tpm_args.h"
+
+namespace idevid::cli {
+namespace {
+
+struct ConnectArgs {
+  std::string config;
+  std::string profile;
+  std::string socket;
+  TpmArgs tpm;
+  std::string peer;
+  bool json = false;
+};
+
+struct CloudArgs {
+  std::string listen = "127.0.0.1:0";
+  std::string cert;
+  std::string key;
+  std::string factory_ca;
+  std::string inventory;
+  std::string log;
+  unsigned io_timeout_ms = 10000;
+  unsigned handshake_deadline_ms = 10000;
+  unsigned request_deadline_ms = 10000;
+};
+
+// "host:port"; kUsage otherwise.
+Result<std::pair<std::string, std::uint16_t>> SplitHostPort(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return UsageError(fmt::format("{} is not HOST:PORT", QuotedDisplayText(text)));
+  }
+  auto port = ParseHandle("port", text.substr(colon + 1));
+  if (!port || *port > 65535) return UsageError(fmt::format("{} has no valid port", QuotedDisplayText(text)));
+  return std::pair(text.substr(0, colon), static_cast<std::uint16_t>(*port));
+}
+
+void Print(const SsliResult& r, bool json) {
+  nlohmann::json j = {{"mode", r.tpm_mode ? "tpm" : "file"},
+                      {"protocol", r.protocol},
+                      {"cipher", r.cipher},
+                      {"signature_scheme", r.signature_scheme},
+                      {"server", r.server_subject},
+                      {"http_status", r.http_status},
+                      {"cloud", r.verdict},
+                      {"tpm_signatures", r.tpm_signatures},
+                      {"resumed", r.resumed}};
+  if (json) {
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("{} mode: {} {} signed {}\nserver: {}\ncloud: HTTP {} {}\n",
+                           r.tpm_mode ? "TPM" : "file", r.protocol, r.cipher, r.signature_scheme,
+                           DisplayText(r.server_subject), r.http_status, r.verdict.dump());
+}
+
+// A refused identity (TLS alert, 403) is a failed check; the rest is infrastructure or usage.
+int ExitFor(const Error& e) {
+  return e.domain() == ErrorDomain::kTls || e.domain() == ErrorDomain::kVerify ? kExitFail
+                                                                                : ExitCodeFor(e);
+}
+
+int Connect(const ConnectArgs& args) {
+  auto config = LoadDeviceConfig(args.config);
+  if (!config) return ReportError(config.error());
+  auto peer = SplitHostPort(args.peer);
+  if (!peer) return ReportError(peer.error());
+  SsliConnectRequest request{&*config, args.profile, std::nullopt, "", peer->first, peer->second};
+  if (!args.socket.empty()) request.pkid_socket = args.socket;
+  auto profile = config->ssl_profiles.find(args.profile);
+  if (profile != config->ssl_profiles.end() && profile->second.tpm_offload) {
+    auto tcti = ResolveTcti(args.tpm);
+    if (!tcti) return ReportError(tcti.error());
+    request.tcti = *tcti;
+  }
+  auto result = SsliConnect(request);
+  if (!result) {
+    (void)ReportError(result.error());
+    return ExitFor(result.error());
+  }
+  Print(*result, args.json);
+  return result->accepted() ? kExitPass : kExitFail;
+}
+
+int Cloud(const CloudArgs& args) {
+  auto listen = SplitHostPort(args.listen);
+  if (!listen) return ReportError(listen.error());
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before the server's threads start
+  CloudOptions options{listen->first, listen->second, args.cert, args.key, args.factory_ca,
+                       std::nullopt, args.log, std::chrono::milliseconds(args.io_timeout_ms),
+                       std::chrono::milliseconds(args.handshake_deadline_ms),
+                       std::chrono::milliseconds(args.request_deadline_ms)};
+  if (!args.inventory.empty()) options.inventory = args.inventory;
+  auto server = CloudServer::Start(options);
+  if (!server) return ReportError(server.error());
+  std::cout << fmt::format("listening on {}:{}", listen->first, (*server)->port()) << std::endl;
+  int signal = 0;
+  while (sigwait(&set, &signal) == 0 && signal == SIGHUP) {
+    if (auto reloaded = (*server)->ReloadInventory(); !reloaded) {
+      (void)ReportError(reloaded.error());  // the cloud keeps the inventory it had
+    } else {
+      std::cerr << "cloud: inventory read again\n";
+    }
+  }
+  (*server)->Stop();
+  std::cerr << fmt::format("cloud: stopped after {} connections\n", (*server)->connections());
+  return kExitPass;
+}
+
+}  // namespace
+
+void AddCloudCommands(CLI::App& app, int* exit_code) {
+  CLI::App* ssli = app.add_subcommand("ssli", "SSL-initiation profiles of the device");
+  ssli->require_subcommand(1);
+  auto connect_args = std::make_shared<ConnectArgs>();
+  CLI::App* connect = ssli->add_subcommand(
+      "connect", "Open client-authenticated TLS to the cloud with a profile and ask who we are");
+  connect->add_option("--config", connect_args->config, "Device configuration")->required();
+  connect->add_option("--profile", connect_args->profile, "SSL-I profile name")->required();
+  connect->add_option("--socket", connect_args->socket, "pkid's socket (certificate and key reference)");
+  AddTpmOptions(*connect, connect_args->tpm);
+  connect->add_option("--peer", connect_args->peer, "The cloud, HOST:PORT")->required();
+  connect->add_flag("--json", connect_args->json, "Print the result as JSON");
+  connect->callback([connect_args, exit_code] { *exit_code = Connect(*connect_args); });
+
+  auto cloud_args = std::make_shared<CloudArgs>();
+  CLI::App* cloud = app.add_subcommand(
+      "cloud", "The cloud peer: mutual-TLS HTTPS server that verifies device identity (SIGHUP reads the inventory again)");
+  cloud->add_option("--listen", cloud_args->listen, "HOST:PORT (port 0 = any free)")->capture_default_str();
+  cloud->add_option("--cert", cloud_args->cert, "Server certificate (PEM)")
+      ->required()
+      ->check(ExistingFileCheck());
+  cloud->add_option("--key", cloud_args->key, "Server key (PEM)")->required()->check(ExistingFileCheck());
+  cloud->add_option("--factory-ca", cloud_args->factory_ca, "The factory's factory-ca.pem")
+      ->required()
+      ->check(ExistingFileCheck());
+  cloud->add_option("--inventory", cloud_args->inventory, "CSV of serial,model the cloud expects")
+      ->check(ExistingFileCheck());
+  cloud->add_option("--log", cloud_args->log, "Append one JSON line per connection here");
+  cloud->add_option("--io-timeout-ms", cloud_args->io_timeout_ms,
+                    "Drop a client that sends nothing for this long")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+  cloud->add_option("--handshake-deadline-ms", cloud_args->handshake_deadline_ms,
+                    "Drop a client whose TLS handshake takes longer, however its bytes trickle")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+  cloud->add_option("--request-deadline-ms", cloud_args->request_deadline_ms,
+                    "Drop a client whose HTTP request takes longer after the handshake")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+  cloud->callback([cloud_args, exit_code] { *exit_code = Cloud(*cloud_args); });
+}
+
+}  // namespace idevid::cli

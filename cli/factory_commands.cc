@@ -1,0 +1,355 @@
+#include "cli/factory_commands.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "core/display_text.h"
+#include "core/x509.h"
+#include "engine/exit_codes.h"
+#include "cli/option_checks.h"
+#include "cli/tpm_args.h"
+#include "provisioning/factory.h"
+#include "provisioning/file_identity.h"
+#include "provisioning/line_check.h"
+#include "provisioning/provisioner.h"
+#include "provisioning/unit_record.h"
+
+namespace idevid::cli {
+namespace {
+
+using SystemClock = std::chrono::system_clock;
+
+struct FactoryInitArgs {
+  std::string dir;
+  std::string alg = "ecc-p256";
+  std::string manufacturer = "Example Networks";
+  bool force = false;
+};
+
+struct FactoryIssueArgs {
+  std::string dir;
+  std::string serial;
+  std::string model;
+  std::string out;
+  std::string alg = "ecc-p256";
+  std::string hw_serial;  // hex
+  std::string ek_cert;
+  bool force = false;
+  bool json = false;
+};
+
+struct ProvisionArgs {
+  TpmArgs tpm;
+  std::string factory;
+  std::string serial;
+  std::string model;
+  std::string key_alg = "ecc-p256";
+  std::string handle = "0x81020000";
+  std::string nv_index = "0x01C90000";
+  std::string record;
+  std::string station;
+  bool force = false;
+  bool json = false;
+};
+
+struct CheckArgs {
+  TpmArgs tpm;
+  std::string factory_ca;
+  std::optional<std::string> expect_serial;
+  std::optional<std::string> expect_model;
+  std::string handle = "0x81020000";
+  std::string nv_index = "0x01C90000";
+  std::string record;
+  std::string station;
+  bool json = false;
+};
+
+StationContext Context(const std::string& station) {
+  const char* user = ::getenv("USER");
+  return {station, user ? user : "", IDEVID_VERSION, SystemClock::now(), {}};
+}
+
+// Writes `record` to `path` when one was asked for; a failed write is reported and turns a
+// pass into an infrastructure error.
+int Finish(const std::string& path, const nlohmann::json& record, int exit_code) {
+  if (path.empty()) return exit_code;
+  if (auto written = WriteRecord(path, record); !written) {
+    (void)ReportError(written.error());
+    return kExitInfrastructure;
+  }
+  return exit_code;
+}
+
+int FactoryInit(const FactoryInitArgs& args) {
+  auto alg = ParseKeyAlgorithm(args.alg);
+  if (!alg) return ReportError(alg.error());
+  auto factory = InitFactory({.dir = args.dir, .algorithm = *alg,
+                              .manufacturer = args.manufacturer, .force = args.force});
+  if (!factory) return ReportError(factory.error());
+  std::cout << fmt::format("factory CA in {}\n  root:    {}\n  issuing: {}\n  give line "
+                           "stations and the cloud: {}\n",
+                           args.dir, SubjectLine(*factory->root), SubjectLine(*factory->issuing),
+                           FactoryFiles::Chain(args.dir).string());
+  return kExitPass;
+}
+
+// Bytes written as hex digits ("0a1b..."), 1 to 64 of them; kUsage naming `what` otherwise.
+Result<Bytes> ParseHexBytes(std::string_view what, std::string_view text) {
+  constexpr std::size_t kMaxBytes = 64;
+  auto bad = [&](std::string_view why) {
+    return UsageError(fmt::format("{} {} {}", what, QuotedDisplayText(text), why));
+  };
+  if (text.empty() || text.size() % 2 != 0) return bad("is not an even number of hex digits");
+  if (text.size() / 2 > kMaxBytes) return bad(fmt::format("is longer than {} bytes", kMaxBytes));
+  Bytes bytes(text.size() / 2);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const char* first = text.data() + 2 * i;
+    auto [end, ec] = std::from_chars(first, first + 2, bytes[i], 16);
+    if (ec != std::errc() || end != first + 2) return bad("holds a character that is not a hex digit");
+  }
+  return bytes;
+}
+
+// hwSerialNum: --hw-serial, or derived from --ek-cert as provisioning derives it from the
+// TPM's EK certificate, or nullopt (derived from the new key).
+Result<std::optional<Bytes>> RequestedHardwareSerial(const FactoryIssueArgs& args) {
+  if (!args.hw_serial.empty()) {
+    auto bytes = ParseHexBytes("--hw-serial", args.hw_serial);
+    if (!bytes) return Fail(bytes.error());
+    return std::optional<Bytes>(std::move(*bytes));
+  }
+  if (args.ek_cert.empty()) return std::optional<Bytes>();
+  auto ek = LoadCertificateFile(args.ek_cert);
+  if (!ek) return ConfigError(fmt::format("--ek-cert: {}", ek.error().message()));
+  auto derived = HardwareSerialFromEk(**ek);
+  if (!derived) return Fail(derived.error());
+  return std::optional<Bytes>(std::move(*derived));
+}
+
+// An output prefix must name a file in a directory that exists.
+Result<void> CheckOutputPrefix(const std::string& prefix) {
+  std::filesystem::path parent = std::filesystem::path(prefix).parent_path();
+  std::error_code ec;
+  if (prefix.empty() || prefix.back() == '/') {
+    return UsageError(fmt::format("--out {} must end in a file name prefix, e.g. DIR/unit",
+                                  QuotedDisplayText(prefix)));
+  }
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    return UsageError(fmt::format("--out {}: no such directory {}", QuotedDisplayText(prefix),
+                                  QuotedDisplayText(parent.string())));
+  }
+  return {};
+}
+
+void PrintIssued(const FactoryIssueArgs& args, const FileIdentity& identity,
+                 const FileIdentityFiles& files) {
+  if (args.json) {
+    nlohmann::json j = {{"serial", args.serial},
+                        {"model", args.model},
+                        {"subject", SubjectLine(*identity.certificate)},
+                        {"fingerprint_sha256", identity.fingerprint},
+                        {"hw_serial", Hex(identity.hw_serial)},
+                        {"certificate", files.certificate.string()},
+                        {"chain", files.chain.string()},
+                        {"key", files.key.string()}};
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("issued {} ({})\n  subject:     {}\n  sha256:      {}\n"
+                           "  certificate: {}\n  chain:       {}\n  key:         {}\n",
+                           args.serial, args.model, SubjectLine(*identity.certificate),
+                           identity.fingerprint, DisplayText(files.certificate.string()),
+                           DisplayText(files.chain.string()), DisplayText(files.key.string()));
+}
+
+int FactoryIssue(const FactoryIssueArgs& args) {
+  auto alg = ParseKeyAlgorithm(args.alg);
+  if (!alg) return ReportError(alg.error());
+  auto hw_serial = RequestedHardwareSerial(args);
+  if (!hw_serial) return ReportError(hw_serial.error());
+  if (auto out = CheckOutputPrefix(args.out); !out) return ReportError(out.error());
+  auto factory = LoadFactory(args.dir);
+  if (!factory) return ReportError(factory.error());
+  auto identity = IssueFileIdentity(*factory, {args.serial, args.model, *alg, std::move(*hw_serial)});
+  if (!identity) return ReportError(identity.error());
+  auto files = FileIdentityFiles::ForPrefix(args.out);
+  if (auto written = WriteFileIdentity(*identity, *factory, files, args.force); !written) {
+    return ReportError(written.error());
+  }
+  PrintIssued(args, *identity, files);
+  return kExitPass;
+}
+
+Result<ProvisionRequest> MakeProvisionRequest(const ProvisionArgs& args) {
+  auto alg = ParseKeyAlgorithm(args.key_alg);
+  if (!alg) return Fail(alg.error());
+  auto handle = ParseHandle("--handle", args.handle);
+  if (!handle) return Fail(handle.error());
+  auto index = ParseHandle("--nv-index", args.nv_index);
+  if (!index) return Fail(index.error());
+  return ProvisionRequest{args.serial, args.model, *alg, *handle, *index, args.force};
+}
+
+int Provision(const ProvisionArgs& args) {
+  StationContext context = Context(args.station);
+  auto fail = [&](const Error& e) {
+    context.ended = SystemClock::now();
+    return Finish(args.record, ErrorRecord("provision", e, context), ReportError(e));
+  };
+  auto request = MakeProvisionRequest(args);
+  if (!request) return fail(request.error());
+  auto factory = LoadFactory(args.factory);
+  if (!factory) return fail(factory.error());
+  auto tpm = OpenTpm(args.tpm);
+  if (!tpm) return fail(tpm.error());
+  auto result = ProvisionUnit(*tpm, *factory, *request);
+  if (!result) return fail(result.error());
+  context.ended = SystemClock::now();
+  nlohmann::json record = ProvisionRecord(*request, *result, context);
+  if (args.json) {
+    std::cout << record.dump(2) << "\n";
+  } else {
+    for (const auto& line : result->replaced) std::cout << "replaced: " << line << "\n";
+    std::cout << fmt::format("provisioned {} ({}): key {:#010x}, certificate in NV {:#010x}\n"
+                             "  subject: {}\n  sha256:  {}\n",
+                             request->serial, request->model, request->key_handle,
+                             request->nv_index, SubjectLine(*result->certificate),
+                             result->certificate_fingerprint);
+  }
+  return Finish(args.record, record, kExitPass);
+}
+
+void PrintTable(const CheckReport& report, const std::string& station) {
+  std::cout << fmt::format("Line check of {} ({}){}\n", report.identity.serial,
+                           report.identity.model, station.empty() ? "" : " at " + station);
+  for (const auto& m : report.measurements) {
+    std::cout << fmt::format("  {}  {:<26} {}{}\n", m.passed ? "PASS" : "FAIL", m.name, m.value,
+                             m.passed || m.expected.empty() ? "" : "  (expected " + m.expected + ")");
+  }
+  auto failed = report.failures();
+  std::cout << (failed.empty()
+                    ? fmt::format("Result: PASS ({} checks)\n", report.measurements.size())
+                    : fmt::format("Result: FAIL ({} of {} checks failed: {})\n", failed.size(),
+                                  report.measurements.size(), fmt::join(failed, ", ")));
+}
+
+int Check(const CheckArgs& args) {
+  StationContext context = Context(args.station);
+  auto fail = [&](const Error& e) {
+    context.ended = SystemClock::now();
+    return Finish(args.record, ErrorRecord("line-check", e, context), ReportError(e));
+  };
+  auto handle = ParseHandle("--handle", args.handle);
+  if (!handle) return fail(handle.error());
+  auto index = ParseHandle("--nv-index", args.nv_index);
+  if (!index) return fail(index.error());
+  auto bundle = LoadTrustBundle(args.factory_ca);
+  if (!bundle) return fail(bundle.error());
+  auto tpm = OpenTpm(args.tpm);
+  if (!tpm) return fail(tpm.error());
+  CheckRequest request{*handle, *index, args.expect_serial, args.expect_model};
+  auto report = CheckUnit(*tpm, *bundle, request);
+  if (!report) return fail(report.error());
+  context.ended = SystemClock::now();
+  nlohmann::json record = CheckRecord(request, *report, context);
+  if (args.json) {
+    std::cout << record.dump(2) << "\n";
+  } else {
+    PrintTable(*report, args.station);
+  }
+  return Finish(args.record, record, report->passed() ? kExitPass : kExitFail);
+}
+
+void AddFactoryInit(CLI::App& factory, int* exit_code) {
+  auto args = std::make_shared<FactoryInitArgs>();
+  CLI::App* init = factory.add_subcommand("init", "Create a root CA and an issuing CA");
+  init->add_option("--dir", args->dir, "Directory for the CA files")->required();
+  init->add_option("--alg", args->alg, "Key algorithm: ecc-p256 or rsa-2048")->capture_default_str();
+  init->add_option("--manufacturer", args->manufacturer, "Organization (O) of the certificates")
+      ->capture_default_str();
+  init->add_flag("--force", args->force, "Replace an existing factory CA in DIR");
+  init->callback([args, exit_code] { *exit_code = FactoryInit(*args); });
+}
+
+void AddFactoryIssue(CLI::App& factory, int* exit_code) {
+  auto args = std::make_shared<FactoryIssueArgs>();
+  CLI::App* issue = factory.add_subcommand(
+      "issue",
+      "Issue a file-mode device identity: an IEEE 802.1AR idev-id certificate (the profile "
+      "provisioning burns into a TPM) and a fresh private key, written to PREFIX.pem, "
+      "PREFIX-chain.pem (certificate + issuing CA) and PREFIX.key (0600). Without a TPM there "
+      "is no EK: hwSerialNum is SHA-256 of the new key's public key (SubjectPublicKeyInfo) "
+      "unless --hw-serial or --ek-cert says otherwise");
+  issue->add_option("--dir", args->dir, "Factory CA directory ('idevid factory init')")->required();
+  issue->add_option("--serial", args->serial, "Unit serial number (subject serialNumber)")->required();
+  issue->add_option("--model", args->model, "Unit model (subject CN)")->required();
+  issue->add_option("--out", args->out, "Output prefix: writes PREFIX.pem, PREFIX-chain.pem, PREFIX.key")
+      ->required();
+  issue->add_option("--alg", args->alg, "Key algorithm: ecc-p256 or rsa-2048")->capture_default_str();
+  auto* hw = issue->add_option("--hw-serial", args->hw_serial,
+                               "hardwareModuleName hwSerialNum as hex (default: SHA-256 of the new "
+                               "key's public key)");
+  auto* ek = issue->add_option("--ek-cert", args->ek_cert,
+                               "Derive hwSerialNum from this EK certificate, as provisioning does "
+                               "(SHA-256 of its public key)")
+                 ->check(ExistingFileCheck());
+  hw->excludes(ek);
+  ek->excludes(hw);
+  issue->add_flag("--force", args->force, "Replace existing output files");
+  issue->add_flag("--json", args->json, "Print the paths and the fingerprint as JSON");
+  issue->callback([args, exit_code] { *exit_code = FactoryIssue(*args); });
+}
+
+void AddProvision(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<ProvisionArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "provision", "Give one unit its IDevID key and burnt-in idev-id certificate");
+  AddTpmOptions(*cmd, args->tpm);
+  cmd->add_option("--factory", args->factory, "Factory CA directory")->required();
+  cmd->add_option("--serial", args->serial, "Unit serial number")->required();
+  cmd->add_option("--model", args->model, "Unit model")->required();
+  cmd->add_option("--key-alg", args->key_alg, "ecc-p256 (TCG H-2) or rsa-2048 (H-1)")
+      ->capture_default_str();
+  cmd->add_option("--handle", args->handle, "Persistent key handle")->capture_default_str();
+  cmd->add_option("--nv-index", args->nv_index, "NV index of the certificate")->capture_default_str();
+  cmd->add_option("--record", args->record, "Write the per-unit JSON record here");
+  cmd->add_option("--station", args->station, "Station id for the record");
+  cmd->add_flag("--force", args->force, "Replace an identity the TPM already holds");
+  cmd->add_flag("--json", args->json, "Print the record as JSON");
+  cmd->callback([args, exit_code] { *exit_code = Provision(*args); });
+}
+
+void AddCheck(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<CheckArgs>();
+  CLI::App* cmd = app.add_subcommand("check", "Manufacturing-line identity check of one unit");
+  AddTpmOptions(*cmd, args->tpm);
+  cmd->add_option("--factory-ca", args->factory_ca, "The factory's factory-ca.pem")
+      ->required()
+      ->check(ExistingFileCheck());
+  cmd->add_option("--expect-serial", args->expect_serial, "Serial number the line expects");
+  cmd->add_option("--expect-model", args->expect_model, "Model the line expects");
+  cmd->add_option("--handle", args->handle, "Persistent key handle")->capture_default_str();
+  cmd->add_option("--nv-index", args->nv_index, "NV index of the certificate")->capture_default_str();
+  cmd->add_option("--station", args->station, "Station id");
+  cmd->add_option("--record", args->record, "Write the per-unit JSON record here");
+  cmd->add_flag("--json", args->json, "Print the record as JSON");
+  cmd->callback([args, exit_code] { *exit_code = Check(*args); });
+}
+
+}  // namespace
+
+void AddFactoryCommands(CLI::App& app, int* exit_code) {
+  CLI::App* factory = app.add_subcommand("factory", "The factory CA and what it issues");
+  factory->require_subcommand(1);
+  AddFactoryInit(*factory, exit_code);
+  AddFactoryIssue(*factory, exit_code);
+  AddProvision(app, exit_code);
+  AddCheck(app, exit_code);
+}
+
+}  // namespace idevid::cli

@@ -1,0 +1,175 @@
+// The fault-injecting TCTI in front of a real swtpm (behind tpm2-abrmd): each fault does what it
+// says, a client sees the error it must see, and a fresh connection without faults works.
+#include <chrono>
+
+#include <gtest/gtest.h>
+
+#include "core/tpm_capability.h"
+#include "core/tpm_keys.h"
+#include "core/tpm_key_signer.h"
+#include "fixtures/tpm_fixture.h"
+#include "core/fault_tcti/fault_spec.h"
+#include "engine/swtpm_instance.h"
+
+namespace idevid {
+namespace {
+
+// An IDevID-template ECC key persisted at 0x81020000, for the signers below.
+Result<void> PersistSigningKey(const TpmContext& tpm) {
+  auto key = CreatePrimary(tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
+  if (!key) return Fail(key.error());
+  return PersistKey(tpm, key->object, 0x81020000);
+}
+
+// A signer on the key PersistSigningKey puts into `swtpm`'s TPM, after one good signature.
+Result<std::shared_ptr<TpmKeySigner>> SignerThatHasSigned(const SwtpmInstance& swtpm) {
+  {
+    auto tpm = TpmContext::Open(swtpm.tcti());
+    if (!tpm) return Fail(tpm.error());
+    if (auto persisted = PersistSigningKey(*tpm); !persisted) return Fail(persisted.error());
+  }
+  auto signer = TpmKeySigner::Open(swtpm.tcti(), 0x81020000);
+  if (!signer) return Fail(signer.error());
+  if (auto first = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", Bytes(32, 0x42)); !first) {
+    return Fail(first.error().WithContext("the first signature"));
+  }
+  return signer;
+}
+
+class FaultTctiTest : public testing::TpmTestBase, public ::testing::Test {
+ protected:
+  void SetUp() override { StartTpm(testing::TpmAccess::kAbrmd); }
+  void TearDown() override { StopTpm(); }
+  std::string Faulty(const std::string& faults) {
+    return *FaultTctiString(IDEVID_FAULT_TCTI, faults, swtpm().tcti());
+  }
+  Result<std::vector<std::uint8_t>> Random(const std::string& faults) {
+    auto tpm = TpmContext::Open(Faulty(faults));
+    if (!tpm) return Fail(tpm.error());
+    return GetRandom(*tpm, 16);
+  }
+};
+
+TEST_F(FaultTctiTest, RetryAndYieldedAnswersAreRetriedUntilTheCommandSucceeds) {
+  auto random = Random("retry=4,yielded=3");
+  ASSERT_TRUE(random) << random.error().message();
+  EXPECT_EQ(random->size(), 16u);
+}
+
+TEST_F(FaultTctiTest, ATpmThatKeepsAnsweringRetryFailsWithRetryAfterBoundedAttempts) {
+  auto random = Random("retry=100000");
+  ASSERT_FALSE(random);
+  EXPECT_EQ(random.error().domain(), ErrorDomain::kTss);
+  EXPECT_EQ(random.error().code(), TPM2_RC_RETRY) << random.error().message();
+}
+
+TEST_F(FaultTctiTest, ADroppedConnectionFailsEveryLaterCommandWithAnIoError) {
+  auto tpm = TpmContext::Open(Faulty("drop-after=2"));
+  ASSERT_TRUE(tpm) << tpm.error().message();
+  EXPECT_TRUE(GetRandom(*tpm, 8));
+  EXPECT_TRUE(GetRandom(*tpm, 8));
+  auto dropped = GetRandom(*tpm, 8);
+  ASSERT_FALSE(dropped);
+  EXPECT_EQ(dropped.error().code(), TSS2_TCTI_RC_IO_ERROR) << dropped.error().message();
+  auto later = GetRandom(*tpm, 8);
+  ASSERT_FALSE(later) << "the connection stays dropped";
+  EXPECT_EQ(later.error().domain(), ErrorDomain::kTss);
+  EXPECT_TRUE(Random("")) << "a new connection works";
+}
+
+TEST_F(FaultTctiTest, DroppedAtTheFirstSignTheSignatureFailsAndTheNextConnectionSigns) {
+  auto persisted = PersistSigningKey(tpm());
+  ASSERT_TRUE(persisted) << persisted.error().message();
+  Bytes digest(32, 0x42);
+  auto faulty = TpmKeySigner::Open(Faulty("drop-on=sign"), 0x81020000);
+  ASSERT_TRUE(faulty) << "the key is read before the first sign: " << faulty.error().message();
+  auto failed = (*faulty)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code(), TSS2_TCTI_RC_IO_ERROR) << failed.error().message();
+  auto healthy = TpmKeySigner::Open(swtpm().tcti(), 0x81020000);
+  ASSERT_TRUE(healthy);
+  EXPECT_TRUE((*healthy)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest));
+  ASSERT_TRUE(UnpersistKey(tpm(), 0x81020000));
+}
+
+TEST_F(FaultTctiTest, ACorruptedResponseIsAnErrorNotACrash) {
+  auto tpm = TpmContext::Open(Faulty("corrupt=1"));
+  ASSERT_TRUE(tpm);
+  auto corrupted = GetRandom(*tpm, 16);
+  ASSERT_FALSE(corrupted);
+  EXPECT_EQ(corrupted.error().domain(), ErrorDomain::kTss);
+  EXPECT_EQ(corrupted.error().code() & TSS2_RC_LAYER_MASK, TSS2_MU_RC_LAYER)
+      << "the response does not unmarshal: " << corrupted.error().message();
+  EXPECT_TRUE(Random("corrupt=2")) << "the first response of a new connection is whole";
+}
+
+TEST_F(FaultTctiTest, DelayedResponsesArriveAtLeastThatLate) {
+  auto tpm = TpmContext::Open(Faulty("delay-ms=40"));
+  ASSERT_TRUE(tpm);
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(GetRandom(*tpm, 8));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(120));
+}
+
+TEST_F(FaultTctiTest, TpmToolsWorkThroughItToo) {
+  auto env = swtpm().ClientEnvironment();
+  env["TPM2TOOLS_TCTI"] = Faulty("retry=2");
+  auto ok = RunCommand({"tpm2_getrandom", "--hex", "8"}, env);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->exit_status, 0) << ok->err;
+  EXPECT_EQ(ok->out.size(), 16u);
+  env["TPM2TOOLS_TCTI"] = Faulty("drop-after=0");
+  auto dropped = RunCommand({"tpm2_getrandom", "--hex", "8"}, env);
+  ASSERT_TRUE(dropped);
+  EXPECT_NE(dropped->exit_status, 0);
+}
+
+// A process fault rather than an injected one: the swtpm under a long-lived signer stops and
+// comes back at the same address. The signature while it is away fails naming the TCTI layer;
+// the next one after it is back reconnects and succeeds.
+TEST(TpmKeySignerReconnectTest, ASignerOutlivesItsTpmGoingAwayAndComingBack) {
+  testing::TempDir dir;
+  auto swtpm = SwtpmInstance::Start({.state_dir = dir.path() / "tpm"});
+  ASSERT_TRUE(swtpm) << swtpm.error().message();
+  auto signer = SignerThatHasSigned(*swtpm);
+  ASSERT_TRUE(signer) << signer.error().message();
+  Bytes digest(32, 0x42);
+  std::uint16_t port = swtpm->port();
+  swtpm->Stop();
+  auto away = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
+  ASSERT_FALSE(away);
+  EXPECT_EQ(away.error().domain(), ErrorDomain::kTss);
+  EXPECT_NE(away.error().code() & TSS2_RC_LAYER_MASK, TSS2_TPM_RC_LAYER) << away.error().message();
+  auto back = SwtpmInstance::Start({.state_dir = dir.path() / "tpm", .port = port});
+  ASSERT_TRUE(back) << back.error().message();
+  auto again = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
+  EXPECT_TRUE(again) << again.error().message();
+  EXPECT_EQ((*signer)->signatures(), 2u);
+}
+
+// tpm2-abrmd restarted under a long-lived signer: the signature on the broken connection fails
+// as a TSS (not TPM) error, and the signer reconnects to the new resource manager by itself.
+TEST(TpmKeySignerReconnectTest, ASignerOutlivesARestartOfTpm2Abrmd) {
+  testing::TempDir dir;
+  auto swtpm = SwtpmInstance::Start({.state_dir = dir.path() / "tpm", .with_abrmd = true});
+  ASSERT_TRUE(swtpm) << swtpm.error().message();
+  auto signer = SignerThatHasSigned(*swtpm);
+  ASSERT_TRUE(signer) << signer.error().message();
+  Bytes digest(32, 0x42);
+  auto restarted = swtpm->abrmd()->RestartDaemon();
+  ASSERT_TRUE(restarted) << restarted.error().message();
+  int signed_after = 0;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto sig = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
+    if (sig) {
+      ++signed_after;
+      continue;
+    }
+    EXPECT_EQ(sig.error().domain(), ErrorDomain::kTss);
+    EXPECT_NE(sig.error().code() & TSS2_RC_LAYER_MASK, TSS2_TPM_RC_LAYER) << sig.error().message();
+  }
+  EXPECT_GE(signed_after, 1) << "the signer did not reconnect to the new tpm2-abrmd";
+}
+
+}  // namespace
+}  // namespace idevid
