@@ -123,13 +123,14 @@ int Bench(const BenchArgs& args) {
   if (auto filter = ValidFilter(args.filter); !filter) return cli::ReportError(filter.error());
   if (auto auth = cli::LoadHierarchyAuth(args.auth); !auth) return cli::ReportError(auth.error());
   HandleInterrupts(OnInterrupt);
-  auto work = MakeWorkDir("idevid-bench");
+  auto work = WorkDir::Create("idevid-bench");
   if (!work) return cli::ReportError(work.error());
+  if (args.keep_work) work->Keep("idevid bench");
   int exit_code = cli::kExitPass;
   {
     double min_time = args.min_time > 0 ? args.min_time : args.quick ? 0.2 : 0.5;
     std::cerr << fmt::format("idevid bench: preparing {}\n", tcti.empty() ? "the embedded swtpm" : tcti);
-    auto context = BenchContext::Prepare({.work_dir = *work,
+    auto context = BenchContext::Prepare({.work_dir = work->path(),
                                           .tcti = tcti,
                                           .factory_ca = args.factory_ca,
                                           .min_time_seconds = min_time,
@@ -148,7 +149,6 @@ int Bench(const BenchArgs& args) {
       exit_code = record ? Conclude(args, *record) : cli::ReportError(record.error());
     }
   }  // everything the bench started stops here
-  ReleaseWorkDir(*work, args.keep_work, "idevid bench");
   return exit_code;
 }
 

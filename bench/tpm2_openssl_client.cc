@@ -13,15 +13,13 @@
 namespace idevid {
 namespace {
 
-void CloseStore(OSSL_STORE_CTX* store) { OSSL_STORE_close(store); }
-
 Result<ossl::PKey> LoadTpm2Key(OSSL_LIB_CTX* libctx) {
   auto uri = fmt::format("handle:{:#010x}", kDefaultIdevidKeyHandle);
-  ossl::Owner<OSSL_STORE_CTX, CloseStore> store(
+  ossl::UniquePtr<OSSL_STORE_CTX> store(
       OSSL_STORE_open_ex(uri.c_str(), libctx, "?provider=tpm2", nullptr, nullptr, nullptr, nullptr, nullptr));
   ossl::PKey key;
   while (store && !key && !OSSL_STORE_eof(store.get())) {
-    ossl::Owner<OSSL_STORE_INFO, OSSL_STORE_INFO_free> info(OSSL_STORE_load(store.get()));
+    ossl::UniquePtr<OSSL_STORE_INFO> info(OSSL_STORE_load(store.get()));
     if (info && OSSL_STORE_INFO_get_type(info.get()) == OSSL_STORE_INFO_PKEY) {
       key.reset(OSSL_STORE_INFO_get1_PKEY(info.get()));
     }
@@ -64,7 +62,7 @@ Result<std::unique_ptr<Tpm2OpensslClient>> Tpm2OpensslClient::Create(X509* certi
 Result<void> Tpm2OpensslClient::Connect() const {
   auto fd = ConnectTcp("127.0.0.1", port_, 30);
   if (!fd) return Fail(fd.error());
-  ossl::Owner<SSL, SSL_free> ssl(SSL_new(ctx_.get()));
+  ossl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
   SSL_set_fd(ssl.get(), *fd);
   SsliResult result;
   Result<void> session = SSL_connect(ssl.get()) == 1 ? AskIdentity(ssl.get(), "127.0.0.1", result)

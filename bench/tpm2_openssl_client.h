@@ -31,16 +31,12 @@ class Tpm2OpensslClient {
   Result<void> Connect() const;
 
  private:
-  static void Unload(OSSL_PROVIDER* provider) { OSSL_PROVIDER_unload(provider); }
-  using LibCtx = ossl::Owner<OSSL_LIB_CTX, OSSL_LIB_CTX_free>;
-  using Provider = ossl::Owner<OSSL_PROVIDER, Unload>;
-
   Tpm2OpensslClient() = default;
   // Freed in reverse: the TLS context and the key before the providers, those before the context.
-  LibCtx libctx_;
-  Provider tpm2_, default_;
+  ossl::UniquePtr<OSSL_LIB_CTX> libctx_;
+  ossl::UniquePtr<OSSL_PROVIDER> tpm2_, default_;
   ossl::PKey key_;
-  ossl::Owner<SSL_CTX, SSL_CTX_free> ctx_;
+  ossl::UniquePtr<SSL_CTX> ctx_;
   std::uint16_t port_ = 0;
 };
 

@@ -255,10 +255,10 @@ int Run(const RunArgs& args, const Result<void>& bench) {
   auto scenarios = PlanRun(args, bench, record);
   if (!scenarios) return fail(scenarios.error(), ExitCodeFor(scenarios.error()));
   HandleInterrupts(OnInterrupt);
-  auto work = MakeWorkDir("idevid-run");
+  auto work = WorkDir::Create("idevid-run");
   if (!work) return fail(work.error(), kExitInfrastructure);
-  auto failure = RunOnTheUnit(args, *work, *scenarios, record);
-  ReleaseWorkDir(*work, args.keep_work, "idevid run");
+  if (args.keep_work) work->Keep("idevid run");
+  auto failure = RunOnTheUnit(args, work->path(), *scenarios, record);
   if (failure) return fail(failure->error, failure->exit_code);
   record.outcome = OverallOutcome(record.scenarios);
   if (g_interrupted) MarkInterrupted(record);

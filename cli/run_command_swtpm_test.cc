@@ -279,7 +279,10 @@ class RunOnTargetTest : public RunCommandTest {
     env_ = {{"DBUS_SESSION_BUS_ADDRESS", j["abrmd"]["bus_address"]}, {"TSS2_LOG", "all+NONE"}};
     ASSERT_EQ(RunCommand({IDEVID_BINARY, "factory", "init", "--dir", Factory()})->exit_status, 0);
   }
-  void TearDown() override { RunCommand({IDEVID_BINARY, "tpm", "stop", "--state", State()}); }
+  void TearDown() override {
+    auto stop = RunCommand({IDEVID_BINARY, "tpm", "stop", "--state", State()});
+    EXPECT_TRUE(stop && stop->exit_status == 0) << "the TPM of the test did not stop";
+  }
   CommandOutput RunOn(std::vector<std::string> args) {
     args.insert(args.begin(), {IDEVID_BINARY, "run", "--report", Report(), "--target", tcti_});
     auto out = RunCommand(args, env_, std::chrono::seconds(180));

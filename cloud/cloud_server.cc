@@ -25,7 +25,7 @@
 
 namespace idevid {
 
-using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
+using ossl::SslCtx;
 
 struct CloudServer::Impl {
   CloudOptions options;

@@ -98,8 +98,8 @@ class TlsClient {
   }
 
  private:
-  ossl::Owner<SSL_CTX, SSL_CTX_free> ctx_;
-  ossl::Owner<SSL, SSL_free> ssl_;
+  ossl::UniquePtr<SSL_CTX> ctx_;
+  ossl::UniquePtr<SSL> ssl_;
   int fd_ = -1;
 };
 

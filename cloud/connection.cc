@@ -16,7 +16,7 @@
 namespace idevid {
 namespace {
 
-using Ssl = ossl::Owner<SSL, SSL_free>;
+using ossl::Ssl;
 
 IoBounds Within(std::chrono::milliseconds deadline, std::chrono::milliseconds idle) {
   return {Clock::now() + deadline, idle};

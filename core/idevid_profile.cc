@@ -23,10 +23,13 @@ ASN1_SEQUENCE(HARDWARE_MODULE_NAME) = {
 DECLARE_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
 IMPLEMENT_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
 
+namespace idevid::ossl {
+IDEVID_OSSL_FREE(HARDWARE_MODULE_NAME, HARDWARE_MODULE_NAME_free(p));  // OpenSSL has no such type
+}  // namespace idevid::ossl
+
 namespace idevid {
 namespace {
 
-using HwmnOwner = ossl::Owner<HARDWARE_MODULE_NAME, HARDWARE_MODULE_NAME_free>;
 
 bool IsPrintableStringChar(char c) {
   // X.680 41.4 Table 10: A-Z a-z 0-9 space ' ( ) + , - . / : = ?
@@ -35,7 +38,7 @@ bool IsPrintableStringChar(char c) {
 }
 
 Result<Bytes> EncodeHwmn(std::string_view hw_type, const Bytes& hw_serial) {
-  HwmnOwner hwmn(HARDWARE_MODULE_NAME_new());
+  ossl::UniquePtr<HARDWARE_MODULE_NAME> hwmn(HARDWARE_MODULE_NAME_new());
   ossl::Asn1Object type(OBJ_txt2obj(std::string(hw_type).c_str(), 1));
   if (!hwmn || !type ||
       ASN1_OCTET_STRING_set(hwmn->hw_serial, hw_serial.data(), static_cast<int>(hw_serial.size())) != 1) {
@@ -54,7 +57,7 @@ Result<HardwareModuleName> DecodeHwmn(const ASN1_TYPE& value) {
   }
   const unsigned char* p = ASN1_STRING_get0_data(value.value.sequence);
   long length = ASN1_STRING_length(value.value.sequence);
-  HwmnOwner hwmn(d2i_HARDWARE_MODULE_NAME(nullptr, &p, length));
+  ossl::UniquePtr<HARDWARE_MODULE_NAME> hwmn(d2i_HARDWARE_MODULE_NAME(nullptr, &p, length));
   if (!hwmn) {
     ClearOpenSslErrors();
     return ConfigError("hardwareModuleName is not { hwType OID, hwSerialNum OCTET STRING }");
@@ -101,24 +104,22 @@ Result<Bytes> EncodeHardwareModuleNameSan(std::string_view hw_type, const Bytes&
   auto hwmn = EncodeHwmn(hw_type, hw_serial);
   if (!hwmn) return Fail(hwmn.error());
   ossl::GeneralNames names(GENERAL_NAMES_new());
-  GENERAL_NAME* name = GENERAL_NAME_new();
-  ASN1_TYPE* value = ASN1_TYPE_new();
-  ASN1_STRING* sequence = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
-  ASN1_OBJECT* type_id = OBJ_txt2obj(std::string(kOidHardwareModuleName).c_str(), 1);
+  ossl::UniquePtr<GENERAL_NAME> name(GENERAL_NAME_new());
+  ossl::UniquePtr<ASN1_TYPE> value(ASN1_TYPE_new());
+  ossl::UniquePtr<ASN1_STRING> sequence(ASN1_STRING_type_new(V_ASN1_SEQUENCE));
+  ossl::Asn1Object type_id(OBJ_txt2obj(std::string(kOidHardwareModuleName).c_str(), 1));
   bool ok = names && name && value && sequence && type_id &&
-            ASN1_STRING_set(sequence, hwmn->data(), static_cast<int>(hwmn->size())) == 1;
+            ASN1_STRING_set(sequence.get(), hwmn->data(), static_cast<int>(hwmn->size())) == 1;
   if (ok) {
-    ASN1_TYPE_set(value, V_ASN1_SEQUENCE, sequence);
-    sequence = nullptr;
-    ok = GENERAL_NAME_set0_othername(name, type_id, value) == 1;
-    if (ok) type_id = nullptr, value = nullptr;
-    ok = ok && sk_GENERAL_NAME_push(names.get(), name) > 0;
-    if (ok) name = nullptr;
+    ASN1_TYPE_set(value.get(), V_ASN1_SEQUENCE, sequence.release());  // value owns it now
+    ok = GENERAL_NAME_set0_othername(name.get(), type_id.get(), value.get()) == 1;
+    if (ok) {  // name owns both now
+      type_id.release();
+      value.release();
+    }
+    ok = ok && sk_GENERAL_NAME_push(names.get(), name.get()) > 0;
+    if (ok) name.release();  // names owns it now
   }
-  ASN1_STRING_free(sequence);
-  ASN1_OBJECT_free(type_id);
-  ASN1_TYPE_free(value);
-  GENERAL_NAME_free(name);
   if (!ok) return FailOpenSsl("cannot build the subjectAltName");
   unsigned char* der = nullptr;
   int length = i2d_GENERAL_NAMES(names.get(), &der);

@@ -1,42 +1,93 @@
-// Owners for OpenSSL objects: std::unique_ptr with the matching free function.
+// Owners for OpenSSL objects, declared once here for every OpenSSL type the project holds (as
+// BoringSSL's UniquePtr): ossl::UniquePtr<X509> frees with X509_free, whatever the free
+// function's signature. Nothing above core/ declares its own deleter or alias.
 #pragma once
 
 #include <memory>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/conf.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/provider.h>
+#include <openssl/ssl.h>
+#include <openssl/store.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 namespace idevid::ossl {
 
-template <typename T, void (*Free)(T*)>
+// FreeFunction<T>::Free(T*) releases a T; one specialization per type, below.
+template <typename T>
+struct FreeFunction;
+
+// IDEVID_OSSL_FREE(type, statement freeing p): the specialization for `type`.
+#define IDEVID_OSSL_FREE(type, free_call)        \
+  template <>                                    \
+  struct FreeFunction<type> {                    \
+    static void Free(type* p) { free_call; }     \
+  }
+
+IDEVID_OSSL_FREE(BIO, BIO_free_all(p));
+IDEVID_OSSL_FREE(BIGNUM, BN_free(p));
+IDEVID_OSSL_FREE(ECDSA_SIG, ECDSA_SIG_free(p));
+IDEVID_OSSL_FREE(EVP_PKEY, EVP_PKEY_free(p));
+IDEVID_OSSL_FREE(EVP_PKEY_CTX, EVP_PKEY_CTX_free(p));
+IDEVID_OSSL_FREE(EVP_MD, EVP_MD_free(p));
+IDEVID_OSSL_FREE(EVP_MD_CTX, EVP_MD_CTX_free(p));
+IDEVID_OSSL_FREE(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free(p));
+IDEVID_OSSL_FREE(OSSL_PARAM, OSSL_PARAM_free(p));
+IDEVID_OSSL_FREE(OSSL_LIB_CTX, OSSL_LIB_CTX_free(p));
+IDEVID_OSSL_FREE(OSSL_PROVIDER, (void)OSSL_PROVIDER_unload(p));
+IDEVID_OSSL_FREE(OSSL_STORE_CTX, (void)OSSL_STORE_close(p));
+IDEVID_OSSL_FREE(OSSL_STORE_INFO, OSSL_STORE_INFO_free(p));
+IDEVID_OSSL_FREE(CONF, NCONF_free(p));
+IDEVID_OSSL_FREE(X509, X509_free(p));
+IDEVID_OSSL_FREE(X509_REQ, X509_REQ_free(p));
+IDEVID_OSSL_FREE(X509_ALGOR, X509_ALGOR_free(p));
+IDEVID_OSSL_FREE(X509_EXTENSION, X509_EXTENSION_free(p));
+IDEVID_OSSL_FREE(X509_STORE, X509_STORE_free(p));
+IDEVID_OSSL_FREE(X509_STORE_CTX, X509_STORE_CTX_free(p));
+IDEVID_OSSL_FREE(X509_NAME, X509_NAME_free(p));
+IDEVID_OSSL_FREE(STACK_OF(X509), sk_X509_pop_free(p, X509_free));
+IDEVID_OSSL_FREE(ASN1_OBJECT, ASN1_OBJECT_free(p));
+IDEVID_OSSL_FREE(ASN1_STRING, ASN1_STRING_free(p));  // also ASN1_OCTET/BIT/UTF8_STRING and ASN1_TIME
+IDEVID_OSSL_FREE(ASN1_TYPE, ASN1_TYPE_free(p));
+IDEVID_OSSL_FREE(GENERAL_NAME, GENERAL_NAME_free(p));
+IDEVID_OSSL_FREE(GENERAL_NAMES, GENERAL_NAMES_free(p));
+IDEVID_OSSL_FREE(CERTIFICATEPOLICIES, CERTIFICATEPOLICIES_free(p));
+IDEVID_OSSL_FREE(SSL_CTX, SSL_CTX_free(p));
+IDEVID_OSSL_FREE(SSL, SSL_free(p));
+IDEVID_OSSL_FREE(SSL_SESSION, SSL_SESSION_free(p));
+
+
+// The deleter of every UniquePtr: dispatches on the pointee's type.
 struct Deleter {
-  void operator()(T* p) const { Free(p); }
+  template <typename T>
+  void operator()(T* p) const {
+    if (p != nullptr) FreeFunction<T>::Free(p);
+  }
 };
 
-template <typename T, void (*Free)(T*)>
-using Owner = std::unique_ptr<T, Deleter<T, Free>>;
+template <typename T>
+using UniquePtr = std::unique_ptr<T, Deleter>;
 
-inline void FreeBio(BIO* b) { BIO_free_all(b); }
-inline void FreeAsn1Object(ASN1_OBJECT* o) { ASN1_OBJECT_free(o); }
-inline void FreeStackOfX509(STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); }
-inline void FreeGeneralNames(GENERAL_NAMES* n) { GENERAL_NAMES_free(n); }
-
-using Bio = Owner<BIO, FreeBio>;
-using Bignum = Owner<BIGNUM, BN_free>;
-using EcdsaSig = Owner<ECDSA_SIG, ECDSA_SIG_free>;
-using PKey = Owner<EVP_PKEY, EVP_PKEY_free>;
-using PKeyCtx = Owner<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
-using MdCtx = Owner<EVP_MD_CTX, EVP_MD_CTX_free>;
-using ParamBld = Owner<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
-using Params = Owner<OSSL_PARAM, OSSL_PARAM_free>;
-using Cert = Owner<X509, X509_free>;
-using CertStack = Owner<STACK_OF(X509), FreeStackOfX509>;
-using Asn1Object = Owner<ASN1_OBJECT, FreeAsn1Object>;
-using GeneralNames = Owner<GENERAL_NAMES, FreeGeneralNames>;
+using Bio = UniquePtr<BIO>;
+using Bignum = UniquePtr<BIGNUM>;
+using EcdsaSig = UniquePtr<ECDSA_SIG>;
+using PKey = UniquePtr<EVP_PKEY>;
+using PKeyCtx = UniquePtr<EVP_PKEY_CTX>;
+using MdCtx = UniquePtr<EVP_MD_CTX>;
+using ParamBld = UniquePtr<OSSL_PARAM_BLD>;
+using Params = UniquePtr<OSSL_PARAM>;
+using Cert = UniquePtr<X509>;
+using CertStack = UniquePtr<STACK_OF(X509)>;
+using Asn1Object = UniquePtr<ASN1_OBJECT>;
+using GeneralNames = UniquePtr<GENERAL_NAMES>;
+using SslCtx = UniquePtr<SSL_CTX>;
+using Ssl = UniquePtr<SSL>;
+using SslSession = UniquePtr<SSL_SESSION>;
 
 }  // namespace idevid::ossl

@@ -21,7 +21,7 @@ namespace {
 
 // The TPM hash for any of OpenSSL's names of it ("SHA256", "SHA2-256", "2.16.840.1.101.3.4.2.1").
 Result<TPMI_ALG_HASH> HashByName(std::string_view name) {
-  ossl::Owner<EVP_MD, EVP_MD_free> md(EVP_MD_fetch(nullptr, std::string(name).c_str(), nullptr));
+  ossl::UniquePtr<EVP_MD> md(EVP_MD_fetch(nullptr, std::string(name).c_str(), nullptr));
   for (TPMI_ALG_HASH hash : {TPM2_ALG_SHA256, TPM2_ALG_SHA384, TPM2_ALG_SHA512}) {
     if (md && EVP_MD_is_a(md.get(), std::string(DigestName(hash)).c_str())) return hash;
   }

@@ -53,10 +53,10 @@ Result<void> AddConfExtensions(X509& cert, const X509* issuer,
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, const_cast<X509*>(issuer ? issuer : &cert), &cert, nullptr, nullptr, 0);
   // Some extensions (certificatePolicies) insist on a configuration database, even an empty one.
-  ossl::Owner<CONF, NCONF_free> db(NCONF_new(nullptr));
+  ossl::UniquePtr<CONF> db(NCONF_new(nullptr));
   X509V3_set_nconf(&ctx, db.get());
   for (const auto& ext : extensions) {
-    ossl::Owner<X509_EXTENSION, X509_EXTENSION_free> made(
+    ossl::UniquePtr<X509_EXTENSION> made(
         X509V3_EXT_nconf(db.get(), &ctx, ext.name.c_str(), ext.value.c_str()));
     if (!made || X509_add_ext(&cert, made.get(), -1) != 1) {
       return FailOpenSsl(fmt::format("cannot add extension {} = {}", ext.name, ext.value));
@@ -68,12 +68,12 @@ Result<void> AddConfExtensions(X509& cert, const X509* issuer,
 Result<void> AddDerExtensions(X509& cert, const std::vector<DerExtension>& extensions) {
   for (const auto& ext : extensions) {
     ossl::Asn1Object oid(OBJ_txt2obj(ext.oid.c_str(), 1));
-    ossl::Owner<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free> value(ASN1_OCTET_STRING_new());
+    ossl::UniquePtr<ASN1_OCTET_STRING> value(ASN1_OCTET_STRING_new());
     if (!oid || !value ||
         ASN1_OCTET_STRING_set(value.get(), ext.value.data(), static_cast<int>(ext.value.size())) != 1) {
       return FailOpenSsl(fmt::format("cannot encode extension {}", ext.oid));
     }
-    ossl::Owner<X509_EXTENSION, X509_EXTENSION_free> made(
+    ossl::UniquePtr<X509_EXTENSION> made(
         X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), ext.critical ? 1 : 0, value.get()));
     if (!made || X509_add_ext(&cert, made.get(), -1) != 1) {
       return FailOpenSsl(fmt::format("cannot add extension {}", ext.oid));
@@ -148,17 +148,17 @@ Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subje
   return cert;
 }
 
-Result<ossl::Owner<X509_REQ, X509_REQ_free>> MakeSignedRequest(const std::vector<NameEntry>& subject,
+Result<ossl::UniquePtr<X509_REQ>> MakeSignedRequest(const std::vector<NameEntry>& subject,
                                                                 EVP_PKEY& public_key,
                                                                 const TbsSigner& sign) {
-  ossl::Owner<X509_REQ, X509_REQ_free> req(X509_REQ_new());
+  ossl::UniquePtr<X509_REQ> req(X509_REQ_new());
   if (!req || X509_REQ_set_pubkey(req.get(), &public_key) != 1) {
     return FailOpenSsl("cannot create a certification request");
   }
   if (auto named = AddNameEntries(*X509_REQ_get_subject_name(req.get()), subject); !named) {
     return Fail(named.error());
   }
-  ossl::Owner<X509_ALGOR, X509_ALGOR_free> algorithm(X509_ALGOR_new());
+  ossl::UniquePtr<X509_ALGOR> algorithm(X509_ALGOR_new());
   if (!algorithm) return FailOpenSsl("cannot allocate an algorithm identifier");
   if (auto set = SetSha256Algorithm(*algorithm, public_key); !set) return Fail(set.error());
   if (X509_REQ_set1_signature_algo(req.get(), algorithm.get()) != 1) {

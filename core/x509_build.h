@@ -59,7 +59,7 @@ using TbsSigner = std::function<Result<Bytes>(std::span<const std::uint8_t> tbs)
 // A PKCS#10 request for `public_key` and `subject`, signed (SHA-256, ECDSA or RSA PKCS#1 by key
 // type) by `sign`. The result is verified against `public_key` before it is returned: a signer
 // that does not hold the key gives kVerify.
-Result<ossl::Owner<X509_REQ, X509_REQ_free>> MakeSignedRequest(const std::vector<NameEntry>& subject,
+Result<ossl::UniquePtr<X509_REQ>> MakeSignedRequest(const std::vector<NameEntry>& subject,
                                                                 EVP_PKEY& public_key,
                                                                 const TbsSigner& sign);
 

@@ -10,11 +10,9 @@
 namespace idevid {
 namespace {
 
-using Store = ossl::Owner<X509_STORE, X509_STORE_free>;
-using StoreCtx = ossl::Owner<X509_STORE_CTX, X509_STORE_CTX_free>;
 
-Result<Store> TrustStore(const std::vector<const X509*>& trusted) {
-  Store store(X509_STORE_new());
+Result<ossl::UniquePtr<X509_STORE>> TrustStore(const std::vector<const X509*>& trusted) {
+  ossl::UniquePtr<X509_STORE> store(X509_STORE_new());
   if (!store) return FailOpenSsl("cannot create a certificate store");
   for (const X509* cert : trusted) {
     if (X509_STORE_add_cert(store.get(), const_cast<X509*>(cert)) != 1) {
@@ -46,7 +44,7 @@ Result<ChainVerdict> VerifyChain(const X509& leaf, const std::vector<const X509*
     X509_up_ref(const_cast<X509*>(cert));
     sk_X509_push(chain.get(), const_cast<X509*>(cert));
   }
-  StoreCtx ctx(X509_STORE_CTX_new());
+  ossl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   if (!chain || !ctx ||
       X509_STORE_CTX_init(ctx.get(), store->get(), const_cast<X509*>(&leaf), chain.get()) != 1) {
     return FailOpenSsl("cannot prepare certificate verification");

@@ -191,7 +191,7 @@ class Checker {
   }
 
   void CheckPolicies() {
-    ossl::Owner<CERTIFICATEPOLICIES, CERTIFICATEPOLICIES_free> policies(
+    ossl::UniquePtr<CERTIFICATEPOLICIES> policies(
         static_cast<CERTIFICATEPOLICIES*>(
             X509_get_ext_d2i(cert_.get(), NID_certificate_policies, nullptr, nullptr)));
     std::vector<std::string> found;

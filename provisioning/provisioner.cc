@@ -81,7 +81,7 @@ Result<ossl::PKey> CreateIdevidKey(const TpmContext& tpm, const ProvisionRequest
 }
 
 // Proof of possession: the TPM signs a request for its own public key.
-Result<ossl::Owner<X509_REQ, X509_REQ_free>> RequestFromTpm(const TpmContext& tpm,
+Result<ossl::UniquePtr<X509_REQ>> RequestFromTpm(const TpmContext& tpm,
                                                             const ProvisionRequest& r,
                                                             const UnitIdentity& unit,
                                                             EVP_PKEY& public_key) {

@@ -28,9 +28,9 @@
 namespace idevid {
 namespace {
 
-using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
-using Ssl = ossl::Owner<SSL, SSL_free>;
-using SslSession = ossl::Owner<SSL_SESSION, SSL_SESSION_free>;
+using ossl::SslCtx;
+using ossl::Ssl;
+using ossl::SslSession;
 
 // The client's certificate and key, wherever they come from.
 struct Credentials {

@@ -287,7 +287,7 @@ int SigDigestSignInit(void* ctx, const char* mdname, void* provkey, const OSSL_P
   auto* c = static_cast<SignContext*>(ctx);
   if (SigSignInit(ctx, provkey, params) != 1) return 0;
   if (mdname != nullptr && *mdname != '\0') c->digest = mdname;
-  ossl::Owner<EVP_MD, EVP_MD_free> md(EVP_MD_fetch(c->provider->libctx, c->digest.c_str(), "provider=default"));
+  ossl::UniquePtr<EVP_MD> md(EVP_MD_fetch(c->provider->libctx, c->digest.c_str(), "provider=default"));
   c->md.reset(EVP_MD_CTX_new());
   return md && c->md && EVP_DigestInit_ex(c->md.get(), md.get(), nullptr) == 1;
 }

@@ -20,8 +20,8 @@ namespace {
 
 constexpr std::uint32_t kHandle = 0x81020000;
 
-using SslCtx = ossl::Owner<SSL_CTX, SSL_CTX_free>;
-using Ssl = ossl::Owner<SSL, SSL_free>;
+using ossl::SslCtx;
+using ossl::Ssl;
 
 class TpmProviderTest : public testing::TpmTestBase, public ::testing::Test {
  protected:
