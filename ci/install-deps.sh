@@ -15,8 +15,8 @@ packages=(
   # libraries named in the design
   libcli11-dev libexpected-dev nlohmann-json3-dev libpugixml-dev libyaml-cpp-dev
   libfmt-dev libspdlog-dev
-  # fuzzing (libFuzzer comes with clang's runtime)
-  clang libclang-rt-14-dev
+  # fuzzing (libFuzzer comes with clang's runtime); the house style's formatter
+  clang libclang-rt-14-dev clang-format
   # tests and benchmarks; JUnit schema validation; the HTML report rendered in headless Chromium;
   # curl and Python's ssl and xml as the third-party peers and JUnit reader the tests use
   libgtest-dev libgmock-dev libbenchmark-dev libxml2-utils chromium libpng-dev curl python3
