@@ -6,10 +6,8 @@ root="${1:-$(dirname "$0")/..}"
 cd "$root"
 mapfile -t files < <(find core device cloud provisioning reports engine scenarios cli bench fixtures \
                           -type f \( -name '*.cc' -o -name '*.h' \) | sort)
-bad=()
-for f in "${files[@]}"; do
-  clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || bad+=("$f")
-done
+# One clang-format for all files; each file that differs is named in its diagnostics.
+mapfile -t bad < <(clang-format --dry-run "${files[@]}" 2>&1 | sed -n 's/^\([^: ]*\):[0-9]*:[0-9]*: .*clang-format.*/\1/p' | sort -u)
 if [ ${#bad[@]} -ne 0 ]; then
   printf 'not formatted: %s\n' "${bad[@]}"
   echo "check_format: ${#bad[@]} of ${#files[@]} files differ from .clang-format; fix with: clang-format -i FILE..."
