@@ -14,6 +14,7 @@
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
 #include "core/tpm_keys.h"
+#include "core/unique_fd.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "device/config/config_parser.h"
@@ -267,32 +268,33 @@ TEST_F(SsliCloudTest, AnUnreachableTpmFailsBeforeTheHandshake) {
 class FakePeer {
  public:
   FakePeer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    auto opened = OpenSocket(AF_INET, SOCK_STREAM);
+    EXPECT_TRUE(opened);
+    if (opened) listener_ = std::move(*opened);
+    int fd = listener_.get();
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(addr);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
-    EXPECT_EQ(::listen(fd_, 4), 0);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(fd, 4), 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
   }
   ~FakePeer() {
     if (closer_.joinable()) closer_.join();
-    ::close(fd_);
   }
   std::uint16_t port() const { return port_; }
   void CloseAfterClientHello() {
     closer_ = std::thread([this] {
-      int c = ::accept(fd_, nullptr, nullptr);
+      UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       char buf[512];
-      (void)::read(c, buf, sizeof(buf));
-      ::close(c);
+      (void)::read(client.get(), buf, sizeof(buf));
     });
   }
 
  private:
-  int fd_ = -1;
+  UniqueFd listener_;
   std::uint16_t port_ = 0;
   std::thread closer_;
 };
@@ -397,7 +399,9 @@ TEST_F(SsliCloudTest, TheCloudRefusesOldTlsACaAsLeafAndAStalledHandshake) {
                        {}, std::chrono::seconds(30), "GET /v1/identity HTTP/1.1\r\n\r\n");
   ASSERT_TRUE(ca);
   EXPECT_EQ(ca->out.find("\"accepted\""), std::string::npos) << ca->out;
-  int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto silent_socket = OpenSocket(AF_INET, SOCK_STREAM);
+  ASSERT_TRUE(silent_socket);
+  int silent = silent_socket->get();
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -407,7 +411,7 @@ TEST_F(SsliCloudTest, TheCloudRefusesOldTlsACaAsLeafAndAStalledHandshake) {
   timeval tv{5, 0};
   ::setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   EXPECT_EQ(::read(silent, &byte, 1), 0) << "the cloud did not drop a client that sent nothing";
-  ::close(silent);
+  silent_socket->reset();
   cloud_->Stop();
   std::vector<std::string> reasons;
   auto log = CloudLog();
