@@ -20,6 +20,7 @@
 #include "cloud/connection_log.h"
 #include "cloud/inventory.h"
 #include "core/openssl_error.h"
+#include "core/unique_fd.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
 
@@ -32,7 +33,7 @@ struct CloudServer::Impl {
   SslCtx ctx;
   std::mutex inventory_mutex;
   std::shared_ptr<const std::optional<Inventory>> inventory;
-  int listen_fd = -1;
+  UniqueFd listen_fd;
   std::uint16_t port = 0;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> connections{0};
@@ -65,9 +66,8 @@ Result<SslCtx> ServerContext(const CloudOptions& o) {
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), o.private_key.c_str(), SSL_FILETYPE_PEM) != 1) {
     return Fail(OpenSslError(fmt::format("cannot use {} as the server key", o.private_key.string())));
   }
-  auto factory = LoadCertificateBundle(o.factory_ca);
-  if (!factory) return Fail(factory.error());
-  for (const auto& cert : *factory) X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.get()), cert.get());
+  IDEVID_ASSIGN_OR_RETURN(auto factory, LoadCertificateBundle(o.factory_ca));
+  for (const auto& cert : factory) X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.get()), cert.get());
   // RFC 8446 4.4.2.4 / RFC 5246 7.4.6: a client certificate is required and must chain to the
   // factory CA; the handshake fails with an alert otherwise.
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
@@ -84,24 +84,22 @@ Result<SslCtx> ServerContext(const CloudOptions& o) {
   return ctx;
 }
 
-Result<int> Listen(const std::string& host, std::uint16_t port, std::uint16_t* bound) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoError(errno, "cannot create a socket");
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+Result<UniqueFd> Listen(const std::string& host, std::uint16_t port, std::uint16_t* bound) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    ::close(fd);
-    return UsageError(fmt::format("'{}' is not an IPv4 address to listen on", host));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("'{}' is not an IPv4 address to listen on", host));
   }
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, OpenSocket(AF_INET, SOCK_STREAM));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   socklen_t length = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 256) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
-    int e = errno;
-    ::close(fd);
-    return ErrnoError(e, fmt::format("cannot listen on {}:{}", host, port));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd.get(), 256) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+    return ErrnoError(errno, fmt::format("cannot listen on {}:{}", host, port));
   }
   *bound = ntohs(addr.sin_port);
   return fd;
@@ -131,19 +129,19 @@ ConnectionSettings CloudServer::Impl::Settings() {
 
 void CloudServer::Impl::AcceptLoop() {
   while (!stopping) {
-    pollfd p{listen_fd, POLLIN, 0};
+    pollfd p{listen_fd.get(), POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
     sockaddr_in addr{};
     socklen_t length = sizeof addr;
-    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &length, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    UniqueFd fd(::accept4(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &length, SOCK_CLOEXEC));
+    if (!fd) continue;
     ++connections;
     std::lock_guard lock(threads_mutex);
     ReapFinishedWorkers();
     Worker& worker = workers.emplace_back();
-    worker.thread = std::thread([this, fd, peer = PeerName(addr), &worker] {
+    worker.thread = std::thread([this, fd = std::move(fd), peer = PeerName(addr), &worker]() mutable {
       BlockBrokenPipeSignal();
-      ServeConnection(fd, peer, Settings(), log);
+      ServeConnection(std::move(fd), peer, Settings(), log);
       worker.finished = true;
     });
   }
@@ -165,21 +163,14 @@ CloudServer::CloudServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Result<std::unique_ptr<CloudServer>> CloudServer::Start(const CloudOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  auto ctx = ServerContext(options);
-  if (!ctx) return Fail(ctx.error());
-  impl->ctx = std::move(*ctx);
+  IDEVID_ASSIGN_OR_RETURN(impl->ctx, ServerContext(options));
   impl->inventory = std::make_shared<const std::optional<Inventory>>();
   if (options.inventory) {
-    auto inventory = LoadInventory(*options.inventory);
-    if (!inventory) return Fail(inventory.error());
-    impl->inventory = std::make_shared<const std::optional<Inventory>>(std::move(*inventory));
+    IDEVID_ASSIGN_OR_RETURN(Inventory inventory, LoadInventory(*options.inventory));
+    impl->inventory = std::make_shared<const std::optional<Inventory>>(std::move(inventory));
   }
-  if (!options.log.empty()) {
-    if (auto opened = impl->log.Open(options.log); !opened) return Fail(opened.error());
-  }
-  auto fd = Listen(options.host, options.port, &impl->port);
-  if (!fd) return Fail(fd.error());
-  impl->listen_fd = *fd;
+  if (!options.log.empty()) IDEVID_TRY(impl->log.Open(options.log));
+  IDEVID_ASSIGN_OR_RETURN(impl->listen_fd, Listen(options.host, options.port, &impl->port));
   Impl* raw = impl.get();
   impl->acceptor = std::thread([raw] { raw->AcceptLoop(); });
   return std::unique_ptr<CloudServer>(new CloudServer(std::move(impl)));
@@ -198,7 +189,7 @@ std::size_t CloudServer::workers() const {
 void CloudServer::Stop() {
   if (impl_->stopping.exchange(true)) return;
   if (impl_->acceptor.joinable()) impl_->acceptor.join();
-  ::close(impl_->listen_fd);
+  impl_->listen_fd.reset();
   std::list<Impl::Worker> workers;
   {
     std::lock_guard lock(impl_->threads_mutex);
@@ -209,10 +200,11 @@ void CloudServer::Stop() {
 }
 
 Result<void> CloudServer::ReloadInventory() {
-  if (!impl_->options.inventory) return UsageError("the cloud was started without an inventory");
-  auto inventory = LoadInventory(*impl_->options.inventory);
-  if (!inventory) return Fail(inventory.error());
-  auto loaded = std::make_shared<const std::optional<Inventory>>(std::move(*inventory));
+  if (!impl_->options.inventory) {
+    return UsageError(UsageCode::kWrongState, "the cloud was started without an inventory");
+  }
+  IDEVID_ASSIGN_OR_RETURN(Inventory inventory, LoadInventory(*impl_->options.inventory));
+  auto loaded = std::make_shared<const std::optional<Inventory>>(std::move(inventory));
   std::lock_guard lock(impl_->inventory_mutex);
   impl_->inventory = std::move(loaded);
   return {};

@@ -25,6 +25,8 @@
 #include "cloud/testing/doubtful_identities.h"
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
+#include "core/testing/result_matchers.h"
+#include "core/unique_fd.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "fixtures/tpm_fixture.h"
@@ -37,14 +39,16 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-int ConnectTcp(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+UniqueFd ConnectTcp(std::uint16_t port) {
+  auto fd = OpenSocket(AF_INET, SOCK_STREAM);
+  EXPECT_TRUE(fd);
+  if (!fd) return {};
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  return fd;
+  EXPECT_EQ(::connect(fd->get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  return std::move(*fd);
 }
 
 // A TLS client in this process with the device's file identity, which sends what a test says
@@ -55,13 +59,13 @@ class TlsClient {
     ctx_.reset(SSL_CTX_new(TLS_client_method()));
     EXPECT_EQ(SSL_CTX_use_certificate_file(ctx_.get(), (dir / "device.pem").c_str(), SSL_FILETYPE_PEM), 1);
     EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_.get(), (dir / "device.key").c_str(), SSL_FILETYPE_PEM), 1);
-    fd_ = ConnectTcp(port);
+    socket_ = ConnectTcp(port);
+    fd_ = socket_.get();
     ssl_.reset(SSL_new(ctx_.get()));
     SSL_set_fd(ssl_.get(), fd_);
     EXPECT_EQ(SSL_connect(ssl_.get()), 1) << "the handshake failed";
     ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
   }
-  ~TlsClient() { ::close(fd_); }
 
   // False once the cloud has closed the connection.
   bool Send(std::string_view bytes) {
@@ -100,7 +104,8 @@ class TlsClient {
  private:
   ossl::UniquePtr<SSL_CTX> ctx_;
   ossl::UniquePtr<SSL> ssl_;
-  int fd_ = -1;
+  UniqueFd socket_;
+  int fd_ = -1;  // socket_'s
 };
 
 class CloudServerTest : public ::testing::Test {
@@ -242,6 +247,27 @@ TEST_P(CloudResumptionTest, SClientSessOutThenSessInResumes) {
   EXPECT_EQ(log[1]["fingerprint"], device_fingerprint_);
 }
 
+TEST_F(CloudServerTest, EveryRuleACertificateBreaksIsInTheAnswerAndTheLog) {
+  WriteInventory("serial,model\nCW1,SRX4300\n");
+  CloudOptions options = Options();
+  options.inventory = dir() / "inventory.csv";
+  StartCloud(options);
+  WriteDeviceCertificate(testing::IdevidSpecWithHwSerials("FS0001", {Bytes{}}));
+  CommandOutput run = Curl({Url("/v1/identity")});
+  auto answer = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(answer.is_discarded()) << run.out << run.err;
+  EXPECT_EQ(answer["verdict"], "rejected");
+  EXPECT_EQ(answer["reason"], "hardwareModuleName hwSerialNum is empty");
+  ASSERT_EQ(answer["findings"].size(), 2u) << answer.dump();
+  EXPECT_EQ(answer["findings"][0]["id"], "hw-serial-empty");
+  EXPECT_EQ(answer["findings"][1]["id"], "serial-not-in-inventory");
+  EXPECT_EQ(answer["findings"][1]["evidence"], "serial FS0001 is not in the inventory");
+  auto log = StopAndReadLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0]["reason"], "hardwareModuleName hwSerialNum is empty");
+  EXPECT_EQ(log[0]["findings"], answer["findings"]);
+}
+
 TEST_P(CloudResumptionTest, AUnitRemovedFromTheInventoryIsRefusedOnResumption) {
   WriteInventory("serial,model\nFS0001,SRX4300\n");
   CloudOptions options = Options();
@@ -286,7 +312,7 @@ TEST_P(CloudResumptionTest, ACertificateThatExpiredSinceTheFullHandshakeIsRefuse
 }
 
 INSTANTIATE_TEST_SUITE_P(Tls, CloudResumptionTest, ::testing::Values("-tls1_3", "-tls1_2"),
-                         [](const auto& info) { return info.param == "-tls1_3" ? "Tls13" : "Tls12"; });
+                         [](const auto& test) { return test.param == "-tls1_3" ? "Tls13" : "Tls12"; });
 
 TEST_F(CloudServerTest, ReloadingAMalformedInventoryKeepsTheOldOne) {
   WriteInventory("FS0001,SRX4300\n");
@@ -294,9 +320,9 @@ TEST_F(CloudServerTest, ReloadingAMalformedInventoryKeepsTheOldOne) {
   options.inventory = dir() / "inventory.csv";
   StartCloud(options);
   WriteInventory("FS0001\n");
-  auto reloaded = cloud_->ReloadInventory();
-  ASSERT_FALSE(reloaded);
-  EXPECT_EQ(reloaded.error().domain(), ErrorDomain::kConfig);
+  EXPECT_THAT(cloud_->ReloadInventory(),
+              testing::ResultIs(ErrorDomain::kConfig, ConfigCode::kSyntax,
+                                ::testing::HasSubstr("expected 'serial,model', got 'FS0001'")));
   CommandOutput run = Curl({Url("/v1/identity")});
   EXPECT_NE(run.out.find("\"verdict\":\"accepted\""), std::string::npos) << run.out << run.err;
 }
@@ -308,7 +334,8 @@ TEST_F(CloudServerTest, AHandshakeTrickledByteByByteIsClosedAtItsDeadline) {
   options.io_timeout = 1000ms;
   options.handshake_deadline = 1500ms;
   StartCloud(options);
-  int fd = ConnectTcp(cloud_->port());
+  UniqueFd socket = ConnectTcp(cloud_->port());
+  int fd = socket.get();
   auto start = Clock::now();
   // A TLS handshake record header announcing 512 bytes, then one byte each 200 ms: never idle
   // for a whole io_timeout.
@@ -322,7 +349,7 @@ TEST_F(CloudServerTest, AHandshakeTrickledByteByByteIsClosedAtItsDeadline) {
     if (!closed) closed = ::send(fd, &byte, 1, MSG_NOSIGNAL) != 1;
   }
   auto held = Clock::now() - start;
-  ::close(fd);
+  socket.reset();
   EXPECT_TRUE(closed) << "a trickling client held the connection for 8 s";
   EXPECT_GE(held, 1400ms);
   EXPECT_LT(held, 3000ms);
@@ -379,7 +406,7 @@ TEST_F(CloudServerTest, AnIdleClientIsDroppedAsStalledNotAccepted) {
 
 TEST_F(CloudServerTest, AConnectionClosedBeforeAnyByteIsLoggedAsClosedNotRejected) {
   StartCloud(Options());
-  ::close(ConnectTcp(cloud_->port()));
+  ConnectTcp(cloud_->port()).reset();
   ASSERT_TRUE(PollUntil([&] { return cloud_->connections() == 1; }, 10s));
   auto log = StopAndReadLog();
   ASSERT_EQ(log.size(), 1u);

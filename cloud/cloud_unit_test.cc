@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "cloud/connection_log.h"
@@ -11,6 +12,7 @@
 #include "cloud/testing/doubtful_identities.h"
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
+#include "core/testing/result_matchers.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
 
@@ -27,25 +29,28 @@ struct BadInventory {
   const char* name;
   const char* text;
   const char* message;
+  ConfigCode code;
 };
 
 class BadInventoryTest : public ::testing::TestWithParam<BadInventory> {};
 
 TEST_P(BadInventoryTest, IsAConfigErrorNamingTheLine) {
-  auto inventory = ParseInventory(GetParam().text, "inv.csv");
-  ASSERT_FALSE(inventory);
-  EXPECT_EQ(inventory.error().domain(), ErrorDomain::kConfig);
-  EXPECT_EQ(inventory.error().message(), GetParam().message);
+  EXPECT_THAT(ParseInventory(GetParam().text, "inv.csv"),
+              testing::ResultIs(ErrorDomain::kConfig, GetParam().code, GetParam().message));
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Files, BadInventoryTest,
-    ::testing::Values(BadInventory{"DuplicateSerial", "CW1,A\nCW2,B\nCW1,C\n", "inv.csv:3: serial CW1 is listed twice"},
-                      BadInventory{"NoModel", "CW1\n", "inv.csv:1: expected 'serial,model', got 'CW1'"},
-                      BadInventory{"EmptySerial", ",SRX\n", "inv.csv:1: expected 'serial,model', got ',SRX'"},
+    ::testing::Values(BadInventory{"DuplicateSerial", "CW1,A\nCW2,B\nCW1,C\n", "inv.csv:3: serial CW1 is listed twice",
+                                   ConfigCode::kConflict},
+                      BadInventory{"NoModel", "CW1\n", "inv.csv:1: expected 'serial,model', got 'CW1'",
+                                   ConfigCode::kSyntax},
+                      BadInventory{"EmptySerial", ",SRX\n", "inv.csv:1: expected 'serial,model', got ',SRX'",
+                                   ConfigCode::kSyntax},
                       BadInventory{"ThreeFields", "CW1,SRX,extra\n",
-                                   "inv.csv:1: expected 'serial,model', got 'CW1,SRX,extra'"}),
-    [](const auto& info) { return std::string(info.param.name); });
+                                   "inv.csv:1: expected 'serial,model', got 'CW1,SRX,extra'",
+                                   ConfigCode::kSyntax}),
+    [](const auto& test) { return std::string(test.param.name); });
 
 // A self-signed certificate shaped by `spec` (the chain is the handshake's business).
 ossl::Cert Cert(CertificateSpec spec) {
@@ -119,7 +124,37 @@ INSTANTIATE_TEST_SUITE_P(
         VerdictCase{"NoSerial", CertificateSpec{.subject = {{"CN", "SRX4300"}}, .not_after = "20991231235959Z"},
                     std::nullopt, false,
                     "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& test) { return std::string(test.param.name); });
+
+// A certificate that breaks several rules is refused with every one of them, in the order the
+// rules are checked; `reason` stays the first.
+TEST(IdentityVerdictTest, ACertificateBreakingTwoRulesIsRefusedWithBothFindings) {
+  CertificateSpec spec = AsCa();
+  spec.der_extensions.clear();  // no hardwareModuleName either
+  IdentityVerdict v = JudgeDeviceCertificate(*Cert(spec), Inventory{{"CW2", "SRX4300"}});
+  EXPECT_FALSE(v.accepted);
+  using ::testing::ElementsAre;
+  using ::testing::Field;
+  EXPECT_THAT(v.findings.findings(),
+              ElementsAre(Field(&Finding::id, "not-a-device-certificate"),
+                          Field(&Finding::id, "hw-module-name-missing"),
+                          Field(&Finding::id, "serial-not-in-inventory")));
+  EXPECT_EQ(v.reason, "a CA certificate cannot be a device identity");
+  nlohmann::json j = v.ToJson();
+  EXPECT_EQ(j["reason"], v.reason);
+  ASSERT_EQ(j["findings"].size(), 3u) << j.dump();
+  EXPECT_EQ(j["findings"][1], (nlohmann::json{{"id", "hw-module-name-missing"},
+                                              {"severity", "failure"},
+                                              {"evidence", "no hardwareModuleName in subjectAltName"}}));
+  EXPECT_EQ(j["findings"][2]["evidence"], "serial CW1 is not in the inventory");
+}
+
+TEST(IdentityVerdictTest, AnAcceptedCertificateHasNoFindings) {
+  IdentityVerdict v = JudgeDeviceCertificate(*Cert(Idevid("CW1", "SRX4300")), std::nullopt);
+  EXPECT_TRUE(v.accepted);
+  EXPECT_TRUE(v.findings.findings().empty());
+  EXPECT_EQ(v.ToJson()["findings"], nlohmann::json::array());
+}
 
 // The device_certificate fuzzer's corpus holds the doubtful identities as DER; set
 // IDEVID_WRITE_CORPUS=1 to write them anew (self-signed: the verdict does not look at the chain).
@@ -181,6 +216,7 @@ TEST(ConnectionRecordTest, UnservedConnectionsHaveNoVerdictStatusOrResource) {
   EXPECT_TRUE(j["status"].is_null());
   EXPECT_TRUE(j["served"].is_null());
   EXPECT_TRUE(j["fingerprint"].is_null());
+  EXPECT_TRUE(j["findings"].is_null());
   EXPECT_EQ(j["phase"], "handshake");
 }
 

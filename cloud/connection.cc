@@ -114,12 +114,15 @@ IdentityVerdict JudgeSession(SSL* ssl, const ConnectionSettings& s, ConnectionRe
   r.protocol = SSL_get_version(ssl);
   r.cipher = SSL_get_cipher_name(ssl);
   X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr) return {false, "", "", "the session carries no client certificate"};
+  if (cert == nullptr) {
+    return IdentityVerdict::Refused("client-certificate-missing", "the session carries no client certificate");
+  }
   r.DescribeCertificate(*cert);
   // RFC 5280 6.1.3 (a)(2): the full handshake checked the validity period when it began; a session
   // resumed later must still be within it.
   if (r.resumed && X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
-    return {false, "", "", "the certificate of the resumed session has expired"};
+    return IdentityVerdict::Refused("resumed-certificate-expired",
+                                    "the certificate of the resumed session has expired");
   }
   return JudgeDeviceCertificate(*cert, *s.inventory);
 }
@@ -136,7 +139,10 @@ void ServeRequest(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecor
   r.status = response.status;
   r.served = response.served;
   r.reason = response.reason;
-  if (response.served) r.verdict = verdict.accepted ? "accepted" : "rejected";
+  if (response.served) {
+    r.verdict = verdict.accepted ? "accepted" : "rejected";
+    r.findings = FindingsJson(verdict.findings);
+  }
   std::string bytes = FormatResponse(response);
   int written = 0;
   (void)DriveSsl(ssl, fd, [&] { return SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size())); },
@@ -146,7 +152,8 @@ void ServeRequest(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecor
 
 }  // namespace
 
-void ServeConnection(int fd, std::string peer, const ConnectionSettings& settings, ConnectionLog& log) {
+void ServeConnection(UniqueFd socket, std::string peer, const ConnectionSettings& settings, ConnectionLog& log) {
+  int fd = socket.get();
   ConnectionRecord record;
   record.peer = std::move(peer);
   Ssl ssl(SSL_new(settings.ctx));
@@ -161,7 +168,7 @@ void ServeConnection(int fd, std::string peer, const ConnectionSettings& setting
   log.Write(record);  // before the close, which a client may wait for
   if (secured) (void)SSL_shutdown(ssl.get());
   ClearOpenSslErrors();
-  LingeringClose(fd);
+  LingeringClose(std::move(socket));
 }
 
 }  // namespace idevid

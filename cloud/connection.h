@@ -12,6 +12,7 @@
 
 #include "cloud/connection_log.h"
 #include "cloud/inventory.h"
+#include "core/unique_fd.h"
 
 namespace idevid {
 
@@ -27,6 +28,6 @@ struct ConnectionSettings {
 // Serves the accepted socket `fd` (non-blocking from here on; closed on return) of the client
 // at `peer`, and writes what happened to `log` before closing. Never fails: every end is a
 // record.
-void ServeConnection(int fd, std::string peer, const ConnectionSettings& settings, ConnectionLog& log);
+void ServeConnection(UniqueFd fd, std::string peer, const ConnectionSettings& settings, ConnectionLog& log);
 
 }  // namespace idevid

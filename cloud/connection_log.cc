@@ -49,6 +49,7 @@ nlohmann::json ConnectionRecord::ToJson() const {
           {"outcome", outcome},      {"phase", OrNull(phase)},
           {"status", OrNull(status)}, {"served", OrNull(served)},
           {"verdict", OrNull(verdict)}, {"reason", reason},
+          {"findings", OrNull(findings)},
           {"request", OrNull(request)}, {"resumed", resumed},
           {"protocol", protocol},    {"cipher", cipher},
           {"serial", serial},        {"model", model},

@@ -24,7 +24,8 @@ struct ConnectionRecord {
   std::optional<int> status;           // the HTTP status answered; nullopt when none was
   std::optional<std::string> served;   // the resource served; nullopt when none was
   std::optional<std::string> verdict;  // "accepted"/"rejected" when the client was judged
-  std::string reason;
+  std::string reason;                  // the first finding's evidence, or what went wrong
+  std::optional<nlohmann::json> findings;  // every finding of the verdict served; nullopt when none was
   std::optional<std::string> request;  // the request line, escaped
   bool resumed = false;                // an abbreviated handshake on a session of before
   std::string protocol;

@@ -1,6 +1,6 @@
 // The cloud's decision about who is talking: the device certificate presented in the TLS
 // handshake (already chained to the factory CA by the handshake) against the 802.1AR profile
-// and the inventory.
+// and the inventory. Every rule the certificate breaks is a finding of its own.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +11,7 @@
 
 #include "cloud/inventory.h"
 #include "core/openssl_ptr.h"
+#include "core/verdict.h"
 
 namespace idevid {
 
@@ -22,14 +23,24 @@ struct IdentityVerdict {
   bool accepted = false;
   std::string serial;
   std::string model;
-  std::string reason;  // why it was refused; "ok" when accepted
+  std::string reason;  // the first finding's evidence when refused; "ok" when accepted
+  Verdict findings;    // every rule broken, in the order the rules are checked; empty when accepted
+
+  // A refusal for a single reason (no certificate, a resumed session past its validity).
+  static IdentityVerdict Refused(std::string id, std::string evidence);
+  // {"verdict", "serial", "model", "reason", "findings": [{"id", "severity", "evidence"}...]}.
   nlohmann::json ToJson() const;
 };
+
+// Every finding as [{"id", "severity" ("failure"/"warning"), "evidence"}], for answers and logs.
+nlohmann::json FindingsJson(const Verdict& verdict);
 
 // Checks a device certificate: not a CA, KeyUsage digitalSignature, subject serialNumber and
 // CN present, exactly one hardwareModuleName (or copies of one) with the TPM 2.0 hwType and a
 // hwSerialNum of 1 to kMaxHwSerialBytes bytes; with an inventory, the serial must be listed
-// with this model. Never fails: a refusal is a verdict with its reason.
+// with this model. Never fails: a refusal is a verdict listing every rule broken, with ids
+// such as "subject-serial-missing", "not-a-device-certificate", "hw-serial-empty",
+// "serial-not-in-inventory".
 IdentityVerdict JudgeDeviceCertificate(const X509& cert, const std::optional<Inventory>& inventory);
 
 }  // namespace idevid

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/file_io.h"
 
 namespace idevid {
@@ -29,20 +30,20 @@ Result<Inventory> ParseInventory(std::string_view text, const std::string& file_
     std::string_view serial = Trim(line.substr(0, comma));
     std::string_view model = comma == std::string_view::npos ? "" : Trim(line.substr(comma + 1));
     if (serial.empty() || model.empty() || model.find(',') != std::string_view::npos) {
-      return ConfigError(fmt::format("{}:{}: expected 'serial,model', got '{}'", file_name,
-                                     number, line));
+      return ConfigError(ConfigCode::kSyntax, fmt::format("{}:{}: expected 'serial,model', got '{}'",
+                                                          file_name, number, DisplayText(line)));
     }
     if (!inventory.emplace(std::string(serial), std::string(model)).second) {
-      return ConfigError(fmt::format("{}:{}: serial {} is listed twice", file_name, number, serial));
+      return ConfigError(ConfigCode::kConflict, fmt::format("{}:{}: serial {} is listed twice", file_name,
+                                                            number, DisplayText(serial)));
     }
   }
   return inventory;
 }
 
 Result<Inventory> LoadInventory(const std::filesystem::path& path) {
-  auto text = ReadFileText(path);
-  if (!text) return Fail(text.error());
-  return ParseInventory(*text, path.string());
+  IDEVID_ASSIGN_OR_RETURN(std::string text, ReadFileText(path));
+  return ParseInventory(text, path.string());
 }
 
 }  // namespace idevid

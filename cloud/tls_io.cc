@@ -54,7 +54,8 @@ IoOutcome DriveSsl(SSL* ssl, int fd, const std::function<int()>& step, const IoB
 
 IoOutcome WaitReadable(int fd, const IoBounds& bounds) { return Wait(fd, POLLIN, bounds); }
 
-void LingeringClose(int fd) {
+void LingeringClose(UniqueFd socket) {
+  int fd = socket.get();
   ::shutdown(fd, SHUT_WR);
   char buffer[4096];
   auto deadline = Clock::now() + std::chrono::milliseconds(500);
@@ -62,7 +63,6 @@ void LingeringClose(int fd) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 100) > 0 && ::read(fd, buffer, sizeof buffer) <= 0) break;
   }
-  ::close(fd);
-}
+}  // `socket` closes it
 
 }  // namespace idevid

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <functional>
 
+#include "core/unique_fd.h"
+
 namespace idevid {
 
 using Clock = std::chrono::steady_clock;
@@ -40,6 +42,6 @@ struct IoBounds {
 
 // Closes after the peer has had the chance to read what was sent last (an alert, a response):
 // closing with its data unread would reset the connection and lose it on the way.
-void LingeringClose(int fd);
+void LingeringClose(UniqueFd fd);
 
 }  // namespace idevid

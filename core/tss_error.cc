@@ -61,6 +61,17 @@ bool IsTpmRc(const Error& error, TSS2_RC tpm_rc) {
          (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER) && BaseTpmRc(rc) == tpm_rc;
 }
 
+bool IsTpmUnreachable(const Error& error) {
+  if (error.domain() != ErrorDomain::kTss) return false;
+  auto rc = static_cast<TSS2_RC>(error.code());
+  TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+  // Answers of the TPM itself (directly or relayed by a resource manager) mean it is there.
+  if (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER) return false;
+  TSS2_RC base = rc & 0xFFFF;  // the base code, below the layer bits
+  return base == TSS2_BASE_RC_NO_CONNECTION || base == TSS2_BASE_RC_IO_ERROR ||
+         base == TSS2_BASE_RC_TRY_AGAIN;
+}
+
 Error TssError(TSS2_RC rc, std::string_view what) {
   const char* decoded = Tss2_RC_Decode(rc);
   return Error(ErrorDomain::kTss, rc,

@@ -23,6 +23,11 @@ bool IsRetryableTpmRc(TSS2_RC rc);
 // True when `error` is the TPM's (or its resource manager's) answer `tpm_rc` (TPM2_RC_*).
 bool IsTpmRc(const Error& error, TSS2_RC tpm_rc);
 
+// True when `error` says the TPM (or the path to it: TCTI, resource manager) did not answer:
+// nothing listening, the connection lost, no answer in time. False when the TPM answered, even
+// with an error (no such handle, no certificate in NV), and for errors of other domains.
+bool IsTpmUnreachable(const Error& error);
+
 // The rc without its layer bits and handle/parameter/session number, for comparing with TPM2_RC_*.
 TSS2_RC BaseTpmRc(TSS2_RC rc);
 

@@ -45,5 +45,34 @@ INSTANTIATE_TEST_SUITE_P(
         // TCTI I/O failure: no TPM rc at all.
         RcCase{TSS2_TCTI_RC_IO_ERROR, TSS2_TCTI_RC_IO_ERROR & ~TSS2_RC_LAYER_MASK, false, ""}));
 
+struct Case {
+  const char* name;
+  ErrorDomain domain;
+  std::uint64_t code;
+  bool unreachable;
+};
+
+class TpmUnreachableTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(TpmUnreachableTest, TellsSilenceFromAnAnswer) {
+  EXPECT_EQ(IsTpmUnreachable(Error(GetParam().domain, GetParam().code, "x")), GetParam().unreachable);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Codes, TpmUnreachableTest,
+    ::testing::Values(
+        Case{"TctiIoError", ErrorDomain::kTss, TSS2_TCTI_RC_IO_ERROR, true},
+        Case{"TctiNoConnection", ErrorDomain::kTss, TSS2_TCTI_RC_NO_CONNECTION, true},
+        Case{"TctiTimeout", ErrorDomain::kTss, TSS2_TCTI_RC_TRY_AGAIN, true},
+        Case{"EsysIoError", ErrorDomain::kTss, TSS2_ESYS_RC_IO_ERROR, true},
+        Case{"ResourceManagerNoConnection", ErrorDomain::kTss,
+             TSS2_RESMGR_RC_LAYER | TSS2_BASE_RC_NO_CONNECTION, true},
+        Case{"TpmNoSuchHandle", ErrorDomain::kTss, TPM2_RC_HANDLE | TPM2_RC_1, false},
+        Case{"TpmNvUninitialized", ErrorDomain::kTss, TPM2_RC_NV_UNINITIALIZED, false},
+        Case{"RelayedTpmAnswer", ErrorDomain::kTss, TSS2_RESMGR_TPM_RC_LAYER | TPM2_RC_RETRY, false},
+        Case{"EsysBadReference", ErrorDomain::kTss, TSS2_ESYS_RC_BAD_REFERENCE, false},
+        Case{"NotTss", ErrorDomain::kIo, TSS2_TCTI_RC_IO_ERROR, false}),
+    [](const auto& test) { return std::string(test.param.name); });
+
 }  // namespace
 }  // namespace idevid

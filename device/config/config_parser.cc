@@ -47,7 +47,7 @@ Result<std::vector<Token>> Tokenize(std::string_view line, const SourceLocation&
     } else if (c == '"') {
       std::size_t end = line.find('"', i + 1);
       if (end == std::string_view::npos) {
-        return ConfigError(fmt::format("{}: unterminated quoted string",
+        return ConfigError(ConfigCode::kSyntax, fmt::format("{}: unterminated quoted string",
                                        SourceLocation{at.file, at.line, static_cast<int>(i + 1)}.ToString()));
       }
       tokens.push_back({std::string(line.substr(i + 1, end - i - 1)), static_cast<int>(i + 1)});
@@ -108,7 +108,7 @@ Result<void> SetOnce(AttributeLocations& set_at, const std::string& attribute,
                      const std::string& owner, const SourceLocation& at) {
   auto [first, inserted] = set_at.emplace(attribute, at);
   if (inserted) return {};
-  return ConfigError(fmt::format("{}: {} for {} already set at line {}", at.ToString(), attribute,
+  return ConfigError(ConfigCode::kConflict, fmt::format("{}: {} for {} already set at line {}", at.ToString(), attribute,
                                  owner, first->second.line));
 }
 
@@ -161,8 +161,7 @@ std::vector<Rule> PkiRules() {
   };
   auto idev_set = [](DeviceConfig& c, const std::string& attribute, const std::string& value,
                      const SourceLocation& at) -> Result<void> {
-    auto once = SetOnce(c.idevid.set_at, attribute, "idev-id", at);
-    if (!once) return once;
+    IDEVID_TRY(SetOnce(c.idevid.set_at, attribute, "idev-id", at));
     (attribute == "nv-index" ? c.idevid.nv_index : c.idevid.key_handle) = *ParseNumber(value, 16);
     return {};
   };
@@ -181,8 +180,7 @@ std::vector<Rule> PkiRules() {
            local_set("ca-profile", &LocalCertificate::ca_profile)),
       Make(idev, {Kw("nv-index"), nv, Kw("key-handle"), handle},
            [=](auto& c, auto& v, auto& at) -> Result<void> {
-             auto nv_set = idev_set(c, "nv-index", v[0], at);
-             if (!nv_set) return nv_set;
+             IDEVID_TRY(idev_set(c, "nv-index", v[0], at));
              return idev_set(c, "key-handle", v[1], at);
            }),
       Make(idev, {Kw("nv-index"), nv},
@@ -269,9 +267,8 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
                             SourceLocation at) {
   std::vector<const Rule*> alive;
   for (const Rule& r : Grammar()) alive.push_back(&r);
-  auto error = [&](int column, const std::string& what) {
-    return ConfigError(
-        fmt::format("{}: {}", SourceLocation{at.file, at.line, column}.ToString(), what));
+  auto error = [&](ConfigCode code, int column, const std::string& what) {
+    return ConfigError(code, fmt::format("{}: {}", SourceLocation{at.file, at.line, column}.ToString(), what));
   };
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     std::vector<const Rule*> next;
@@ -281,8 +278,17 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
     if (next.empty()) {
       bool complete = std::any_of(alive.begin(), alive.end(),
                                   [&](const Rule* r) { return r->slots.size() == i; });
-      if (complete) return error(tokens[i].column, fmt::format("unexpected {} after a complete statement", Echo(tokens[i].text)));
-      return error(tokens[i].column, fmt::format("expected {}, got {}", Expected(alive, i), Echo(tokens[i].text)));
+      if (complete) {
+        return error(ConfigCode::kSyntax, tokens[i].column,
+                     fmt::format("unexpected {} after a complete statement", Echo(tokens[i].text)));
+      }
+      // Where only keywords fit, the word starts a statement we do not know; otherwise a value
+      // is not of its kind.
+      bool value_expected = std::any_of(alive.begin(), alive.end(), [&](const Rule* r) {
+        return i < r->slots.size() && !r->slots[i].keyword;
+      });
+      return error(value_expected ? ConfigCode::kBadValue : ConfigCode::kUnknownStatement, tokens[i].column,
+                   fmt::format("expected {}, got {}", Expected(alive, i), Echo(tokens[i].text)));
     }
     alive = std::move(next);
   }
@@ -296,7 +302,7 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
     return r->apply(config, values, at);
   }
   const Token& last = tokens.back();
-  return error(last.column + static_cast<int>(last.text.size()),
+  return error(ConfigCode::kSyntax, last.column + static_cast<int>(last.text.size()),
                fmt::format("incomplete statement: expected {} after {}",
                            Expected(alive, tokens.size()), Echo(last.text)));
 }
@@ -314,42 +320,43 @@ Result<void> CheckReferences(const DeviceConfig& c) {
   auto at = [](const SourceLocation& l) { return l.ToString(); };
   for (const auto& [id, cert] : c.local_certificates) {
     if (id == kIdevidCertificateId) {
-      return ConfigError(fmt::format("{}: certificate-id idev-id is reserved for the TPM-held "
+      return ConfigError(ConfigCode::kConflict, fmt::format("{}: certificate-id idev-id is reserved for the TPM-held "
                                      "identity; name the file certificate otherwise",
                                      at(cert.defined_at)));
     }
     if (cert.certificate.empty() || cert.private_key.empty()) {
-      return ConfigError(fmt::format("{}: local-certificate {} needs both 'certificate' and "
+      return ConfigError(ConfigCode::kMissing, fmt::format("{}: local-certificate {} needs both 'certificate' and "
                                      "'private-key'", at(cert.defined_at), Echo(id)));
     }
     if (!cert.ca_profile.empty() && !c.ca_profiles.contains(cert.ca_profile)) {
-      return ConfigError(fmt::format("{}: local-certificate {} names ca-profile {}, which is not "
+      return ConfigError(ConfigCode::kReference, fmt::format("{}: local-certificate {} names ca-profile {}, which is not "
                                      "defined", at(cert.defined_at), Echo(id), Echo(cert.ca_profile)));
     }
   }
   for (const auto& [name, ca] : c.ca_profiles) {
     if (ca.certificate.empty()) {
-      return ConfigError(fmt::format("{}: ca-profile {} has no 'certificate'", at(ca.defined_at), Echo(name)));
+      return ConfigError(ConfigCode::kMissing, fmt::format("{}: ca-profile {} has no 'certificate'", at(ca.defined_at), Echo(name)));
     }
   }
   for (const auto& [name, p] : c.ssl_profiles) {
     bool idevid = p.client_certificate == kIdevidCertificateId;
     if (p.client_certificate.empty()) {
-      return ConfigError(fmt::format("{}: ssl initiation profile {} has no client-certificate",
+      return ConfigError(ConfigCode::kMissing, fmt::format("{}: ssl initiation profile {} has no client-certificate",
                                      at(p.defined_at), Echo(name)));
     }
     if (!idevid && !c.local_certificates.contains(p.client_certificate)) {
-      return ConfigError(fmt::format("{}: ssl initiation profile {} names client-certificate {}, "
+      return ConfigError(ConfigCode::kReference, fmt::format("{}: ssl initiation profile {} names client-certificate {}, "
                                      "which is neither idev-id nor a defined local-certificate",
                                      at(p.defined_at), Echo(name), Echo(p.client_certificate)));
     }
     if (p.tpm_offload != idevid) {
-      return ConfigError(fmt::format("{}: ssl initiation profile {}: crypto-hardware-offload tpm "
+      return ConfigError(ConfigCode::kConflict, fmt::format("{}: ssl initiation profile {}: crypto-hardware-offload tpm "
                                      "goes with client-certificate idev-id, and only with it",
                                      at(OffloadMismatchAt(p)), Echo(name)));
     }
     if (p.trusted_ca.empty() || !c.ca_profiles.contains(p.trusted_ca)) {
-      return ConfigError(fmt::format("{}: ssl initiation profile {} needs trusted-ca naming a "
+      return ConfigError(p.trusted_ca.empty() ? ConfigCode::kMissing : ConfigCode::kReference,
+                         fmt::format("{}: ssl initiation profile {} needs trusted-ca naming a "
                                      "defined ca-profile{}", at(p.defined_at), Echo(name),
                                      p.trusted_ca.empty() ? "" : " (not: " + Echo(p.trusted_ca) + ")"));
     }
@@ -369,7 +376,7 @@ Result<void> CheckCaFilesReadable(const DeviceConfig& c) {
     int error = directory ? EISDIR : errno;
     auto statement = ca.set_at.find("certificate");
     const SourceLocation& where = statement == ca.set_at.end() ? ca.defined_at : statement->second;
-    return ConfigError(fmt::format("{}: ca-profile {} certificate {} cannot be read: {}",
+    return ConfigError(ConfigCode::kFile, fmt::format("{}: ca-profile {} certificate {} cannot be read: {}",
                                    where.ToString(), Echo(name), Echo(ca.certificate, kMaxPathBytes),
                                    std::strerror(error)));
   }
@@ -392,14 +399,11 @@ Result<DeviceConfig> ParseDeviceConfig(std::string_view text, const std::string&
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
     SourceLocation at{file_name, ++line_number, 1};
-    auto tokens = Tokenize(text.substr(start, end - start), at);
-    if (!tokens) return Fail(tokens.error());
-    if (!tokens->empty()) {
-      if (auto applied = ApplyStatement(config, *tokens, at); !applied) return Fail(applied.error());
-    }
+    IDEVID_ASSIGN_OR_RETURN(auto tokens, Tokenize(text.substr(start, end - start), at));
+    if (!tokens.empty()) IDEVID_TRY(ApplyStatement(config, tokens, at));
     start = end + 1;
   }
-  if (auto checked = CheckReferences(config); !checked) return Fail(checked.error());
+  IDEVID_TRY(CheckReferences(config));
   return config;
 }
 
@@ -410,14 +414,13 @@ Result<DeviceConfig> LoadDeviceConfig(const std::filesystem::path& path) {
     // of the machine: kConfig, like any other problem with the configuration.
     int code = static_cast<int>(text.error().code());
     if (code == ENOENT || code == ENOTDIR || code == EACCES || code == EISDIR) {
-      return ConfigError(fmt::format("configuration file {} cannot be read: {}",
+      return ConfigError(ConfigCode::kFile, fmt::format("configuration file {} cannot be read: {}",
                                      Echo(path.string(), kMaxPathBytes), std::strerror(code)));
     }
     return Fail(text.error());
   }
-  auto config = ParseDeviceConfig(*text, path.string());
-  if (!config) return config;
-  if (auto readable = CheckCaFilesReadable(*config); !readable) return Fail(readable.error());
+  IDEVID_ASSIGN_OR_RETURN(DeviceConfig config, ParseDeviceConfig(*text, path.string()));
+  IDEVID_TRY(CheckCaFilesReadable(config));
   return config;
 }
 

@@ -1,13 +1,17 @@
 #include "device/config/config_parser.h"
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
+#include "core/testing/result_matchers.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
+
+using testing::ResultIs;
 
 constexpr const char* kSeedConfig = R"(# the appliance's configuration, as in the design
 set security pki ca-profile cloud-ca ca-identity cloud-ca
@@ -61,15 +65,14 @@ struct BadCase {
   const char* name;
   std::string text;
   std::string message;  // the whole error message
+  ConfigCode code;
 };
 
 class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(BadConfigTest, IsRefusedWithFileLineColumnAndWhatWasExpected) {
-  auto config = ParseDeviceConfig(GetParam().text, "d.conf");
-  ASSERT_FALSE(config);
-  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
-  EXPECT_EQ(config.error().message(), GetParam().message);
+  EXPECT_THAT(ParseDeviceConfig(GetParam().text, "d.conf"),
+              ResultIs(ErrorDomain::kConfig, GetParam().code, GetParam().message));
 }
 
 const std::string kCa =
@@ -79,41 +82,41 @@ INSTANTIATE_TEST_SUITE_P(
     Statements, BadConfigTest,
     ::testing::Values(
         BadCase{"UnknownFirstWord", "delete security pki\n",
-                "d.conf:1:1: expected 'set', got 'delete'"},
+                "d.conf:1:1: expected 'set', got 'delete'", ConfigCode::kUnknownStatement},
         BadCase{"UnknownSection", "set security pkx ca-profile a\n",
-                "d.conf:1:14: expected 'pki', got 'pkx'"},
+                "d.conf:1:14: expected 'pki', got 'pkx'", ConfigCode::kUnknownStatement},
         BadCase{"WrongBranch", "\nset security pki node-local remote-certificate x\n",
                 "d.conf:2:29: expected 'idev-id', 'local-certificate' or 'socket-group', got "
-                "'remote-certificate'"},
+                "'remote-certificate'", ConfigCode::kUnknownStatement},
         BadCase{"Incomplete", "set services ssl initiation profile p trusted-ca\n",
-                "d.conf:1:49: incomplete statement: expected a CA profile name after 'trusted-ca'"},
+                "d.conf:1:49: incomplete statement: expected a CA profile name after 'trusted-ca'", ConfigCode::kSyntax},
         BadCase{"UnknownAttribute", "set services ssl initiation profile p cipher aes\n",
                 "d.conf:1:39: expected 'client-certificate', 'crypto-hardware-offload', "
                 "'handshake-timeout', 'protocol-version', 'server-name' or 'trusted-ca', got "
-                "'cipher'"},
+                "'cipher'", ConfigCode::kUnknownStatement},
         BadCase{"OffloadOtherThanTpm",
                 "set services ssl initiation profile p crypto-hardware-offload hsm\n",
-                "d.conf:1:63: expected 'tpm', got 'hsm'"},
+                "d.conf:1:63: expected 'tpm', got 'hsm'", ConfigCode::kUnknownStatement},
         BadCase{"HandleNotHex", "set security pki node-local idev-id key-handle 81020000\n",
-                "d.conf:1:48: expected a key handle like 0x81020000, got '81020000'"},
+                "d.conf:1:48: expected a key handle like 0x81020000, got '81020000'", ConfigCode::kBadValue},
         BadCase{"TrailingWord",
                 "set security pki node-local idev-id nv-index 0x01C90000 key-handle 0x81020000 x\n",
-                "d.conf:1:79: unexpected 'x' after a complete statement"},
+                "d.conf:1:79: unexpected 'x' after a complete statement", ConfigCode::kSyntax},
         BadCase{"TimeoutOutOfRange", "set services ssl initiation profile p handshake-timeout 0\n",
-                "d.conf:1:57: expected a number of seconds (1-600), got '0'"},
+                "d.conf:1:57: expected a number of seconds (1-600), got '0'", ConfigCode::kBadValue},
         BadCase{"UnterminatedQuote", "set security pki ca-profile a certificate \"/x y\n",
-                "d.conf:1:43: unterminated quoted string"},
+                "d.conf:1:43: unterminated quoted string", ConfigCode::kSyntax},
         BadCase{"ProfileWithUnknownCertificate",
                 kCa + "set services ssl initiation profile p client-certificate nope\n"
                       "set services ssl initiation profile p trusted-ca ca\n",
                 "d.conf:2:1: ssl initiation profile 'p' names client-certificate 'nope', which is "
-                "neither idev-id nor a defined local-certificate"},
+                "neither idev-id nor a defined local-certificate", ConfigCode::kReference},
         BadCase{"ProfileWithUnknownCa",
                 "set services ssl initiation profile p client-certificate idev-id\n"
                 "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                 "set services ssl initiation profile p trusted-ca cloud\n",
                 "d.conf:1:1: ssl initiation profile 'p' needs trusted-ca naming a defined "
-                "ca-profile (not: 'cloud')"},
+                "ca-profile (not: 'cloud')", ConfigCode::kReference},
         BadCase{"TpmOffloadWithFileCertificate",
                 kCa + "set security pki node-local local-certificate f certificate /f.pem\n"
                       "set security pki node-local local-certificate f private-key /f.key\n"
@@ -121,20 +124,20 @@ INSTANTIATE_TEST_SUITE_P(
                       "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                       "set services ssl initiation profile p trusted-ca ca\n",
                 "d.conf:4:1: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
-                "client-certificate idev-id, and only with it"},
+                "client-certificate idev-id, and only with it", ConfigCode::kConflict},
         BadCase{"LocalCertificateNamedIdevid",
                 "set security pki node-local local-certificate idev-id certificate /f.pem\n"
                 "set security pki node-local local-certificate idev-id private-key /f.key\n",
                 "d.conf:1:1: certificate-id idev-id is reserved for the TPM-held identity; name the "
-                "file certificate otherwise"},
+                "file certificate otherwise", ConfigCode::kConflict},
         BadCase{"LocalCertificateWithoutKey",
                 "set security pki node-local local-certificate f certificate /f.pem\n",
-                "d.conf:1:1: local-certificate 'f' needs both 'certificate' and 'private-key'"},
+                "d.conf:1:1: local-certificate 'f' needs both 'certificate' and 'private-key'", ConfigCode::kMissing},
         BadCase{"LocalCertificateWithUnknownCaProfile",
                 "set security pki node-local local-certificate f certificate /f.pem\n"
                 "set security pki node-local local-certificate f private-key /f.key\n"
                 "set security pki node-local local-certificate f ca-profile nope\n",
-                "d.conf:1:1: local-certificate 'f' names ca-profile 'nope', which is not defined"},
+                "d.conf:1:1: local-certificate 'f' names ca-profile 'nope', which is not defined", ConfigCode::kReference},
         // The offload/certificate mismatch is reported at the profile's client-certificate
         // statement, wherever the profile's first statement is.
         BadCase{"TpmOffloadWithFileCertificateAtItsCertificateLine",
@@ -144,20 +147,18 @@ INSTANTIATE_TEST_SUITE_P(
                       "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                       "set services ssl initiation profile p client-certificate f\n",
                 "d.conf:6:1: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
-                "client-certificate idev-id, and only with it"},
+                "client-certificate idev-id, and only with it", ConfigCode::kConflict},
         BadCase{"IdevidWithoutOffloadAtItsCertificateLine",
                 kCa + "set services ssl initiation profile p trusted-ca ca\n"
                       "  set services ssl initiation profile p client-certificate idev-id\n",
                 "d.conf:3:3: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
-                "client-certificate idev-id, and only with it"}),
-    [](const auto& info) { return std::string(info.param.name); });
+                "client-certificate idev-id, and only with it", ConfigCode::kConflict}),
+    [](const auto& test) { return std::string(test.param.name); });
 
 TEST(ConfigFileTest, MissingFileIsAConfigErrorNamingIt) {
-  auto config = LoadDeviceConfig("/nonexistent/device.conf");
-  ASSERT_FALSE(config);
-  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
-  EXPECT_EQ(config.error().message(),
-            "configuration file '/nonexistent/device.conf' cannot be read: No such file or directory");
+  EXPECT_THAT(LoadDeviceConfig("/nonexistent/device.conf"),
+              ResultIs(ErrorDomain::kConfig, ConfigCode::kFile,
+                       "configuration file '/nonexistent/device.conf' cannot be read: No such file or directory"));
 }
 
 TEST(ConfigFileTest, ACaProfileNamingAMissingFileFailsTheLoadAtItsStatement) {
@@ -170,12 +171,10 @@ TEST(ConfigFileTest, ACaProfileNamingAMissingFileFailsTheLoadAtItsStatement) {
                                                 "set security pki ca-profile b ca-identity b\n"
                                                 "set security pki ca-profile b certificate {}\n",
                                                 (dir.path() / "ca.pem").string(), missing.string())));
-  auto config = LoadDeviceConfig(conf);
-  ASSERT_FALSE(config);
-  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
-  EXPECT_EQ(config.error().message(),
-            fmt::format("{}:4:1: ca-profile 'b' certificate '{}' cannot be read: No such file or "
-                        "directory", conf.string(), missing.string()));
+  EXPECT_THAT(LoadDeviceConfig(conf),
+              ResultIs(ErrorDomain::kConfig, ConfigCode::kFile,
+                       fmt::format("{}:4:1: ca-profile 'b' certificate '{}' cannot be read: No such file or "
+                                   "directory", conf.string(), missing.string())));
   // Parsing alone does not look at files.
   EXPECT_TRUE(ParseDeviceConfig(*ReadFileText(conf), "d.conf"));
 }
@@ -185,12 +184,10 @@ TEST(ConfigFileTest, ACaProfileNamingADirectoryFailsTheLoadAtItsStatement) {
   auto conf = dir.path() / "d.conf";
   ASSERT_TRUE(WriteFileAtomic(conf, fmt::format("set security pki ca-profile a certificate {}\n",
                                                 dir.path().string())));
-  auto config = LoadDeviceConfig(conf);
-  ASSERT_FALSE(config);
-  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
-  EXPECT_EQ(config.error().message(),
-            fmt::format("{}:1:1: ca-profile 'a' certificate '{}' cannot be read: Is a directory",
-                        conf.string(), dir.path().string()));
+  EXPECT_THAT(LoadDeviceConfig(conf),
+              ResultIs(ErrorDomain::kConfig, ConfigCode::kFile,
+                       fmt::format("{}:1:1: ca-profile 'a' certificate '{}' cannot be read: Is a directory",
+                                   conf.string(), dir.path().string())));
 }
 
 TEST(ConfigParserTest, AUtf8ByteOrderMarkAtTheStartIsIgnored) {
@@ -198,13 +195,13 @@ TEST(ConfigParserTest, AUtf8ByteOrderMarkAtTheStartIsIgnored) {
   ASSERT_TRUE(config) << config.error().message();
   EXPECT_EQ(config->socket_group, "g");
   // Columns count from after the mark.
-  auto bad = ParseDeviceConfig("\xEF\xBB\xBFset security pkx\n", "d.conf");
-  ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message(), "d.conf:1:14: expected 'pki', got 'pkx'");
+  EXPECT_THAT(ParseDeviceConfig("\xEF\xBB\xBFset security pkx\n", "d.conf"),
+              ResultIs(ErrorDomain::kConfig, ConfigCode::kUnknownStatement,
+                       "d.conf:1:14: expected 'pki', got 'pkx'"));
   // Anywhere else it is not blank, and the error shows it escaped (it prints as nothing).
-  auto later = ParseDeviceConfig("\n\xEF\xBB\xBFset security pki\n", "d.conf");
-  ASSERT_FALSE(later);
-  EXPECT_EQ(later.error().message(), "d.conf:2:1: expected 'set', got '\\ufeffset'");
+  EXPECT_THAT(ParseDeviceConfig("\n\xEF\xBB\xBFset security pki\n", "d.conf"),
+              ResultIs(ErrorDomain::kConfig, ConfigCode::kUnknownStatement,
+                       "d.conf:2:1: expected 'set', got '\\ufeffset'"));
 }
 
 // Every attribute is set by one statement: a second one is refused naming both lines, with the
@@ -212,10 +209,8 @@ TEST(ConfigParserTest, AUtf8ByteOrderMarkAtTheStartIsIgnored) {
 class RepeatedStatementTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(RepeatedStatementTest, IsRefusedNamingBothLines) {
-  auto config = ParseDeviceConfig(GetParam().text, "d.conf");
-  ASSERT_FALSE(config);
-  EXPECT_EQ(config.error().domain(), ErrorDomain::kConfig);
-  EXPECT_EQ(config.error().message(), GetParam().message);
+  EXPECT_THAT(ParseDeviceConfig(GetParam().text, "d.conf"),
+              ResultIs(ErrorDomain::kConfig, GetParam().code, GetParam().message));
 }
 
 const std::string kLocal =
@@ -228,59 +223,59 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadCase{"LocalCertificateFile", kLocal + "\n\nset security pki node-local local-certificate "
                                                  "fs-cert certificate /g.pem\n",
-                "d.conf:5:1: certificate for local-certificate 'fs-cert' already set at line 1"},
+                "d.conf:5:1: certificate for local-certificate 'fs-cert' already set at line 1", ConfigCode::kConflict},
         BadCase{"SameValueTwice", kLocal + kLocal,
-                "d.conf:3:1: certificate for local-certificate 'fs-cert' already set at line 1"},
+                "d.conf:3:1: certificate for local-certificate 'fs-cert' already set at line 1", ConfigCode::kConflict},
         BadCase{"PrivateKey", kLocal + "set security pki node-local local-certificate fs-cert "
                                        "private-key /g.key\n",
-                "d.conf:3:1: private-key for local-certificate 'fs-cert' already set at line 2"},
+                "d.conf:3:1: private-key for local-certificate 'fs-cert' already set at line 2", ConfigCode::kConflict},
         BadCase{"LocalCaProfile",
                 "set security pki node-local local-certificate f ca-profile a\n"
                 "set security pki node-local local-certificate f ca-profile b\n",
-                "d.conf:2:1: ca-profile for local-certificate 'f' already set at line 1"},
+                "d.conf:2:1: ca-profile for local-certificate 'f' already set at line 1", ConfigCode::kConflict},
         BadCase{"CaCertificate", kCa + kCa,
-                "d.conf:2:1: certificate for ca-profile 'ca' already set at line 1"},
+                "d.conf:2:1: certificate for ca-profile 'ca' already set at line 1", ConfigCode::kConflict},
         BadCase{"CaIdentity",
                 "set security pki ca-profile ca ca-identity x\nset security pki ca-profile ca "
                 "ca-identity y\n",
-                "d.conf:2:1: ca-identity for ca-profile 'ca' already set at line 1"},
+                "d.conf:2:1: ca-identity for ca-profile 'ca' already set at line 1", ConfigCode::kConflict},
         BadCase{"NvIndex",
                 "set security pki node-local idev-id nv-index 0x01C90000\n"
                 "set security pki node-local idev-id nv-index 0x01C90001 key-handle 0x81020000\n",
-                "d.conf:2:1: nv-index for idev-id already set at line 1"},
+                "d.conf:2:1: nv-index for idev-id already set at line 1", ConfigCode::kConflict},
         BadCase{"KeyHandle",
                 "set security pki node-local idev-id nv-index 0x01C90000 key-handle 0x81020000\n"
                 "set security pki node-local idev-id key-handle 0x81020001\n",
-                "d.conf:2:1: key-handle for idev-id already set at line 1"},
+                "d.conf:2:1: key-handle for idev-id already set at line 1", ConfigCode::kConflict},
         BadCase{"SocketGroup",
                 "set security pki node-local socket-group a\nset security pki node-local "
                 "socket-group b\n",
-                "d.conf:2:1: socket-group for node-local already set at line 1"},
+                "d.conf:2:1: socket-group for node-local already set at line 1", ConfigCode::kConflict},
         BadCase{"ClientCertificate", kProfile + kProfile,
-                "d.conf:2:1: client-certificate for ssl initiation profile 'p' already set at line 1"},
+                "d.conf:2:1: client-certificate for ssl initiation profile 'p' already set at line 1", ConfigCode::kConflict},
         BadCase{"Offload",
                 kProfile + "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                            "set services ssl initiation profile p crypto-hardware-offload tpm\n",
                 "d.conf:3:1: crypto-hardware-offload for ssl initiation profile 'p' already set at "
-                "line 2"},
+                "line 2", ConfigCode::kConflict},
         BadCase{"TrustedCa",
                 "set services ssl initiation profile p trusted-ca a\n"
                 "set services ssl initiation profile p trusted-ca b\n",
-                "d.conf:2:1: trusted-ca for ssl initiation profile 'p' already set at line 1"},
+                "d.conf:2:1: trusted-ca for ssl initiation profile 'p' already set at line 1", ConfigCode::kConflict},
         BadCase{"ServerName",
                 "set services ssl initiation profile p server-name a\n"
                 "set services ssl initiation profile p server-name a\n",
-                "d.conf:2:1: server-name for ssl initiation profile 'p' already set at line 1"},
+                "d.conf:2:1: server-name for ssl initiation profile 'p' already set at line 1", ConfigCode::kConflict},
         BadCase{"ProtocolVersion",
                 "set services ssl initiation profile p protocol-version tls12\n"
                 "set services ssl initiation profile p protocol-version tls13\n",
-                "d.conf:2:1: protocol-version for ssl initiation profile 'p' already set at line 1"},
+                "d.conf:2:1: protocol-version for ssl initiation profile 'p' already set at line 1", ConfigCode::kConflict},
         BadCase{"HandshakeTimeout",
                 "set services ssl initiation profile p handshake-timeout 5\n"
                 "set services ssl initiation profile p handshake-timeout 6\n",
                 "d.conf:2:1: handshake-timeout for ssl initiation profile 'p' already set at "
-                "line 1"}),
-    [](const auto& info) { return std::string(info.param.name); });
+                "line 1", ConfigCode::kConflict}),
+    [](const auto& test) { return std::string(test.param.name); });
 
 // Words from the file are echoed escaped and cut: a terminal escape or a 100 KB name in a
 // configuration never reaches the screen as such.
@@ -288,9 +283,9 @@ INSTANTIATE_TEST_SUITE_P(
     OutsideText, BadConfigTest,
     ::testing::Values(
         BadCase{"EscapeSequenceInAWord", "set \x1b[2Jsecurity\n",
-                "d.conf:1:5: expected 'security' or 'services', got '\\x1b[2Jsecurity'"},
+                "d.conf:1:5: expected 'security' or 'services', got '\\x1b[2Jsecurity'", ConfigCode::kUnknownStatement},
         BadCase{"InvalidUtf8InAWord", "set security pki \xff\xfe\n",
-                "d.conf:1:18: expected 'ca-profile' or 'node-local', got '\\xff\\xfe'"},
+                "d.conf:1:18: expected 'ca-profile' or 'node-local', got '\\xff\\xfe'", ConfigCode::kUnknownStatement},
         BadCase{"HugeName",
                 "set services ssl initiation profile " + std::string(100000, 'n') +
                     " client-certificate nope\n" + kCa +
@@ -298,15 +293,15 @@ INSTANTIATE_TEST_SUITE_P(
                     " trusted-ca ca\n",
                 "d.conf:1:1: ssl initiation profile '" + std::string(120, 'n') +
                     "...(100000 bytes)' names client-certificate 'nope', which is neither idev-id "
-                    "nor a defined local-certificate"},
+                    "nor a defined local-certificate", ConfigCode::kReference},
         BadCase{"HugeWord", "set " + std::string(100000, 'w') + "\n",
                 "d.conf:1:5: expected 'security' or 'services', got '" + std::string(120, 'w') +
-                    "...(100000 bytes)'"},
+                    "...(100000 bytes)'", ConfigCode::kUnknownStatement},
         BadCase{"EscapeInAQuotedName",
                 "set security pki node-local local-certificate \"a\x1b]0;owned\x07\" certificate /f\n",
                 "d.conf:1:1: local-certificate 'a\\x1b]0;owned\\x07' needs both 'certificate' "
-                "and 'private-key'"}),
-    [](const auto& info) { return std::string(info.param.name); });
+                "and 'private-key'", ConfigCode::kMissing}),
+    [](const auto& test) { return std::string(test.param.name); });
 
 }  // namespace
 }  // namespace idevid

@@ -1,5 +1,8 @@
 #include "device/pkid/node_local_store.h"
 
+#include <openssl/err.h>
+#include <openssl/x509err.h>
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
@@ -24,27 +27,24 @@ LoadStatus NotLoaded(const std::string& source, const Error& error, const WallCl
 }
 
 Result<ossl::Cert> ReadIdevid(const IdevidLocation& location, const std::string& tcti) {
-  auto tpm = TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(10)});
-  if (!tpm) return Fail(tpm.error());
-  auto der = NvRead(*tpm, location.nv_index);
-  if (!der) return Fail(der.error());
-  auto cert = ParseCertificate(*der);
-  if (!cert) return Fail(cert.error().WithContext(
-      fmt::format("NV {:#010x} does not hold a certificate", location.nv_index)));
-  auto pub = ReadPersistentPublic(*tpm, location.key_handle);
-  if (!pub) return Fail(pub.error());
-  auto key = PublicKeyFromTpm(pub->publicArea);
-  if (!key) return Fail(key.error());
-  const EVP_PKEY* cert_key = X509_get0_pubkey(cert->get());
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm,
+                          TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(10)}));
+  IDEVID_ASSIGN_OR_RETURN(auto der, NvRead(tpm, location.nv_index));
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, ParseCertificate(der),
+                          "NV {:#010x} does not hold a certificate", location.nv_index);
+  IDEVID_ASSIGN_OR_RETURN(auto pub, ReadPersistentPublic(tpm, location.key_handle));
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, PublicKeyFromTpm(pub.publicArea));
+  const EVP_PKEY* cert_key = X509_get0_pubkey(cert.get());
   if (cert_key == nullptr) {
-    return Fail(ErrorDomain::kVerify, 0,
+    ClearOpenSslErrors();
+    return Fail(ErrorDomain::kOpenSsl, ERR_PACK(ERR_LIB_X509, 0, X509_R_UNABLE_TO_GET_CERTS_PUBLIC_KEY),
                 fmt::format("the certificate in NV {:#010x} has a public key OpenSSL cannot decode",
                             location.nv_index));
   }
-  auto tpm_der = PublicKeyDer(**key);
+  auto tpm_der = PublicKeyDer(*key);
   auto cert_der = PublicKeyDer(*cert_key);
   if (!tpm_der || !cert_der || *tpm_der != *cert_der) {
-    return Fail(ErrorDomain::kVerify, 0,
+    return Fail(ErrorDomain::kOpenSsl, ERR_PACK(ERR_LIB_X509, 0, X509_R_KEY_VALUES_MISMATCH),
                 fmt::format("the key at {:#010x} does not match the certificate in NV {:#010x}",
                             location.key_handle, location.nv_index));
   }
@@ -52,13 +52,11 @@ Result<ossl::Cert> ReadIdevid(const IdevidLocation& location, const std::string&
 }
 
 Result<ossl::Cert> ReadFileCertificate(const LocalCertificate& local) {
-  auto cert = LoadCertificateFile(local.certificate);
-  if (!cert) return Fail(cert.error());
-  auto key = LoadPrivateKeyPem(local.private_key);
-  if (!key) return Fail(key.error());
-  if (X509_check_private_key(cert->get(), key->get()) != 1) {
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, LoadCertificateFile(local.certificate));
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, LoadPrivateKeyPem(local.private_key));
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ClearOpenSslErrors();
-    return Fail(ErrorDomain::kVerify, 0,
+    return Fail(ErrorDomain::kOpenSsl, ERR_PACK(ERR_LIB_X509, 0, X509_R_KEY_VALUES_MISMATCH),
                 fmt::format("the private key {} does not belong to the certificate {}",
                             local.private_key, local.certificate));
   }

@@ -22,7 +22,7 @@ bool StartsWith(const std::vector<std::string>& words, const std::vector<std::st
 
 // The line is echoed escaped and cut (a client may send a kilobyte of anything printable).
 tl::unexpected<Error> Unknown(std::string_view line) {
-  return UsageError(fmt::format("unknown command '{}'; known commands:\n  {}", DisplayText(line),
+  return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown command '{}'; known commands:\n  {}", DisplayText(line),
                                 fmt::join(KnownCommands(), "\n  ")));
 }
 
@@ -74,13 +74,13 @@ const std::vector<std::string>& KnownCommands() {
 
 Result<OperationalCommand> ParseOperationalCommand(std::string_view line) {
   if (line.size() > kMaxCommandLength) {
-    return UsageError(fmt::format("command of {} bytes refused: at most {} bytes", line.size(),
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("command of {} bytes refused: at most {} bytes", line.size(),
                                   kMaxCommandLength));
   }
   for (char c : line) {
     auto byte = static_cast<unsigned char>(c);
     if ((byte < 0x20 && c != '\t') || byte > 0x7e) {
-      return UsageError(fmt::format("command refused: byte {:#04x} is not printable ASCII", byte));
+      return UsageError(UsageCode::kInvalidArgument, fmt::format("command refused: byte {:#04x} is not printable ASCII", byte));
     }
   }
   auto words = Words(line);

@@ -1,6 +1,9 @@
 #include "device/pkid/operational_command.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "core/testing/result_matchers.h"
 
 namespace idevid {
 namespace {
@@ -47,10 +50,9 @@ struct BadCase {
 class BadCommandTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(BadCommandTest, IsRefusedSayingWhy) {
-  auto c = ParseOperationalCommand(GetParam().line);
-  ASSERT_FALSE(c);
-  EXPECT_EQ(c.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(c.error().message().find(GetParam().message), std::string::npos) << c.error().message();
+  EXPECT_THAT(ParseOperationalCommand(GetParam().line),
+              testing::ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument,
+                                ::testing::HasSubstr(GetParam().message)));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -72,13 +74,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"LongUnknownLineIsCut", "show " + std::string(1000, 'x'),
                 "unknown command 'show xxxxxxxxxx"},
         BadCase{"BackslashIsEscaped", "show \\x1b[2J", "unknown command 'show \\\\x1b[2J';"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& test) { return std::string(test.param.name); });
 
 TEST(BadCommandEchoTest, ALongLineIsEchoedCutWithItsLength) {
-  auto c = ParseOperationalCommand("show " + std::string(1000, 'x'));
-  ASSERT_FALSE(c);
-  EXPECT_EQ(c.error().message().substr(0, c.error().message().find(';')),
-            "unknown command 'show " + std::string(115, 'x') + "...(1005 bytes)'");
+  EXPECT_THAT(ParseOperationalCommand("show " + std::string(1000, 'x')),
+              testing::ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument,
+                                ::testing::StartsWith("unknown command 'show " + std::string(115, 'x') +
+                                                      "...(1005 bytes)';")));
 }
 
 TEST(KnownCommandsTest, ListsEveryForm) {

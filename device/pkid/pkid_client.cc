@@ -9,13 +9,12 @@ namespace idevid {
 
 Result<CommandResponse> SendPkidCommand(const std::filesystem::path& socket, const std::string& command,
                                         std::chrono::milliseconds timeout) {
-  auto answer = Exchange(socket, command + "\n", timeout);
-  if (!answer) return Fail(answer.error());
+  IDEVID_ASSIGN_OR_RETURN(std::string answer, Exchange(socket, command + "\n", timeout));
   try {
-    auto j = nlohmann::json::parse(*answer);
+    auto j = nlohmann::json::parse(answer);
     return CommandResponse{j.at("status").get<int>(), j.at("text").get<std::string>(), j.at("data")};
   } catch (const nlohmann::json::exception& e) {
-    return ConfigError(fmt::format("pkid at {} answered something else than its JSON: {}",
+    return PeerError(PeerCode::kMalformed, fmt::format("pkid at {} answered something else than its JSON: {}",
                                    socket.string(), DisplayText(e.what())));
   }
 }

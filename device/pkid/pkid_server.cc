@@ -6,12 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <shared_mutex>
+#include <stop_token>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -24,14 +26,18 @@
 namespace idevid {
 namespace {
 
-// SIGHUP, SIGTERM and SIGINT as readable events instead of asynchronous handlers.
-Result<Fd> SignalEvents() {
+// How long a client may take to send its command, and to take its answer.
+constexpr std::chrono::seconds kClientDeadline{5};
+
+// SIGHUP, SIGTERM and SIGINT as readable events instead of asynchronous handlers. Blocked in the
+// calling thread, and so in every thread it starts afterwards.
+Result<UniqueFd> SignalEvents() {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
-  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return ErrnoError(errno, "cannot block signals");
-  Fd fd(::signalfd(-1, &set, SFD_CLOEXEC));
-  if (fd.get() < 0) return ErrnoError(errno, "cannot create a signalfd");
+  if (int e = ::pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0) return ErrnoError(e, "cannot block signals");
+  UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC));
+  if (!fd) return ErrnoError(errno, "cannot create a signalfd");
   return fd;
 }
 
@@ -99,10 +105,13 @@ class Daemon {
     watch_wake_.notify_all();
   }
 
-  // Answers one client; runs on the client's own thread. Commands read the store under a shared
-  // lock; a reload (command or SIGHUP) replaces it under an exclusive one.
-  void Serve(int client) {
-    auto line = ReadMessage(client, '\n', kMaxCommandLength + 1, std::chrono::seconds(5));
+  // Answers one client on one of the client threads; gives up when the client takes longer than
+  // kClientDeadline to ask or to take the answer, or when `stop_fd` becomes readable. Commands
+  // read the store under a shared lock; a reload (command or SIGHUP) replaces it under an
+  // exclusive one.
+  void Serve(int client, int stop_fd) {
+    auto line = ReadMessage(client, '\n', kMaxCommandLength + 1, kClientDeadline, stop_fd);
+    if (!line && line.error().Is(ErrorDomain::kIo, ECANCELED)) return;
     CommandResponse response;
     if (!line) {
       response = {2, line.error().message() + "\n", {}};
@@ -116,7 +125,9 @@ class Daemon {
     }
     nlohmann::json j = {{"status", response.status}, {"text", response.text}, {"data", response.data}};
     // Whatever a certificate or a client put in the text, the answer stays valid JSON.
-    (void)WriteAll(client, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    auto sent = WriteAll(client, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                         kClientDeadline, stop_fd);
+    if (!sent) spdlog::debug("a client did not take its answer: {}", sent.error().message());
   }
 
   void ReloadExclusively() {
@@ -212,44 +223,64 @@ bool HandleSignal(int signal_fd, Daemon& daemon) {
   return false;
 }
 
+// One of the client threads: accepts a client whenever the listener has one and answers it,
+// until `stop_fd` becomes readable.
+void AnswerClients(Daemon& daemon, int listener, int stop_fd) {
+  for (;;) {
+    pollfd fds[2] = {{listener, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("a client thread stops: cannot wait for clients: {}", std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    // Another thread may have taken the client first: the listener does not block (EAGAIN).
+    UniqueFd client(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+    if (client) daemon.Serve(client.get(), stop_fd);
+  }
+}
+
+// Ends the wait of every thread that polls `stop`'s read end: a byte nobody reads keeps it
+// readable.
+void Broadcast(const Pipe& stop) {
+  char byte = 1;
+  while (::write(stop.write.get(), &byte, 1) < 0 && errno == EINTR) {
+  }
+}
+
 }  // namespace
 
 Result<void> RunPkid(const PkidOptions& given) {
   PkidOptions options = given;
   if (!options.now) options.now = [] { return std::chrono::system_clock::now(); };
-  auto config = LoadDeviceConfig(options.config);
-  if (!config) return Fail(config.error());
-  auto signals = SignalEvents();
-  if (!signals) return Fail(signals.error());
-  auto listener = ListenUnix(options.socket, config->socket_group);
-  if (!listener) return Fail(listener.error());
-  Daemon daemon(options, std::move(*config));
+  IDEVID_ASSIGN_OR_RETURN(DeviceConfig config, LoadDeviceConfig(options.config));
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd signals, SignalEvents());
+  IDEVID_ASSIGN_OR_RETURN(Pipe stop, OpenPipe());
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd listener, ListenUnix(options.socket, config.socket_group));
+  Daemon daemon(options, std::move(config));
   daemon.Load();
-  std::thread watch([&daemon] { daemon.WatchTpm(); });
-  spdlog::info("serving on {}", options.socket.string());
-  std::atomic<int> in_flight{0};
-  for (bool running = true; running;) {
-    pollfd fds[2] = {{listener->get(), POLLIN, 0}, {signals->get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
-    if (fds[1].revents & POLLIN) running = HandleSignal(signals->get(), daemon);
-    if (running && (fds[0].revents & POLLIN)) {
-      int client = ::accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC);
-      if (client < 0) continue;
-      // A slow or silent client holds only its own thread, never the daemon.
-      timeval send_timeout{5, 0};
-      ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
-      ++in_flight;
-      std::thread([&daemon, &in_flight, client] {
-        Fd owned(client);
-        daemon.Serve(owned.get());
-        --in_flight;
-      }).detach();
+  std::stop_callback stop_requested(options.stop, [&stop] { Broadcast(stop); });
+  {
+    std::jthread watch([&daemon] { daemon.WatchTpm(); });
+    // A silent or slow client holds one client thread for at most kClientDeadline, never the
+    // daemon; the threads end when `stop` is broadcast, a client being answered with them.
+    std::vector<std::jthread> clients;
+    for (std::size_t i = 0; i < kClientThreads; ++i) {
+      clients.emplace_back([&daemon, &listener, &stop] {
+        AnswerClients(daemon, listener.get(), stop.read.get());
+      });
     }
-  }
-  // Clients still being answered finish (each within its own read and send deadlines).
-  for (int i = 0; i < 1000 && in_flight > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  daemon.StopWatching();
-  watch.join();
+    spdlog::info("serving on {}", options.socket.string());
+    for (bool running = true; running;) {
+      pollfd fds[2] = {{signals.get(), POLLIN, 0}, {stop.read.get(), POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+      if (fds[0].revents & POLLIN) running = HandleSignal(signals.get(), daemon);
+      if (fds[1].revents != 0) running = false;
+    }
+    Broadcast(stop);
+    clients.clear();  // joins them
+    daemon.StopWatching();
+  }  // joins the watch
   ::unlink(options.socket.c_str());
   return {};
 }

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
+#include "core/unique_fd.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "device/pkid/command_handler.h"
@@ -266,15 +267,16 @@ TEST_F(PkidTest, ExportGivesSslClientsTheCertificateAndItsKeyReference) {
 TEST_F(PkidTest, ASilentClientDoesNotHoldUpOthers) {
   Provision("CW1");
   StartPkid();
-  int silent = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  auto silent = OpenSocket(AF_UNIX, SOCK_STREAM);
+  ASSERT_TRUE(silent);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strcpy(addr.sun_path, Socket().c_str());
-  ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::connect(silent->get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   auto start = std::chrono::steady_clock::now();
   CommandResponse show = Ask(kShowIdevid);
   auto waited = std::chrono::steady_clock::now() - start;
-  ::close(silent);
+  silent->reset();
   EXPECT_EQ(show.status, 0);
   EXPECT_LT(waited, std::chrono::seconds(2)) << "pkid waited for the silent client first";
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "core/tss_error.h"  // IsTpmUnreachable
 
 namespace idevid {
 
@@ -17,11 +18,6 @@ struct TpmBackoff {
   // The pause after one of `delay` failed: doubled, within [first_delay, max_delay].
   std::chrono::milliseconds After(std::chrono::milliseconds delay) const;
 };
-
-// True when `error` says the TPM (or the path to it: TCTI, resource manager) did not answer:
-// nothing listening, the connection lost, no answer in time. False when the TPM answered, even
-// with an error (no such handle, no certificate in NV), and for errors of other domains.
-bool IsTpmUnreachable(const Error& error);
 
 // "the TPM at <tcti> does not answer: <error>", the reason idev-id is not loaded while so.
 std::string TpmUnreachableReason(const std::string& tcti, const Error& error);

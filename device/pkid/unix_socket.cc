@@ -15,23 +15,24 @@
 namespace idevid {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 Result<sockaddr_un> Address(const std::filesystem::path& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.string().size() >= sizeof addr.sun_path) {
-    return UsageError(fmt::format("socket path {} is longer than {} bytes", path.string(),
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("socket path {} is longer than {} bytes", path.string(),
                                   sizeof addr.sun_path - 1));
   }
   std::strcpy(addr.sun_path, path.c_str());
   return addr;
 }
 
-Result<Fd> Connect(const std::filesystem::path& path) {
-  auto addr = Address(path);
-  if (!addr) return Fail(addr.error());
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return ErrnoError(errno, "cannot create a socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof *addr) != 0) {
+Result<UniqueFd> Connect(const std::filesystem::path& path) {
+  IDEVID_ASSIGN_OR_RETURN(sockaddr_un addr, Address(path));
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, OpenSocket(AF_UNIX, SOCK_STREAM));
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     return ErrnoError(errno, fmt::format("cannot connect to {}", path.string()));
   }
   return fd;
@@ -44,7 +45,8 @@ Result<void> SetPermissions(const std::filesystem::path& path, const std::option
   }
   struct group* g = ::getgrnam(group->c_str());
   if (g == nullptr) {
-    return ConfigError(fmt::format("socket-group '{}' is not a group on this system", *group));
+    return ConfigError(ConfigCode::kReference,
+                       fmt::format("socket-group '{}' is not a group on this system", *group));
   }
   if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0 || ::chmod(path.c_str(), 0660) != 0) {
     return ErrnoError(errno, fmt::format("cannot give {} to group {}", path.string(), *group));
@@ -52,15 +54,28 @@ Result<void> SetPermissions(const std::filesystem::path& path, const std::option
   return {};
 }
 
-}  // namespace
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
+// Waits until `fd` is ready for `events`, the deadline passes (kIo ETIMEDOUT, `late` says what
+// was late) or `stop_fd` becomes readable (kIo ECANCELED).
+Result<void> WaitFor(int fd, short events, Clock::time_point deadline, int stop_fd,
+                     const std::string& late) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return Fail(ErrorDomain::kIo, ETIMEDOUT, late);
+    pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
+    int ready = ::poll(p, stop_fd < 0 ? 1 : 2, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return ErrnoError(errno, "cannot wait for the socket");
+    // An answer that can go still goes; a client that has not finished asking is not waited for.
+    if (events == POLLOUT && p[0].revents != 0) return {};
+    if (stop_fd >= 0 && p[1].revents != 0) return Fail(ErrorDomain::kIo, ECANCELED, "pkid is stopping");
+    if (p[0].revents != 0) return {};
+  }
 }
 
-Result<Fd> ListenUnix(const std::filesystem::path& path, const std::optional<std::string>& group) {
-  auto addr = Address(path);
-  if (!addr) return Fail(addr.error());
+}  // namespace
+
+Result<UniqueFd> ListenUnix(const std::filesystem::path& path, const std::optional<std::string>& group) {
+  IDEVID_ASSIGN_OR_RETURN(sockaddr_un addr, Address(path));
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -74,33 +89,27 @@ Result<Fd> ListenUnix(const std::filesystem::path& path, const std::optional<std
     }
     ::unlink(path.c_str());  // a stale socket nobody listens on
   }
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return ErrnoError(errno, "cannot create a socket");
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, OpenSocket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK));
   mode_t old = ::umask(0177);  // never visible with wider permissions, not even briefly
-  int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof *addr);
+  int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   int bind_errno = errno;
   ::umask(old);
   if (bound != 0) return ErrnoError(bind_errno, fmt::format("cannot bind {}", path.string()));
   if (auto perms = SetPermissions(path, group); !perms) {
     ::unlink(path.c_str());
-    return Fail(perms.error());
+    return Fail(std::move(perms).error());
   }
   if (::listen(fd.get(), 64) != 0) return ErrnoError(errno, "cannot listen on " + path.string());
   return fd;
 }
 
 Result<std::string> ReadMessage(int fd, char delimiter, std::size_t max_bytes,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout, int stop_fd) {
   std::string data;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = Clock::now() + timeout;
+  std::string late = fmt::format("no complete message within {} ms", timeout.count());
   while (data.find(delimiter) == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
-    int ready = left.count() <= 0 ? 0 : ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) {
-      return Fail(ErrorDomain::kIo, ETIMEDOUT, fmt::format("no complete message within {} ms", timeout.count()));
-    }
+    IDEVID_TRY(WaitFor(fd, POLLIN, deadline, stop_fd, late));
     char buffer[4096];
     ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
@@ -108,17 +117,20 @@ Result<std::string> ReadMessage(int fd, char delimiter, std::size_t max_bytes,
     if (n == 0) break;
     data.append(buffer, static_cast<std::size_t>(n));
     if (data.size() > max_bytes) {
-      return UsageError(fmt::format("message longer than {} bytes refused", max_bytes));
+      return PeerError(PeerCode::kTooLarge, fmt::format("message longer than {} bytes refused", max_bytes));
     }
   }
   if (auto at = data.find(delimiter); at != std::string::npos) data.resize(at);
   return data;
 }
 
-Result<void> WriteAll(int fd, std::string_view data) {
+Result<void> WriteAll(int fd, std::string_view data, std::chrono::milliseconds timeout, int stop_fd) {
+  auto deadline = Clock::now() + timeout;
+  std::string late = fmt::format("the answer was not taken within {} ms", timeout.count());
   while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
+    IDEVID_TRY(WaitFor(fd, POLLOUT, deadline, stop_fd, late));
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
     if (n < 0) return ErrnoError(errno, "cannot write to the socket");
     data.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -127,11 +139,10 @@ Result<void> WriteAll(int fd, std::string_view data) {
 
 Result<std::string> Exchange(const std::filesystem::path& path, std::string_view request,
                              std::chrono::milliseconds timeout) {
-  auto fd = Connect(path);
-  if (!fd) return Fail(fd.error().WithContext("cannot reach pkid (is it running?)"));
-  if (auto sent = WriteAll(fd->get(), request); !sent) return Fail(sent.error());
-  ::shutdown(fd->get(), SHUT_WR);
-  return ReadMessage(fd->get(), '\0', 16 * 1024 * 1024, timeout);
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, Connect(path), "cannot reach pkid (is it running?)");
+  IDEVID_TRY(WriteAll(fd.get(), request, timeout), "cannot send the command to pkid");
+  ::shutdown(fd.get(), SHUT_WR);
+  return ReadMessage(fd.get(), '\0', 16 * 1024 * 1024, timeout);
 }
 
 }  // namespace idevid

@@ -8,40 +8,29 @@
 #include <string>
 
 #include "core/result.h"
+#include "core/unique_fd.h"
 
 namespace idevid {
 
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  int get() const { return fd_; }
+// Listens on `path` with mode 0600, or 0660 owned by `group`; the listener is non-blocking (a
+// client another thread accepted first is EAGAIN, not a wait). A stale socket file nobody
+// listens on is replaced; one in use is an error (kIo, EADDRINUSE); an unknown group is
+// kConfig kReference.
+Result<UniqueFd> ListenUnix(const std::filesystem::path& path, const std::optional<std::string>& group);
 
- private:
-  int fd_ = -1;
-};
-
-// Listens on `path` with mode 0600, or 0660 owned by `group`. A stale socket file nobody
-// listens on is replaced; one in use is an error (kIo, EADDRINUSE).
-Result<Fd> ListenUnix(const std::filesystem::path& path, const std::optional<std::string>& group);
-
-// Reads until `delimiter` or EOF, at most `max_bytes` (kUsage past that), within `timeout`.
+// Reads until `delimiter` or EOF, at most `max_bytes` (kPeer kTooLarge past that), within
+// `timeout` (kIo ETIMEDOUT). Ends early with kIo ECANCELED when `stop_fd` (if not -1) becomes
+// readable.
 Result<std::string> ReadMessage(int fd, char delimiter, std::size_t max_bytes,
-                                std::chrono::milliseconds timeout);
+                                std::chrono::milliseconds timeout, int stop_fd = -1);
 
-// Writes all of `data` (kIo on failure).
-Result<void> WriteAll(int fd, std::string_view data);
+// Writes all of `data` within `timeout` (kIo ETIMEDOUT; kIo with errno on failure). Ends early
+// with kIo ECANCELED when `stop_fd` (if not -1) becomes readable.
+Result<void> WriteAll(int fd, std::string_view data, std::chrono::milliseconds timeout,
+                      int stop_fd = -1);
 
-// Connects to `path`, sends `request`, half-closes, and reads the whole answer.
+// Connects to `path`, sends `request`, half-closes, and reads the whole answer, each within
+// `timeout`.
 Result<std::string> Exchange(const std::filesystem::path& path, std::string_view request,
                              std::chrono::milliseconds timeout);
 

@@ -8,6 +8,7 @@
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
 
+#include <cstdarg>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -23,9 +24,49 @@ namespace {
 constexpr const char* kSignerParam = "idevid-tpm-signer";
 constexpr const char* kProperties = "provider=idevid-tpm";
 
+// Our reasons, as OpenSSL names them in its error queue ("idevid-tpm::TPM2_Sign failed").
+enum Reason : int {
+  kReasonSignFailed = 1,      // the TPM (or the way to it) did not sign
+  kReasonSchemeRefused = 2,   // a signature the TPM cannot make as asked (PSS salt)
+  kReasonBufferTooSmall = 3,  // the caller's buffer cannot take the signature
+  kReasonNoSigner = 4,        // a key without its TPM signer (not made by MakeTpmPrivateKey)
+};
+
+// void* because OSSL_ITEM's member is; OpenSSL only reads the strings.
+const OSSL_ITEM kReasonStrings[] = {
+    {kReasonSignFailed, const_cast<char*>("TPM2_Sign failed")},
+    {kReasonSchemeRefused, const_cast<char*>("the TPM cannot make this signature as asked")},
+    {kReasonBufferTooSmall, const_cast<char*>("signature buffer too small")},
+    {kReasonNoSigner, const_cast<char*>("key has no TPM signer")},
+    {0, nullptr}};
+
+const OSSL_ITEM* ReasonStrings(void* /*provctx*/) { return kReasonStrings; }
+
 struct ProviderContext {
   OSSL_LIB_CTX* libctx = nullptr;  // the library context the provider lives in
+  const OSSL_CORE_HANDLE* handle = nullptr;
+  // The core's error upcalls: errors raised through them carry this provider's library number,
+  // so that OpenSSL names our reasons.
+  OSSL_FUNC_core_new_error_fn* new_error = nullptr;
+  OSSL_FUNC_core_set_error_debug_fn* set_error_debug = nullptr;
+  OSSL_FUNC_core_vset_error_fn* vset_error = nullptr;
 };
+
+// Puts an error with our `reason` and a printf-style detail on the thread's OpenSSL error queue,
+// as raised at `file`:`line` in `func` (see IDEVID_PROVIDER_ERROR).
+__attribute__((format(printf, 6, 7))) void RaiseError(const ProviderContext& provider, int reason,
+                                                      const char* file, int line, const char* func,
+                                                      const char* format, ...) {
+  provider.new_error(provider.handle);
+  provider.set_error_debug(provider.handle, file, line, func);
+  va_list args;
+  va_start(args, format);
+  provider.vset_error(provider.handle, reason, format, args);
+  va_end(args);
+}
+
+#define IDEVID_PROVIDER_ERROR(provider, reason, ...) \
+  RaiseError(provider, reason, __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 // Key data: the signer and, for public operations, the key's public half.
 struct TpmKey {
@@ -235,7 +276,11 @@ const OSSL_PARAM* SigGettableParams(void* /*ctx*/, void* /*provctx*/) {
 int SigSignInit(void* ctx, void* provkey, const OSSL_PARAM params[]) {
   auto* c = static_cast<SignContext*>(ctx);
   c->key = static_cast<TpmKey*>(provkey);
-  return c->key != nullptr && c->key->signer != nullptr && SetParams(c, params);
+  if (c->key == nullptr || c->key->signer == nullptr) {
+    IDEVID_PROVIDER_ERROR(*c->provider, kReasonNoSigner, "a key of the idevid-tpm provider without its signer");
+    return 0;
+  }
+  return SetParams(c, params);
 }
 
 // The TPM scheme for this signature: ECDSA for EC keys; for RSA keys PKCS#1 v1.5, or PSS when
@@ -246,10 +291,9 @@ Result<TpmSignScheme> SchemeFor(SignContext* c, std::size_t digest_length) {
   if (c->padding == RSA_PKCS1_PADDING) return TpmSignScheme::kRsaPkcs1;
   bool digest_salt = c->salt_length == RSA_PSS_SALTLEN_DIGEST ||
                      c->salt_length == static_cast<int>(digest_length);
-  auto tpm_salt_ok = signer.RsaPssSaltIsDigestLength();
-  if (!tpm_salt_ok) return Fail(tpm_salt_ok.error());
-  if (!digest_salt || !*tpm_salt_ok) {
-    return UsageError("this TPM's RSA-PSS salt is not the one asked for");
+  IDEVID_ASSIGN_OR_RETURN(bool tpm_salt_ok, signer.RsaPssSaltIsDigestLength());
+  if (!digest_salt || !tpm_salt_ok) {
+    return UsageError(UsageCode::kUnsupported, "this TPM's RSA-PSS salt is not the one asked for");
   }
   return TpmSignScheme::kRsaPss;
 }
@@ -264,13 +308,17 @@ int SignDigestInTpm(SignContext* c, unsigned char* sig, std::size_t* siglen, std
   }
   auto scheme = SchemeFor(c, digest_length);
   if (!scheme) {
-    ERR_raise_data(ERR_LIB_USER, 0, "TPM signing refused: %s", scheme.error().message().c_str());
+    IDEVID_PROVIDER_ERROR(*c->provider, kReasonSchemeRefused, "%s", scheme.error().message().c_str());
     return 0;
   }
   auto signature = c->key->signer->Sign(*scheme, c->digest, std::span(digest, digest_length));
-  if (!signature || signature->size() > sigsize) {
-    ERR_raise_data(ERR_LIB_USER, 0, "TPM signing failed: %s",
-                   signature ? "signature buffer too small" : signature.error().message().c_str());
+  if (!signature) {
+    IDEVID_PROVIDER_ERROR(*c->provider, kReasonSignFailed, "%s", signature.error().message().c_str());
+    return 0;
+  }
+  if (signature->size() > sigsize) {
+    IDEVID_PROVIDER_ERROR(*c->provider, kReasonBufferTooSmall, "the signature has %zu bytes, the buffer %zu",
+               signature->size(), sigsize);
     return 0;
   }
   std::memcpy(sig, signature->data(), signature->size());
@@ -344,16 +392,38 @@ void Teardown(void* provctx) { delete static_cast<ProviderContext*>(provctx); }
 const OSSL_DISPATCH kProvider[] = {
     {OSSL_FUNC_PROVIDER_QUERY_OPERATION, reinterpret_cast<Fn>(QueryOperation)},
     {OSSL_FUNC_PROVIDER_TEARDOWN, reinterpret_cast<Fn>(Teardown)},
+    {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, reinterpret_cast<Fn>(ReasonStrings)},
     {0, nullptr}};
 
 int ProviderInit(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in,
                  const OSSL_DISPATCH** out, void** provctx) {
   OSSL_FUNC_core_get_libctx_fn* get_libctx = nullptr;
+  ProviderContext context;
+  context.handle = handle;
   for (; in->function_id != 0; ++in) {
-    if (in->function_id == OSSL_FUNC_CORE_GET_LIBCTX) get_libctx = OSSL_FUNC_core_get_libctx(in);
+    switch (in->function_id) {
+      case OSSL_FUNC_CORE_GET_LIBCTX:
+        get_libctx = OSSL_FUNC_core_get_libctx(in);
+        break;
+      case OSSL_FUNC_CORE_NEW_ERROR:
+        context.new_error = OSSL_FUNC_core_new_error(in);
+        break;
+      case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
+        context.set_error_debug = OSSL_FUNC_core_set_error_debug(in);
+        break;
+      case OSSL_FUNC_CORE_VSET_ERROR:
+        context.vset_error = OSSL_FUNC_core_vset_error(in);
+        break;
+      default:
+        break;
+    }
   }
-  if (get_libctx == nullptr) return 0;
-  *provctx = new ProviderContext{reinterpret_cast<OSSL_LIB_CTX*>(get_libctx(handle))};
+  if (get_libctx == nullptr || context.new_error == nullptr || context.set_error_debug == nullptr ||
+      context.vset_error == nullptr) {
+    return 0;
+  }
+  context.libctx = reinterpret_cast<OSSL_LIB_CTX*>(get_libctx(handle));
+  *provctx = new ProviderContext(context);
   *out = kProvider;
   return 1;
 }

@@ -2,6 +2,8 @@
 // OSSL_PROVIDER_add_builtin): keymgmt and signature for EC and RSA keys whose private
 // operations are TPM2_Sign calls (ECDSA; RSA PKCS#1 v1.5 and, when the TPM's salt is the digest
 // length, PSS). The digest is computed in software; the private key never leaves the TPM.
+// A signature it cannot make is an error on OpenSSL's queue in the provider's own library,
+// with a reason OpenSSL names ("idevid-tpm::TPM2_Sign failed:...") and the TPM's answer.
 #pragma once
 
 #include <memory>

@@ -3,11 +3,14 @@
 // TPM signed.
 #include "device/ssli/tpm_provider.h"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <thread>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/openssl_error.h"
@@ -66,6 +69,40 @@ TEST_F(TpmProviderTest, SignaturesMadeThroughTheProviderVerifyWithThePublicKey) 
                                  const_cast<EVP_PKEY*>(&signer_->public_key())), 1);
   EXPECT_EQ(EVP_DigestVerify(verify.get(), signature.data(), signature.size(),
                              reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1);
+}
+
+// A signature the TPM does not make (its key evicted under the signer) leaves an OpenSSL error
+// that names our reason and our provider, as ERR_print_errors prints it.
+TEST_F(TpmProviderTest, AFailedSignatureLeavesAnOpenSslErrorNamingOurReason) {
+  PersistKey(KeyAlgorithm::kEccP256);
+  auto library = TpmProviderLibrary::Create();
+  ASSERT_TRUE(library) << library.error().ToString();
+  auto key = MakeTpmPrivateKey(library->get(), signer_);
+  ASSERT_TRUE(key) << key.error().ToString();
+  ASSERT_TRUE(UnpersistKey(tpm(), kHandle));
+  const std::string message = "client hello transcript";
+  ossl::MdCtx sign(EVP_MD_CTX_new());
+  ASSERT_EQ(EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", library->get(), nullptr, key->get(),
+                                  nullptr), 1) << OpenSslError("init").message();
+  std::size_t length = 0;
+  ASSERT_EQ(EVP_DigestSign(sign.get(), nullptr, &length,
+                           reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1);
+  Bytes signature(length);
+  ERR_clear_error();
+  EXPECT_EQ(EVP_DigestSign(sign.get(), signature.data(), &length,
+                           reinterpret_cast<const unsigned char*>(message.data()), message.size()), 0);
+  unsigned long code = ERR_peek_error();
+  EXPECT_STREQ(ERR_lib_error_string(code), "idevid-tpm");
+  EXPECT_STREQ(ERR_reason_error_string(code), "TPM2_Sign failed");
+  ossl::Bio out(BIO_new(BIO_s_mem()));
+  ERR_print_errors(out.get());
+  char* data = nullptr;
+  long size = BIO_get_mem_data(out.get(), &data);
+  std::string printed(data, static_cast<std::size_t>(size));
+  EXPECT_THAT(printed, ::testing::HasSubstr(":idevid-tpm:"));
+  EXPECT_THAT(printed, ::testing::HasSubstr("the handle or NV index does not exist"))
+      << "the TPM's answer is the detail";
+  EXPECT_THAT(printed, ::testing::Not(::testing::HasSubstr("reason(")));
 }
 
 TEST_F(TpmProviderTest, SwtpmSignsRsaPssWithTheSaltTls13Needs) {
@@ -174,10 +211,10 @@ INSTANTIATE_TEST_SUITE_P(
                       HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kRsa2048, "RSASSA-PSS"},
                       HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kRsa2048, "rsaEncryption",
                                     "RSA+SHA256"}),
-    [](const auto& info) {
-      return std::string(info.param.version == TLS1_3_VERSION ? "Tls13" : "Tls12") +
-             (info.param.key == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa") +
-             (*info.param.sigalgs != '\0' ? "Pkcs1" : "");
+    [](const auto& test) {
+      return std::string(test.param.version == TLS1_3_VERSION ? "Tls13" : "Tls12") +
+             (test.param.key == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa") +
+             (*test.param.sigalgs != '\0' ? "Pkcs1" : "");
     });
 
 }  // namespace
