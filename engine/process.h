@@ -40,8 +40,8 @@ struct ProcessSpec {
 class ChildProcess {
  public:
   // Starts the program. A program that cannot be executed (not installed) still starts a child,
-  // which exits with status 127 and "exec failed" in the log; Spawn itself fails (kIo) only
-  // when the log cannot be opened or fork fails.
+  // which exits with status 127 and "exec failed" in the log; Spawn itself fails only with kIo
+  // when the log cannot be opened or fork fails, and kUsage kMissingArgument for an empty argv.
   static Result<ChildProcess> Spawn(const ProcessSpec& spec);
 
   ChildProcess() = default;
