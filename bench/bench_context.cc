@@ -4,8 +4,10 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 
+#include "core/display_text.h"
 #include "core/tpm_nv.h"
 #include "core/x509.h"
+#include "engine/process.h"
 #include "provisioning/provisioner.h"
 
 namespace idevid {
@@ -18,13 +20,10 @@ std::string ProfileFor(ClientMode mode, int tls_version) {
 }
 
 Result<KeyAlgorithm> IdentityAlgorithm(const std::string& tcti) {
-  auto tpm = TpmContext::Open(tcti);
-  if (!tpm) return Fail(tpm.error());
-  auto pub = ReadPersistentPublic(*tpm, kDefaultIdevidKeyHandle);
-  if (!pub) {
-    return Fail(pub.error().WithContext(fmt::format("the target has no idev-id key at {:#010x}", kDefaultIdevidKeyHandle)));
-  }
-  return pub->publicArea.type == TPM2_ALG_RSA ? KeyAlgorithm::kRsa2048 : KeyAlgorithm::kEccP256;
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(tcti));
+  IDEVID_ASSIGN_OR_RETURN(auto pub, ReadPersistentPublic(tpm, kDefaultIdevidKeyHandle),
+                          "the target has no idev-id key at {:#010x}", kDefaultIdevidKeyHandle);
+  return pub.publicArea.type == TPM2_ALG_RSA ? KeyAlgorithm::kRsa2048 : KeyAlgorithm::kEccP256;
 }
 
 }  // namespace
@@ -44,22 +43,17 @@ const char* ClientModeName(ClientMode mode) {
 Result<std::unique_ptr<BenchContext>> BenchContext::Prepare(const BenchOptions& options) {
   std::unique_ptr<BenchContext> context(new BenchContext());
   context->options_ = options;
-  auto unit = TestedUnit::Prepare({.work_dir = options.work_dir / "unit",
-                                      .tcti = options.tcti,
-                                      .provision = options.tcti.empty(),
-                                      .factory_ca = options.factory_ca});
-  if (!unit) return Fail(unit.error());
-  context->unit_ = std::move(*unit);
-  ::setenv("TPM2OPENSSL_TCTI", context->unit_->tcti().c_str(), 1);  // the comparator's TPM
-  auto alg = IdentityAlgorithm(context->unit_->tcti());
-  if (!alg) return Fail(alg.error());
-  context->identity_algorithm_ = *alg;
-  auto cert = LoadCertificateFile(context->unit_->dir() / "idevid.pem");
-  if (!cert) return Fail(cert.error());
-  context->idevid_certificate_ = std::move(*cert);
-  auto bundle = LoadTrustBundle(FactoryFiles::Chain(context->unit_->issuer().dir));
-  if (!bundle) return Fail(bundle.error());
-  context->bundle_ = std::move(*bundle);
+  IDEVID_ASSIGN_OR_RETURN(context->unit_, TestedUnit::Prepare({.work_dir = options.work_dir / "unit",
+                                                                .tcti = options.tcti,
+                                                                .provision = options.tcti.empty(),
+                                                                .factory_ca = options.factory_ca}),
+                          "preparing the unit under test");
+  const std::string& tcti = context->unit_->tcti();
+  ::setenv("TPM2OPENSSL_TCTI", tcti.c_str(), 1);  // the comparator's TPM
+  IDEVID_ASSIGN_OR_RETURN(context->identity_algorithm_, IdentityAlgorithm(tcti), "reading the identity on {}",
+                          QuotedDisplayText(tcti));
+  IDEVID_ASSIGN_OR_RETURN(context->idevid_certificate_, LoadCertificateFile(context->unit_->dir() / "idevid.pem"));
+  IDEVID_ASSIGN_OR_RETURN(context->bundle_, LoadTrustBundle(FactoryFiles::Chain(context->unit_->issuer().dir)));
   return context;
 }
 
@@ -76,10 +70,11 @@ Result<SsliClient*> BenchContext::OurClient(ClientMode mode, int tls_version, in
   KeepSessionsFor(mode, tls_version);
   auto& slot = ours_[index];
   if (!slot) {
-    auto client = SsliClient::Create({&unit_->config(), ProfileFor(mode, tls_version), std::nullopt,
-                                      unit_->tcti(), "127.0.0.1", unit_->cloud().port()});
-    if (!client) return Fail(client.error());
-    slot = std::move(*client);
+    IDEVID_ASSIGN_OR_RETURN(slot,
+                            SsliClient::Create({&unit_->config(), ProfileFor(mode, tls_version), std::nullopt,
+                                                unit_->tcti(), "127.0.0.1", unit_->cloud().port()}),
+                            "the {} client of thread {} (profile {})", ClientModeName(mode), index,
+                            ProfileFor(mode, tls_version));
   }
   return slot.get();
 }
@@ -89,11 +84,12 @@ Result<Tpm2OpensslClient*> BenchContext::Tpm2Client(int tls_version, int index) 
   KeepSessionsFor(ClientMode::kTpm2Openssl, tls_version);
   auto& slot = tpm2_[index];
   if (!slot) {
-    auto client = Tpm2OpensslClient::Create(
-        idevid_certificate_.get(), FactoryFiles::Chain(unit_->issuer().dir).string(),
-        tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION, unit_->cloud().port());
-    if (!client) return Fail(client.error());
-    slot = std::move(*client);
+    IDEVID_ASSIGN_OR_RETURN(slot,
+                            Tpm2OpensslClient::Create(idevid_certificate_.get(),
+                                                      FactoryFiles::Chain(unit_->issuer().dir).string(),
+                                                      tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION,
+                                                      unit_->cloud().port()),
+                            "the tpm2-openssl client of thread {}", index);
   }
   return slot.get();
 }
@@ -102,17 +98,14 @@ Result<RawSignKey*> BenchContext::RawKey(KeyAlgorithm alg) {
   std::lock_guard lock(mutex_);
   auto& slot = raw_keys_[alg];
   if (slot) return slot.get();
-  auto tpm = TpmContext::Open(unit_->tcti());
-  if (!tpm) return Fail(tpm.error());
-  auto key = std::make_unique<RawSignKey>(RawSignKey{std::move(*tpm), std::nullopt, std::nullopt});
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(unit_->tcti()));
+  auto key = std::make_unique<RawSignKey>(RawSignKey{std::move(tpm), std::nullopt, std::nullopt});
   if (alg == identity_algorithm_) {
-    auto ref = ReferenceTpmHandle(key->tpm, kDefaultIdevidKeyHandle);
-    if (!ref) return Fail(ref.error());
-    key->persistent = std::move(*ref);
+    IDEVID_ASSIGN_OR_RETURN(key->persistent, ReferenceTpmHandle(key->tpm, kDefaultIdevidKeyHandle),
+                            "the idev-id key at {:#010x}", kDefaultIdevidKeyHandle);
   } else {
-    auto primary = CreatePrimary(key->tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(alg));
-    if (!primary) return Fail(primary.error());
-    key->primary = std::move(*primary);
+    IDEVID_ASSIGN_OR_RETURN(key->primary, CreatePrimary(key->tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(alg)),
+                            "creating a {} key to sign with", KeyAlgorithmName(alg));
   }
   slot = std::move(key);
   return slot.get();
@@ -121,25 +114,23 @@ Result<RawSignKey*> BenchContext::RawKey(KeyAlgorithm alg) {
 Result<ProviderSignKey*> BenchContext::ProviderKey() {
   std::lock_guard lock(mutex_);
   if (provider_key_) return provider_key_.get();
-  auto library = TpmProviderLibrary::Create();
-  if (!library) return Fail(library.error());
-  auto signer = TpmKeySigner::Open(unit_->tcti(), kDefaultIdevidKeyHandle);
-  if (!signer) return Fail(signer.error());
-  auto key = MakeTpmPrivateKey(library->get(), *signer);
-  if (!key) return Fail(key.error());
-  provider_key_ = std::make_unique<ProviderSignKey>(ProviderSignKey{std::move(*library), std::move(*key)});
+  IDEVID_ASSIGN_OR_RETURN(TpmProviderLibrary library, TpmProviderLibrary::Create());
+  IDEVID_ASSIGN_OR_RETURN(auto signer, TpmKeySigner::Open(unit_->tcti(), kDefaultIdevidKeyHandle),
+                          "the idev-id key at {:#010x}", kDefaultIdevidKeyHandle);
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, MakeTpmPrivateKey(library.get(), signer));
+  provider_key_ = std::make_unique<ProviderSignKey>(ProviderSignKey{std::move(library), std::move(key)});
   return provider_key_.get();
 }
 
 Result<Station*> BenchContext::StationAt(int index) {
   std::unique_lock lock(mutex_);
-  bool ready = stations_changed_.wait_for(lock, std::chrono::minutes(2), [&] {
+  stations_changed_.wait_for(lock, std::chrono::minutes(2), [&] {
     return stations_.count(index) > 0 || station_error_.has_value();
   });
   if (auto found = stations_.find(index); found != stations_.end()) return found->second.get();
   if (station_error_) return Fail(*station_error_);
-  return Fail(ErrorDomain::kProcess, 0,
-              fmt::format("station {} was not started{}", index, ready ? "" : " within two minutes"));
+  return Fail(ErrorDomain::kProcess, kProcessDeadline,
+              fmt::format("station {} was not started within two minutes", index));
 }
 
 Result<void> BenchContext::StartStations(int count) {

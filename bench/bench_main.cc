@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/display_text.h"
 #include "core/file_io.h"
 #include "bench/bench_report.h"
 #include "bench/bench_suite.h"
@@ -67,9 +68,15 @@ Result<void> WriteReports(const BenchArgs& args, const BenchRecord& record) {
     std::error_code ec;
     std::filesystem::path file(path);
     if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
-    if (auto written = WriteFileAtomic(file, std::string_view(content)); !written) return written;
+    IDEVID_TRY(WriteFileAtomic(file, std::string_view(content)), "writing the bench report");
   }
   return {};
+}
+
+// An end of the bench that is not an error of one of its parts: "idevid: WHAT" on stderr, exit 2.
+int InfrastructureEnd(const std::string& what) {
+  std::cerr << "idevid: " << what << "\n";
+  return cli::kExitInfrastructure;
 }
 
 // --check-targets: 1 when a gated ratio is below its target, or could not be measured in a run of
@@ -95,7 +102,7 @@ int Conclude(const BenchArgs& args, const BenchRecord& record) {
   std::cout << "\n" << BenchRecordText(record);
   if (auto written = WriteReports(args, record); !written) return cli::ReportError(written.error());
   std::cout << fmt::format("\nwrote {} and {}\n", args.json, args.html);
-  if (BenchInterrupted()) return cli::ReportError(Error(ErrorDomain::kProcess, 0, "bench interrupted"));
+  if (BenchInterrupted()) return InfrastructureEnd("bench interrupted");
   int failed = 0, refused = 0;
   for (const auto& f : record.figures) {
     failed += !f.error.empty();
@@ -105,23 +112,27 @@ int Conclude(const BenchArgs& args, const BenchRecord& record) {
     std::cerr << fmt::format("idevid bench: {} benchmark(s) failed: the cloud refused a session\n", refused);
     return cli::kExitFail;
   }
-  if (failed > 0) {
-    return cli::ReportError(
-        Error(ErrorDomain::kProcess, 0, fmt::format("{} benchmark(s) failed (see above)", failed)));
-  }
+  if (failed > 0) return InfrastructureEnd(fmt::format("{} benchmark(s) failed (see above)", failed));
   return args.check_targets ? CheckTargets(args, record) : cli::kExitPass;
+}
+
+// Refuses what cannot run before anything starts: a target TPM without its factory CA, a filter
+// that is no regular expression, a hierarchy authorization file that cannot be used.
+Result<void> CheckBenchArgs(const BenchArgs& args, const std::string& tcti) {
+  if (!tcti.empty() && args.factory_ca.empty()) {
+    return UsageError(UsageCode::kMissingArgument,
+                      fmt::format("--target {} needs --factory-ca: the cloud must trust the factory that "
+                                  "issued the target's idev-id",
+                                  DisplayText(args.target)));
+  }
+  IDEVID_TRY(ValidFilter(args.filter));
+  IDEVID_TRY(cli::LoadHierarchyAuth(args.auth));
+  return {};
 }
 
 int Bench(const BenchArgs& args) {
   std::string tcti = cli::TargetTcti(args.target);
-  if (!tcti.empty() && args.factory_ca.empty()) {
-    return cli::ReportError(Error(ErrorDomain::kUsage, 0,
-                                  fmt::format("--target {} needs --factory-ca: the cloud must trust the "
-                                              "factory that issued the target's idev-id",
-                                              args.target)));
-  }
-  if (auto filter = ValidFilter(args.filter); !filter) return cli::ReportError(filter.error());
-  if (auto auth = cli::LoadHierarchyAuth(args.auth); !auth) return cli::ReportError(auth.error());
+  if (auto checked = CheckBenchArgs(args, tcti); !checked) return cli::ReportError(checked.error());
   HandleInterrupts(OnInterrupt);
   auto work = WorkDir::Create("idevid-bench");
   if (!work) return cli::ReportError(work.error());
@@ -139,7 +150,7 @@ int Bench(const BenchArgs& args) {
     if (!context) {
       exit_code = cli::ReportError(context.error());
     } else if (BenchInterrupted()) {  // before any benchmark: no record to write
-      exit_code = cli::ReportError(Error(ErrorDomain::kProcess, 0, "bench interrupted"));
+      exit_code = InfrastructureEnd("bench interrupted");
     } else {
       auto record = RunBenchSuite(**context, args.filter, [](const BenchFigure& f) {
         std::cerr << fmt::format("  {:<34} {}\n", f.name,

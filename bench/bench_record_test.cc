@@ -1,5 +1,6 @@
 #include "bench/bench_record.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +10,9 @@
 
 namespace idevid {
 namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::map<std::string, BenchFigure> Figures(std::initializer_list<std::pair<const char*, double>> rates) {
   std::map<std::string, BenchFigure> out;
@@ -151,15 +155,15 @@ TEST(BenchReport, ARatioThatWasNotMeasuredIsNullInJson) {
 
 TEST(BenchReport, TextAndHtmlNameTheTargetAndEscapeErrors) {
   auto text = BenchRecordText(Sample());
-  EXPECT_NE(text.find("TPM IBM (SW   TPM), firmware 20191023.0.0"), std::string::npos);
+  EXPECT_THAT(text, HasSubstr("TPM IBM (SW   TPM), firmware 20191023.0.0"));
   EXPECT_TRUE(std::regex_search(text, std::regex(R"(ratio_vs_tpm2_openssl +40\.00 +>= 20\.00 met)"))) << text;
   EXPECT_TRUE(std::regex_search(text, std::regex(R"(c1/file +FAILED +1  cloud <unreachable>)"))) << text;
   auto html = BenchRecordHtml(Sample());
-  EXPECT_NE(html.find("<svg"), std::string::npos);
-  EXPECT_NE(html.find("fill=\"#1565c0\""), std::string::npos) << "ours is drawn in blue";
+  EXPECT_THAT(html, HasSubstr("<svg"));
+  EXPECT_THAT(html, HasSubstr("fill=\"#1565c0\"")) << "ours is drawn in blue";
   EXPECT_TRUE(std::regex_search(html, std::regex("ratio_vs_file_mode</td><td>-</td>"))) << "not measured";
-  EXPECT_NE(html.find("cloud &lt;unreachable&gt;"), std::string::npos);
-  EXPECT_EQ(html.find("<unreachable>"), std::string::npos);
+  EXPECT_THAT(html, HasSubstr("cloud &lt;unreachable&gt;"));
+  EXPECT_THAT(html, Not(HasSubstr("<unreachable>")));
 }
 
 TEST(BenchReport, RatesReadAsPeopleReadThem) {

@@ -4,6 +4,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <csignal>
 #include <functional>
 #include <map>
 #include <optional>
@@ -55,7 +56,8 @@ bool Usable(benchmark::State& state, const Result<T>& ready) {
 template <typename T>
 bool Continue(benchmark::State& state, const Result<T>& step) {
   if (step && !BenchInterrupted()) return true;
-  MarkFailed(state, step ? Error(ErrorDomain::kProcess, 0, "interrupted") : step.error());
+  // Interrupted by a signal: 128 + SIGINT, as a shell reports it (MarkFailed shows "interrupted").
+  MarkFailed(state, step ? Error(ErrorDomain::kProcess, 128 + SIGINT, "interrupted") : step.error());
   return false;
 }
 

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "bench/bench_registry.h"
+#include "core/display_text.h"
 
 namespace idevid {
 namespace {
@@ -68,7 +69,8 @@ Result<void> ValidFilter(const std::string& filter) {
   try {
     std::regex parsed(filter, std::regex::extended);
   } catch (const std::regex_error& e) {
-    return UsageError(fmt::format("--filter '{}' is not a regular expression: {}", filter, e.what()));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("--filter '{}' is not a regular expression: {}", DisplayText(filter), e.what()));
   }
   return {};
 }
@@ -94,7 +96,8 @@ Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filt
   if (ran == 0) {
     std::string names;
     for (const auto& [name, unit] : BenchUnits()) names += " " + name;
-    return UsageError(fmt::format("--filter '{}' selects no benchmark; they are:{}", filter, names));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("--filter '{}' selects no benchmark; they are:{}", DisplayText(filter), names));
   }
   record.figures = reporter.figures;
   std::map<std::string, BenchFigure> by_name;

@@ -17,20 +17,23 @@ namespace {
 
 Result<void> PkidLoad(const std::string& tcti) {
   StoreEntry entry = LoadIdevidEntry({}, tcti, [] { return std::chrono::system_clock::now(); });
-  if (!entry.status.loaded)
-    return Fail(ErrorDomain::kTss, 0, "pkid did not load idev-id: " + entry.status.error);
-  return {};
+  if (entry.status.loaded) return {};
+  if (entry.status.tpm_unreachable) {
+    return PeerError(PeerCode::kUnreachable, "pkid did not load idev-id: " + entry.status.error);
+  }
+  return UsageError(UsageCode::kWrongState, "pkid did not load idev-id: " + entry.status.error);
 }
 
 // Starts pkid, waits until it answers that idev-id is loaded, and stops it (untimed).
 Result<void> PkidProcess(benchmark::State& state, BenchContext& context,
                          const std::filesystem::path& config) {
   auto socket = context.options().work_dir / "boot-pkid.sock";
-  auto pkid = ChildProcess::Spawn({.argv = {IdevidExecutable(), "pkid", "--tcti", context.unit().tcti(),
-                                            "--config", config.string(), "--socket", socket.string()},
-                                   .log = context.options().work_dir / "boot-pkid.log",
-                                   .env = {{"TSS2_LOG", "all+NONE"}}});
-  if (!pkid) return Fail(pkid.error());
+  IDEVID_ASSIGN_OR_RETURN(
+      ChildProcess pkid,
+      ChildProcess::Spawn({.argv = {IdevidExecutable(), "pkid", "--tcti", context.unit().tcti(), "--config",
+                                    config.string(), "--socket", socket.string()},
+                           .log = context.options().work_dir / "boot-pkid.log",
+                           .env = {{"TSS2_LOG", "all+NONE"}}}));
   bool loaded = PollUntil(
       [&] {
         auto r =
@@ -38,11 +41,13 @@ Result<void> PkidProcess(benchmark::State& state, BenchContext& context,
         return r && r->data.is_array() && !r->data.empty() && r->data[0]["loaded"] == true;
       },
       std::chrono::seconds(10), std::chrono::milliseconds(1));
+  // How it ended when it ended by itself, read before Stop ends it.
+  std::uint64_t code = pkid.Ended() ? pkid.status_code().value_or(kProcessDeadline) : kProcessDeadline;
   state.PauseTiming();
-  pkid->Stop();
+  pkid.Stop();
   state.ResumeTiming();
   if (!loaded) {
-    return Fail(ErrorDomain::kProcess, 0,
+    return Fail(ErrorDomain::kProcess, code,
                 "pkid did not answer with idev-id loaded; its log ends with:\n" +
                     LogTail(context.options().work_dir / "boot-pkid.log"));
   }
@@ -58,10 +63,9 @@ Result<void> Tpm2Tools(BenchContext& context) {
        {std::vector<std::string>{"tpm2_nvread", fmt::format("{:#010x}", kDefaultIdevidNvIndex), "-o", der},
         std::vector<std::string>{"tpm2_readpublic", "-c", fmt::format("{:#010x}", kDefaultIdevidKeyHandle), "-f",
                                  "pem", "-o", pem}}) {
-    auto run = RunCommand(argv, env);
-    if (!run) return Fail(run.error());
-    if (run->exit_status != 0) {
-      return Fail(ErrorDomain::kProcess, run->exit_status, fmt::format("{} failed: {}", argv[0], run->err));
+    IDEVID_ASSIGN_OR_RETURN(CommandOutput run, RunCommand(argv, env));
+    if (run.exit_status != 0) {
+      return Fail(ErrorDomain::kProcess, run.status_code, fmt::format("{} failed: {}", argv[0], run.err));
     }
   }
   return {};

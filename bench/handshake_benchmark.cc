@@ -3,6 +3,8 @@
 // session, TPM connection and provider instance. Every session is a full handshake and one
 // GET /v1/identity that the cloud must answer 200 in the expected TLS version.
 #include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 
@@ -12,14 +14,13 @@ namespace idevid {
 namespace {
 
 Result<void> OurSession(const SsliClient& client, int tls_version) {
-  auto r = client.Connect();
-  if (!r) return Fail(r.error());
+  IDEVID_ASSIGN_OR_RETURN(SsliResult r, client.Connect());
   std::string expected = tls_version == 12 ? "TLSv1.2" : "TLSv1.3";
-  if (!r->accepted() || r->protocol != expected) {
-    return Fail(ErrorDomain::kTls, 0,
-                fmt::format("the cloud answered {} over {} (expected accepted over {})", r->http_status,
-                            r->protocol, expected));
-  }
+  std::string answered = fmt::format("the cloud answered {} over {} (expected accepted over {})", r.http_status,
+                                     r.protocol, expected);
+  // The cloud refused the identity: an application's verification failure, as OpenSSL names it.
+  if (!r.accepted()) return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION, answered);
+  if (r.protocol != expected) return Fail(ErrorDomain::kTls, SSL_ERROR_SSL, answered);
   return {};
 }
 

@@ -2,6 +2,8 @@
 // ECC and RSA; and units (provisioned and checked) per minute with N stations at once, one
 // benchmark thread each, to show how the line scales with cores.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <openssl/x509_vfy.h>
 
 #include "bench/bench_registry.h"
 #include "provisioning/line_check.h"
@@ -11,20 +13,22 @@ namespace idevid {
 namespace {
 
 Result<void> Provision(BenchContext& context, Station& station, KeyAlgorithm alg, int index) {
-  auto r = ProvisionUnit(
-      station.tpm, context.unit().issuer(),
-      {.serial = fmt::format("BENCH{:04}", index), .model = "SRX4300", .algorithm = alg, .force = true});
-  if (!r) return Fail(r.error());
+  std::string serial = fmt::format("BENCH{:04}", index);
+  IDEVID_TRY(ProvisionUnit(station.tpm, context.unit().issuer(),
+                           {.serial = serial, .model = "SRX4300", .algorithm = alg, .force = true}),
+             "provisioning {} on station {}", serial, index);
   return {};
 }
 
 Result<void> LineCheck(BenchContext& context, Station& station, int index) {
-  auto report =
-      CheckUnit(station.tpm, context.factory_bundle(), {.expect_serial = fmt::format("BENCH{:04}", index)});
-  if (!report) return Fail(report.error());
-  if (!report->passed()) {
-    return Fail(ErrorDomain::kVerify, 0,
-                fmt::format("the line check failed: {}", fmt::join(report->failures(), ", ")));
+  std::string serial = fmt::format("BENCH{:04}", index);
+  IDEVID_ASSIGN_OR_RETURN(CheckReport report,
+                          CheckUnit(station.tpm, context.factory_bundle(), {.expect_serial = serial}),
+                          "the line check of {} on station {}", serial, index);
+  if (!report.passed()) {
+    // The unit's identity was refused: an application's verification failure, as OpenSSL names it.
+    return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
+                fmt::format("the line check of {} failed: {}", serial, fmt::join(report.failures(), ", ")));
   }
   return {};
 }

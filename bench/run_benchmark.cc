@@ -10,14 +10,16 @@ namespace {
 
 Result<void> IdevidRun(const BenchContext& context) {
   const auto& dir = context.options().work_dir;
-  auto run = ChildProcess::Spawn({.argv = {IdevidExecutable(), "run", "--report", (dir / "idevid-run").string()},
-                                  .log = dir / "idevid-run.log"});
-  if (!run) return Fail(run.error());
-  bool ended = PollUntil([&] { return run->Ended().has_value() || BenchInterrupted(); }, std::chrono::minutes(5));
-  std::string how = run->Ended().value_or("");
-  if (!ended || BenchInterrupted()) run->Stop();  // idevid run stops what it started on SIGTERM
+  IDEVID_ASSIGN_OR_RETURN(
+      ChildProcess run,
+      ChildProcess::Spawn({.argv = {IdevidExecutable(), "run", "--report", (dir / "idevid-run").string()},
+                           .log = dir / "idevid-run.log"}));
+  bool ended = PollUntil([&] { return run.Ended().has_value() || BenchInterrupted(); }, std::chrono::minutes(5));
+  std::string how = run.Ended().value_or("");
+  std::uint64_t code = run.status_code().value_or(kProcessDeadline);  // before Stop
+  if (!ended || BenchInterrupted()) run.Stop();  // idevid run stops what it started on SIGTERM
   if (how != "exited with status 0") {
-    return Fail(ErrorDomain::kProcess, 0,
+    return Fail(ErrorDomain::kProcess, code,
                 fmt::format("idevid run {}; its log ends with:\n{}", how.empty() ? "was stopped" : how,
                             LogTail(dir / "idevid-run.log")));
   }

@@ -4,9 +4,10 @@
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 #include <openssl/store.h>
-#include <unistd.h>
+#include <openssl/x509_vfy.h>
 
 #include "core/openssl_error.h"
+#include "core/unique_fd.h"
 #include "device/ssli/ssli_client.h"
 #include "provisioning/provisioner.h"
 
@@ -44,9 +45,7 @@ Result<std::unique_ptr<Tpm2OpensslClient>> Tpm2OpensslClient::Create(X509* certi
   if (!client->tpm2_ || !client->default_) {
     return FailOpenSsl("cannot load tpm2-openssl's provider \"tpm2\" (is tpm2-openssl installed?)");
   }
-  auto key = LoadTpm2Key(client->libctx_.get());
-  if (!key) return Fail(key.error());
-  client->key_ = std::move(*key);
+  IDEVID_ASSIGN_OR_RETURN(client->key_, LoadTpm2Key(client->libctx_.get()));
   client->ctx_.reset(SSL_CTX_new_ex(client->libctx_.get(), nullptr, TLS_client_method()));
   SSL_CTX* ctx = client->ctx_.get();
   if (ctx == nullptr || SSL_CTX_set_min_proto_version(ctx, tls_version) != 1 ||
@@ -60,22 +59,22 @@ Result<std::unique_ptr<Tpm2OpensslClient>> Tpm2OpensslClient::Create(X509* certi
 }
 
 Result<void> Tpm2OpensslClient::Connect() const {
-  auto fd = ConnectTcp("127.0.0.1", port_, 30);
-  if (!fd) return Fail(fd.error());
-  ossl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
-  SSL_set_fd(ssl.get(), *fd);
-  SsliResult result;
-  Result<void> session = SSL_connect(ssl.get()) == 1 ? AskIdentity(ssl.get(), "127.0.0.1", result)
-                                                     : Fail(ErrorDomain::kTls, 0, HandshakeFailure());
-  if (session) {
-    SSL_shutdown(ssl.get());
-    CloseAfterPeer(*fd);
-  } else {
-    ::close(*fd);
+  IDEVID_ASSIGN_OR_RETURN(int connected, ConnectTcp("127.0.0.1", port_, 30),
+                          "tpm2-openssl's client connecting to the cloud");
+  UniqueFd socket(connected);
+  ossl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));  // freed before the socket is closed
+  SSL_set_fd(ssl.get(), socket.get());
+  if (int ret = SSL_connect(ssl.get()); ret != 1) {
+    int code = SSL_get_error(ssl.get(), ret);  // before HandshakeFailure drains the queue
+    return Fail(ErrorDomain::kTls, static_cast<std::uint64_t>(code), HandshakeFailure());
   }
-  if (!session) return session;
+  SsliResult result;
+  IDEVID_TRY(AskIdentity(ssl.get(), "127.0.0.1", result), "tpm2-openssl's client asking who it is");
+  SSL_shutdown(ssl.get());
+  CloseAfterPeer(socket.release());
   if (result.http_status != 200) {
-    return Fail(ErrorDomain::kTls, 0,
+    // The cloud refused the identity: an application's verification failure, as OpenSSL names it.
+    return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
                 fmt::format("the cloud answered {} to tpm2-openssl's client", result.http_status));
   }
   return {};

@@ -20,8 +20,9 @@ int ExecBench(const std::vector<std::string>& args) {
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> c_argv = CStringArray(argv);
   ::execv(program.c_str(), c_argv.data());
+  int exec_errno = errno;
   return ReportError(
-      Error(ErrorDomain::kIo, errno,
+      Error(ErrorDomain::kIo, static_cast<std::uint64_t>(exec_errno),
             fmt::format("cannot run {}; it is built beside idevid (cmake --build)", program.string())));
 }
 

@@ -1,5 +1,6 @@
 // The idevid binary's answers to a mistyped command line: which word or file was wrong, and
 // exit 4 (usage), never 2 (infrastructure).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
@@ -8,6 +9,9 @@
 
 namespace idevid {
 namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 CommandOutput Idevid(std::vector<std::string> args) {
   args.insert(args.begin(), IDEVID_BINARY);
@@ -19,24 +23,20 @@ CommandOutput Idevid(std::vector<std::string> args) {
 TEST(UnknownCommandTest, NamesTheWordAndTheCommandsThereAre) {
   auto out = Idevid({"bogus"});
   EXPECT_EQ(out.exit_status, 4);
-  EXPECT_NE(out.err.find("unknown command 'bogus'; commands: run, tpm, factory, provision, check"),
-            std::string::npos)
-      << out.err;
+  EXPECT_THAT(out.err, HasSubstr("unknown command 'bogus'; commands: run, tpm, factory, provision, check"));
 }
 
 TEST(UnknownCommandTest, NamesTheWordBelowACommandWithSubcommands) {
   auto out = Idevid({"factory", "bogus"});
   EXPECT_EQ(out.exit_status, 4);
-  EXPECT_NE(out.err.find("unknown command 'factory bogus'; factory commands: init, issue"),
-            std::string::npos)
-      << out.err;
+  EXPECT_THAT(out.err, HasSubstr("unknown command 'factory bogus'; factory commands: init, issue"));
 }
 
 TEST(UnknownCommandTest, EscapesTheWord) {
   auto out = Idevid({"bo\x1b[2Jgus\n"});
   EXPECT_EQ(out.exit_status, 4);
-  EXPECT_NE(out.err.find("unknown command 'bo\\x1b[2Jgus\\n'"), std::string::npos) << out.err;
-  EXPECT_EQ(out.err.find('\x1b'), std::string::npos) << out.err;
+  EXPECT_THAT(out.err, HasSubstr("unknown command 'bo\\x1b[2Jgus\\n'"));
+  EXPECT_THAT(out.err, Not(HasSubstr("\x1b")));
 }
 
 // A file option naming a file that is not there: exit 4, naming the option and the file.
@@ -59,8 +59,7 @@ TEST_P(MissingFileTest, IsAUsageErrorNamingTheOptionAndTheFile) {
   for (auto& arg : args) arg = arg == "MISSING" ? missing : arg == "PRESENT" ? present : arg;
   auto out = Idevid(args);
   EXPECT_EQ(out.exit_status, 4) << out.err;
-  EXPECT_NE(out.err.find(GetParam().option + ": no such file \"" + missing + "\""), std::string::npos)
-      << out.err;
+  EXPECT_THAT(out.err, HasSubstr(GetParam().option + ": no such file \"" + missing + "\""));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -92,13 +91,26 @@ INSTANTIATE_TEST_SUITE_P(
                         {"factory", "issue", "--dir", "PRESENT", "--serial", "CW1", "--model", "M",
                          "--out", "PRESENT", "--ek-cert", "MISSING"},
                         "--ek-cert"}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& instance) { return instance.param.name; });
 
 TEST(MissingFileTest, EscapesTheFileName) {
   auto out = Idevid({"check", "--tcti", "swtpm:host=127.0.0.1,port=1", "--factory-ca", "ca\x1b[2J.pem"});
   EXPECT_EQ(out.exit_status, 4);
-  EXPECT_NE(out.err.find("--factory-ca: no such file \"ca\\x1b[2J.pem\""), std::string::npos) << out.err;
-  EXPECT_EQ(out.err.find('\x1b'), std::string::npos) << out.err;
+  EXPECT_THAT(out.err, HasSubstr("--factory-ca: no such file \"ca\\x1b[2J.pem\""));
+  EXPECT_THAT(out.err, Not(HasSubstr("\x1b")));
+}
+
+// An address to listen on that is not HOST:PORT: exit 4 before anything starts, naming the option.
+TEST(CloudListenTest, AnAddressThatIsNotHostPortIsAUsageError) {
+  testing::TempDir temp;
+  std::string present = (temp.path() / "present.pem").string();
+  ASSERT_TRUE(WriteFileAtomic(present, std::string_view("not used\n")));
+  for (const auto& [listen, why] : {std::pair{"localhost", "is not HOST:PORT"}, std::pair{"127.0.0.1:http", "has no valid port"},
+                                    std::pair{"127.0.0.1:70000", "has no valid port"}}) {
+    auto out = Idevid({"cloud", "--listen", listen, "--cert", present, "--key", present, "--factory-ca", present});
+    EXPECT_EQ(out.exit_status, 4) << out.err;
+    EXPECT_THAT(out.err, HasSubstr(std::string("idevid: --listen: \"") + listen + "\" " + why));
+  }
 }
 
 }  // namespace

@@ -46,10 +46,12 @@ struct CloudArgs {
 Result<std::pair<std::string, std::uint16_t>> SplitHostPort(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return UsageError(fmt::format("{} is not HOST:PORT", QuotedDisplayText(text)));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("{} is not HOST:PORT", QuotedDisplayText(text)));
   }
   auto port = ParseHandle("port", text.substr(colon + 1));
-  if (!port || *port > 65535) return UsageError(fmt::format("{} has no valid port", QuotedDisplayText(text)));
+  if (!port || *port > 65535) {
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("{} has no valid port", QuotedDisplayText(text)));
+  }
   return std::pair(text.substr(0, colon), static_cast<std::uint16_t>(*port));
 }
 
@@ -78,20 +80,22 @@ int ExitFor(const Error& e) {
                                                                                 : ExitCodeFor(e);
 }
 
-int Connect(const ConnectArgs& args) {
-  auto config = LoadDeviceConfig(args.config);
-  if (!config) return ReportError(config.error());
-  auto peer = SplitHostPort(args.peer);
-  if (!peer) return ReportError(peer.error());
-  SsliConnectRequest request{&*config, args.profile, std::nullopt, "", peer->first, peer->second};
+// The session `idevid ssli connect` asks for: the profile of the device configuration, with the
+// TPM the options name when the profile offloads its key.
+Result<SsliResult> ConnectFromArgs(const ConnectArgs& args) {
+  IDEVID_ASSIGN_OR_RETURN(auto config, LoadDeviceConfig(args.config));
+  IDEVID_ASSIGN_OR_RETURN(auto peer, SplitHostPort(args.peer), "--peer");
+  SsliConnectRequest request{&config, args.profile, std::nullopt, "", peer.first, peer.second};
   if (!args.socket.empty()) request.pkid_socket = args.socket;
-  auto profile = config->ssl_profiles.find(args.profile);
-  if (profile != config->ssl_profiles.end() && profile->second.tpm_offload) {
-    auto tcti = ResolveTcti(args.tpm);
-    if (!tcti) return ReportError(tcti.error());
-    request.tcti = *tcti;
+  auto profile = config.ssl_profiles.find(args.profile);
+  if (profile != config.ssl_profiles.end() && profile->second.tpm_offload) {
+    IDEVID_ASSIGN_OR_RETURN(request.tcti, ResolveTcti(args.tpm));
   }
-  auto result = SsliConnect(request);
+  return SsliConnect(request);
+}
+
+int Connect(const ConnectArgs& args) {
+  auto result = ConnectFromArgs(args);
   if (!result) {
     (void)ReportError(result.error());
     return ExitFor(result.error());
@@ -102,7 +106,7 @@ int Connect(const ConnectArgs& args) {
 
 int Cloud(const CloudArgs& args) {
   auto listen = SplitHostPort(args.listen);
-  if (!listen) return ReportError(listen.error());
+  if (!listen) return ReportError(listen.error().WithContext("--listen"));
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,8 @@
 
 namespace idevid {
 namespace {
+
+using ::testing::HasSubstr;
 
 class CloudCommandsTest : public testing::TpmTestBase, public ::testing::Test {
  protected:
@@ -94,7 +97,7 @@ TEST_F(CloudCommandsTest, TpmModeThroughPkidIsAcceptedAndTheCloudStopsCleanly) {
   ::kill(cloud_.pid(), SIGTERM);
   ASSERT_TRUE(PollUntil([&] { return cloud_.Ended().has_value(); }, std::chrono::seconds(10)));
   EXPECT_EQ(*cloud_.Ended(), "exited with status 0");
-  EXPECT_NE(LogTail(dir() / "cloud.log").find("stopped after 1 connections"), std::string::npos);
+  EXPECT_THAT(LogTail(dir() / "cloud.log"), HasSubstr("stopped after 1 connections"));
 }
 
 TEST_F(CloudCommandsTest, IdevidNotLoadedInPkidFailsBeforeTheHandshake) {
@@ -102,9 +105,7 @@ TEST_F(CloudCommandsTest, IdevidNotLoadedInPkidFailsBeforeTheHandshake) {
   StartPkid("swtpm:host=127.0.0.1,port=1");
   auto connected = Connect(port);
   EXPECT_EQ(connected.exit_status, 1);
-  EXPECT_NE(connected.err.find("pkid cannot give certificate-id idev-id: certificate-id idev-id is not loaded"),
-            std::string::npos)
-      << connected.err;
+  EXPECT_THAT(connected.err, HasSubstr("pkid cannot give certificate-id idev-id: certificate-id idev-id is not loaded"));
   EXPECT_EQ(ReadFileText(dir() / "cloud.jsonl").value_or(""), "") << "no connection was made";
 }
 

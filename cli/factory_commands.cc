@@ -85,11 +85,14 @@ int Finish(const std::string& path, const nlohmann::json& record, int exit_code)
   return exit_code;
 }
 
+// The factory CA `idevid factory init` creates.
+Result<Factory> InitFactoryFromArgs(const FactoryInitArgs& args) {
+  IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.alg));
+  return InitFactory({.dir = args.dir, .algorithm = alg, .manufacturer = args.manufacturer, .force = args.force});
+}
+
 int FactoryInit(const FactoryInitArgs& args) {
-  auto alg = ParseKeyAlgorithm(args.alg);
-  if (!alg) return ReportError(alg.error());
-  auto factory = InitFactory({.dir = args.dir, .algorithm = *alg,
-                              .manufacturer = args.manufacturer, .force = args.force});
+  auto factory = InitFactoryFromArgs(args);
   if (!factory) return ReportError(factory.error());
   std::cout << fmt::format("factory CA in {}\n  root:    {}\n  issuing: {}\n  give line "
                            "stations and the cloud: {}\n",
@@ -102,7 +105,7 @@ int FactoryInit(const FactoryInitArgs& args) {
 Result<Bytes> ParseHexBytes(std::string_view what, std::string_view text) {
   constexpr std::size_t kMaxBytes = 64;
   auto bad = [&](std::string_view why) {
-    return UsageError(fmt::format("{} {} {}", what, QuotedDisplayText(text), why));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("{} {} {}", what, QuotedDisplayText(text), why));
   };
   if (text.empty() || text.size() % 2 != 0) return bad("is not an even number of hex digits");
   if (text.size() / 2 > kMaxBytes) return bad(fmt::format("is longer than {} bytes", kMaxBytes));
@@ -119,16 +122,16 @@ Result<Bytes> ParseHexBytes(std::string_view what, std::string_view text) {
 // TPM's EK certificate, or nullopt (derived from the new key).
 Result<std::optional<Bytes>> RequestedHardwareSerial(const FactoryIssueArgs& args) {
   if (!args.hw_serial.empty()) {
-    auto bytes = ParseHexBytes("--hw-serial", args.hw_serial);
-    if (!bytes) return Fail(bytes.error());
-    return std::optional<Bytes>(std::move(*bytes));
+    IDEVID_ASSIGN_OR_RETURN(Bytes bytes, ParseHexBytes("--hw-serial", args.hw_serial));
+    return std::optional<Bytes>(std::move(bytes));
   }
   if (args.ek_cert.empty()) return std::optional<Bytes>();
   auto ek = LoadCertificateFile(args.ek_cert);
-  if (!ek) return ConfigError(fmt::format("--ek-cert: {}", ek.error().message()));
-  auto derived = HardwareSerialFromEk(**ek);
-  if (!derived) return Fail(derived.error());
-  return std::optional<Bytes>(std::move(*derived));
+  // A file the user names that is no certificate is theirs to fix (exit 4), whatever failed.
+  if (!ek) return ConfigError(ConfigCode::kFile, fmt::format("--ek-cert: {}", ek.error().message()));
+  IDEVID_ASSIGN_OR_RETURN(Bytes derived, HardwareSerialFromEk(**ek), "deriving hwSerialNum from --ek-cert {}",
+                          QuotedDisplayText(args.ek_cert));
+  return std::optional<Bytes>(std::move(derived));
 }
 
 // An output prefix must name a file in a directory that exists.
@@ -136,12 +139,13 @@ Result<void> CheckOutputPrefix(const std::string& prefix) {
   std::filesystem::path parent = std::filesystem::path(prefix).parent_path();
   std::error_code ec;
   if (prefix.empty() || prefix.back() == '/') {
-    return UsageError(fmt::format("--out {} must end in a file name prefix, e.g. DIR/unit",
-                                  QuotedDisplayText(prefix)));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("--out {} must end in a file name prefix, e.g. DIR/unit", QuotedDisplayText(prefix)));
   }
   if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
-    return UsageError(fmt::format("--out {}: no such directory {}", QuotedDisplayText(prefix),
-                                  QuotedDisplayText(parent.string())));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("--out {}: no such directory {}",
+                                                               QuotedDisplayText(prefix),
+                                                               QuotedDisplayText(parent.string())));
   }
   return {};
 }
@@ -167,59 +171,67 @@ void PrintIssued(const FactoryIssueArgs& args, const FileIdentity& identity,
                            DisplayText(files.chain.string()), DisplayText(files.key.string()));
 }
 
-int FactoryIssue(const FactoryIssueArgs& args) {
-  auto alg = ParseKeyAlgorithm(args.alg);
-  if (!alg) return ReportError(alg.error());
-  auto hw_serial = RequestedHardwareSerial(args);
-  if (!hw_serial) return ReportError(hw_serial.error());
-  if (auto out = CheckOutputPrefix(args.out); !out) return ReportError(out.error());
-  auto factory = LoadFactory(args.dir);
-  if (!factory) return ReportError(factory.error());
-  auto identity = IssueFileIdentity(*factory, {args.serial, args.model, *alg, std::move(*hw_serial)});
-  if (!identity) return ReportError(identity.error());
+// Issues the identity `idevid factory issue` asks for and writes its files.
+Result<void> IssueFromArgs(const FactoryIssueArgs& args) {
+  IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.alg));
+  IDEVID_ASSIGN_OR_RETURN(std::optional<Bytes> hw_serial, RequestedHardwareSerial(args));
+  IDEVID_TRY(CheckOutputPrefix(args.out));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir));
+  IDEVID_ASSIGN_OR_RETURN(FileIdentity identity,
+                          IssueFileIdentity(factory, {args.serial, args.model, alg, std::move(hw_serial)}));
   auto files = FileIdentityFiles::ForPrefix(args.out);
-  if (auto written = WriteFileIdentity(*identity, *factory, files, args.force); !written) {
-    return ReportError(written.error());
-  }
-  PrintIssued(args, *identity, files);
-  return kExitPass;
+  IDEVID_TRY(WriteFileIdentity(identity, factory, files, args.force));
+  PrintIssued(args, identity, files);
+  return {};
+}
+
+int FactoryIssue(const FactoryIssueArgs& args) {
+  auto issued = IssueFromArgs(args);
+  return issued ? kExitPass : ReportError(issued.error());
 }
 
 Result<ProvisionRequest> MakeProvisionRequest(const ProvisionArgs& args) {
-  auto alg = ParseKeyAlgorithm(args.key_alg);
-  if (!alg) return Fail(alg.error());
-  auto handle = ParseHandle("--handle", args.handle);
-  if (!handle) return Fail(handle.error());
-  auto index = ParseHandle("--nv-index", args.nv_index);
-  if (!index) return Fail(index.error());
-  return ProvisionRequest{args.serial, args.model, *alg, *handle, *index, args.force};
+  IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.key_alg));
+  IDEVID_ASSIGN_OR_RETURN(std::uint32_t handle, ParseHandle("--handle", args.handle));
+  IDEVID_ASSIGN_OR_RETURN(std::uint32_t index, ParseHandle("--nv-index", args.nv_index));
+  return ProvisionRequest{args.serial, args.model, alg, handle, index, args.force};
+}
+
+struct Provisioned {
+  ProvisionRequest request;
+  ProvisionResult result;
+};
+
+// Provisions the unit the options name on the TPM they name.
+Result<Provisioned> ProvisionFromArgs(const ProvisionArgs& args) {
+  IDEVID_ASSIGN_OR_RETURN(ProvisionRequest request, MakeProvisionRequest(args));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.factory));
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args.tpm));
+  IDEVID_ASSIGN_OR_RETURN(ProvisionResult result, ProvisionUnit(tpm, factory, request), "provisioning unit {}",
+                          QuotedDisplayText(request.serial));
+  return Provisioned{std::move(request), std::move(result)};
 }
 
 int Provision(const ProvisionArgs& args) {
   StationContext context = Context(args.station);
-  auto fail = [&](const Error& e) {
-    context.ended = SystemClock::now();
-    return Finish(args.record, ErrorRecord("provision", e, context), ReportError(e));
-  };
-  auto request = MakeProvisionRequest(args);
-  if (!request) return fail(request.error());
-  auto factory = LoadFactory(args.factory);
-  if (!factory) return fail(factory.error());
-  auto tpm = OpenTpm(args.tpm);
-  if (!tpm) return fail(tpm.error());
-  auto result = ProvisionUnit(*tpm, *factory, *request);
-  if (!result) return fail(result.error());
+  auto provisioned = ProvisionFromArgs(args);
   context.ended = SystemClock::now();
-  nlohmann::json record = ProvisionRecord(*request, *result, context);
+  if (!provisioned) {
+    return Finish(args.record, ErrorRecord("provision", provisioned.error(), context),
+                  ReportError(provisioned.error()));
+  }
+  const ProvisionRequest& request = provisioned->request;
+  const ProvisionResult& result = provisioned->result;
+  nlohmann::json record = ProvisionRecord(request, result, context);
   if (args.json) {
     std::cout << record.dump(2) << "\n";
   } else {
-    for (const auto& line : result->replaced) std::cout << "replaced: " << line << "\n";
+    for (const auto& line : result.replaced) std::cout << "replaced: " << line << "\n";
     std::cout << fmt::format("provisioned {} ({}): key {:#010x}, certificate in NV {:#010x}\n"
                              "  subject: {}\n  sha256:  {}\n",
-                             request->serial, request->model, request->key_handle,
-                             request->nv_index, SubjectLine(*result->certificate),
-                             result->certificate_fingerprint);
+                             request.serial, request.model, request.key_handle,
+                             request.nv_index, SubjectLine(*result.certificate),
+                             result.certificate_fingerprint);
   }
   return Finish(args.record, record, kExitPass);
 }
@@ -238,31 +250,37 @@ void PrintTable(const CheckReport& report, const std::string& station) {
                                   report.measurements.size(), fmt::join(failed, ", ")));
 }
 
+struct Checked {
+  CheckRequest request;
+  CheckReport report;
+};
+
+// The line check of the unit on the TPM the options name.
+Result<Checked> CheckFromArgs(const CheckArgs& args) {
+  IDEVID_ASSIGN_OR_RETURN(std::uint32_t handle, ParseHandle("--handle", args.handle));
+  IDEVID_ASSIGN_OR_RETURN(std::uint32_t index, ParseHandle("--nv-index", args.nv_index));
+  IDEVID_ASSIGN_OR_RETURN(TrustBundle bundle, LoadTrustBundle(args.factory_ca));
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args.tpm));
+  CheckRequest request{handle, index, args.expect_serial, args.expect_model};
+  IDEVID_ASSIGN_OR_RETURN(CheckReport report, CheckUnit(tpm, bundle, request));
+  return Checked{std::move(request), std::move(report)};
+}
+
 int Check(const CheckArgs& args) {
   StationContext context = Context(args.station);
-  auto fail = [&](const Error& e) {
-    context.ended = SystemClock::now();
-    return Finish(args.record, ErrorRecord("line-check", e, context), ReportError(e));
-  };
-  auto handle = ParseHandle("--handle", args.handle);
-  if (!handle) return fail(handle.error());
-  auto index = ParseHandle("--nv-index", args.nv_index);
-  if (!index) return fail(index.error());
-  auto bundle = LoadTrustBundle(args.factory_ca);
-  if (!bundle) return fail(bundle.error());
-  auto tpm = OpenTpm(args.tpm);
-  if (!tpm) return fail(tpm.error());
-  CheckRequest request{*handle, *index, args.expect_serial, args.expect_model};
-  auto report = CheckUnit(*tpm, *bundle, request);
-  if (!report) return fail(report.error());
+  auto checked = CheckFromArgs(args);
   context.ended = SystemClock::now();
-  nlohmann::json record = CheckRecord(request, *report, context);
+  if (!checked) {
+    return Finish(args.record, ErrorRecord("line-check", checked.error(), context), ReportError(checked.error()));
+  }
+  const CheckReport& report = checked->report;
+  nlohmann::json record = CheckRecord(checked->request, report, context);
   if (args.json) {
     std::cout << record.dump(2) << "\n";
   } else {
-    PrintTable(*report, args.station);
+    PrintTable(report, args.station);
   }
-  return Finish(args.record, record, report->passed() ? kExitPass : kExitFail);
+  return Finish(args.record, record, report.passed() ? kExitPass : kExitFail);
 }
 
 void AddFactoryInit(CLI::App& factory, int* exit_code) {

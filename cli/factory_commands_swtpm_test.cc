@@ -1,5 +1,6 @@
 // `idevid factory init`, `provision` and `check` as a line operator runs them: exit codes,
 // output and the per-unit records, against a private manufactured swtpm behind tpm2-abrmd.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -10,6 +11,9 @@
 
 namespace idevid {
 namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class FactoryCommandsTest : public ::testing::Test {
  protected:
@@ -61,8 +65,8 @@ TEST_F(FactoryCommandsTest, HierarchyAuthorizationComesFromFilesOrTheEnvironment
   }
   auto refused = Provision("CW1");
   EXPECT_EQ(refused.exit_status, 2);
-  EXPECT_NE(refused.err.find("wrong authorization value"), std::string::npos) << refused.err;
-  EXPECT_NE(refused.err.find("--owner-auth-file"), std::string::npos) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("wrong authorization value"));
+  EXPECT_THAT(refused.err, HasSubstr("--owner-auth-file"));
 
   auto from_files = Provision("CW1", {"--owner-auth-file", File("owner.auth"), "--endorsement-auth-file",
                                       File("endorsement.auth"), "--record", File("provision.json")});
@@ -77,7 +81,7 @@ TEST_F(FactoryCommandsTest, HierarchyAuthorizationComesFromFilesOrTheEnvironment
   for (const std::string& shown : {refused.out + refused.err, from_files.out + from_files.err,
                                    from_environment->out + from_environment->err,
                                    *ReadFileText(File("provision.json"))}) {
-    EXPECT_EQ(shown.find("s3cret"), std::string::npos) << shown;
+    EXPECT_THAT(shown, Not(HasSubstr("s3cret")));
   }
 }
 
@@ -91,7 +95,7 @@ TEST_F(FactoryCommandsTest, ProvisionThenCheckPassesAndWritesBothRecords) {
   EXPECT_EQ(prov["certificate"]["fingerprint_sha256"].get<std::string>().size(), 64u);
   auto checked = Check("CW9876543210", File("check.json"));
   EXPECT_EQ(checked.exit_status, 0) << checked.out << checked.err;
-  EXPECT_NE(checked.out.find("Result: PASS"), std::string::npos) << checked.out;
+  EXPECT_THAT(checked.out, HasSubstr("Result: PASS"));
   auto check = Record(File("check.json"));
   EXPECT_EQ(check["outcome"], "PASS");
   EXPECT_EQ(check["station"], "ST-7");
@@ -99,14 +103,14 @@ TEST_F(FactoryCommandsTest, ProvisionThenCheckPassesAndWritesBothRecords) {
   EXPECT_EQ(check["identity"]["ek_certificate_fingerprint_sha256"],
             prov["ek_certificate"]["fingerprint_sha256"]);
   std::string all = *ReadFileText(File("provision.json")) + *ReadFileText(File("check.json"));
-  EXPECT_EQ(all.find("PRIVATE KEY"), std::string::npos);
+  EXPECT_THAT(all, Not(HasSubstr("PRIVATE KEY")));
 }
 
 TEST_F(FactoryCommandsTest, WrongSerialFailsWithExitOneAndNamesTheMeasurement) {
   ASSERT_EQ(Provision("CW1").exit_status, 0);
   auto checked = Check("CW2", File("check.json"));
   EXPECT_EQ(checked.exit_status, 1);
-  EXPECT_NE(checked.out.find("FAIL  expected_serial"), std::string::npos) << checked.out;
+  EXPECT_THAT(checked.out, HasSubstr("FAIL  expected_serial"));
   auto check = Record(File("check.json"));
   EXPECT_EQ(check["outcome"], "FAIL");
   EXPECT_EQ(check["failure_codes"], nlohmann::json::array({"expected_serial"}));
@@ -116,17 +120,17 @@ TEST_F(FactoryCommandsTest, SecondProvisioningNeedsForce) {
   ASSERT_EQ(Provision("CW1").exit_status, 0);
   auto refused = Provision("CW2");
   EXPECT_EQ(refused.exit_status, 4);
-  EXPECT_NE(refused.err.find("pass --force"), std::string::npos) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("pass --force"));
   auto forced = Provision("CW2", {"--force"});
   EXPECT_EQ(forced.exit_status, 0) << forced.err;
-  EXPECT_NE(forced.out.find("replaced: key at 0x81020000"), std::string::npos) << forced.out;
+  EXPECT_THAT(forced.out, HasSubstr("replaced: key at 0x81020000"));
 }
 
 TEST_F(FactoryCommandsTest, UnreachableTpmIsAnInfrastructureErrorWithARecord) {
   auto checked = Run({"check", "--tcti", "swtpm:host=127.0.0.1,port=1", "--factory-ca",
                       Factory() + "/factory-ca.pem", "--record", File("check.json")});
   EXPECT_EQ(checked.exit_status, 2);
-  EXPECT_NE(checked.err.find("swtpm:host=127.0.0.1,port=1"), std::string::npos) << checked.err;
+  EXPECT_THAT(checked.err, HasSubstr("swtpm:host=127.0.0.1,port=1"));
   auto record = Record(File("check.json"));
   EXPECT_EQ(record["outcome"], "ERROR");
   EXPECT_EQ(record["error"]["domain"], "tss");

@@ -7,6 +7,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,9 @@
 
 namespace idevid {
 namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class FactoryIssueTest : public ::testing::Test {
  protected:
@@ -110,28 +114,28 @@ TEST_F(FactoryIssueTest, CertificateVerifiesWithOpenSslAndCarriesThe8021ArProfil
                             "X509v3 Key Usage: critical\n                Digital Signature",
                             "X509v3 Subject Key Identifier", "X509v3 Authority Key Identifier",
                             "Not After : Dec 31 23:59:59 9999 GMT"}) {
-    EXPECT_NE(text.out.find(shown), std::string::npos) << shown << "\n" << text.out;
+    EXPECT_THAT(text.out, HasSubstr(shown)) << shown << "\n" << text.out;
   }
   // A key in a file claims no TPM residency (TCG policies 2.23.133.11.1.x).
-  EXPECT_EQ(text.out.find("2.23.133.11.1"), std::string::npos) << text.out;
+  EXPECT_THAT(text.out, Not(HasSubstr("2.23.133.11.1")));
   // RFC 4108 5: otherName hardwareModuleName { hwType tcg-at-tpm20, hwSerialNum }.
   std::string san = OpenSslSanDump(Prefix() + ".pem");
   for (const char* shown : {":1.3.6.1.5.5.7.8.4", ":2.23.133.1.2", "OCTET STRING      [HEX DUMP]:"}) {
-    EXPECT_NE(san.find(shown), std::string::npos) << shown << "\n" << san;
+    EXPECT_THAT(san, HasSubstr(shown)) << shown << "\n" << san;
   }
   // No TPM, no EK: hwSerialNum is SHA-256 of the new key's public key.
   EXPECT_EQ(Hex(HwSerial(Prefix() + ".pem")), OpenSslSpkiDigest(Prefix() + ".key"));
   std::string digest = OpenSslSpkiDigest(Prefix() + ".key");
   EXPECT_EQ(json["hw_serial"], digest);
   std::transform(digest.begin(), digest.end(), digest.begin(), ::toupper);
-  EXPECT_NE(san.find("[HEX DUMP]:" + digest), std::string::npos) << digest << "\n" << san;
+  EXPECT_THAT(san, HasSubstr("[HEX DUMP]:" + digest)) << digest << "\n" << san;
 }
 
 TEST_F(FactoryIssueTest, RsaKeyOnRequest) {
   ASSERT_EQ(Issue("CW1", {"--alg", "rsa-2048"}).exit_status, 0);
   auto text = Run({"openssl", "x509", "-in", Prefix() + ".pem", "-noout", "-text"});
-  EXPECT_NE(text.out.find("Public-Key: (2048 bit)"), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("rsaEncryption"), std::string::npos) << text.out;
+  EXPECT_THAT(text.out, HasSubstr("Public-Key: (2048 bit)"));
+  EXPECT_THAT(text.out, HasSubstr("rsaEncryption"));
 }
 
 TEST_F(FactoryIssueTest, OurCloudAcceptsItOverCurl) {
@@ -163,7 +167,7 @@ TEST_F(FactoryIssueTest, OurCloudAcceptsItOverCurl) {
 TEST_F(FactoryIssueTest, HardwareSerialFromTheCommandLineOrAnEkCertificate) {
   ASSERT_EQ(Issue("CW1", {"--hw-serial", "0a0B0c"}).exit_status, 0);
   EXPECT_EQ(HwSerial(Prefix() + ".pem"), (Bytes{0x0a, 0x0b, 0x0c}));
-  EXPECT_NE(OpenSslSanDump(Prefix() + ".pem").find("OCTET STRING      [HEX DUMP]:0A0B0C"), std::string::npos);
+  EXPECT_THAT(OpenSslSanDump(Prefix() + ".pem"), HasSubstr("OCTET STRING      [HEX DUMP]:0A0B0C"));
   // Any certificate stands in for an EK certificate: hwSerialNum is SHA-256 of its public key.
   auto ek = FactoryFiles::RootCert(Factory()).string();
   ASSERT_EQ(Issue("CW1", {"--force", "--ek-cert", ek}).exit_status, 0);
@@ -188,7 +192,7 @@ TEST_P(FactoryIssueBadInputTest, IsAUsageErrorWithTheReasonAndWritesNothing) {
   }
   auto out = Idevid(args);
   EXPECT_EQ(out.exit_status, 4) << out.err;
-  EXPECT_NE(out.err.find("idevid: " + GetParam().reason), std::string::npos) << out.err;
+  EXPECT_THAT(out.err, HasSubstr("idevid: " + GetParam().reason));
   EXPECT_FALSE(std::filesystem::exists(Prefix() + ".pem"));
   EXPECT_FALSE(std::filesystem::exists(Prefix() + ".key"));
 }
@@ -206,13 +210,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"NotHex", {"--hw-serial", "zz"}, "--hw-serial \"zz\" holds a character that is not a hex digit"},
         BadInput{"UnknownAlgorithm", {"--alg", "dsa"}, "unknown key algorithm 'dsa': use ecc-p256 or rsa-2048"},
         BadInput{"NoFactory", {"--dir", "/nonexistent-factory"}, "/nonexistent-factory holds no factory CA"}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& instance) { return instance.param.name; });
 
 TEST_F(FactoryIssueTest, OutputDirectoryMustExist) {
   auto out = Idevid({"factory", "issue", "--dir", Factory(), "--serial", "CW1", "--model", "M",
                      "--out", File("nowhere/unit")});
   EXPECT_EQ(out.exit_status, 4);
-  EXPECT_NE(out.err.find("no such directory \"" + File("nowhere") + "\""), std::string::npos) << out.err;
+  EXPECT_THAT(out.err, HasSubstr("no such directory \"" + File("nowhere") + "\""));
 }
 
 TEST_F(FactoryIssueTest, ExistingOutputIsKeptUnlessForced) {
@@ -221,9 +225,7 @@ TEST_F(FactoryIssueTest, ExistingOutputIsKeptUnlessForced) {
   std::string first_key = *ReadFileText(Prefix() + ".key");
   auto refused = Issue("CW2");
   EXPECT_EQ(refused.exit_status, 4);
-  EXPECT_NE(refused.err.find("idevid: \"" + Prefix() + ".pem\" already exists; pass --force to replace it"),
-            std::string::npos)
-      << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("idevid: \"" + Prefix() + ".pem\" already exists; pass --force to replace it"));
   EXPECT_EQ(*ReadFileText(Prefix() + ".pem"), first);
   EXPECT_EQ(*ReadFileText(Prefix() + ".key"), first_key);
   // Any one of the three files is enough to refuse.
@@ -234,7 +236,7 @@ TEST_F(FactoryIssueTest, ExistingOutputIsKeptUnlessForced) {
 
   auto forced = Issue("CW2", {"--force"});
   EXPECT_EQ(forced.exit_status, 0) << forced.err;
-  EXPECT_NE(forced.out.find("issued CW2 (SRX4300)"), std::string::npos) << forced.out;
+  EXPECT_THAT(forced.out, HasSubstr("issued CW2 (SRX4300)"));
   EXPECT_NE(*ReadFileText(Prefix() + ".key"), first_key);
   EXPECT_EQ(*SubjectAttribute(**LoadCertificateFile(Prefix() + ".pem"), "2.5.4.5"),
             std::vector<std::string>{"CW2"});

@@ -62,9 +62,8 @@ Result<std::vector<Unit>> StartUnits(const ParallelRun& run) {
     for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
       if (argv[i] == "--serial") unit.serial = argv[i + 1];
     }
-    auto child = ChildProcess::Spawn({.argv = argv, .log = unit.dir / "run.log"});
-    if (!child) return Fail(child.error());
-    unit.process = std::move(*child);
+    IDEVID_ASSIGN_OR_RETURN(unit.process, ChildProcess::Spawn({.argv = argv, .log = unit.dir / "run.log"}),
+                            "starting unit {}", k + 1);
     std::cerr << fmt::format("unit {} ({}): started, log in {}\n", k + 1, unit.serial, (unit.dir / "run.log").string());
     units.push_back(std::move(unit));
   }

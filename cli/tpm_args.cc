@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/file_io.h"
 #include "core/tpm_capability.h"
 #include "cli/option_checks.h"
@@ -37,33 +38,32 @@ Result<void> LoadHierarchyAuth(const TpmArgs& args) {
   for (const auto& [file, variable] : {std::pair{&args.owner_auth_file, "IDEVID_OWNER_AUTH"},
                                        std::pair{&args.endorsement_auth_file, "IDEVID_ENDORSEMENT_AUTH"}}) {
     if (file->empty()) continue;
-    auto text = ReadFileText(*file);
-    if (!text) return Fail(text.error().WithContext("reading a hierarchy authorization file"));
-    if (!text->empty() && text->back() == '\n') text->pop_back();
-    if (text->find('\0') != std::string::npos) {
-      return UsageError(fmt::format("{} holds a NUL byte: give the authorization value as text", *file));
+    IDEVID_ASSIGN_OR_RETURN(std::string text, ReadFileText(*file), "reading a hierarchy authorization file");
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    if (text.find('\0') != std::string::npos) {
+      return UsageError(UsageCode::kInvalidArgument,
+                        fmt::format("{} holds a NUL byte: give the authorization value as text", QuotedDisplayText(*file)));
     }
-    ::setenv(variable, text->c_str(), 1);  // this process only: children do not inherit it
+    ::setenv(variable, text.c_str(), 1);  // this process only: children do not inherit it
   }
   return {};
 }
 
 Result<std::string> ResolveTcti(const TpmArgs& args) {
-  if (auto auth = LoadHierarchyAuth(args); !auth) return Fail(auth.error());
+  IDEVID_TRY(LoadHierarchyAuth(args));
   if (!args.tcti.empty()) return args.tcti;
-  if (args.state.empty()) return UsageError("name the TPM with --tcti TCTI or --state DIR");
-  auto record = ReadStateRecord(args.state);
-  if (!record) return Fail(record.error());
-  if (record->abrmd) ::setenv("DBUS_SESSION_BUS_ADDRESS", record->abrmd->bus_address.c_str(), 1);
-  return record->tcti;
+  if (args.state.empty()) {
+    return UsageError(UsageCode::kMissingArgument, "name the TPM with --tcti TCTI or --state DIR");
+  }
+  IDEVID_ASSIGN_OR_RETURN(TpmStateRecord record, ReadStateRecord(args.state));
+  if (record.abrmd) ::setenv("DBUS_SESSION_BUS_ADDRESS", record.abrmd->bus_address.c_str(), 1);
+  return record.tcti;
 }
 
 Result<TpmContext> OpenTpm(const TpmArgs& args) {
-  auto tcti = ResolveTcti(args);
-  if (!tcti) return Fail(tcti.error());
-  auto tpm = TpmContext::Open(*tcti, {.command_timeout = std::chrono::seconds(60)});
-  if (!tpm) return Fail(tpm.error());
-  if (auto started = EnsureStarted(*tpm); !started) return Fail(started.error());
+  IDEVID_ASSIGN_OR_RETURN(std::string tcti, ResolveTcti(args));
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(60)}));
+  IDEVID_TRY(EnsureStarted(tpm), "starting the TPM at {}", QuotedDisplayText(tcti));
   return tpm;
 }
 
@@ -81,7 +81,8 @@ Result<std::uint32_t> ParseHandle(const std::string& what, const std::string& te
   std::uint32_t value = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return UsageError(fmt::format("{} '{}' is not a number (use hex like 0x81020000)", what, text));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("{} '{}' is not a number (use hex like 0x81020000)", what, DisplayText(text)));
   }
   return value;
 }

@@ -50,10 +50,10 @@ bool StillRunning(const std::filesystem::path& dir) {
 
 int Start(const StartArgs& args) {
   if (StillRunning(args.state)) {
-    return ReportError(Error(ErrorDomain::kUsage, 0,
-                        fmt::format("a TPM started with --state {} is still running; stop it "
-                                    "with 'idevid tpm stop --state {}'",
-                                    args.state, args.state)));
+    return ReportError(Error(ErrorDomain::kUsage, static_cast<std::uint64_t>(UsageCode::kWrongState),
+                             fmt::format("a TPM started with --state {} is still running; stop it "
+                                         "with 'idevid tpm stop --state {}'",
+                                         args.state, args.state)));
   }
   auto tpm = SwtpmInstance::Start({.state_dir = args.state,
                                    .with_abrmd = args.abrmd,
@@ -114,16 +114,19 @@ nlohmann::json InfoJson(const TpmInfo& info, const std::vector<TPM2_HANDLE>& per
           {"persistent_handles", hex(persistent)}, {"nv_indices", hex(nv)}};
 }
 
+// What `idevid tpm info` shows of the TPM the options name.
+Result<nlohmann::json> ReadInfo(const TpmArgs& args) {
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args));
+  IDEVID_ASSIGN_OR_RETURN(TpmInfo info, ReadTpmInfo(tpm), "reading the TPM's properties");
+  IDEVID_ASSIGN_OR_RETURN(auto persistent, ListHandles(tpm, TPM2_HT_PERSISTENT), "listing persistent handles");
+  IDEVID_ASSIGN_OR_RETURN(auto nv, ListHandles(tpm, TPM2_HT_NV_INDEX), "listing NV indices");
+  return InfoJson(info, persistent, nv);
+}
+
 int Info(const InfoArgs& args) {
-  auto tpm = OpenTpm(args.tpm);
-  if (!tpm) return ReportError(tpm.error());
-  auto info = ReadTpmInfo(*tpm);
-  if (!info) return ReportError(info.error());
-  auto persistent = ListHandles(*tpm, TPM2_HT_PERSISTENT);
-  if (!persistent) return ReportError(persistent.error());
-  auto nv = ListHandles(*tpm, TPM2_HT_NV_INDEX);
-  if (!nv) return ReportError(nv.error());
-  nlohmann::json j = InfoJson(*info, *persistent, *nv);
+  auto read = ReadInfo(args.tpm);
+  if (!read) return ReportError(read.error());
+  const nlohmann::json& j = *read;
   if (args.json) {
     std::cout << j.dump(2) << "\n";
     return kExitPass;

@@ -157,7 +157,7 @@ TEST_P(TpmCommandSwtpmTest, StopEndsEveryProcessOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TpmCommand, TpmCommandSwtpmTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "Abrmd" : "Direct"; });
+                         [](const auto& instance) { return instance.param ? "Abrmd" : "Direct"; });
 
 TEST_F(TpmCommandTest, StartWithoutJsonPrintsTheTctiAndTheBusToExport) {
   CommandOutput output = Idevid({"tpm", "start", "--state", state_, "--abrmd"});
@@ -234,7 +234,7 @@ INSTANTIATE_TEST_SUITE_P(
                      "cannot connect to the TPM through TCTI 'swtpm:host=127.0.0.1,port={port}'"},
         CliErrorCase{"InfoOnUnknownTcti", {"tpm", "info", "--tcti", "idevid-no-such-tcti"},
                      kExitInfrastructure, "TCTI 'idevid-no-such-tcti'"}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& instance) { return instance.param.name; });
 
 }  // namespace
 }  // namespace idevid::cli

@@ -2,12 +2,21 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/file_io.h"
 
 namespace idevid::cli {
 namespace {
 
 constexpr int kRecordVersion = 1;
+
+// What is wrong with a record, from the exception nlohmann::json threw reading it: text that is
+// not JSON, a field that is absent (at() of a missing key), or a value of the wrong type.
+ConfigCode RecordErrorCode(const nlohmann::json::exception& e) {
+  if (dynamic_cast<const nlohmann::json::parse_error*>(&e) != nullptr) return ConfigCode::kSyntax;
+  if (dynamic_cast<const nlohmann::json::out_of_range*>(&e) != nullptr) return ConfigCode::kMissing;
+  return ConfigCode::kBadValue;
+}
 
 }  // namespace
 
@@ -35,23 +44,23 @@ Result<void> WriteStateRecord(const std::filesystem::path& dir, const TpmStateRe
 Result<TpmStateRecord> ReadStateRecord(const std::filesystem::path& dir) {
   auto path = StateFilePath(dir);
   if (!std::filesystem::exists(path)) {
-    return UsageError(fmt::format("no TPM was started with --state {} ({} does not exist)",
+    return UsageError(UsageCode::kWrongState,
+                      fmt::format("no TPM was started with --state {} ({} does not exist)",
                                   dir.string(), path.string()));
   }
-  auto text = ReadFileText(path);
-  if (!text) return Fail(text.error());
+  IDEVID_ASSIGN_OR_RETURN(std::string text, ReadFileText(path), "reading the TPM state record");
   try {
-    auto j = nlohmann::json::parse(*text);
+    auto j = nlohmann::json::parse(text);
     if (j.at("version").get<int>() != kRecordVersion) {
-      return ConfigError(fmt::format("{}: unsupported record version {}", path.string(),
-                                     j.at("version").dump()));
+      return ConfigError(ConfigCode::kBadValue, fmt::format("{}: unsupported record version {}", path.string(),
+                                                            DisplayText(j.at("version").dump())));
     }
     TpmStateRecord r;
     r.tcti = j.at("tcti").get<std::string>();
     r.swtpm_tcti = j.at("swtpm_tcti").get<std::string>();
     int port = j.at("port").get<int>();
     if (port < 1 || port > 65535) {
-      return ConfigError(fmt::format("{}: port {} is not a TCP port", path.string(), port));
+      return ConfigError(ConfigCode::kBadValue, fmt::format("{}: port {} is not a TCP port", path.string(), port));
     }
     r.port = static_cast<std::uint16_t>(port);
     r.swtpm_pid = j.at("swtpm_pid").get<pid_t>();
@@ -64,7 +73,8 @@ Result<TpmStateRecord> ReadStateRecord(const std::filesystem::path& dir) {
     }
     return r;
   } catch (const nlohmann::json::exception& e) {
-    return ConfigError(fmt::format("{} is not a valid TPM state record: {}", path.string(), e.what()));
+    return ConfigError(RecordErrorCode(e), fmt::format("{} is not a valid TPM state record: {}", path.string(),
+                                                     DisplayText(e.what(), 400)));
   }
 }
 

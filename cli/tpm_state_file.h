@@ -38,7 +38,9 @@ std::filesystem::path StateFilePath(const std::filesystem::path& dir);
 // Writes the record atomically into DIR.
 Result<void> WriteStateRecord(const std::filesystem::path& dir, const TpmStateRecord& record);
 
-// Reads DIR's record; kUsage when there is none, kConfig when it is not a valid record.
+// Reads DIR's record; kUsage kWrongState when there is none, kIo when it cannot be read, kConfig
+// when it is not a valid record (kSyntax: not JSON, kMissing: a field is absent, kBadValue: a
+// value of the wrong type or range, or another version).
 Result<TpmStateRecord> ReadStateRecord(const std::filesystem::path& dir);
 
 }  // namespace idevid::cli

@@ -11,13 +11,18 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/testing/result_matchers.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid::cli {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
+using idevid::testing::IsOk;
+using idevid::testing::ResultIs;
 using idevid::testing::TempDir;
 
 TpmStateRecord SampleRecord(bool with_abrmd) {
@@ -54,11 +59,6 @@ void WriteText(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-void ExpectError(const Error& error, ErrorDomain domain, const std::string& fragment) {
-  EXPECT_EQ(error.domain(), domain) << error.ToString();
-  EXPECT_THAT(error.message(), HasSubstr(fragment));
-}
-
 // --- round trip ----------------------------------------------------------------------------------
 
 class TpmStateFileRoundTripTest : public ::testing::TestWithParam<bool> {};
@@ -67,15 +67,15 @@ TEST_P(TpmStateFileRoundTripTest, ReadsBackWhatWasWritten) {
   TempDir temp;
   TpmStateRecord record = SampleRecord(GetParam());
   auto written = WriteStateRecord(temp.path(), record);
-  ASSERT_TRUE(written) << written.error().ToString();
+  ASSERT_THAT(written, IsOk());
   auto read = ReadStateRecord(temp.path());
-  ASSERT_TRUE(read) << read.error().ToString();
+  ASSERT_THAT(read, IsOk());
   ExpectSameRecord(*read, record);
 }
 
 TEST_P(TpmStateFileRoundTripTest, FileIsPrivateJsonInTheStateDir) {
   TempDir temp;
-  ASSERT_TRUE(WriteStateRecord(temp.path(), SampleRecord(GetParam())));
+  ASSERT_THAT(WriteStateRecord(temp.path(), SampleRecord(GetParam())), IsOk());
   auto path = StateFilePath(temp.path());
   EXPECT_EQ(path, temp.path() / "idevid-tpm.json");
   struct stat info {};
@@ -89,37 +89,36 @@ TEST_P(TpmStateFileRoundTripTest, FileIsPrivateJsonInTheStateDir) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TpmStateRecords, TpmStateFileRoundTripTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "WithAbrmd" : "SwtpmOnly"; });
+                         [](const auto& instance) { return instance.param ? "WithAbrmd" : "SwtpmOnly"; });
 
 TEST(TpmStateFileTest, WriteReplacesAnEarlierRecord) {
   TempDir temp;
   ASSERT_TRUE(WriteStateRecord(temp.path(), SampleRecord(true)));
   ASSERT_TRUE(WriteStateRecord(temp.path(), SampleRecord(false)));
   auto read = ReadStateRecord(temp.path());
-  ASSERT_TRUE(read) << read.error().ToString();
+  ASSERT_THAT(read, IsOk());
   ExpectSameRecord(*read, SampleRecord(false));
 }
 
 TEST(TpmStateFileTest, WriteIntoAMissingDirectoryIsAnIoError) {
   TempDir temp;
-  auto written = WriteStateRecord(temp.path() / "missing", SampleRecord(false));
-  ASSERT_FALSE(written);
-  EXPECT_EQ(written.error().domain(), ErrorDomain::kIo) << written.error().ToString();
+  EXPECT_THAT(WriteStateRecord(temp.path() / "missing", SampleRecord(false)),
+              ResultIs(ErrorDomain::kIo, ENOENT, HasSubstr((temp.path() / "missing").string())));
 }
 
 // --- records that cannot be used -----------------------------------------------------------------
 
 TEST(TpmStateFileTest, MissingRecordSaysNoTpmWasStarted) {
   TempDir temp;
-  auto read = ReadStateRecord(temp.path());
-  ASSERT_FALSE(read);
-  ExpectError(read.error(), ErrorDomain::kUsage, "no TPM was started");
-  EXPECT_THAT(read.error().message(), HasSubstr(temp.path().string()));
+  EXPECT_THAT(ReadStateRecord(temp.path()),
+              ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState,
+                       StartsWith("no TPM was started with --state " + temp.path().string())));
 }
 
 struct BadRecordCase {
   std::string name;
   std::function<std::string(nlohmann::json)> text;  // from a valid record with tpm2-abrmd
+  ConfigCode code;
   std::string fragment;
 };
 void PrintTo(const BadRecordCase& c, std::ostream* os) { *os << c.name; }
@@ -142,10 +141,9 @@ TEST_P(TpmStateFileBadRecordTest, IsAConfigError) {
   const BadRecordCase& c = GetParam();
   TempDir temp;
   WriteText(StateFilePath(temp.path()), c.text(ToJson(SampleRecord(true))));
-  auto read = ReadStateRecord(temp.path());
-  ASSERT_FALSE(read);
-  ExpectError(read.error(), ErrorDomain::kConfig, c.fragment);
-  EXPECT_THAT(read.error().message(), HasSubstr(StateFilePath(temp.path()).string()));
+  EXPECT_THAT(ReadStateRecord(temp.path()),
+              ResultIs(ErrorDomain::kConfig, c.code,
+                       AllOf(StartsWith(StateFilePath(temp.path()).string()), HasSubstr(c.fragment))));
 }
 
 constexpr char kNotARecord[] = "is not a valid TPM state record";
@@ -153,22 +151,22 @@ constexpr char kNotARecord[] = "is not a valid TPM state record";
 INSTANTIATE_TEST_SUITE_P(
     TpmStateCases, TpmStateFileBadRecordTest,
     ::testing::Values(
-        BadRecordCase{"Empty", Literal(""), kNotARecord},
-        BadRecordCase{"NotJson", Literal("{\"version\": 1, "), kNotARecord},
-        BadRecordCase{"NotAnObject", Literal("[1, 2]"), kNotARecord},
-        BadRecordCase{"NewerVersion", Edited([](auto& j) { j["version"] = 2; }),
+        BadRecordCase{"Empty", Literal(""), ConfigCode::kSyntax, kNotARecord},
+        BadRecordCase{"NotJson", Literal("{\"version\": 1, "), ConfigCode::kSyntax, kNotARecord},
+        BadRecordCase{"NotAnObject", Literal("[1, 2]"), ConfigCode::kBadValue, kNotARecord},
+        BadRecordCase{"NewerVersion", Edited([](auto& j) { j["version"] = 2; }), ConfigCode::kBadValue,
                       "unsupported record version 2"},
-        BadRecordCase{"NoVersion", Edited([](auto& j) { j.erase("version"); }), kNotARecord},
-        BadRecordCase{"NoSwtpmPid", Edited([](auto& j) { j.erase("swtpm_pid"); }), kNotARecord},
-        BadRecordCase{"NoStateDir", Edited([](auto& j) { j.erase("state_dir"); }), kNotARecord},
-        BadRecordCase{"PortIsText", Edited([](auto& j) { j["port"] = "40000"; }), kNotARecord},
-        BadRecordCase{"PortOutOfRange", Edited([](auto& j) { j["port"] = 70000; }),
+        BadRecordCase{"NoVersion", Edited([](auto& j) { j.erase("version"); }), ConfigCode::kMissing, kNotARecord},
+        BadRecordCase{"NoSwtpmPid", Edited([](auto& j) { j.erase("swtpm_pid"); }), ConfigCode::kMissing, kNotARecord},
+        BadRecordCase{"NoStateDir", Edited([](auto& j) { j.erase("state_dir"); }), ConfigCode::kMissing, kNotARecord},
+        BadRecordCase{"PortIsText", Edited([](auto& j) { j["port"] = "40000"; }), ConfigCode::kBadValue, kNotARecord},
+        BadRecordCase{"PortOutOfRange", Edited([](auto& j) { j["port"] = 70000; }), ConfigCode::kBadValue,
                       "port 70000 is not a TCP port"},
         BadRecordCase{"AbrmdWithoutBusName",
-                      Edited([](auto& j) { j["abrmd"].erase("bus_name"); }), kNotARecord},
-        BadRecordCase{"AbrmdPidIsText", Edited([](auto& j) { j["abrmd"]["abrmd_pid"] = "x"; }),
+                      Edited([](auto& j) { j["abrmd"].erase("bus_name"); }), ConfigCode::kMissing, kNotARecord},
+        BadRecordCase{"AbrmdPidIsText", Edited([](auto& j) { j["abrmd"]["abrmd_pid"] = "x"; }), ConfigCode::kBadValue,
                       kNotARecord}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& instance) { return instance.param.name; });
 
 }  // namespace
 }  // namespace idevid::cli

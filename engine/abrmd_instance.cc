@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -18,11 +19,13 @@ std::string UniqueBusName() {
   return fmt::format("com.intel.tss2.Tabrmd.idevid.p{}n{}", ::getpid(), ++counter);
 }
 
-Error StartFailure(const std::string& program, const std::string& why,
-                   const std::filesystem::path& log) {
-  return Error(ErrorDomain::kProcess, 0,
-               fmt::format("{} did not start: {}; its log {} ends with:\n{}", program, why,
-                           log.string(), LogTail(log)));
+// `process` did not start: how it ended (or `why` while it still runs), and its log. The code is
+// its exit status, or kProcessDeadline while it still runs.
+Error StartFailure(ChildProcess& process, const std::string& why, const std::filesystem::path& log) {
+  std::optional<std::string> ended = process.Ended();
+  return Error(ErrorDomain::kProcess, process.status_code().value_or(kProcessDeadline),
+               fmt::format("{} did not start: {}; its log {} ends with:\n{}", process.name(),
+                           ended.value_or(why), log.string(), LogTail(log)));
 }
 
 // Asks the bus whether tpm2-abrmd has taken its name yet, so that the TCTI is tried only once
@@ -49,21 +52,19 @@ Result<AbrmdInstance> AbrmdInstance::Start(const AbrmdOptions& options) {
   instance.bus_address_ = "unix:path=" + socket.string();
   instance.bus_name_ = UniqueBusName();
   auto dbus_log = options.dir / "dbus.log";
-  auto dbus = ChildProcess::Spawn({.argv = {"dbus-daemon", "--session", "--nofork", "--nopidfile",
-                                            "--address=" + instance.bus_address_},
-                                   .log = dbus_log,
-                                   .detach = options.detach});
-  if (!dbus) return Fail(dbus.error());
-  instance.dbus_ = std::move(*dbus);
+  IDEVID_ASSIGN_OR_RETURN(instance.dbus_,
+                          ChildProcess::Spawn({.argv = {"dbus-daemon", "--session", "--nofork", "--nopidfile",
+                                                        "--address=" + instance.bus_address_},
+                                               .log = dbus_log,
+                                               .detach = options.detach}));
   if (!PollUntil([&] { return std::filesystem::exists(socket) || instance.dbus_.Ended(); },
                  options.start_timeout) ||
       instance.dbus_.Ended()) {
-    return Fail(StartFailure("dbus-daemon", instance.dbus_.Ended().value_or("no bus socket"),
-                             dbus_log));
+    return Fail(StartFailure(instance.dbus_, "no bus socket in time", dbus_log));
   }
   ::setenv("DBUS_SESSION_BUS_ADDRESS", instance.bus_address_.c_str(), 1);
   instance.options_ = options;
-  if (auto daemon = instance.StartDaemon(); !daemon) return Fail(daemon.error());
+  IDEVID_TRY(instance.StartDaemon());
   return instance;
 }
 
@@ -71,14 +72,13 @@ Result<void> AbrmdInstance::StartDaemon() {
   auto abrmd_log = options_.dir / "tpm2-abrmd.log";
   // Room for 16 concurrent clients per comparator of `idevid bench` (the default is 27 connections;
   // tpm2-openssl 1.1.1 keeps its connection after its provider is unloaded).
-  auto abrmd = ChildProcess::Spawn({.argv = {"tpm2-abrmd", "--session", "--allow-root",
-                                             "--flush-all", "--max-connections=64", "--dbus-name=" + bus_name_,
-                                             "--tcti=" + options_.tpm_tcti},
-                                    .log = abrmd_log,
-                                    .env = ClientEnvironment(),
-                                    .detach = options_.detach});
-  if (!abrmd) return Fail(abrmd.error());
-  abrmd_ = std::move(*abrmd);
+  IDEVID_ASSIGN_OR_RETURN(abrmd_, ChildProcess::Spawn({.argv = {"tpm2-abrmd", "--session", "--allow-root",
+                                                                  "--flush-all", "--max-connections=64",
+                                                                  "--dbus-name=" + bus_name_,
+                                                                  "--tcti=" + options_.tpm_tcti},
+                                                         .log = abrmd_log,
+                                                         .env = ClientEnvironment(),
+                                                         .detach = options_.detach}));
   std::string tcti = this->tcti();
   // tpm2-abrmd sometimes hangs instead of exiting when it cannot reach the TPM: its log says so.
   auto gave_up = [&] { return LogTail(abrmd_log).find("failed to create TCTI") != std::string::npos; };
@@ -86,7 +86,7 @@ Result<void> AbrmdInstance::StartDaemon() {
     return abrmd_.Ended() || gave_up() || (NameHasOwner(bus_address_, bus_name_) && AnswersTpmCommand(tcti));
   };
   if (!PollUntil(ready, options_.start_timeout, std::chrono::milliseconds(20)) || abrmd_.Ended() || gave_up()) {
-    return Fail(StartFailure("tpm2-abrmd", abrmd_.Ended().value_or("no TPM answer through it in time"), abrmd_log));
+    return Fail(StartFailure(abrmd_, "no TPM answer through it in time", abrmd_log));
   }
   return {};
 }
@@ -94,7 +94,7 @@ Result<void> AbrmdInstance::StartDaemon() {
 Result<void> AbrmdInstance::RestartDaemon() {
   abrmd_.Stop();
   if (!PollUntil([&] { return !NameHasOwner(bus_address_, bus_name_); }, options_.start_timeout)) {
-    return Fail(ErrorDomain::kProcess, 0, "the stopped tpm2-abrmd still owns " + bus_name_);
+    return Fail(ErrorDomain::kProcess, kProcessDeadline, "the stopped tpm2-abrmd still owns " + bus_name_);
   }
   return StartDaemon();
 }

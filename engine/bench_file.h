@@ -38,9 +38,10 @@ struct BenchFile {
 };
 
 // Parses bench-file text; `name` (the file) and `base` (where relative paths start) are for
-// errors and paths; `known_suites`, when not empty, are the suite names it may list. A syntax
-// error, an unknown key, suite or limit, or a value of the wrong type is a kConfig error naming
-// the file, line and column and what was expected.
+// errors and paths; `known_suites`, when not empty, are the suite names it may list. Bad input
+// is a kConfig error naming the file, line and column and what was expected: kSyntax (not YAML,
+// not a mapping), kUnknownStatement (a key or limit), kReference (a suite), kBadValue (a value of
+// the wrong type or range), kConflict (a key given twice).
 Result<BenchFile> ParseBenchFile(const std::string& text, const std::string& name,
                                  const std::filesystem::path& base,
                                  const std::vector<std::string>& known_suites = {});

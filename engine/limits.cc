@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/display_text.h"
+
 namespace idevid {
 
 const std::map<std::string, double>& PerformanceLimits::Defaults() {
@@ -23,9 +25,12 @@ Result<void> PerformanceLimits::Set(const std::string& key, double value) {
   if (it == values_.end()) {
     std::vector<std::string> known;
     for (const auto& [k, v] : Defaults()) known.push_back(k);
-    return ConfigError(fmt::format("unknown limit '{}'; the limits are: {}", key, fmt::join(known, ", ")));
+    return ConfigError(ConfigCode::kUnknownStatement,
+                       fmt::format("unknown limit '{}'; the limits are: {}", DisplayText(key), fmt::join(known, ", ")));
   }
-  if (!(value > 0)) return ConfigError(fmt::format("limit '{}' must be a positive number, not {}", key, value));
+  if (!(value > 0)) {
+    return ConfigError(ConfigCode::kBadValue, fmt::format("limit '{}' must be a positive number, not {}", key, value));
+  }
   it->second = value;
   return {};
 }

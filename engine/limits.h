@@ -21,8 +21,8 @@ class PerformanceLimits {
  public:
   // Every key with its default bound.
   static const std::map<std::string, double>& Defaults();
-  // Sets the bound of `key`; an unknown key or a value that is not positive is a kConfig error
-  // that lists the known keys.
+  // Sets the bound of `key`; an unknown key is a kConfig kUnknownStatement error that lists the
+  // known keys, a value that is not positive a kConfig kBadValue error.
   Result<void> Set(const std::string& key, double value);
   // The bound of a known key (the default unless set); a programming error aborts.
   Limit Get(const std::string& key) const;

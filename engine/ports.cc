@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,22 +16,10 @@
 
 #include <fmt/format.h>
 
+#include "core/unique_fd.h"
+
 namespace idevid {
 namespace {
-
-class Socket {
- public:
-  Socket() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {}
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 sockaddr_in Loopback(std::uint16_t port) {
   sockaddr_in addr{};
@@ -42,15 +29,26 @@ sockaddr_in Loopback(std::uint16_t port) {
   return addr;
 }
 
-// Binds `s` to 127.0.0.1:port (0 = any free port); returns the bound port or 0. With
-// SO_REUSEADDR, as the servers given the port bind (swtpm, the cloud).
-std::uint16_t Bind(const Socket& s, std::uint16_t port) {
-  sockaddr_in addr = Loopback(port);
+// A TCP socket bound to 127.0.0.1:port (0 = any free port), with SO_REUSEADDR as the servers
+// given the port bind (swtpm, the cloud); kIo with errno when the port cannot be bound.
+Result<UniqueFd> BindLoopback(std::uint16_t port) {
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd socket, OpenSocket(AF_INET, SOCK_STREAM));
   int one = 1;
-  if (s.fd() >= 0) ::setsockopt(s.fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (s.fd() < 0 || ::bind(s.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
+  ::setsockopt(socket.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr = Loopback(port);
+  if (::bind(socket.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return ErrnoError(errno, fmt::format("cannot bind 127.0.0.1:{}", port));
+  }
+  return socket;
+}
+
+// The local port of a bound socket; kIo with errno when it cannot be read.
+Result<std::uint16_t> LocalPort(const UniqueFd& socket) {
+  sockaddr_in addr{};
   socklen_t length = sizeof addr;
-  if (::getsockname(s.fd(), reinterpret_cast<sockaddr*>(&addr), &length) != 0) return 0;
+  if (::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+    return ErrnoError(errno, "cannot read the port of a bound socket");
+  }
   return ntohs(addr.sin_port);
 }
 
@@ -108,10 +106,8 @@ bool ProcessListensOn(pid_t pid, std::uint16_t port) {
 }
 
 Result<std::uint16_t> FindFreePort() {
-  Socket s;
-  std::uint16_t port = Bind(s, 0);
-  if (port == 0) return ErrnoError(errno, "cannot find a free port on 127.0.0.1");
-  return port;
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd socket, BindLoopback(0), "finding a free port on 127.0.0.1");
+  return LocalPort(socket);
 }
 
 Result<std::uint16_t> FindFreePortPair() {
@@ -120,17 +116,17 @@ Result<std::uint16_t> FindFreePortPair() {
   std::uniform_int_distribution<int> pick(low, high - 2);  // P and P+1 both below `high`
   for (int attempt = 0; attempt < 64; ++attempt) {
     auto port = static_cast<std::uint16_t>(pick(random));
-    Socket first, second;
-    if (Bind(first, port) != 0 && Bind(second, static_cast<std::uint16_t>(port + 1)) != 0) return port;
+    Result<UniqueFd> command = BindLoopback(port);  // held while P+1 is tried
+    if (command && BindLoopback(static_cast<std::uint16_t>(port + 1))) return port;
   }
   return Fail(ErrorDomain::kIo, EADDRINUSE,
               fmt::format("cannot find two consecutive free ports in {}-{} on 127.0.0.1 after 64 tries", low, high));
 }
 
 bool PortAcceptsConnections(std::uint16_t port) {
-  Socket s;
+  auto socket = OpenSocket(AF_INET, SOCK_STREAM);
   sockaddr_in addr = Loopback(port);
-  return s.fd() >= 0 && ::connect(s.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  return socket && ::connect(socket->get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 
 }  // namespace idevid

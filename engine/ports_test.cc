@@ -9,46 +9,41 @@
 
 #include <fstream>
 
+#include "core/testing/result_matchers.h"
+#include "core/unique_fd.h"
+
 namespace idevid {
 namespace {
 
-// A TCP socket on 127.0.0.1, closed when destroyed.
-class TestSocket {
- public:
-  TestSocket() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {}
-  ~TestSocket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  TestSocket(const TestSocket&) = delete;
-  TestSocket& operator=(const TestSocket&) = delete;
+using idevid::testing::IsOk;
 
-  // Binds to 127.0.0.1:port (0 = any); returns the bound port, 0 on failure.
-  std::uint16_t Bind(std::uint16_t port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
-    socklen_t length = sizeof addr;
-    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) return 0;
-    return ntohs(addr.sin_port);
-  }
-  bool Listen() { return ::listen(fd_, 4) == 0; }
+// A TCP socket, owned; an invalid one when it cannot be made (Bind then fails).
+UniqueFd TcpSocket() { return OpenSocket(AF_INET, SOCK_STREAM).value_or(UniqueFd()); }
 
- private:
-  int fd_;
-};
+// Binds `socket` to 127.0.0.1:port (0 = any); returns the bound port, 0 on failure.
+std::uint16_t Bind(const UniqueFd& socket, std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (!socket || ::bind(socket.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
+  socklen_t length = sizeof addr;
+  if (::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&addr), &length) != 0) return 0;
+  return ntohs(addr.sin_port);
+}
+
+bool Listen(const UniqueFd& socket) { return ::listen(socket.get(), 4) == 0; }
 
 constexpr int kRounds = 20;
 
 TEST(PortsTest, FindFreePortPairReturnsTwoBindablePorts) {
   for (int round = 0; round < kRounds; ++round) {
     auto port = FindFreePortPair();
-    ASSERT_TRUE(port) << port.error().ToString();
+    ASSERT_THAT(port, IsOk());
     ASSERT_LT(*port, 65535) << "P+1 must exist";
-    TestSocket command, control;
-    EXPECT_EQ(command.Bind(*port), *port) << "round " << round;
-    EXPECT_EQ(control.Bind(static_cast<std::uint16_t>(*port + 1)), *port + 1) << "round " << round;
+    UniqueFd command = TcpSocket(), control = TcpSocket();
+    EXPECT_EQ(Bind(command, *port), *port) << "round " << round;
+    EXPECT_EQ(Bind(control, static_cast<std::uint16_t>(*port + 1)), *port + 1) << "round " << round;
   }
 }
 
@@ -59,7 +54,7 @@ TEST(PortsTest, FindFreePortPairStaysBelowTheEphemeralRange) {
   std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
   for (int round = 0; round < kRounds; ++round) {
     auto port = FindFreePortPair();
-    ASSERT_TRUE(port) << port.error().ToString();
+    ASSERT_THAT(port, IsOk());
     EXPECT_LT(*port + 1, ephemeral_low) << "round " << round;
     EXPECT_GE(*port, 1024) << "round " << round;
   }
@@ -68,21 +63,21 @@ TEST(PortsTest, FindFreePortPairStaysBelowTheEphemeralRange) {
 TEST(PortsTest, FindFreePortReturnsABindablePort) {
   for (int round = 0; round < kRounds; ++round) {
     auto port = FindFreePort();
-    ASSERT_TRUE(port) << port.error().ToString();
+    ASSERT_THAT(port, IsOk());
     EXPECT_NE(*port, 0);
-    TestSocket socket;
-    EXPECT_EQ(socket.Bind(*port), *port) << "round " << round;
+    UniqueFd socket = TcpSocket();
+    EXPECT_EQ(Bind(socket, *port), *port) << "round " << round;
   }
 }
 
 TEST(PortsTest, PortAcceptsConnectionsOnlyWhileSomethingListens) {
   auto port = FindFreePort();
-  ASSERT_TRUE(port) << port.error().ToString();
+  ASSERT_THAT(port, IsOk());
   {
-    TestSocket server;
-    ASSERT_EQ(server.Bind(*port), *port);
+    UniqueFd server = TcpSocket();
+    ASSERT_EQ(Bind(server, *port), *port);
     EXPECT_FALSE(PortAcceptsConnections(*port)) << "bound but not listening";
-    ASSERT_TRUE(server.Listen());
+    ASSERT_TRUE(Listen(server));
     EXPECT_TRUE(PortAcceptsConnections(*port));
   }
   EXPECT_FALSE(PortAcceptsConnections(*port));
@@ -90,11 +85,11 @@ TEST(PortsTest, PortAcceptsConnectionsOnlyWhileSomethingListens) {
 
 TEST(PortsTest, ProcessListensOnOnlyForTheProcessHoldingTheListeningSocket) {
   auto port = FindFreePort();
-  ASSERT_TRUE(port) << port.error().ToString();
-  TestSocket server;
-  ASSERT_EQ(server.Bind(*port), *port);
+  ASSERT_THAT(port, IsOk());
+  UniqueFd server = TcpSocket();
+  ASSERT_EQ(Bind(server, *port), *port);
   EXPECT_FALSE(ProcessListensOn(::getpid(), *port)) << "bound but not listening";
-  ASSERT_TRUE(server.Listen());
+  ASSERT_TRUE(Listen(server));
   EXPECT_TRUE(ProcessListensOn(::getpid(), *port));
   EXPECT_FALSE(ProcessListensOn(::getppid(), *port)) << "another process";
 }

@@ -16,6 +16,9 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
+#include "core/unique_fd.h"
+
 extern char** environ;
 
 namespace idevid {
@@ -93,25 +96,28 @@ std::vector<char*> CStringArray(std::vector<std::string>& strings) {
   return out;
 }
 
+std::uint64_t ProcessStatusCode(int wait_status) {
+  if (WIFEXITED(wait_status)) return static_cast<std::uint64_t>(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) return 128 + static_cast<std::uint64_t>(WTERMSIG(wait_status));
+  return static_cast<std::uint64_t>(wait_status);
+}
+
 Result<ChildProcess> ChildProcess::Spawn(const ProcessSpec& spec) {
-  if (spec.argv.empty()) return UsageError("no program to start");
-  int log_fd = ::open(spec.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (log_fd < 0) return ErrnoError(errno, fmt::format("cannot open log {}", spec.log.string()));
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (spec.argv.empty()) return UsageError(UsageCode::kMissingArgument, "no program to start");
+  UniqueFd log(::open(spec.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!log) return ErrnoError(errno, fmt::format("cannot open log {}", spec.log.string()));
+  UniqueFd null_input(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   ExecArgs args(spec.argv, spec.env);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid == 0) ExecChild(args, log_fd, log_fd, null_fd, spec.detach, parent);
-  int fork_errno = errno;
-  ::close(log_fd);
-  ::close(null_fd);
-  if (pid < 0) return ErrnoError(fork_errno, fmt::format("cannot start {}", spec.argv[0]));
+  if (pid == 0) ExecChild(args, log.get(), log.get(), null_input.get(), spec.detach, parent);
+  if (pid < 0) return ErrnoError(errno, fmt::format("cannot start {}", spec.argv[0]));
   return ChildProcess(pid, spec.argv[0]);
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)), name_(std::move(other.name_)),
-      ended_(std::move(other.ended_)) {}
+      ended_(std::move(other.ended_)), status_code_(other.status_code_) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
@@ -119,6 +125,7 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     pid_ = std::exchange(other.pid_, -1);
     name_ = std::move(other.name_);
     ended_ = std::move(other.ended_);
+    status_code_ = other.status_code_;
   }
   return *this;
 }
@@ -131,7 +138,10 @@ std::optional<std::string> ChildProcess::Ended() {
   if (ended_ || pid_ <= 0) return ended_;
   int status = 0;
   pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) ended_ = DescribeStatus(status);
+  if (r == pid_) {
+    ended_ = DescribeStatus(status);
+    status_code_ = ProcessStatusCode(status);
+  }
   if (r < 0 && errno == ECHILD) ended_ = "already reaped";  // never signal a pid we cannot wait for
   return ended_;
 }
@@ -147,6 +157,7 @@ std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
       while ((r = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
       }
       ended_ = r == pid_ ? DescribeStatus(status) : "already reaped";
+      if (r == pid_) status_code_ = ProcessStatusCode(status);
     }
   }
   pid_ = -1;
@@ -172,16 +183,16 @@ Result<void> StopProcessByPid(pid_t pid, const std::string& must_contain,
   auto line = ProcessCommandLine(pid);
   if (!line) return {};
   if (line->find(must_contain) == std::string::npos) {
-    return Fail(ErrorDomain::kProcess, 0,
+    return Fail(ErrorDomain::kIo, ESRCH,
                 fmt::format("pid {} is not the expected process (its command line is '{}', "
                             "expected it to contain '{}'); leaving it alone",
-                            pid, *line, must_contain));
+                            pid, DisplayText(*line), DisplayText(must_contain)));
   }
   ::kill(pid, SIGTERM);
   if (PollUntil([&] { return !ProcessCommandLine(pid); }, grace)) return {};
   ::kill(pid, SIGKILL);
   if (PollUntil([&] { return !ProcessCommandLine(pid); }, grace)) return {};
-  return Fail(ErrorDomain::kProcess, 0, fmt::format("pid {} did not stop after SIGKILL", pid));
+  return Fail(ErrorDomain::kProcess, kProcessDeadline, fmt::format("pid {} did not stop after SIGKILL", pid));
 }
 
 bool PollUntil(const std::function<bool()>& ready, std::chrono::milliseconds timeout,

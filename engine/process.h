@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <filesystem>
 #include <map>
@@ -15,6 +16,13 @@
 #include "core/result.h"
 
 namespace idevid {
+
+// The code of a kProcess error is an exit status as a shell reports it: N for a process that
+// exited with N, 128 + S for one that signal S ended, and kProcessDeadline (124, as timeout(1)
+// reports it) for one that did not finish, or did not become ready, by its deadline.
+inline constexpr std::uint64_t kProcessDeadline = 124;
+// The kProcess code of a wait status from waitpid().
+std::uint64_t ProcessStatusCode(int wait_status);
 
 struct ProcessSpec {
   std::vector<std::string> argv;               // argv[0] is looked up in PATH
@@ -32,8 +40,8 @@ struct ProcessSpec {
 class ChildProcess {
  public:
   // Starts the program. A program that cannot be executed (not installed) still starts a child,
-  // which exits with status 127 and "exec failed" in the log; Spawn itself fails (kIo) only
-  // when the log cannot be opened or fork fails.
+  // which exits with status 127 and "exec failed" in the log; Spawn itself fails only with kIo
+  // when the log cannot be opened or fork fails, and kUsage kMissingArgument for an empty argv.
   static Result<ChildProcess> Spawn(const ProcessSpec& spec);
 
   ChildProcess() = default;
@@ -47,6 +55,9 @@ class ChildProcess {
   const std::string& name() const { return name_; }
   // Exit description ("exited with status 1", "killed by signal 9") once it ended, else nullopt.
   std::optional<std::string> Ended();
+  // How it ended as the code of a kProcess error (ProcessStatusCode), as last seen by Ended() or
+  // Stop(); nullopt while it runs, and when it was reaped elsewhere.
+  std::optional<std::uint64_t> status_code() const { return status_code_; }
   // SIGTERM, wait up to `grace`, then SIGKILL; reaps it. Returns how it ended.
   std::string Stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
   // Stops managing the process (it keeps running); returns its pid.
@@ -57,11 +68,13 @@ class ChildProcess {
   pid_t pid_ = -1;
   std::string name_;
   std::optional<std::string> ended_;
+  std::optional<std::uint64_t> status_code_;
 };
 
 // Stops a process this one did not start (found in a state file): verifies that its command
-// line contains `must_contain` (so a recycled pid is left alone), sends SIGTERM, waits up to
-// `grace` for it to disappear, then SIGKILL. A process already gone is success.
+// line contains `must_contain` (so a recycled pid is left alone: kIo ESRCH), sends SIGTERM, waits
+// up to `grace` for it to disappear, then SIGKILL (kProcess kProcessDeadline when even that does
+// not end it). A process already gone is success.
 Result<void> StopProcessByPid(pid_t pid, const std::string& must_contain,
                               std::chrono::milliseconds grace = std::chrono::seconds(5));
 
@@ -75,10 +88,13 @@ struct CommandOutput {
   int exit_status = -1;  // -1 when killed by a signal or the deadline
   std::string out;
   std::string err;
+  std::uint64_t status_code = 0;  // how it ended as the code of a kProcess error (ProcessStatusCode)
 };
 
-// Runs a command to completion and captures stdout and stderr; kills it at the deadline.
-// `stdin_data` is written to its standard input, which is then closed.
+// Runs a command to completion and captures stdout and stderr; kills it at the deadline (a
+// kProcess kProcessDeadline error). `stdin_data` is written to its standard input, which is then
+// closed. A command that runs is success whatever its exit status; kUsage for an empty `argv`,
+// kIo when the pipes or the fork fail.
 Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
                                  const std::map<std::string, std::string>& env = {},
                                  std::chrono::milliseconds timeout = std::chrono::seconds(60),

@@ -19,13 +19,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/testing/result_matchers.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 using namespace std::chrono_literals;
+using idevid::testing::IsOk;
+using idevid::testing::ResultIs;
 using idevid::testing::TempDir;
 
 constexpr char kMissingProgram[] = "idevid-test-no-such-program";
@@ -36,16 +41,11 @@ bool ProcEntryExists(pid_t pid) {
   return std::filesystem::exists("/proc/" + std::to_string(pid));
 }
 
-void ExpectError(const Error& error, ErrorDomain domain, const std::string& fragment) {
-  EXPECT_EQ(error.domain(), domain) << error.ToString();
-  EXPECT_THAT(error.message(), HasSubstr(fragment));
-}
-
 // Spawns `argv` logging into `log`; fails the test when it cannot be spawned.
 ChildProcess SpawnOrDie(const std::vector<std::string>& argv, const std::filesystem::path& log,
                         std::map<std::string, std::string> env = {}) {
   auto child = ChildProcess::Spawn({.argv = argv, .log = log, .env = std::move(env)});
-  EXPECT_TRUE(child) << child.error().ToString();
+  EXPECT_THAT(child, IsOk());
   return child ? std::move(*child) : ChildProcess();
 }
 
@@ -121,7 +121,7 @@ TEST_P(ProcessRunCommandTest, CapturesOutputAndExitStatus) {
   const RunCase& c = GetParam();
   auto result = RunBounded(c.argv, c.env, 10s, c.stdin_data);
   ASSERT_TRUE(result) << "RunCommand did not return within its deadline";
-  ASSERT_TRUE(*result) << result->error().ToString();
+  ASSERT_THAT(*result, IsOk());
   const CommandOutput& output = **result;
   EXPECT_EQ(output.exit_status, c.exit_status);
   EXPECT_EQ(output.out, c.out);
@@ -151,19 +151,27 @@ INSTANTIATE_TEST_SUITE_P(
                 {{"HOME", "/replaced"}}, "", 0, "/replaced", ""},
         RunCase{"MissingProgramExits127", {kMissingProgram}, {}, "", 127, "", ""},
         RunCase{"SignalEndIsMinusOne", {"sh", "-c", "kill -9 $$"}, {}, "", -1, "", ""}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& instance) { return instance.param.name; });
 
 TEST(ProcessRunCommandLimitsTest, KillsTheCommandAtTheDeadline) {
   auto result = RunBounded({"sleep", "30"}, {}, 200ms);
   ASSERT_TRUE(result) << "RunCommand did not return within its deadline";
-  ASSERT_FALSE(*result);
-  ExpectError(result->error(), ErrorDomain::kProcess, "sleep did not finish within 200 ms");
+  EXPECT_THAT(*result, ResultIs(ErrorDomain::kProcess, kProcessDeadline,
+                                StartsWith("sleep did not finish within 200 ms")));
+}
+
+TEST(ProcessRunCommandLimitsTest, StatusCodeIsTheExitStatusOrTheSignalAsAShellReportsIt) {
+  auto exited = RunCommand({"sh", "-c", "exit 3"});
+  ASSERT_THAT(exited, IsOk());
+  EXPECT_EQ(exited->status_code, 3u);
+  auto killed = RunCommand({"sh", "-c", "kill -9 $$"});
+  ASSERT_THAT(killed, IsOk());
+  EXPECT_EQ(killed->status_code, 128u + SIGKILL);
 }
 
 TEST(ProcessRunCommandLimitsTest, EmptyCommandIsAUsageError) {
-  auto result = RunCommand({});
-  ASSERT_FALSE(result);
-  ExpectError(result.error(), ErrorDomain::kUsage, "no command to run");
+  EXPECT_THAT(RunCommand({}), ResultIs(ErrorDomain::kUsage, UsageCode::kMissingArgument,
+                                       StartsWith("no command to run")));
 }
 
 // A command that ends without reading its input must not take the caller down with SIGPIPE.
@@ -220,6 +228,16 @@ TEST_F(ProcessChildTest, ReportsHowAProcessEndedByItself) {
   EXPECT_EQ(child.Stop(), "exited with status 5");
 }
 
+TEST_F(ProcessChildTest, StatusCodeIsTheExitStatusOrTheSignalAsAShellReportsIt) {
+  ChildProcess exited = SpawnOrDie({"sh", "-c", "exit 5"}, dir_ / "exit.log");
+  EXPECT_EQ(exited.status_code(), std::nullopt);
+  AwaitEnd(exited);
+  EXPECT_EQ(exited.status_code(), 5u);
+  ChildProcess stopped = SpawnSleep(dir_);
+  stopped.Stop();
+  EXPECT_EQ(stopped.status_code(), 128u + SIGTERM);
+}
+
 TEST_F(ProcessChildTest, PassesEnvironmentAndAppendsToTheLog) {
   auto log = dir_ / "env.log";
   std::ofstream(log) << "earlier line\n";
@@ -260,7 +278,7 @@ TEST_F(ProcessChildTest, ReleaseLeavesTheProcessRunning) {
   ReapGuard reap(pid);  // still this process's child
   EXPECT_TRUE(Alive(pid));
   auto stopped = StopProcessByPid(pid, "sleep 30");
-  EXPECT_TRUE(stopped) << stopped.error().ToString();
+  EXPECT_THAT(stopped, IsOk());
   EXPECT_FALSE(Alive(pid));
 }
 
@@ -269,7 +287,8 @@ struct SpawnFailureCase {
   std::vector<std::string> argv;
   std::string log;
   ErrorDomain domain;
-  std::string fragment;
+  std::uint64_t code;
+  std::string fragment;  // the start of the message
 };
 void PrintTo(const SpawnFailureCase& c, std::ostream* os) { *os << c.name; }
 
@@ -278,27 +297,27 @@ class ProcessSpawnFailureTest : public WithLogDir,
 
 TEST_P(ProcessSpawnFailureTest, NamesTheProblem) {
   const SpawnFailureCase& c = GetParam();
-  auto child = ChildProcess::Spawn({.argv = c.argv, .log = dir_ / c.log});
-  ASSERT_FALSE(child);
-  ExpectError(child.error(), c.domain, c.fragment);
+  EXPECT_THAT(ChildProcess::Spawn({.argv = c.argv, .log = dir_ / c.log}),
+              ResultIs(c.domain, c.code, StartsWith(c.fragment)));
 }
 
 INSTANTIATE_TEST_SUITE_P(
     ProcessCases, ProcessSpawnFailureTest,
     ::testing::Values(
-        SpawnFailureCase{"NoProgram", {}, "x.log", ErrorDomain::kUsage, "no program to start"},
-        SpawnFailureCase{"LogDirectoryMissing", {"true"}, "no-such-dir/x.log", ErrorDomain::kIo,
+        SpawnFailureCase{"NoProgram", {}, "x.log", ErrorDomain::kUsage,
+                         static_cast<std::uint64_t>(UsageCode::kMissingArgument), "no program to start"},
+        SpawnFailureCase{"LogDirectoryMissing", {"true"}, "no-such-dir/x.log", ErrorDomain::kIo, ENOENT,
                          "cannot open log"}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& instance) { return instance.param.name; });
 
 // --- StopProcessByPid, ProcessCommandLine --------------------------------------------------------
 
 TEST_F(ProcessStopByPidTest, LeavesAProcessWithAnotherCommandLineAlone) {
   ChildProcess child = SpawnSleep(dir_);
-  auto stopped = StopProcessByPid(child.pid(), "swtpm --tpm2", 200ms);
-  ASSERT_FALSE(stopped);
-  ExpectError(stopped.error(), ErrorDomain::kProcess, "is not the expected process");
-  EXPECT_THAT(stopped.error().message(), HasSubstr("leaving it alone"));
+  EXPECT_THAT(StopProcessByPid(child.pid(), "swtpm --tpm2", 200ms),
+              ResultIs(ErrorDomain::kIo, ESRCH,
+                       AllOf(StartsWith("pid " + std::to_string(child.pid()) + " is not the expected process"),
+                             HasSubstr("expected it to contain 'swtpm --tpm2'"), HasSubstr("leaving it alone"))));
   EXPECT_FALSE(child.Ended().has_value()) << "the process must not have been signalled";
 }
 
@@ -306,7 +325,7 @@ TEST_F(ProcessStopByPidTest, StopsAMatchingProcess) {
   ChildProcess child = SpawnSleep(dir_, 31);
   pid_t pid = child.pid();
   auto stopped = StopProcessByPid(pid, "sleep 31");
-  ASSERT_TRUE(stopped) << stopped.error().ToString();
+  ASSERT_THAT(stopped, IsOk());
   EXPECT_FALSE(Alive(pid));
   EXPECT_EQ(child.Stop(), "killed by signal 15");
 }
@@ -316,7 +335,7 @@ TEST_F(ProcessStopByPidTest, StopsAProcessThatIgnoresSigterm) {
   ChildProcess child = SpawnOrDie({"sh", "-c", "trap '' TERM; echo ready; exec sleep 32"}, log);
   ASSERT_TRUE(PollUntil([&] { return LogContains(log, "ready"); }, 10s));
   auto stopped = StopProcessByPid(child.pid(), "sleep 32", 200ms);
-  ASSERT_TRUE(stopped) << stopped.error().ToString();
+  ASSERT_THAT(stopped, IsOk());
   EXPECT_EQ(child.Stop(), "killed by signal 9");
 }
 
@@ -327,7 +346,7 @@ TEST_F(ProcessStopByPidTest, APidThatIsGoneIsSuccess) {
   child.Stop();  // reaps it
   ASSERT_FALSE(ProcEntryExists(pid));
   auto stopped = StopProcessByPid(pid, "true");
-  EXPECT_TRUE(stopped) << stopped.error().ToString();
+  EXPECT_THAT(stopped, IsOk());
 }
 
 TEST_F(ProcessStopByPidTest, CommandLineJoinsArgumentsWithBlanks) {
@@ -381,7 +400,7 @@ INSTANTIATE_TEST_SUITE_P(
                       TailCase{"Exact", "0123456789", 10, "0123456789"},
                       TailCase{"Long", "0123456789", 4, "...6789"},
                       TailCase{"Empty", "", 10, ""}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& instance) { return instance.param.name; });
 
 TEST(ProcessLogTailMissingTest, UnreadableLogIsEmpty) {
   EXPECT_EQ(LogTail("/nonexistent/idevid/log"), "");

@@ -1,14 +1,19 @@
 // Live progress: rewritten lines on a terminal, plain lines in a log.
 #include "engine/progress.h"
 
-#include <unistd.h>
-
 #include <sstream>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "core/testing/result_matchers.h"
+#include "core/unique_fd.h"
 
 namespace idevid {
 namespace {
+
+using ::testing::HasSubstr;
+using idevid::testing::IsOk;
 
 Scenario Named(const std::string& suite, const std::string& name) { return {suite, name, {}}; }
 
@@ -52,8 +57,8 @@ TEST(RunProgressTest, OnATerminalFailuresAndSkipsHaveTheirColours) {
   progress.ScenarioFinished(Finished(Outcome::kError));
   progress.ScenarioStarted(Named("a", "c"));
   progress.ScenarioFinished(Finished(Outcome::kSkip, "needs swtpm"));
-  EXPECT_NE(out.str().find("\033[31mERROR\033[0m"), std::string::npos);
-  EXPECT_NE(out.str().find("\033[33mSKIP\033[0m (12 ms) - needs swtpm\n"), std::string::npos);
+  EXPECT_THAT(out.str(), HasSubstr("\033[31mERROR\033[0m"));
+  EXPECT_THAT(out.str(), HasSubstr("\033[33mSKIP\033[0m (12 ms) - needs swtpm\n"));
 }
 
 TEST(RunProgressTest, OnANarrowTerminalTheLiveLineIsCutSoItNeverWraps) {
@@ -67,12 +72,10 @@ TEST(RunProgressTest, OnANarrowTerminalTheLiveLineIsCutSoItNeverWraps) {
 }
 
 TEST(RunProgressTest, APipeIsNotATerminal) {
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  EXPECT_FALSE(IsAnsiTerminal(fds[1]));
-  EXPECT_EQ(TerminalWidth(fds[1]), 0u);
-  ::close(fds[0]);
-  ::close(fds[1]);
+  auto pipe = OpenPipe();
+  ASSERT_THAT(pipe, IsOk());
+  EXPECT_FALSE(IsAnsiTerminal(pipe->write.get()));
+  EXPECT_EQ(TerminalWidth(pipe->write.get()), 0u);
 }
 
 }  // namespace

@@ -13,31 +13,11 @@
 
 #include <fmt/format.h>
 
+#include "core/unique_fd.h"
 #include "engine/process.h"
 
 namespace idevid {
 namespace {
-
-struct Pipe {
-  int read = -1;
-  int write = -1;
-  ~Pipe() { CloseBoth(); }
-  bool Open() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-    read = fds[0];
-    write = fds[1];
-    return true;
-  }
-  static void Close(int& fd) {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-  void CloseBoth() {
-    Close(read);
-    Close(write);
-  }
-};
 
 // write() that reports EPIPE instead of raising SIGPIPE when the reader is gone.
 ssize_t WriteNoSigpipe(int fd, const char* data, std::size_t size) {
@@ -56,16 +36,17 @@ ssize_t WriteNoSigpipe(int fd, const char* data, std::size_t size) {
   return n;
 }
 
-// Feeds stdin and drains stdout/stderr until both are closed or the deadline passes.
-bool Pump(Pipe& in, Pipe& out, Pipe& err, const std::string& input, CommandOutput& result,
+// Feeds `input` to `in` and drains `out` and `err` into `result` until both are closed or the
+// deadline passes; closes each stream as it ends.
+bool Pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, CommandOutput& result,
           std::chrono::steady_clock::time_point deadline) {
   std::size_t fed = 0;
-  if (input.empty()) Pipe::Close(in.write);
-  while (out.read >= 0 || err.read >= 0) {
+  if (input.empty()) in.reset();
+  while (out || err) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
-    std::array<pollfd, 3> fds{{{out.read, POLLIN, 0}, {err.read, POLLIN, 0}, {in.write, POLLOUT, 0}}};
+    std::array<pollfd, 3> fds{{{out.get(), POLLIN, 0}, {err.get(), POLLIN, 0}, {in.get(), POLLOUT, 0}}};
     if (::poll(fds.data(), fds.size(), static_cast<int>(left.count())) < 0 && errno != EINTR) {
       return false;
     }
@@ -76,15 +57,13 @@ bool Pump(Pipe& in, Pipe& out, Pipe& err, const std::string& input, CommandOutpu
       if (n > 0) {
         (i == 0 ? result.out : result.err).append(buffer, static_cast<std::size_t>(n));
       } else if (n == 0 || errno != EINTR) {
-        Pipe::Close(i == 0 ? out.read : err.read);
+        (i == 0 ? out : err).reset();
       }
     }
     if (fds[2].fd >= 0 && fds[2].revents != 0) {
-      ssize_t n = WriteNoSigpipe(in.write, input.data() + fed, input.size() - fed);
+      ssize_t n = WriteNoSigpipe(in.get(), input.data() + fed, input.size() - fed);
       if (n > 0) fed += static_cast<std::size_t>(n);
-      if ((n < 0 && errno != EAGAIN && errno != EINTR) || fed == input.size()) {
-        Pipe::Close(in.write);
-      }
+      if ((n < 0 && errno != EAGAIN && errno != EINTR) || fed == input.size()) in.reset();
     }
   }
   return true;
@@ -95,9 +74,10 @@ bool Pump(Pipe& in, Pipe& out, Pipe& err, const std::string& input, CommandOutpu
 Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
                                  const std::map<std::string, std::string>& env,
                                  std::chrono::milliseconds timeout, const std::string& stdin_data) {
-  if (argv.empty()) return UsageError("no command to run");
-  Pipe in, out, err;
-  if (!in.Open() || !out.Open() || !err.Open()) return ErrnoError(errno, "cannot create pipes");
+  if (argv.empty()) return UsageError(UsageCode::kMissingArgument, "no command to run");
+  IDEVID_ASSIGN_OR_RETURN(Pipe in, OpenPipe(), "running {}", argv[0]);
+  IDEVID_ASSIGN_OR_RETURN(Pipe out, OpenPipe(), "running {}", argv[0]);
+  IDEVID_ASSIGN_OR_RETURN(Pipe err, OpenPipe(), "running {}", argv[0]);
   std::vector<std::string> args = argv;
   std::vector<std::string> env_strings = MergedEnvironment(env);
   std::vector<char*> c_args = CStringArray(args);
@@ -109,28 +89,30 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ::dup2(in.read, STDIN_FILENO);
-    ::dup2(out.write, STDOUT_FILENO);
-    ::dup2(err.write, STDERR_FILENO);
+    ::dup2(in.read.get(), STDIN_FILENO);
+    ::dup2(out.write.get(), STDOUT_FILENO);
+    ::dup2(err.write.get(), STDERR_FILENO);
     ::execvpe(c_args[0], c_args.data(), c_env.data());
     ::_exit(127);
   }
-  Pipe::Close(in.read);
-  ::fcntl(in.write, F_SETFL, O_NONBLOCK);
-  Pipe::Close(out.write);
-  Pipe::Close(err.write);
+  in.read.reset();
+  ::fcntl(in.write.get(), F_SETFL, O_NONBLOCK);
+  out.write.reset();
+  err.write.reset();
   CommandOutput result;
-  bool finished = Pump(in, out, err, stdin_data, result, std::chrono::steady_clock::now() + timeout);
+  bool finished = Pump(in.write, out.read, err.read, stdin_data, result,
+                       std::chrono::steady_clock::now() + timeout);
   if (!finished) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!finished) {
-    return Fail(ErrorDomain::kProcess, 0,
+    return Fail(ErrorDomain::kProcess, kProcessDeadline,
                 fmt::format("{} did not finish within {} ms and was killed", argv[0],
                             timeout.count()));
   }
   result.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.status_code = ProcessStatusCode(status);
   return result;
 }
 

@@ -31,9 +31,8 @@ bool LostThePorts(const std::filesystem::path& log, std::uintmax_t from) {
 }
 
 Result<void> ProbeTpm(const std::string& tcti) {
-  auto tpm = TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(5)});
-  if (!tpm) return Fail(tpm.error());
-  auto manufacturer = ReadTpmProperty(*tpm, TPM2_PT_MANUFACTURER);
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(5)}));
+  auto manufacturer = ReadTpmProperty(tpm, TPM2_PT_MANUFACTURER);
   // TPM_RC_INITIALIZE: a TPM waiting for TPM2_Startup answers too.
   if (!manufacturer && BaseTpmRc(static_cast<TSS2_RC>(manufacturer.error().code())) !=
                            TPM2_RC_INITIALIZE) {
@@ -51,37 +50,34 @@ Result<std::filesystem::path> WriteSetupConfig(const std::filesystem::path& dir)
   if (ec) return ErrnoError(ec.value(), "cannot create " + ca_dir.string());
   auto localca_conf = dir / "swtpm-localca.conf";
   auto setup_conf = dir / "swtpm_setup.conf";
-  Result<void> written = WriteFileAtomic(
-      localca_conf, fmt::format("statedir = {0}\nsigningkey = {0}/signkey.pem\n"
-                                "issuercert = {0}/issuercert.pem\ncertserial = {0}/certserial\n",
-                                ca_dir.string()));
-  if (written) {
-    written = WriteFileAtomic(
-        setup_conf, fmt::format("create_certs_tool = swtpm_localca\n"
-                                "create_certs_tool_config = {}\n"
-                                "create_certs_tool_options = /etc/swtpm-localca.options\n"
-                                "active_pcr_banks = sha256\n",
-                                localca_conf.string()));
-  }
-  if (!written) return Fail(written.error());
+  IDEVID_TRY(WriteFileAtomic(localca_conf,
+                             fmt::format("statedir = {0}\nsigningkey = {0}/signkey.pem\n"
+                                         "issuercert = {0}/issuercert.pem\ncertserial = {0}/certserial\n",
+                                         ca_dir.string())),
+             "writing swtpm-localca's configuration");
+  IDEVID_TRY(WriteFileAtomic(setup_conf, fmt::format("create_certs_tool = swtpm_localca\n"
+                                                     "create_certs_tool_config = {}\n"
+                                                     "create_certs_tool_options = /etc/swtpm-localca.options\n"
+                                                     "active_pcr_banks = sha256\n",
+                                                     localca_conf.string())),
+             "writing swtpm_setup's configuration");
   return setup_conf;
 }
 
 // Runs swtpm_setup once on the state directory: EK (RSA-2048) and its certificate in NV.
 Result<void> Manufacture(const std::filesystem::path& dir) {
   if (std::filesystem::exists(dir / "tpm" / "tpm2-00.permall")) return {};
-  auto config = WriteSetupConfig(dir);
-  if (!config) return Fail(config.error());
+  IDEVID_ASSIGN_OR_RETURN(auto config, WriteSetupConfig(dir), "manufacturing the TPM in {}", dir.string());
   auto log = dir / "swtpm_setup.log";
-  auto run = RunCommand({"swtpm_setup", "--tpm2", "--tpmstate", (dir / "tpm").string(),
-                         "--create-ek-cert", "--create-platform-cert", "--config",
-                         config->string(), "--logfile", log.string()},
-                        {}, std::chrono::seconds(120));
-  if (!run) return Fail(run.error());
-  if (run->exit_status != 0) {
-    return Fail(ErrorDomain::kProcess, static_cast<std::uint64_t>(run->exit_status),
+  IDEVID_ASSIGN_OR_RETURN(CommandOutput run,
+                          RunCommand({"swtpm_setup", "--tpm2", "--tpmstate", (dir / "tpm").string(),
+                                      "--create-ek-cert", "--create-platform-cert", "--config",
+                                      config.string(), "--logfile", log.string()},
+                                     {}, std::chrono::seconds(120)));
+  if (run.exit_status != 0) {
+    return Fail(ErrorDomain::kProcess, run.status_code,
                 fmt::format("swtpm_setup failed (exit status {}); its log {} ends with:\n{}{}",
-                            run->exit_status, log.string(), LogTail(log), run->err));
+                            run.exit_status, log.string(), LogTail(log), run.err));
   }
   return {};
 }
@@ -94,30 +90,29 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
   if (ec) return ErrnoError(ec.value(), "cannot create " + (options.state_dir / "tpm").string());
   SwtpmInstance instance;
   instance.state_dir_ = std::filesystem::absolute(options.state_dir);
-  if (options.manufacture) {
-    if (auto made = Manufacture(instance.state_dir_); !made) return Fail(made.error());
-  }
+  if (options.manufacture) IDEVID_TRY(Manufacture(instance.state_dir_));
   auto log = instance.state_dir_ / "swtpm.log";
   for (int attempt = 1;; ++attempt) {
-    auto port = options.port != 0 ? Result<std::uint16_t>(options.port) : FindFreePortPair();
-    if (!port) return Fail(port.error());
+    IDEVID_ASSIGN_OR_RETURN(std::uint16_t port,
+                            options.port != 0 ? Result<std::uint16_t>(options.port) : FindFreePortPair(),
+                            "starting swtpm");
     std::error_code size_error;
     std::uintmax_t log_start = std::filesystem::exists(log) ? std::filesystem::file_size(log, size_error) : 0;
-    auto child = ChildProcess::Spawn(
-        {.argv = SwtpmArgs(instance.state_dir_, *port, options.startup_clear), .log = log, .detach = options.detach});
-    if (!child) return Fail(child.error());
-    instance.swtpm_ = std::move(*child);
-    instance.port_ = *port;
+    IDEVID_ASSIGN_OR_RETURN(
+        instance.swtpm_,
+        ChildProcess::Spawn(
+            {.argv = SwtpmArgs(instance.state_dir_, port, options.startup_clear), .log = log, .detach = options.detach}));
+    instance.port_ = port;
     // Both ports must be held by this swtpm, not merely accept connections: another process
     // can take them between the pick and swtpm's bind (after a manufacture that takes seconds),
     // and its TPM would answer in place of ours while ours exits. Looked up in /proc, not
     // probed: a connection on the command port would occupy swtpm's single client slot.
-    auto control = static_cast<std::uint16_t>(*port + 1);
+    auto control = static_cast<std::uint16_t>(port + 1);
     pid_t pid = instance.swtpm_.pid();
     bool listening = PollUntil(
         [&] {
           return instance.swtpm_.Ended() ||
-                 (ProcessListensOn(pid, control) && ProcessListensOn(pid, *port));
+                 (ProcessListensOn(pid, control) && ProcessListensOn(pid, port));
         },
         options.start_timeout);
     // Probed until it answers, exits or the deadline passes: a TPM that listens may not yet serve.
@@ -128,23 +123,22 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
     }
     auto ended = instance.swtpm_.Ended();
     if (listening && !ended && probe) break;
+    std::uint64_t code = instance.swtpm_.status_code().value_or(kProcessDeadline);  // before Stop
     instance.swtpm_.Stop();
     if (LostThePorts(log, log_start) && attempt < kPortAttempts && options.port == 0) continue;
     if (listening && !probe) {
       return Fail(probe.error().WithContext("swtpm started but does not answer TPM commands"));
     }
-    return Fail(ErrorDomain::kProcess, 0,
+    return Fail(ErrorDomain::kProcess, code,
                 fmt::format("swtpm did not start ({}); its log {} ends with:\n{}",
                             ended.value_or("no listening port in time"), log.string(),
                             LogTail(log)));
   }
   if (options.with_abrmd) {
-    auto abrmd = AbrmdInstance::Start({.dir = instance.state_dir_,
-                                       .tpm_tcti = instance.swtpm_tcti(),
-                                       .detach = options.detach,
-                                       .start_timeout = options.start_timeout});
-    if (!abrmd) return Fail(abrmd.error());
-    instance.abrmd_ = std::move(*abrmd);
+    IDEVID_ASSIGN_OR_RETURN(instance.abrmd_, AbrmdInstance::Start({.dir = instance.state_dir_,
+                                                                   .tpm_tcti = instance.swtpm_tcti(),
+                                                                   .detach = options.detach,
+                                                                   .start_timeout = options.start_timeout}));
   }
   return instance;
 }

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <tss2/tss2_tpm2_types.h>
 
+// The fault TCTI module links none of idevid_core: errors are passed up here without context
+// (Error::WithContext is not inline).
 namespace idevid {
 namespace {
 
@@ -15,7 +17,7 @@ Result<int> Count(std::string_view key, std::string_view value) {
   int n = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
   if (ec != std::errc() || end != value.data() + value.size() || n < 0) {
-    return UsageError(fmt::format("fault '{}={}': the value must be a whole number >= 0", key, value));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("fault '{}={}': the value must be a whole number >= 0", key, value));
   }
   return n;
 }
@@ -30,7 +32,7 @@ Result<std::uint32_t> CommandCode(std::string_view value) {
     auto [end, ec] = std::from_chars(value.data() + 2, value.data() + value.size(), code, 16);
     if (ec == std::errc() && end == value.data() + value.size() && code != 0) return code;
   }
-  return UsageError(fmt::format("fault 'drop-on={}': name a command (sign, nv-read, read-public, "
+  return UsageError(UsageCode::kInvalidArgument, fmt::format("fault 'drop-on={}': name a command (sign, nv-read, read-public, "
                                 "get-capability, create-primary) or a hex code such as 0x15d", value));
 }
 
@@ -43,22 +45,19 @@ Result<FaultSpec> ParseFaultSpec(std::string_view faults) {
     faults.remove_prefix(std::min(faults.size(), item.size() + 1));
     auto eq = item.find('=');
     if (eq == std::string_view::npos) {
-      return UsageError(fmt::format("fault '{}' is not KEY=VALUE; the keys are: {}", item, kKeys));
+      return UsageError(UsageCode::kInvalidArgument,
+                        fmt::format("fault '{}' is not KEY=VALUE; the keys are: {}", item, kKeys));
     }
     std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
     std::map<std::string_view, int*> counts = {{"retry", &spec.retry}, {"yielded", &spec.yielded},
                                                {"delay-ms", &spec.delay_ms}, {"drop-after", &spec.drop_after},
                                                {"corrupt", &spec.corrupt}};
     if (auto it = counts.find(key); it != counts.end()) {
-      auto n = Count(key, value);
-      if (!n) return Fail(n.error());
-      *it->second = *n;
+      IDEVID_ASSIGN_OR_RETURN(*it->second, Count(key, value));
     } else if (key == "drop-on") {
-      auto code = CommandCode(value);
-      if (!code) return Fail(code.error());
-      spec.drop_on = *code;
+      IDEVID_ASSIGN_OR_RETURN(spec.drop_on, CommandCode(value));
     } else {
-      return UsageError(fmt::format("unknown fault '{}'; the keys are: {}", key, kKeys));
+      return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown fault '{}'; the keys are: {}", key, kKeys));
     }
   }
   return spec;
@@ -67,18 +66,20 @@ Result<FaultSpec> ParseFaultSpec(std::string_view faults) {
 Result<std::pair<FaultSpec, std::string>> ParseFaultTctiConfig(std::string_view config) {
   auto at = config.find('@');
   if (at == std::string_view::npos || at + 1 == config.size()) {
-    return UsageError(fmt::format("fault TCTI config '{}' is not FAULTS@TCTI, e.g. "
-                                  "retry=2@swtpm:host=127.0.0.1,port=2321", config));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("fault TCTI config '{}' is not FAULTS@TCTI, e.g. "
+                                                               "retry=2@swtpm:host=127.0.0.1,port=2321",
+                                                               config));
   }
-  auto spec = ParseFaultSpec(config.substr(0, at));
-  if (!spec) return Fail(spec.error());
-  return std::pair{*spec, std::string(config.substr(at + 1))};
+  IDEVID_ASSIGN_OR_RETURN(FaultSpec spec, ParseFaultSpec(config.substr(0, at)));
+  return std::pair{spec, std::string(config.substr(at + 1))};
 }
 
 Result<std::string> FaultTctiString(const std::string& library, const std::string& faults,
                                     const std::string& inner) {
-  if (auto spec = ParseFaultSpec(faults); !spec) return Fail(spec.error());
-  if (inner.empty()) return UsageError("the fault TCTI needs a TCTI to put itself in front of");
+  IDEVID_TRY(ParseFaultSpec(faults));
+  if (inner.empty()) {
+    return UsageError(UsageCode::kMissingArgument, "the fault TCTI needs a TCTI to put itself in front of");
+  }
   return fmt::format("{}:{}@{}", library, faults, inner);
 }
 

@@ -29,15 +29,16 @@ struct FaultSpec {
   int corrupt = 0;           // 0: never
 };
 
-// Parses the FAULTS part; an unknown key or a bad number is a kUsage error naming it and the
-// keys there are.
+// Parses the FAULTS part; an unknown key or a bad number is a kUsage kInvalidArgument error
+// naming it and the keys there are.
 Result<FaultSpec> ParseFaultSpec(std::string_view faults);
 
-// Splits "FAULTS@INNER"; no '@' or an empty INNER is a kUsage error.
+// Splits "FAULTS@INNER"; no '@' or an empty INNER is a kUsage kInvalidArgument error.
 Result<std::pair<FaultSpec, std::string>> ParseFaultTctiConfig(std::string_view config);
 
 // The TCTI string that puts the fault TCTI module at `library` with `faults` in front of
-// `inner` (both checked first: a kUsage error when the faults do not parse).
+// `inner` (both checked first: a kUsage error when the faults do not parse, kMissingArgument when
+// `inner` is empty).
 Result<std::string> FaultTctiString(const std::string& library, const std::string& faults,
                                     const std::string& inner);
 

@@ -177,6 +177,10 @@ const TSS2_TCTI_INFO kInfo = {
 }  // namespace
 }  // namespace idevid
 
-extern "C" __attribute__((visibility("default"))) const TSS2_TCTI_INFO* Tss2_Tcti_Info(void) {
+// The entry point tctildr looks up in a TCTI module (TCG TSS 2.0 TCTI API specification); tpm2-tss
+// declares only its type (TSS2_TCTI_INFO_FUNC).
+extern "C" __attribute__((visibility("default"))) const TSS2_TCTI_INFO* Tss2_Tcti_Info(void);
+
+extern "C" const TSS2_TCTI_INFO* Tss2_Tcti_Info(void) {
   return &idevid::kInfo;
 }

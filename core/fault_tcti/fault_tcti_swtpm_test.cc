@@ -2,8 +2,10 @@
 // says, a client sees the error it must see, and a fresh connection without faults works.
 #include <chrono>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/testing/result_matchers.h"
 #include "core/tpm_capability.h"
 #include "core/tpm_keys.h"
 #include "core/tpm_key_signer.h"
@@ -14,25 +16,26 @@
 namespace idevid {
 namespace {
 
+using ::testing::_;
+using idevid::testing::IsOk;
+using idevid::testing::ResultInDomain;
+using idevid::testing::ResultIs;
+
 // An IDevID-template ECC key persisted at 0x81020000, for the signers below.
 Result<void> PersistSigningKey(const TpmContext& tpm) {
-  auto key = CreatePrimary(tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
-  if (!key) return Fail(key.error());
-  return PersistKey(tpm, key->object, 0x81020000);
+  IDEVID_ASSIGN_OR_RETURN(PrimaryKey key,
+                          CreatePrimary(tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256)));
+  return PersistKey(tpm, key.object, 0x81020000);
 }
 
 // A signer on the key PersistSigningKey puts into `swtpm`'s TPM, after one good signature.
 Result<std::shared_ptr<TpmKeySigner>> SignerThatHasSigned(const SwtpmInstance& swtpm) {
   {
-    auto tpm = TpmContext::Open(swtpm.tcti());
-    if (!tpm) return Fail(tpm.error());
-    if (auto persisted = PersistSigningKey(*tpm); !persisted) return Fail(persisted.error());
+    IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(swtpm.tcti()));
+    IDEVID_TRY(PersistSigningKey(tpm), "persisting the signing key");
   }
-  auto signer = TpmKeySigner::Open(swtpm.tcti(), 0x81020000);
-  if (!signer) return Fail(signer.error());
-  if (auto first = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", Bytes(32, 0x42)); !first) {
-    return Fail(first.error().WithContext("the first signature"));
-  }
+  IDEVID_ASSIGN_OR_RETURN(auto signer, TpmKeySigner::Open(swtpm.tcti(), 0x81020000));
+  IDEVID_TRY(signer->Sign(TpmSignScheme::kEcdsa, "SHA256", Bytes(32, 0x42)), "the first signature");
   return signer;
 }
 
@@ -44,48 +47,39 @@ class FaultTctiTest : public testing::TpmTestBase, public ::testing::Test {
     return *FaultTctiString(IDEVID_FAULT_TCTI, faults, swtpm().tcti());
   }
   Result<std::vector<std::uint8_t>> Random(const std::string& faults) {
-    auto tpm = TpmContext::Open(Faulty(faults));
-    if (!tpm) return Fail(tpm.error());
-    return GetRandom(*tpm, 16);
+    IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(Faulty(faults)));
+    return GetRandom(tpm, 16);
   }
 };
 
 TEST_F(FaultTctiTest, RetryAndYieldedAnswersAreRetriedUntilTheCommandSucceeds) {
   auto random = Random("retry=4,yielded=3");
-  ASSERT_TRUE(random) << random.error().message();
+  ASSERT_THAT(random, IsOk());
   EXPECT_EQ(random->size(), 16u);
 }
 
 TEST_F(FaultTctiTest, ATpmThatKeepsAnsweringRetryFailsWithRetryAfterBoundedAttempts) {
-  auto random = Random("retry=100000");
-  ASSERT_FALSE(random);
-  EXPECT_EQ(random.error().domain(), ErrorDomain::kTss);
-  EXPECT_EQ(random.error().code(), TPM2_RC_RETRY) << random.error().message();
+  EXPECT_THAT(Random("retry=100000"), ResultIs(ErrorDomain::kTss, TPM2_RC_RETRY, _));
 }
 
 TEST_F(FaultTctiTest, ADroppedConnectionFailsEveryLaterCommandWithAnIoError) {
   auto tpm = TpmContext::Open(Faulty("drop-after=2"));
-  ASSERT_TRUE(tpm) << tpm.error().message();
+  ASSERT_THAT(tpm, IsOk());
   EXPECT_TRUE(GetRandom(*tpm, 8));
   EXPECT_TRUE(GetRandom(*tpm, 8));
-  auto dropped = GetRandom(*tpm, 8);
-  ASSERT_FALSE(dropped);
-  EXPECT_EQ(dropped.error().code(), TSS2_TCTI_RC_IO_ERROR) << dropped.error().message();
-  auto later = GetRandom(*tpm, 8);
-  ASSERT_FALSE(later) << "the connection stays dropped";
-  EXPECT_EQ(later.error().domain(), ErrorDomain::kTss);
+  EXPECT_THAT(GetRandom(*tpm, 8), ResultIs(ErrorDomain::kTss, TSS2_TCTI_RC_IO_ERROR, _));
+  EXPECT_THAT(GetRandom(*tpm, 8), ResultInDomain(ErrorDomain::kTss, _)) << "the connection stays dropped";
   EXPECT_TRUE(Random("")) << "a new connection works";
 }
 
 TEST_F(FaultTctiTest, DroppedAtTheFirstSignTheSignatureFailsAndTheNextConnectionSigns) {
   auto persisted = PersistSigningKey(tpm());
-  ASSERT_TRUE(persisted) << persisted.error().message();
+  ASSERT_THAT(persisted, IsOk());
   Bytes digest(32, 0x42);
   auto faulty = TpmKeySigner::Open(Faulty("drop-on=sign"), 0x81020000);
   ASSERT_TRUE(faulty) << "the key is read before the first sign: " << faulty.error().message();
-  auto failed = (*faulty)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
-  ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.error().code(), TSS2_TCTI_RC_IO_ERROR) << failed.error().message();
+  EXPECT_THAT((*faulty)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest),
+              ResultIs(ErrorDomain::kTss, TSS2_TCTI_RC_IO_ERROR, _));
   auto healthy = TpmKeySigner::Open(swtpm().tcti(), 0x81020000);
   ASSERT_TRUE(healthy);
   EXPECT_TRUE((*healthy)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest));
@@ -96,8 +90,7 @@ TEST_F(FaultTctiTest, ACorruptedResponseIsAnErrorNotACrash) {
   auto tpm = TpmContext::Open(Faulty("corrupt=1"));
   ASSERT_TRUE(tpm);
   auto corrupted = GetRandom(*tpm, 16);
-  ASSERT_FALSE(corrupted);
-  EXPECT_EQ(corrupted.error().domain(), ErrorDomain::kTss);
+  ASSERT_THAT(corrupted, ResultInDomain(ErrorDomain::kTss, _));
   EXPECT_EQ(corrupted.error().code() & TSS2_RC_LAYER_MASK, TSS2_MU_RC_LAYER)
       << "the response does not unmarshal: " << corrupted.error().message();
   EXPECT_TRUE(Random("corrupt=2")) << "the first response of a new connection is whole";
@@ -130,20 +123,19 @@ TEST_F(FaultTctiTest, TpmToolsWorkThroughItToo) {
 TEST(TpmKeySignerReconnectTest, ASignerOutlivesItsTpmGoingAwayAndComingBack) {
   testing::TempDir dir;
   auto swtpm = SwtpmInstance::Start({.state_dir = dir.path() / "tpm"});
-  ASSERT_TRUE(swtpm) << swtpm.error().message();
+  ASSERT_THAT(swtpm, IsOk());
   auto signer = SignerThatHasSigned(*swtpm);
-  ASSERT_TRUE(signer) << signer.error().message();
+  ASSERT_THAT(signer, IsOk());
   Bytes digest(32, 0x42);
   std::uint16_t port = swtpm->port();
   swtpm->Stop();
   auto away = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
-  ASSERT_FALSE(away);
-  EXPECT_EQ(away.error().domain(), ErrorDomain::kTss);
+  ASSERT_THAT(away, ResultInDomain(ErrorDomain::kTss, _));
   EXPECT_NE(away.error().code() & TSS2_RC_LAYER_MASK, TSS2_TPM_RC_LAYER) << away.error().message();
   auto back = SwtpmInstance::Start({.state_dir = dir.path() / "tpm", .port = port});
-  ASSERT_TRUE(back) << back.error().message();
+  ASSERT_THAT(back, IsOk());
   auto again = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
-  EXPECT_TRUE(again) << again.error().message();
+  EXPECT_THAT(again, IsOk());
   EXPECT_EQ((*signer)->signatures(), 2u);
 }
 
@@ -152,12 +144,12 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesItsTpmGoingAwayAndComingBack) {
 TEST(TpmKeySignerReconnectTest, ASignerOutlivesARestartOfTpm2Abrmd) {
   testing::TempDir dir;
   auto swtpm = SwtpmInstance::Start({.state_dir = dir.path() / "tpm", .with_abrmd = true});
-  ASSERT_TRUE(swtpm) << swtpm.error().message();
+  ASSERT_THAT(swtpm, IsOk());
   auto signer = SignerThatHasSigned(*swtpm);
-  ASSERT_TRUE(signer) << signer.error().message();
+  ASSERT_THAT(signer, IsOk());
   Bytes digest(32, 0x42);
   auto restarted = swtpm->abrmd()->RestartDaemon();
-  ASSERT_TRUE(restarted) << restarted.error().message();
+  ASSERT_THAT(restarted, IsOk());
   int signed_after = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto sig = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
@@ -165,7 +157,7 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesARestartOfTpm2Abrmd) {
       ++signed_after;
       continue;
     }
-    EXPECT_EQ(sig.error().domain(), ErrorDomain::kTss);
+    EXPECT_THAT(sig, ResultInDomain(ErrorDomain::kTss, _));
     EXPECT_NE(sig.error().code() & TSS2_RC_LAYER_MASK, TSS2_TPM_RC_LAYER) << sig.error().message();
   }
   EXPECT_GE(signed_after, 1) << "the signer did not reconnect to the new tpm2-abrmd";
