@@ -1,5 +1,10 @@
 #include "device/ssli/testing/ssli_test_peer.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -36,7 +41,12 @@ while True:
             if not data:
                 break
             request += data
-        if mode == "huge":
+        if mode == "forbidden":
+            tls.sendall(b'HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n'
+                        b'{"verdict": "rejected", "reason": "serial CW1 is not in the inventory\\u001b[2J"}')
+        elif mode == "close":
+            pass
+        elif mode == "huge":
             tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
             chunk = b"x" * 65536
             for _ in range(800):
@@ -153,6 +163,22 @@ Result<TlsPeer> StartMisbehavingServer(const std::filesystem::path& dir, const s
   }
   peer.port = static_cast<std::uint16_t>(std::stoi(*port));
   return peer;
+}
+
+Result<SilentListener> SilentListener::Start() {
+  SilentListener listener;
+  IDEVID_ASSIGN_OR_RETURN(listener.fd_, OpenSocket(AF_INET, SOCK_STREAM));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (::bind(listener.fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(listener.fd_.get(), 8) != 0 ||
+      ::getsockname(listener.fd_.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return ErrnoError(errno, "cannot listen on 127.0.0.1");
+  }
+  listener.port_ = ntohs(address.sin_port);
+  return listener;
 }
 
 }  // namespace idevid::testing
