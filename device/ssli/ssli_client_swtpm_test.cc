@@ -198,7 +198,7 @@ TEST_P(SsliResumptionTest, WithoutTheOptionEverySessionIsAFullHandshake) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, SsliResumptionTest, ::testing::Values("tpm", "tpm12"),
-                         [](const auto& info) { return std::string(info.param) == "tpm" ? "Tls13" : "Tls12"; });
+                         [](const auto& test) { return std::string(test.param) == "tpm" ? "Tls13" : "Tls12"; });
 
 }  // namespace
 }  // namespace idevid
