@@ -20,6 +20,7 @@
 #include "engine/bench_file.h"
 #include "engine/progress.h"
 #include "engine/tested_unit.h"
+#include "core/display_text.h"
 #include "core/work_dir.h"
 #include "reports/report_writers.h"
 #include "scenarios/scenarios.h"
@@ -49,6 +50,8 @@ struct RunArgs {
   bool keep_work = false;  // leave the bench's directory for inspection
   TpmArgs auth;            // only its hierarchy-auth files
   PerformanceLimits limits;
+  std::string cloud_inventory;  // the units the bench's cloud accepts; empty: every verified unit
+  int stop_cloud_after = 0;     // stop the bench's cloud after this many scenarios; 0: never
   int parallel = 1;   // units at once, each on its own embedded swtpm
   bool serial_given = false;  // --serial/--model or the bench file named the unit
   bool model_given = false;
@@ -59,26 +62,25 @@ Result<void> ApplyBenchFile(const CLI::App& run, RunArgs& args) {
   args.serial_given = run.count("--serial") > 0;
   args.model_given = run.count("--model") > 0;
   if (args.bench.empty()) return {};
-  auto bench = LoadBenchFile(args.bench, SuiteNames());
-  if (!bench) return Fail(bench.error());
+  IDEVID_ASSIGN_OR_RETURN(auto bench, LoadBenchFile(args.bench, SuiteNames()));
   auto fill = [&](const char* flag, std::string& field, const std::optional<std::string>& value) {
     if (value && run.count(flag) == 0) field = *value;
   };
-  fill("--target", args.target, bench->target);
-  fill("--station", args.station, bench->station);
-  fill("--factory", args.factory, bench->factory);
-  fill("--factory-ca", args.factory_ca, bench->factory_ca);
-  fill("--report", args.report, bench->report);
-  fill("--serial", args.serial, bench->serial);
-  fill("--model", args.model, bench->model);
-  args.serial_given = args.serial_given || bench->serial;
-  args.model_given = args.model_given || bench->model;
+  fill("--target", args.target, bench.target);
+  fill("--station", args.station, bench.station);
+  fill("--factory", args.factory, bench.factory);
+  fill("--factory-ca", args.factory_ca, bench.factory_ca);
+  fill("--report", args.report, bench.report);
+  fill("--serial", args.serial, bench.serial);
+  fill("--model", args.model, bench.model);
+  args.serial_given = args.serial_given || bench.serial;
+  args.model_given = args.model_given || bench.model;
   if (run.count("--provision") > 0) args.no_provision = false;
-  if (bench->provision && run.count("--no-provision") == 0 && run.count("--provision") == 0) {
-    args.no_provision = !*bench->provision;
+  if (bench.provision && run.count("--no-provision") == 0 && run.count("--provision") == 0) {
+    args.no_provision = !*bench.provision;
   }
-  if (run.count("--suite") == 0 && !bench->suites.empty()) args.suites = bench->suites;
-  for (const auto& [key, value] : bench->limits) (void)args.limits.Set(key, value);  // checked on load
+  if (run.count("--suite") == 0 && !bench.suites.empty()) args.suites = bench.suites;
+  for (const auto& [key, value] : bench.limits) (void)args.limits.Set(key, value);  // checked on load
   return {};
 }
 
@@ -96,11 +98,13 @@ Result<Shard> ResolveShard(const std::string& flag) {
       if (s.total >= 1 && s.index >= 1 && s.index <= s.total) return s;
     } catch (const std::exception&) {
     }
-    return UsageError(fmt::format("shard '{}/{}' is not I/N with 1 <= I <= N", i, n));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("shard '{}/{}' is not I/N with 1 <= I <= N", i, n));
   };
   if (!flag.empty()) {
     auto slash = flag.find('/');
-    if (slash == std::string::npos) return UsageError(fmt::format("--shard '{}' is not I/N", flag));
+    if (slash == std::string::npos) {
+      return UsageError(UsageCode::kInvalidArgument, fmt::format("--shard {} is not I/N", QuotedDisplayText(flag)));
+    }
     return parse(flag.substr(0, slash), flag.substr(slash + 1), 1);
   }
   if (const char* i = ::getenv("CI_NODE_INDEX"); i && ::getenv("CI_NODE_TOTAL")) {
@@ -116,7 +120,8 @@ Result<std::vector<Scenario>> Selected(const std::vector<std::string>& suites, S
   auto known = SuiteNames();
   for (const auto& s : suites) {
     if (std::find(known.begin(), known.end(), s) == known.end()) {
-      return UsageError(fmt::format("unknown suite '{}'; the suites are: {}", s, fmt::join(known, ", ")));
+      return UsageError(UsageCode::kInvalidArgument,
+                        fmt::format("unknown suite '{}'; the suites are: {}", DisplayText(s), fmt::join(known, ", ")));
     }
   }
   std::vector<Scenario> chosen;
@@ -145,12 +150,17 @@ int Finish(RunRecord& record, const std::string& report_dir) {
 }
 
 // Runs the scenarios into the record; after an interrupt, each one left is recorded as not run.
-void RunScenarios(const std::vector<Scenario>& scenarios, TestedUnit& unit, RunRecord& record) {
+// With `stop_cloud_after` N > 0, the bench's cloud stops once N scenarios have run.
+void RunScenarios(const std::vector<Scenario>& scenarios, TestedUnit& unit, RunRecord& record,
+                  int stop_cloud_after) {
   RunProgress progress(std::cerr, IsAnsiTerminal(STDERR_FILENO), scenarios.size(), TerminalWidth(STDERR_FILENO));
   for (const auto& scenario : scenarios) {
     if (g_interrupted) {
       record.scenarios.push_back(NotRunScenario(scenario));
       continue;
+    }
+    if (stop_cloud_after > 0 && record.scenarios.size() == static_cast<std::size_t>(stop_cloud_after)) {
+      unit.StopCloud();
     }
     progress.ScenarioStarted(scenario);
     record.scenarios.push_back(
@@ -177,21 +187,20 @@ std::optional<std::string> WrongUnit(const RunArgs& args, const TestedUnit& unit
 // What a run checks before it starts anything: the bench file, the flags, the hierarchy auth, the
 // shard and the suites. Returns the scenarios to run and fills in the record's shard.
 Result<std::vector<Scenario>> PlanRun(const RunArgs& args, const Result<void>& bench, RunRecord& record) {
-  if (!bench) return Fail(bench.error());
+  IDEVID_TRY(bench);
   if (args.target == "swtpm" && args.no_provision) {
-    return UsageError("--no-provision needs a --target whose TPM already holds an identity; the "
-                      "embedded swtpm starts empty");
+    return UsageError(UsageCode::kConflict, "--no-provision needs a --target whose TPM already holds an "
+                                            "identity; the embedded swtpm starts empty");
   }
-  if (auto auth = LoadHierarchyAuth(args.auth); !auth) return Fail(auth.error());
-  auto shard = ResolveShard(args.shard);
-  if (!shard) return Fail(shard.error());
-  if (shard->total > 1) record.shard = fmt::format("{}/{}", shard->index, shard->total);
-  return Selected(args.suites, *shard);
+  IDEVID_TRY(LoadHierarchyAuth(args.auth));
+  IDEVID_ASSIGN_OR_RETURN(Shard shard, ResolveShard(args.shard));
+  if (shard.total > 1) record.shard = fmt::format("{}/{}", shard.index, shard.total);
+  return Selected(args.suites, shard);
 }
 
-// Why a run ended before its scenarios, and its exit code.
+// Why a run ended before its scenarios (an error, or a failed check of the unit), and its exit code.
 struct RunFailure {
-  Error error;
+  std::string message;
   int exit_code;
 };
 
@@ -204,18 +213,21 @@ std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::filesyste
                                       .factory_ca = args.factory_ca, .factory = args.factory,
                                       .limits = args.limits, .inject = args.inject,
                                       .soak_seconds = args.soak_seconds,
+                                      .cloud_inventory = args.cloud_inventory.empty()
+                                                             ? std::nullopt
+                                                             : std::optional<std::filesystem::path>(args.cloud_inventory),
                                       .on_identified = [&](const std::string& serial, const std::string& model) {
                                         record.serial = serial;
                                         record.model = model;
                                       }});
-  if (!unit) return RunFailure{unit.error(), ExitCodeFor(unit.error())};
+  if (!unit) return RunFailure{unit.error().message(), ExitCodeFor(unit.error())};
   if (auto wrong = WrongUnit(args, **unit)) {  // a failed check, not a broken bench
-    return RunFailure{Error(ErrorDomain::kVerify, 0, *wrong), kExitFail};
+    return RunFailure{*wrong, kExitFail};
   }
   record.tpm_manufacturer = (*unit)->tpm_info().manufacturer;
   record.tpm_firmware = (*unit)->tpm_info().firmware_version;
   record.identity = (*unit)->identity();
-  RunScenarios(scenarios, **unit, record);
+  RunScenarios(scenarios, **unit, record, args.stop_cloud_after);
   return std::nullopt;
 }
 
@@ -245,21 +257,21 @@ int Run(const RunArgs& args, const Result<void>& bench) {
   record.operator_name = ::getenv("USER") ? ::getenv("USER") : "";
   record.software_version = IDEVID_VERSION;
   record.target_kind = args.target;
-  auto fail = [&](const Error& e, int code) {
-    (void)ReportError(e);
+  auto fail = [&](const std::string& message, int code) {
+    std::cerr << "idevid: " << message << "\n";
     record.outcome = code == kExitFail ? Outcome::kFail : Outcome::kError;
-    record.message = e.message();
-    Finish(record, args.report);
+    record.message = message;
+    (void)Finish(record, args.report);
     return code;
   };
   auto scenarios = PlanRun(args, bench, record);
-  if (!scenarios) return fail(scenarios.error(), ExitCodeFor(scenarios.error()));
+  if (!scenarios) return fail(scenarios.error().message(), ExitCodeFor(scenarios.error()));
   HandleInterrupts(OnInterrupt);
   auto work = WorkDir::Create("idevid-run");
-  if (!work) return fail(work.error(), kExitInfrastructure);
+  if (!work) return fail(work.error().message(), kExitInfrastructure);
   if (args.keep_work) work->Keep("idevid run");
   auto failure = RunOnTheUnit(args, work->path(), *scenarios, record);
-  if (failure) return fail(failure->error, failure->exit_code);
+  if (failure) return fail(failure->message, failure->exit_code);
   record.outcome = OverallOutcome(record.scenarios);
   if (g_interrupted) MarkInterrupted(record);
   return Finish(record, args.report);
@@ -267,7 +279,7 @@ int Run(const RunArgs& args, const Result<void>& bench) {
 
 // --parallel N: N `idevid run` processes of one unit each, serials counted up from --serial.
 int RunParallel(const RunArgs& args, const Result<void>& bench) {
-  auto usage = [](const std::string& message) { return ReportError(Error(ErrorDomain::kUsage, 0, message)); };
+  auto usage = [](const std::string& message) { return ReportError(UsageError(UsageCode::kConflict, message).value()); };
   if (!bench) return ReportError(bench.error());
   if (args.target != "swtpm") {
     return usage("--parallel runs units on embedded swtpm instances; a --target TPM is one unit");
@@ -289,6 +301,8 @@ int RunParallel(const RunArgs& args, const Result<void>& bench) {
     add("--shard", args.shard);
     add("--inject", args.inject);
     add("--soak-seconds", std::to_string(args.soak_seconds));
+    add("--cloud-inventory", args.cloud_inventory);
+    if (args.stop_cloud_after > 0) add("--stop-cloud-after", std::to_string(args.stop_cloud_after));
     add("--owner-auth-file", args.auth.owner_auth_file);
     add("--endorsement-auth-file", args.auth.endorsement_auth_file);
     if (args.keep_work) a.push_back("--keep-work");
@@ -339,6 +353,15 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   run->add_option("--soak-seconds", args->soak_seconds, "Length of the soak suite (--suite soak)")
       ->check(CLI::Range(3, 24 * 3600))
       ->capture_default_str();
+  run->add_option("--cloud-inventory", args->cloud_inventory,
+                  "The units the bench's cloud accepts (CSV serial,model); a unit it does not list is "
+                  "refused, and the scenarios that need the cloud FAIL. Default: every unit whose "
+                  "identity verifies")
+      ->check(ExistingFileCheck());
+  run->add_option("--stop-cloud-after", args->stop_cloud_after,
+                  "Fault on the bench: stop its cloud once N scenarios have run; the scenarios that "
+                  "need it then end in ERROR (exit 2), never FAIL")
+      ->check(CLI::Range(1, 100000));
   run->add_option("--parallel", args->parallel,
                   "Units at once, each on its own embedded swtpm with serials counted up from "
                   "--serial; reports in DIR/unit-K/ and a summary in DIR/units.json")

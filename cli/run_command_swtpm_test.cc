@@ -165,6 +165,47 @@ TEST_F(RunCommandTest, AScenarioOutsideTheBenchLimitsFailsTheRunWithExitOne) {
   EXPECT_TRUE(junit.select_node("//testcase[@name='TPM2_Sign latency']/failure"));
 }
 
+// The bench's cloud goes away after the first scenario: the scenarios that need it could not be
+// judged. That is an ERROR (exit 2), never a FAIL of the unit.
+TEST_F(RunCommandTest, ACloudGoneMidSuiteIsAnErrorWithExitTwoNeverAFailure) {
+  auto run = Run({"--suite", "ssli-tpm,ssli-file", "--stop-cloud-after", "1"});
+  EXPECT_EQ(run.exit_status, 2) << run.err;
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "ERROR");
+  ASSERT_EQ(record["scenarios"].size(), 3u);
+  EXPECT_EQ(record["scenarios"][0]["outcome"], "PASS");
+  for (std::size_t i = 1; i < 3; ++i) {
+    const auto& s = record["scenarios"][i];
+    EXPECT_EQ(s["outcome"], "ERROR") << s.dump();
+    EXPECT_NE(s["message"].get<std::string>().find("cannot connect: Connection refused"), std::string::npos)
+        << s.dump();
+  }
+  EXPECT_EQ(JunitAsCiReadsIt().failures, 0) << "a cloud gone is not a failed unit";
+}
+
+// The bench's cloud lists another unit: it refuses this one. That is the unit's FAIL (exit 1),
+// with the cloud's reason as a finding in every report.
+TEST_F(RunCommandTest, ACloudThatRefusesTheUnitFailsTheRunWithExitOne) {
+  auto inventory = temp_.path() / "inventory.csv";
+  ASSERT_TRUE(WriteFileAtomic(inventory, "serial,model\nCW0000000999,SRX4300\n"));
+  auto run = Run({"--suite", "ssli-file", "--cloud-inventory", inventory.string()});
+  EXPECT_EQ(run.exit_status, 1) << run.err;
+  auto record = Record();
+  EXPECT_EQ(record["outcome"], "FAIL");
+  EXPECT_EQ(record["record_version"], 2);
+  ASSERT_EQ(record["scenarios"].size(), 1u);
+  const auto& phase = record["scenarios"][0]["phases"].back();
+  EXPECT_EQ(phase["outcome"], "FAIL");
+  ASSERT_EQ(phase["findings"].size(), 1u) << phase.dump();
+  EXPECT_EQ(phase["findings"][0]["id"], "cloud-refused-unit");
+  EXPECT_EQ(phase["findings"][0]["severity"], "failure");
+  EXPECT_EQ(phase["findings"][0]["evidence"].get<std::string>().rfind("HTTP 403: ", 0), 0u) << phase.dump();
+  EXPECT_EQ(JunitAsCiReadsIt().failures, 1);
+  auto junit = Junit();
+  std::string failure = junit.select_node("//testcase/failure").node().text().get();
+  EXPECT_NE(failure.find("failure cloud-refused-unit: HTTP 403: "), std::string::npos) << failure;
+}
+
 TEST_F(RunCommandTest, ASwtpmThatCannotStartIsAnInfrastructureErrorWithExitTwo) {
   auto run = RunCommand({IDEVID_BINARY, "run", "--report", Report()},
                         {{"TSS2_LOG", "all+NONE"}, {"PATH", (temp_.path() / "empty-path").string()}});

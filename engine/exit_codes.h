@@ -12,7 +12,8 @@ inline constexpr int kExitFail = 1;
 inline constexpr int kExitInfrastructure = 2;
 inline constexpr int kExitUsage = 4;
 
-// Usage and configuration errors are the user's to fix (4); everything else is infrastructure (2).
+// Usage and configuration errors are the user's to fix (4); everything else is infrastructure (2):
+// an Error is never a failed check (a refused unit is a Verdict, core/verdict.h, and exits 1).
 inline int ExitCodeFor(const Error& error) {
   return error.domain() == ErrorDomain::kUsage || error.domain() == ErrorDomain::kConfig
              ? kExitUsage

@@ -49,43 +49,39 @@ TestedUnit::~TestedUnit() {
 
 Result<std::unique_ptr<TestedUnit>> TestedUnit::Prepare(const UnitOptions& options) {
   if (!options.inject.empty()) {
-    if (auto faults = ParseFaultSpec(options.inject); !faults) return Fail(faults.error().WithContext("--inject"));
+    IDEVID_TRY(ParseFaultSpec(options.inject), "--inject");
     if (!std::filesystem::exists(FaultTctiLibrary())) {
-      return UsageError(fmt::format("--inject needs the fault TCTI module {}; build the target "
+      return UsageError(UsageCode::kUnsupported, fmt::format("--inject needs the fault TCTI module {}; build the target "
                                     "tss2-tcti-idevid-fault", FaultTctiLibrary()));
     }
   }
   std::unique_ptr<TestedUnit> unit(new TestedUnit());
   unit->options_ = options;
   if (options.tcti.empty()) {
-    auto swtpm = SwtpmInstance::Start({.state_dir = options.work_dir / "tpm", .with_abrmd = true,
-                                       .manufacture = true});
-    if (!swtpm) return Fail(swtpm.error().WithContext("starting the embedded TPM"));
-    unit->swtpm_ = std::move(*swtpm);
+    IDEVID_ASSIGN_OR_RETURN(unit->swtpm_, SwtpmInstance::Start({.state_dir = options.work_dir / "tpm",
+                                                                .with_abrmd = true, .manufacture = true}),
+                            "starting the embedded TPM");
   }
   if (!options.tcti.empty() && options.provision && options.factory.empty()) {
-    return UsageError("provisioning a TPM that stays provisioned needs the factory that vouches for "
+    return UsageError(UsageCode::kMissingArgument, "provisioning a TPM that stays provisioned needs the factory that vouches for "
                       "it: --factory DIR (or test the identity it holds with --no-provision "
                       "--factory-ca FILE)");
   }
-  auto issuer = !options.factory.empty()
-                    ? LoadFactory(options.factory)
-                    : InitFactory({.dir = options.work_dir / (options.provision ? "factory" : "bench-ca"),
-                                   .force = true});
-  if (!issuer) return Fail(issuer.error().WithContext("creating the factory CA"));
-  unit->issuer_ = std::move(*issuer);
-  Result<void> identity = options.provision ? unit->ProvisionTheUnit() : unit->ReadTheUnit();
-  if (!identity) return Fail(identity.error());
+  IDEVID_ASSIGN_OR_RETURN(unit->issuer_,
+                          !options.factory.empty()
+                              ? LoadFactory(options.factory)
+                              : InitFactory({.dir = options.work_dir / (options.provision ? "factory" : "bench-ca"),
+                                             .force = true}),
+                          "creating the factory CA");
+  IDEVID_TRY(options.provision ? unit->ProvisionTheUnit() : unit->ReadTheUnit());
   if (options.on_identified) options.on_identified(unit->options_.serial, unit->options_.model);
-  if (auto files = unit->WriteDeviceFiles(); !files) return Fail(files.error());
-  auto config = LoadDeviceConfig(unit->config_path());
-  if (!config) return Fail(config.error());
-  unit->config_ = std::move(*config);
-  auto cloud = CloudServer::Start({"127.0.0.1", 0, options.work_dir / "cloud.pem",
-                                   options.work_dir / "cloud.key", options.work_dir / "cloud-trust.pem",
-                                   std::nullopt, options.work_dir / "cloud.jsonl"});
-  if (!cloud) return Fail(cloud.error().WithContext("starting the cloud peer"));
-  unit->cloud_ = std::move(*cloud);
+  IDEVID_TRY(unit->WriteDeviceFiles());
+  IDEVID_ASSIGN_OR_RETURN(unit->config_, LoadDeviceConfig(unit->config_path()));
+  IDEVID_ASSIGN_OR_RETURN(unit->cloud_,
+                          CloudServer::Start({"127.0.0.1", 0, options.work_dir / "cloud.pem",
+                                              options.work_dir / "cloud.key", options.work_dir / "cloud-trust.pem",
+                                              options.cloud_inventory, options.work_dir / "cloud.jsonl"}),
+                          "starting the cloud peer");
   return unit;
 }
 
@@ -98,19 +94,18 @@ constexpr const char* kTargetKeepsItsIdentity =
 // Provisions the unit; on a TPM the harness did not start, an identity already there is kept
 // (the error says how to test it instead).
 Result<void> TestedUnit::ProvisionTheUnit() {
-  auto tpm = TpmContext::Open(tcti());
-  if (!tpm) return Fail(tpm.error());
-  auto provisioned = ProvisionUnit(*tpm, *issuer_, {.serial = options_.serial, .model = options_.model,
-                                                    .force = swtpm_.has_value(), .when_held = kTargetKeepsItsIdentity});
-  if (!provisioned) return Fail(provisioned.error().WithContext("provisioning the unit"));
-  tpm_info_ = provisioned->tpm;
-  if (auto kept = WriteFileAtomic(dir() / "idevid.pem", *CertificatePem(*provisioned->certificate)); !kept) {
-    return Fail(kept.error());
-  }
-  identity_ = {{"fingerprint_sha256", provisioned->certificate_fingerprint},
-               {"subject", SubjectLine(*provisioned->certificate)},
-               {"issuer", IssuerLine(*provisioned->certificate)},
-               {"ek_certificate_fingerprint_sha256", provisioned->ek_certificate_fingerprint}};
+  IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(tcti()));
+  IDEVID_ASSIGN_OR_RETURN(auto provisioned,
+                          ProvisionUnit(tpm, *issuer_, {.serial = options_.serial, .model = options_.model,
+                                                        .force = swtpm_.has_value(), .when_held = kTargetKeepsItsIdentity}),
+                          "provisioning the unit");
+  tpm_info_ = provisioned.tpm;
+  IDEVID_ASSIGN_OR_RETURN(std::string pem, CertificatePem(*provisioned.certificate));
+  IDEVID_TRY(WriteFileAtomic(dir() / "idevid.pem", pem));
+  identity_ = {{"fingerprint_sha256", provisioned.certificate_fingerprint},
+               {"subject", SubjectLine(*provisioned.certificate)},
+               {"issuer", IssuerLine(*provisioned.certificate)},
+               {"ek_certificate_fingerprint_sha256", provisioned.ek_certificate_fingerprint}};
   factory_ca_ = FactoryFiles::Chain(issuer_->dir);
   return {};
 }
@@ -118,31 +113,25 @@ Result<void> TestedUnit::ProvisionTheUnit() {
 // The identity already in the TPM: serial, model and facts from its certificate.
 Result<void> TestedUnit::ReadTheUnit() {
   if (options_.factory_ca.empty()) {
-    return UsageError("--no-provision needs --factory-ca FILE: the chain the unit's idev-id must reach");
+    return UsageError(UsageCode::kMissingArgument, "--no-provision needs --factory-ca FILE: the chain the unit's idev-id must reach");
   }
   factory_ca_ = std::filesystem::absolute(options_.factory_ca);
-  auto tpm = TpmContext::Open(tcti());
-  if (!tpm) return Fail(tpm.error());
-  auto info = ReadTpmInfo(*tpm);
-  if (!info) return Fail(info.error());
-  tpm_info_ = *info;
-  auto der = NvRead(*tpm, 0x01C90000);
-  if (!der) return Fail(der.error().WithContext("reading the unit's idev-id"));
-  auto cert = ParseCertificate(*der);
-  if (cert) {
-    if (auto kept = WriteFileAtomic(dir() / "idevid.pem", *CertificatePem(**cert)); !kept) return Fail(kept.error());
-  }
-  if (!cert) return Fail(cert.error().WithContext("the unit's idev-id"));
-  auto serial = SubjectAttribute(**cert, kOidSubjectSerialNumber);
-  auto model = SubjectAttribute(**cert, "CN");
+  IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(tcti()));
+  IDEVID_ASSIGN_OR_RETURN(tpm_info_, ReadTpmInfo(tpm));
+  IDEVID_ASSIGN_OR_RETURN(auto der, NvRead(tpm, 0x01C90000), "reading the unit's idev-id");
+  IDEVID_ASSIGN_OR_RETURN(auto cert, ParseCertificate(der), "the unit's idev-id");
+  IDEVID_ASSIGN_OR_RETURN(std::string pem, CertificatePem(*cert));
+  IDEVID_TRY(WriteFileAtomic(dir() / "idevid.pem", pem));
+  auto serial = SubjectAttribute(*cert, kOidSubjectSerialNumber);
+  auto model = SubjectAttribute(*cert, "CN");
   if (!serial || serial->empty() || !model || model->empty()) {
-    return ConfigError("the unit's idev-id has no serialNumber or CN");
+    return ConfigError(ConfigCode::kMissing, "the unit's idev-id has no serialNumber or CN");
   }
   options_.serial = serial->front();
   options_.model = model->front();
-  identity_ = {{"fingerprint_sha256", Sha256Fingerprint(**cert).value_or("")},
-               {"subject", SubjectLine(**cert)},
-               {"issuer", IssuerLine(**cert)}};
+  identity_ = {{"fingerprint_sha256", Sha256Fingerprint(*cert).value_or("")},
+               {"subject", SubjectLine(*cert)},
+               {"issuer", IssuerLine(*cert)}};
   return {};
 }
 
@@ -150,25 +139,27 @@ Result<void> TestedUnit::ReadTheUnit() {
 Result<void> TestedUnit::WriteDeviceFiles() {
   const auto& d = dir();
   const Factory& f = *issuer_;
-  auto cloud_key = GenerateKey(KeyAlgorithm::kEccP256);
-  auto fs_key = GenerateKey(KeyAlgorithm::kEccP256);
-  if (!cloud_key || !fs_key) return Fail(ErrorDomain::kOpenSsl, 0, "cannot generate keys");
-  auto cloud = IssueCertificate({.subject = {{"CN", "cloud.example"}}, .not_after = "20991231235959Z",
-                                 .extensions = {{"subjectAltName", "DNS:cloud.example,IP:127.0.0.1"}}},
-                                **cloud_key, f.issuing.get(), *f.issuing_key);
-  auto spec = IdevidCertificateSpec({options_.serial, options_.model, f.manufacturer, Bytes(32, 0)});
-  if (!cloud || !spec) return Fail(ErrorDomain::kOpenSsl, 0, "cannot issue the bench certificates");
-  auto fs = IssueCertificate(*spec, **fs_key, f.issuing.get(), *f.issuing_key);
-  if (!fs) return Fail(fs.error());
-  Result<void> w = WriteFileAtomic(d / "cloud.pem", *CertificatePem(**cloud) + *CertificatePem(*f.issuing));
-  if (w) w = WritePrivateKeyPem(d / "cloud.key", **cloud_key);
-  if (w) w = WriteFileAtomic(d / "fs-cert.pem", *CertificatePem(**fs));
-  if (w) w = WritePrivateKeyPem(d / "fs-cert.key", **fs_key);
+  IDEVID_ASSIGN_OR_RETURN(auto cloud_key, GenerateKey(KeyAlgorithm::kEccP256), "the cloud's key");
+  IDEVID_ASSIGN_OR_RETURN(auto fs_key, GenerateKey(KeyAlgorithm::kEccP256), "the file certificate's key");
+  IDEVID_ASSIGN_OR_RETURN(auto cloud,
+                          IssueCertificate({.subject = {{"CN", "cloud.example"}}, .not_after = "20991231235959Z",
+                                            .extensions = {{"subjectAltName", "DNS:cloud.example,IP:127.0.0.1"}}},
+                                           *cloud_key, f.issuing.get(), *f.issuing_key),
+                          "issuing the cloud's certificate");
+  IDEVID_ASSIGN_OR_RETURN(auto spec, IdevidCertificateSpec({options_.serial, options_.model, f.manufacturer, Bytes(32, 0)}));
+  IDEVID_ASSIGN_OR_RETURN(auto fs, IssueCertificate(spec, *fs_key, f.issuing.get(), *f.issuing_key),
+                          "issuing the file certificate");
+  IDEVID_ASSIGN_OR_RETURN(std::string cloud_pem, CertificatePem(*cloud));
+  IDEVID_ASSIGN_OR_RETURN(std::string issuing_pem, CertificatePem(*f.issuing));
+  IDEVID_ASSIGN_OR_RETURN(std::string fs_pem, CertificatePem(*fs));
+  IDEVID_TRY(WriteFileAtomic(d / "cloud.pem", cloud_pem + issuing_pem));
+  IDEVID_TRY(WritePrivateKeyPem(d / "cloud.key", *cloud_key));
+  IDEVID_TRY(WriteFileAtomic(d / "fs-cert.pem", fs_pem));
+  IDEVID_TRY(WritePrivateKeyPem(d / "fs-cert.key", *fs_key));
   // The cloud trusts the unit's factory and the bench's CA (for the file certificate).
-  auto device_chain = ReadFileText(factory_ca_);
-  if (!device_chain) return Fail(device_chain.error());
-  if (w) w = WriteFileAtomic(d / "cloud-trust.pem", *device_chain + *ReadFileText(FactoryFiles::Chain(f.dir)));
-  if (!w) return w;
+  IDEVID_ASSIGN_OR_RETURN(std::string device_chain, ReadFileText(factory_ca_));
+  IDEVID_ASSIGN_OR_RETURN(std::string bench_chain, ReadFileText(FactoryFiles::Chain(f.dir)));
+  IDEVID_TRY(WriteFileAtomic(d / "cloud-trust.pem", device_chain + bench_chain));
   return WriteFileAtomic(config_path(), fmt::format(
       "set security pki ca-profile factory certificate {1}/factory-ca.pem\n"
       "set security pki ca-profile other certificate {1}/issuing-ca.pem\n"
@@ -194,17 +185,20 @@ Result<void> TestedUnit::WriteDeviceFiles() {
 
 Result<ChildProcess> TestedUnit::StartPkid(const std::string& tcti,
                                               const std::filesystem::path& socket) const {
-  auto child = ChildProcess::Spawn({.argv = {IdevidExecutable(), "pkid", "--tcti", tcti, "--config",
-                                             config_path().string(), "--socket", socket.string()},
-                                    .log = dir() / "pkid.log",
-                                    .env = {{"TSS2_LOG", "all+NONE"}}});
-  if (!child) return Fail(child.error());
+  IDEVID_ASSIGN_OR_RETURN(ChildProcess child,
+                          ChildProcess::Spawn({.argv = {IdevidExecutable(), "pkid", "--tcti", tcti, "--config",
+                                                        config_path().string(), "--socket", socket.string()},
+                                               .log = dir() / "pkid.log",
+                                               .env = {{"TSS2_LOG", "all+NONE"}}}),
+                          "starting pkid");
   bool up = PollUntil([&] {
     return SendPkidCommand(socket, "show security pki node-local local-certificate").has_value();
   }, std::chrono::seconds(15));
   if (!up) {
-    return Fail(ErrorDomain::kProcess, 0, fmt::format("pkid did not answer on {}; its log ends with:\n{}",
-                                                      socket.string(), LogTail(dir() / "pkid.log")));
+    std::optional<std::string> ended = child.Ended();
+    return PeerError(PeerCode::kTimeout,
+                     fmt::format("pkid did not answer on {} within 15 s{}; its log ends with:\n{}", socket.string(),
+                                 ended ? " (it " + *ended + ")" : "", LogTail(dir() / "pkid.log")));
   }
   return child;
 }

@@ -34,6 +34,9 @@ struct UnitOptions {
   PerformanceLimits limits;          // bounds of the performance suite's measurements
   std::string inject;                // faults for every TPM connection (see fault_spec.h); empty: none
   int soak_seconds = 30;             // length of the soak suite
+  // The units the bench's cloud accepts (serial,model CSV); none: every unit whose identity
+  // verifies. A unit it does not list is refused (a FAIL of the scenarios that need the cloud).
+  std::optional<std::filesystem::path> cloud_inventory;
   // Told the unit's serial and model as soon as they are known (provisioned, or read from the
   // identity in the TPM), also when a later step of Prepare fails.
   std::function<void(const std::string& serial, const std::string& model)> on_identified;
@@ -60,6 +63,9 @@ class TestedUnit {
   // The chain the unit's idev-id certificate must reach.
   const std::filesystem::path& factory_ca() const { return factory_ca_; }
   CloudServer& cloud() { return *cloud_; }
+  // Stops the bench's cloud peer: from now on sessions to it find nobody listening (a bench
+  // whose cloud went away). The scenarios that need it end in ERROR, not FAIL.
+  void StopCloud() { cloud_->Stop(); }
   const TpmInfo& tpm_info() const { return tpm_info_; }
   // Identity facts for the run record: fingerprint, subject, issuer, EK certificate fingerprint.
   const std::map<std::string, std::string>& identity() const { return identity_; }

@@ -72,19 +72,27 @@ std::string MeasurementLine(const PhaseRecord& p, const MeasurementRecord& m) {
                      HtmlEscape(broken.empty() ? text + " is outside its limits" : broken));
 }
 
+// One finding under its phase's name: its id in bold (red for a failure), then its evidence.
+std::string FindingLine(const PhaseRecord& p, const Finding& f) {
+  const char* color = f.severity == Severity::kFailure ? "#c62828" : "#ef6c00";
+  return fmt::format("{}: <b style=\"color:{}\">{}</b> {}<br>", HtmlEscape(p.name), color, HtmlEscape(f.id),
+                     HtmlEscape(f.evidence));
+}
+
 std::string SuiteTable(const std::string& suite, const std::vector<const ScenarioRecord*>& scenarios) {
   std::string rows;
   for (const auto* s : scenarios) {
-    std::string measurements;
+    std::string measurements, findings;
     for (const auto& p : s->phases) {
       for (const auto& m : p.measurements) measurements += MeasurementLine(p, m);
+      for (const auto& f : p.findings) findings += FindingLine(p, f);
     }
-    rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.0f} ms</td><td>{}</td><td>{}</td></tr>",
+    rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.0f} ms</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         HtmlEscape(s->name), Badge(s->outcome), s->duration_ms, HtmlEscape(s->message),
-                        measurements);
+                        findings, measurements);
   }
   return fmt::format("<h2>{}</h2><table><tr><th>scenario</th><th>outcome</th><th>time</th>"
-                     "<th>message</th><th>measurements</th></tr>{}</table>",
+                     "<th>message</th><th>findings</th><th>measurements</th></tr>{}</table>",
                      HtmlEscape(suite), rows);
 }
 

@@ -16,13 +16,22 @@ nlohmann::json MeasurementJson(const MeasurementRecord& m) {
   return j;
 }
 
+nlohmann::json FindingsJson(const std::vector<Finding>& findings) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& f : findings) {
+    j.push_back({{"id", f.id}, {"severity", SeverityName(f.severity)}, {"evidence", f.evidence}});
+  }
+  return j;
+}
+
 nlohmann::json ScenarioJson(const ScenarioRecord& s) {
   nlohmann::json phases = nlohmann::json::array();
   for (const auto& p : s.phases) {
     nlohmann::json measurements = nlohmann::json::array();
     for (const auto& m : p.measurements) measurements.push_back(MeasurementJson(m));
     phases.push_back({{"name", p.name}, {"outcome", OutcomeName(p.outcome)}, {"message", p.message},
-                      {"duration_ms", p.duration_ms}, {"measurements", measurements}});
+                      {"duration_ms", p.duration_ms}, {"measurements", measurements},
+                      {"findings", FindingsJson(p.findings)}});
   }
   return {{"suite", s.suite},     {"name", s.name},
           {"outcome", OutcomeName(s.outcome)}, {"message", s.message},

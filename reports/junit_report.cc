@@ -49,6 +49,17 @@ struct Counts {
   }
 };
 
+// Every finding of the scenario's phases, one a line: "phase: failure id: evidence".
+std::string FindingsText(const ScenarioRecord& s) {
+  std::string text;
+  for (const auto& p : s.phases) {
+    for (const auto& f : p.findings) {
+      text += fmt::format("{}: {} {}: {}\n", p.name, SeverityName(f.severity), f.id, f.evidence);
+    }
+  }
+  return text;
+}
+
 void AddCase(pugi::xml_node suite, const std::string& classname, const ScenarioRecord& s) {
   pugi::xml_node tc = suite.append_child("testcase");
   tc.append_attribute("classname") = classname.c_str();
@@ -62,6 +73,10 @@ void AddCase(pugi::xml_node suite, const std::string& classname, const ScenarioR
     pugi::xml_node n = tc.append_child(element);
     n.append_attribute("message") = s.message.c_str();
     if (s.outcome != Outcome::kSkip) n.append_attribute("type") = OutcomeName(s.outcome);
+    std::string findings = FindingsText(s);
+    if (s.outcome != Outcome::kSkip && !findings.empty()) {
+      n.append_child(pugi::node_pcdata).set_value(findings.c_str());
+    }
   }
   std::string out;
   for (const auto& p : s.phases) {

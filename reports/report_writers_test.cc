@@ -1,17 +1,20 @@
 // The writers on a record made by hand: each outcome lands where CI servers look for it.
 #include "reports/report_writers.h"
 
-#include <unistd.h>
-
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <pugixml.hpp>
 
 #include "core/file_io.h"
+#include "core/testing/result_matchers.h"
 #include "fixtures/report_checks.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
+
+using ::testing::_;
+using ::testing::HasSubstr;
 
 RunRecord Sample() {
   RunRecord r;
@@ -23,6 +26,9 @@ RunRecord Sample() {
   pass.phases.push_back({"handshake", Outcome::kPass, "", 12.0, {{"p50", 3.5, "ms", std::nullopt, 100.0, true}}});
   pass.series["TPM mode"] = {3.0, 3.5, 4.0};
   ScenarioRecord fail{"negative", "wrong <ca>", Outcome::kFail, "it succeeded", 5, {}, {"phase"}, {}};
+  fail.phases.push_back({"refusal", Outcome::kFail, "cloud-accepted-unit: HTTP 200", 4, {},
+                         {{"cloud-accepted-unit", Severity::kFailure, "HTTP 200 <accepted>"},
+                          {"slow-answer", Severity::kWarning, "took 2 s"}}});
   ScenarioRecord skip{"negative", "hw only", Outcome::kSkip, "needs a real TPM", 0, {}, {}, {}};
   ScenarioRecord error{"boot-load", "pkid", Outcome::kError, "swtpm gone", 1, {}, {}, {}};
   r.scenarios = {pass, fail, skip, error};
@@ -172,6 +178,34 @@ TEST(JsonReportTest, CarriesOutcomesMeasurementsWithLimitsAndSeries) {
   EXPECT_DOUBLE_EQ(RunRecordJson(timed)["duration_ms"].get<double>(), 2500);
 }
 
+TEST(JsonReportTest, EachPhaseCarriesItsFindings) {
+  auto j = RunRecordJson(Sample());
+  EXPECT_EQ(j["record_version"], 2);
+  auto findings = j["scenarios"][1]["phases"][0]["findings"];
+  ASSERT_EQ(findings.size(), 2u) << j.dump();
+  EXPECT_EQ(findings[0], (nlohmann::json{{"id", "cloud-accepted-unit"}, {"severity", "failure"},
+                                         {"evidence", "HTTP 200 <accepted>"}}));
+  EXPECT_EQ(findings[1]["severity"], "warning");
+  EXPECT_EQ(j["scenarios"][0]["phases"][0]["findings"], nlohmann::json::array()) << "none is an empty array";
+}
+
+TEST(JunitReportTest, AFailureListsTheFindingsOfItsPhases) {
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(RunRecordJunit(Sample()).c_str()));
+  auto failure = doc.select_node("//testcase[@name='wrong <ca>']/failure").node();
+  EXPECT_STREQ(failure.text().get(),
+               "refusal: failure cloud-accepted-unit: HTTP 200 <accepted>\nrefusal: warning slow-answer: took 2 s\n");
+  EXPECT_EQ(JunitAsCiReadsIt(Sample()).failures, 1);
+}
+
+TEST(HtmlReportTest, ShowsEachFindingUnderItsPhase) {
+  std::string html = RunRecordHtml(Sample());
+  EXPECT_NE(html.find("<th>findings</th>"), std::string::npos);
+  EXPECT_NE(html.find("refusal: <b style=\"color:#c62828\">cloud-accepted-unit</b> HTTP 200 &lt;accepted&gt;<br>"),
+            std::string::npos) << html;
+  EXPECT_NE(html.find("refusal: <b style=\"color:#ef6c00\">slow-answer</b> took 2 s<br>"), std::string::npos);
+}
+
 TEST(HtmlReportTest, EscapesTextAndDrawsTheLatencyChart) {
   std::string html = RunRecordHtml(Sample());
   EXPECT_NE(html.find("wrong &lt;ca&gt;"), std::string::npos);
@@ -210,20 +244,17 @@ TEST(HtmlReportTest, MeasurementsNameTheirModeAndTheLimitTheyBroke) {
 }
 
 TEST(WriteReportsTest, ShardFilesDoNotOverwriteEachOther) {
-  std::string dir = (std::filesystem::temp_directory_path() / "idevid-reports-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  testing::TempDir temp;
+  std::filesystem::path dir = temp.path();
   RunRecord a = Sample(), b = Sample();
   a.shard = "1/2";
   b.shard = "2/2";
   ASSERT_TRUE(WriteReports(dir, a));
   ASSERT_TRUE(WriteReports(dir, b));
   for (const char* f : {"run-record-shard-1-of-2.json", "junit-shard-2-of-2.xml", "report-shard-1-of-2.html"}) {
-    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / f)) << f;
+    EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
   }
-  auto bad = WriteReports("/proc/idevid-cannot-write-here", a);
-  EXPECT_FALSE(bad);
-  EXPECT_EQ(bad.error().domain(), ErrorDomain::kIo);
-  std::filesystem::remove_all(dir);
+  EXPECT_THAT(WriteReports("/proc/idevid-cannot-write-here", a), testing::ResultInDomain(ErrorDomain::kIo, _));
 }
 
 TEST(JunitReportTest, ValidatesAgainstTheJunitSchemaWithEveryOutcome) {
@@ -240,10 +271,8 @@ TEST(JunitReportTest, TheSchemaRejectsATestcaseWithoutAName) {
   ASSERT_TRUE(WriteFileAtomic(dir.path() / "bad.xml",
                               "<testsuites><testsuite name=\"s\" tests=\"1\"><testcase classname=\"c\"/>"
                               "</testsuite></testsuites>"));
-  auto valid = testing::ValidateJunitXml(dir.path() / "bad.xml");
-  ASSERT_FALSE(valid);
-  EXPECT_EQ(valid.error().domain(), ErrorDomain::kVerify);
-  EXPECT_NE(valid.error().message().find("'name' is required"), std::string::npos) << valid.error().message();
+  EXPECT_THAT(testing::ValidateJunitXml(dir.path() / "bad.xml"),
+              testing::ResultInDomain(ErrorDomain::kVerify, HasSubstr("'name' is required")));
 }
 
 // The page as a person sees it: headless Chromium renders it, the screenshot is not blank and

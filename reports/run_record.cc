@@ -17,6 +17,10 @@ const char* OutcomeName(Outcome outcome) {
   return "ERROR";
 }
 
+const char* SeverityName(Severity severity) {
+  return severity == Severity::kWarning ? "warning" : "failure";
+}
+
 Outcome OverallOutcome(const std::vector<ScenarioRecord>& scenarios) {
   Outcome overall = Outcome::kPass;
   for (const auto& s : scenarios) {

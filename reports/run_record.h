@@ -8,9 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "core/verdict.h"
+
 namespace idevid {
 
-inline constexpr int kRunRecordVersion = 1;
+// 2: each phase carries the findings of its checks ("findings": [{id, severity, evidence}]).
+inline constexpr int kRunRecordVersion = 2;
 
 enum class Outcome { kPass, kFail, kError, kSkip, kAborted };
 
@@ -32,6 +35,7 @@ struct PhaseRecord {
   std::string message;          // why it failed, was skipped or errored
   double duration_ms = 0;
   std::vector<MeasurementRecord> measurements;
+  std::vector<Finding> findings;  // what its checks found, every one (failures and warnings)
 };
 
 struct ScenarioRecord {
@@ -81,5 +85,8 @@ std::string LimitsText(const MeasurementRecord& m);
 // Why a measurement is outside its limits, naming the limit it broke:
 // "p95 = 11.89 ms is above its limit of 10 ms" ("below" for a lower limit); empty when within them.
 std::string OutOfLimitsText(const MeasurementRecord& m);
+
+// "failure" or "warning": a finding's severity as the records write it.
+const char* SeverityName(Severity severity);
 
 }  // namespace idevid

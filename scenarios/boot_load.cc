@@ -10,8 +10,6 @@
 namespace idevid {
 namespace {
 
-using scenarios::CheckFailed;
-using scenarios::ExpectContains;
 using scenarios::ShowIdevid;
 
 void StartLoads(TestedUnit& unit, ScenarioContext& s) {
@@ -19,19 +17,17 @@ void StartLoads(TestedUnit& unit, ScenarioContext& s) {
   std::optional<ChildProcess> pkid;
   s.Phase("start pkid", [&](PhaseContext& p) -> Result<void> {
     auto start = std::chrono::steady_clock::now();
-    auto child = unit.StartPkid(unit.tcti(), socket);
-    if (!child) return Fail(child.error());
-    pkid = std::move(*child);
+    IDEVID_ASSIGN_OR_RETURN(pkid, unit.StartPkid(unit.tcti(), socket));
     p.Measure("start_to_answer", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(), "ms", std::nullopt, 5000.0);
     return {};
   });
-  s.Phase("idev-id loaded from the TPM", [&](PhaseContext&) -> Result<void> {
-    auto text = ShowIdevid(socket);
-    if (!text) return Fail(text.error());
-    for (const char* part : {"Load status: loaded at", "Key location: tpm 0x81020000", "from NV 0x01C90000"}) {
-      if (auto ok = ExpectContains(*text, part); !ok) return ok;
-    }
-    return ExpectContains(*text, "Serial number: " + unit.options().serial);
+  s.Phase("idev-id loaded from the TPM", [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(std::string text, ShowIdevid(socket));
+    p.ExpectContains("idevid-not-loaded", text, "Load status: loaded at");
+    p.ExpectContains("key-not-in-tpm", text, "Key location: tpm 0x81020000");
+    p.ExpectContains("certificate-not-from-nv", text, "from NV 0x01C90000");
+    p.ExpectContains("serial-not-shown", text, "Serial number: " + unit.options().serial);
+    return {};
   });
 }
 
@@ -39,7 +35,7 @@ void RestartLoadsAgain(TestedUnit& unit, ScenarioContext& s) {
   auto socket = unit.dir() / "restart.sock";
   std::optional<ChildProcess> pkid;
   scenarios::StartPkidPhase(unit, s, socket, pkid);
-  s.Phase("SIGHUP loads idev-id again", [&](PhaseContext&) -> Result<void> {
+  s.Phase("SIGHUP loads idev-id again", [&](PhaseContext& p) -> Result<void> {
     auto loads = [&] {
       std::string log = LogTail(unit.dir() / "pkid.log", 1 << 20);
       std::size_t n = 0;
@@ -49,10 +45,11 @@ void RestartLoadsAgain(TestedUnit& unit, ScenarioContext& s) {
     std::size_t before = loads();
     ::kill(pkid->pid(), SIGHUP);
     if (!PollUntil([&] { return loads() > before; }, std::chrono::seconds(10))) {
-      return CheckFailed("pkid did not load idev-id again after SIGHUP");
+      p.Finding("no-reload-on-sighup", "pkid did not load idev-id again within 10 s of SIGHUP");
     }
-    auto text = ShowIdevid(socket);
-    return text ? ExpectContains(*text, "Load status: loaded at") : Fail(text.error());
+    IDEVID_ASSIGN_OR_RETURN(std::string text, ShowIdevid(socket));
+    p.ExpectContains("idevid-not-loaded", text, "Load status: loaded at");
+    return {};
   });
 }
 
@@ -64,38 +61,33 @@ void TpmDownThenUp(TestedUnit& unit, ScenarioContext& s) {
   std::uint16_t port = 0;
   s.Phase("provision a second unit, then stop its TPM", [&](PhaseContext&) -> Result<void> {
     // Ports picked by Start, which retries when another process takes them first.
-    auto started = SwtpmInstance::Start({.state_dir = dir, .manufacture = true});
-    if (!started) return Fail(started.error());
-    port = started->port();
+    IDEVID_ASSIGN_OR_RETURN(SwtpmInstance started, SwtpmInstance::Start({.state_dir = dir, .manufacture = true}));
+    port = started.port();
     {
-      auto tpm = TpmContext::Open(started->tcti());
-      if (!tpm) return Fail(tpm.error());
-      auto unit2 = ProvisionUnit(*tpm, unit.issuer(), {.serial = "CW-DOWN-1", .model = unit.options().model});
-      if (!unit2) return Fail(unit2.error());
+      IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(started.tcti()));
+      IDEVID_TRY(ProvisionUnit(tpm, unit.issuer(), {.serial = "CW-DOWN-1", .model = unit.options().model}),
+                 "provisioning the second unit");
     }
-    started->Stop();
+    started.Stop();
     return {};
   });
   std::string tcti = fmt::format("swtpm:host=127.0.0.1,port={}", port);
-  s.Phase("pkid starts with the TPM down and says why idev-id is not loaded", [&](PhaseContext&) -> Result<void> {
-    auto child = unit.StartPkid(tcti, socket);
-    if (!child) return Fail(child.error());
-    pkid = std::move(*child);
-    auto text = ShowIdevid(socket);
-    if (!text) return Fail(text.error());
-    if (auto ok = ExpectContains(*text, "Load status: not loaded"); !ok) return ok;
-    return ExpectContains(*text, tcti);
+  s.Phase("pkid starts with the TPM down and says why idev-id is not loaded", [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(pkid, unit.StartPkid(tcti, socket));
+    IDEVID_ASSIGN_OR_RETURN(std::string text, ShowIdevid(socket));
+    p.ExpectContains("loaded-without-tpm", text, "Load status: not loaded");
+    p.ExpectContains("tpm-not-named", text, tcti);
+    return {};
   });
-  s.Phase("TPM up, restart: idev-id loaded", [&](PhaseContext&) -> Result<void> {
-    auto started = SwtpmInstance::Start({.state_dir = dir, .port = port});
-    if (!started) return Fail(started.error());
-    swtpm = std::move(*started);
+  s.Phase("TPM up, restart: idev-id loaded", [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(swtpm, SwtpmInstance::Start({.state_dir = dir, .port = port}));
     ::kill(pkid->pid(), SIGHUP);
     bool loaded = PollUntil([&] {
       auto text = ShowIdevid(socket);
       return text && text->find("Serial number: CW-DOWN-1") != std::string::npos;
     }, std::chrono::seconds(10));
-    return loaded ? Result<void>{} : CheckFailed("idev-id was not loaded after the TPM came back");
+    if (!loaded) p.Finding("no-load-after-tpm-back", "idev-id was not loaded within 10 s of the TPM coming back");
+    return {};
   });
   if (pkid) pkid->Stop();
 }

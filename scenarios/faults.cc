@@ -14,21 +14,22 @@
 namespace idevid {
 namespace {
 
-using scenarios::CheckFailed;
-using scenarios::ExpectContains;
+using scenarios::CheckAccepted;
+using scenarios::ExpectError;
 using scenarios::ShowIdevid;
 
 // A TPM-mode SSL-I session to the bench's cloud whose TPM connection goes through `faults`
 // (none: the TPM itself).
 Result<SsliResult> TpmSession(TestedUnit& unit, const std::string& faults) {
-  auto tcti = faults.empty() ? unit.base_tcti() : FaultTctiString(FaultTctiLibrary(), faults, unit.base_tcti());
-  if (!tcti) return Fail(tcti.error());
-  return SsliConnect({&unit.config(), "aamw-tpm", std::nullopt, *tcti, "127.0.0.1", unit.cloud().port()});
+  IDEVID_ASSIGN_OR_RETURN(std::string tcti, faults.empty() ? Result<std::string>(unit.base_tcti())
+                                                            : FaultTctiString(FaultTctiLibrary(), faults, unit.base_tcti()));
+  return SsliConnect({&unit.config(), "aamw-tpm", std::nullopt, tcti, "127.0.0.1", unit.cloud().port()});
 }
 
-Result<void> Accepted(const Result<SsliResult>& session) {
-  if (!session) return Fail(session.error());
-  return session->accepted() ? Result<void>{} : CheckFailed("the cloud refused the unit: " + session->verdict.dump());
+// The session was made and the cloud accepted the unit (a refusal is a finding).
+Result<void> Accepted(PhaseContext& p, const Result<SsliResult>& session) {
+  IDEVID_TRY(session);
+  return CheckAccepted(p, *session);
 }
 
 bool NeedsFaultTcti(ScenarioContext& s) {
@@ -40,33 +41,27 @@ bool NeedsFaultTcti(ScenarioContext& s) {
 void RetriesSucceed(TestedUnit& unit, ScenarioContext& s) {
   if (!NeedsFaultTcti(s)) return;
   s.Phase("TPM answers RETRY 3 times and YIELDED twice: the session is accepted",
-          [&](PhaseContext&) { return Accepted(TpmSession(unit, "retry=3,yielded=2")); });
+          [&](PhaseContext& p) { return Accepted(p, TpmSession(unit, "retry=3,yielded=2")); });
 }
 
 void DroppedMidHandshake(TestedUnit& unit, ScenarioContext& s) {
   if (!NeedsFaultTcti(s)) return;
   s.Phase("the TPM connection drops at the handshake's signature: that session fails naming the TPM",
-          [&](PhaseContext&) -> Result<void> {
-            auto session = TpmSession(unit, "drop-on=sign");
-            if (session) return CheckFailed("the session succeeded without its signature");
-            if (session.error().domain() != ErrorDomain::kTss) {  // the TPM's failure, not a TLS verdict
-              return CheckFailed("it failed as " + session.error().ToString());
-            }
-            return ExpectContains(session.error().message(), "the TPM could not sign");
+          [&](PhaseContext& p) {
+            // The TPM's failure, not a TLS verdict nor a refusal by the cloud.
+            return ExpectError(p, TpmSession(unit, "drop-on=sign"), ErrorDomain::kTss, "the TPM could not sign",
+                               "session-without-signature");
           });
   s.Phase("a new session over a healthy connection is accepted",
-          [&](PhaseContext&) { return Accepted(TpmSession(unit, "")); });
+          [&](PhaseContext& p) { return Accepted(p, TpmSession(unit, "")); });
 }
 
 void CorruptResponse(TestedUnit& unit, ScenarioContext& s) {
   if (!NeedsFaultTcti(s)) return;
   s.Phase("a corrupted TPM response fails the session, it does not crash it",
-          [&](PhaseContext&) -> Result<void> {
-            auto session = TpmSession(unit, "corrupt=1");
-            if (session) return CheckFailed("a corrupted response went unnoticed");
-            return session.error().domain() == ErrorDomain::kTss
-                       ? Result<void>{}
-                       : CheckFailed("it failed the wrong way: " + session.error().ToString());
+          [&](PhaseContext& p) {
+            return ExpectError(p, TpmSession(unit, "corrupt=1"), ErrorDomain::kTss, "",
+                               "corrupt-response-unnoticed");
           });
 }
 
@@ -77,39 +72,34 @@ void PkidSurvivesTheTpm(TestedUnit& unit, ScenarioContext& s) {
   auto socket = unit.dir() / "pkid-tpm-away.sock";
   std::optional<SwtpmInstance> swtpm;
   std::optional<ChildProcess> pkid;
-  s.Phase("a disposable unit and its pkid, idev-id loaded", [&](PhaseContext&) -> Result<void> {
-    auto started = SwtpmInstance::Start({.state_dir = dir, .manufacture = true});
-    if (!started) return Fail(started.error());
-    swtpm = std::move(*started);
+  s.Phase("a disposable unit and its pkid, idev-id loaded", [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(swtpm, SwtpmInstance::Start({.state_dir = dir, .manufacture = true}));
     {
-      auto tpm = TpmContext::Open(swtpm->tcti());
-      if (!tpm) return Fail(tpm.error());
-      auto provisioned = ProvisionUnit(*tpm, unit.issuer(), {.serial = "CW-AWAY-1", .model = unit.options().model});
-      if (!provisioned) return Fail(provisioned.error());
+      IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(swtpm->tcti()));
+      IDEVID_TRY(ProvisionUnit(tpm, unit.issuer(), {.serial = "CW-AWAY-1", .model = unit.options().model}),
+                 "provisioning the disposable unit");
     }
-    auto child = unit.StartPkid(swtpm->tcti(), socket);
-    if (!child) return Fail(child.error());
-    pkid = std::move(*child);
-    auto text = ShowIdevid(socket);
-    return text ? ExpectContains(*text, "Serial number: CW-AWAY-1") : Fail(text.error());
+    IDEVID_ASSIGN_OR_RETURN(pkid, unit.StartPkid(swtpm->tcti(), socket));
+    IDEVID_ASSIGN_OR_RETURN(std::string text, ShowIdevid(socket));
+    p.ExpectContains("idevid-not-loaded", text, "Serial number: CW-AWAY-1");
+    return {};
   });
-  auto reload = [&](const std::string& expect) -> Result<void> {
+  auto reload = [&](PhaseContext& p, const std::string& id, const std::string& expect) -> Result<void> {
     ::kill(pkid->pid(), SIGHUP);
     bool seen = PollUntil([&] {
       auto text = ShowIdevid(socket);
       return text && text->find(expect) != std::string::npos;
     }, std::chrono::seconds(10));
-    return seen ? Result<void>{} : CheckFailed("after a reload pkid never said '" + expect + "'");
+    if (!seen) p.Finding(id, fmt::format("within 10 s of a reload pkid never said {}", QuotedDisplayText(expect)));
+    return {};
   };
-  s.Phase("the TPM goes away: pkid answers and says idev-id is not loaded", [&](PhaseContext&) -> Result<void> {
+  s.Phase("the TPM goes away: pkid answers and says idev-id is not loaded", [&](PhaseContext& p) -> Result<void> {
     swtpm->Stop();
-    return reload("Load status: not loaded");
+    return reload(p, "loaded-without-tpm", "Load status: not loaded");
   });
-  s.Phase("the TPM is back: the next reload loads idev-id", [&](PhaseContext&) -> Result<void> {
-    auto back = SwtpmInstance::Start({.state_dir = dir, .port = swtpm->port()});
-    if (!back) return Fail(back.error());
-    swtpm = std::move(*back);
-    return reload("Serial number: CW-AWAY-1");
+  s.Phase("the TPM is back: the next reload loads idev-id", [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(swtpm, SwtpmInstance::Start({.state_dir = dir, .port = swtpm->port()}));
+    return reload(p, "no-load-after-tpm-back", "Serial number: CW-AWAY-1");
   });
   if (pkid) pkid->Stop();
 }

@@ -2,10 +2,13 @@
 #include <algorithm>
 #include <functional>
 
+#include <openssl/ssl.h>
+
 #include "cloud/cloud_server.h"
 #include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
 #include "device/pkid/node_local_store.h"
+#include "core/display_text.h"
 #include "core/x509.h"
 #include "device/ssli/ssli_client.h"
 #include "engine/tested_unit.h"
@@ -16,30 +19,27 @@
 namespace idevid {
 namespace {
 
-using scenarios::CheckFailed;
+using scenarios::CheckAccepted;
+using scenarios::ExpectError;
 
 SsliConnectRequest TpmSession(TestedUnit& unit, std::uint16_t port) {
   return {&unit.config(), "aamw-tpm", std::nullopt, unit.tcti(), "127.0.0.1", port};
 }
 
-// The error `result` must have: its domain and a part of its message.
-template <typename T>
-Result<void> ExpectError(const Result<T>& result, ErrorDomain domain, const std::string& part) {
-  if (result) return CheckFailed("it succeeded");
-  if (result.error().domain() != domain || result.error().message().find(part) == std::string::npos) {
-    return CheckFailed("it failed the wrong way: " + result.error().ToString());
-  }
-  return {};
-}
-
 void CloudWithoutFactoryCa(TestedUnit& unit, ScenarioContext& s) {
-  s.Phase("a cloud trusting another CA refuses the unit", [&](PhaseContext&) -> Result<void> {
-    auto other = InitFactory({.dir = unit.dir() / "other-ca", .force = true});
-    if (!other) return Fail(other.error());
-    auto cloud = CloudServer::Start({"127.0.0.1", 0, unit.dir() / "cloud.pem", unit.dir() / "cloud.key",
-                                     FactoryFiles::Chain(other->dir)});
-    if (!cloud) return Fail(cloud.error());
-    return ExpectError(SsliConnect(TpmSession(unit, (*cloud)->port())), ErrorDomain::kTls, "refused");
+  s.Phase("a cloud trusting another CA refuses the unit", [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(auto other, InitFactory({.dir = unit.dir() / "other-ca", .force = true}));
+    IDEVID_ASSIGN_OR_RETURN(auto cloud, CloudServer::Start({"127.0.0.1", 0, unit.dir() / "cloud.pem",
+                                                            unit.dir() / "cloud.key", FactoryFiles::Chain(other.dir)}),
+                            "starting a cloud that trusts another CA");
+    IDEVID_ASSIGN_OR_RETURN(SsliResult session, SsliConnect(TpmSession(unit, cloud->port())));
+    if (!session.refused()) {
+      p.Finding("unknown-ca-accepted", fmt::format("a cloud without the factory CA answered HTTP {}: {}",
+                                                   session.http_status, DisplayText(session.body)));
+    } else if (session.refusal->alert != SSL_AD_UNKNOWN_CA) {
+      p.Finding("wrong-refusal", "expected the TLS alert unknown CA (48), got " + session.refusal->reason);
+    }
+    return {};
   });
 }
 
@@ -48,17 +48,14 @@ void CloudWithoutFactoryCa(TestedUnit& unit, ScenarioContext& s) {
 void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const std::string& tcti,
                          const std::filesystem::path& factory_ca, const CheckRequest& request,
                          const std::vector<std::string>& must_fail) {
-  s.Phase(name, [&](PhaseContext&) -> Result<void> {
-    auto tpm = TpmContext::Open(tcti);
-    if (!tpm) return Fail(tpm.error());
-    auto bundle = LoadTrustBundle(factory_ca);
-    if (!bundle) return Fail(bundle.error());
-    auto report = CheckUnit(*tpm, *bundle, request);
-    if (!report) return Fail(report.error());
-    auto failures = report->failures();
+  s.Phase(name, [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(tcti));
+    IDEVID_ASSIGN_OR_RETURN(auto bundle, LoadTrustBundle(factory_ca));
+    IDEVID_ASSIGN_OR_RETURN(auto report, CheckUnit(tpm, bundle, request), "the line check");
+    auto failures = report.failures();
     for (const auto& m : must_fail) {
       if (std::find(failures.begin(), failures.end(), m) == failures.end()) {
-        return CheckFailed(fmt::format("measurement {} did not fail (failed: {})", m, fmt::join(failures, ",")));
+        p.Finding(m + "-passed", fmt::format("measurement {} did not fail (failed: {})", m, fmt::join(failures, ",")));
       }
     }
     return {};
@@ -68,10 +65,14 @@ void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const std:
 // A phase: pkid's boot load of idev-id from the TPM behind `tcti` refuses it, saying `part`.
 void ExpectBootLoadRefused(TestedUnit& unit, ScenarioContext& s, const std::string& tcti,
                            const std::string& part) {
-  s.Phase("pkid's boot load refuses idev-id", [&](PhaseContext&) -> Result<void> {
+  s.Phase("pkid's boot load refuses idev-id", [&](PhaseContext& p) -> Result<void> {
     StoreEntry entry = LoadIdevidEntry(unit.config().idevid, tcti, [] { return std::chrono::system_clock::now(); });
-    if (entry.status.loaded) return CheckFailed("idev-id loaded");
-    return scenarios::ExpectContains(entry.status.error, part);
+    if (entry.status.loaded) {
+      p.Finding("spoiled-idevid-loaded", "pkid's boot load loaded the spoiled idev-id");
+    } else {
+      p.ExpectContains("refusal-does-not-say-why", entry.status.error, part);
+    }
+    return {};
   });
 }
 
@@ -91,9 +92,8 @@ void ModelMismatch(TestedUnit& unit, ScenarioContext& s) {
 void WrongFactoryCa(TestedUnit& unit, ScenarioContext& s) {
   std::filesystem::path other_ca;
   s.Phase("create another factory", [&](PhaseContext&) -> Result<void> {
-    auto other = InitFactory({.dir = unit.dir() / "wrong-ca", .force = true});
-    if (!other) return Fail(other.error());
-    other_ca = FactoryFiles::Chain(other->dir);
+    IDEVID_ASSIGN_OR_RETURN(auto other, InitFactory({.dir = unit.dir() / "wrong-ca", .force = true}));
+    other_ca = FactoryFiles::Chain(other.dir);
     return {};
   });
   ExpectCheckFailures(s, "line check names chain_to_factory_ca", unit.tcti(), other_ca, {},
@@ -107,25 +107,22 @@ bool DisposableUnitPhase(TestedUnit& unit, ScenarioContext& s, const std::string
                          std::optional<SwtpmInstance>& swtpm,
                          const std::function<Result<void>(const TpmContext&)>& spoil) {
   return s.Phase("provision a disposable unit", [&](PhaseContext&) -> Result<void> {
-    auto started = SwtpmInstance::Start({.state_dir = unit.dir() / name, .manufacture = true});
-    if (!started) return Fail(started.error());
-    swtpm = std::move(*started);
-    auto tpm = TpmContext::Open(swtpm->tcti());
-    if (!tpm) return Fail(tpm.error());
-    auto provisioned = ProvisionUnit(*tpm, unit.issuer(), {.serial = "CW-" + name, .model = "SRX4300"});
-    if (!provisioned) return Fail(provisioned.error());
-    return spoil(*tpm);
+    IDEVID_ASSIGN_OR_RETURN(swtpm, SwtpmInstance::Start({.state_dir = unit.dir() / name, .manufacture = true}));
+    IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(swtpm->tcti()));
+    IDEVID_TRY(ProvisionUnit(tpm, unit.issuer(), {.serial = "CW-" + name, .model = "SRX4300"}),
+               "provisioning the disposable unit");
+    IDEVID_TRY(spoil(tpm), "spoiling the disposable unit");
+    return {};
   });
 }
 
 // Destructive: on a unit of its own, the certificate in NV replaced by garbage.
 void CorruptNvCertificate(TestedUnit& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
-  bool ready = DisposableUnitPhase(unit, s, "corrupt", swtpm, [](const TpmContext& tpm) {
-    Result<void> step = NvUndefine(tpm, 0x01C90000);
-    if (step) step = NvDefine(tpm, {.index = 0x01C90000, .size = 64});
-    if (step) step = NvWrite(tpm, 0x01C90000, Bytes(64, 0xA5));
-    return step;
+  bool ready = DisposableUnitPhase(unit, s, "corrupt", swtpm, [](const TpmContext& tpm) -> Result<void> {
+    IDEVID_TRY(NvUndefine(tpm, 0x01C90000));
+    IDEVID_TRY(NvDefine(tpm, {.index = 0x01C90000, .size = 64}));
+    return NvWrite(tpm, 0x01C90000, Bytes(64, 0xA5));
   });
   if (!ready) return;
   ExpectCheckFailures(s, "line check names certificate_parses", swtpm->tcti(),
@@ -149,19 +146,19 @@ void MissingNvCertificate(TestedUnit& unit, ScenarioContext& s) {
 void KeyMismatch(TestedUnit& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
   bool ready = DisposableUnitPhase(unit, s, "mismatch", swtpm, [](const TpmContext& tpm) -> Result<void> {
-    if (auto gone = UnpersistKey(tpm, 0x81020000); !gone) return gone;
-    auto other = CreatePrimary(tpm, ESYS_TR_RH_OWNER, IdevidKeyTemplate(KeyAlgorithm::kRsa2048));
-    if (!other) return Fail(other.error());
-    return PersistKey(tpm, other->object, 0x81020000);
+    IDEVID_TRY(UnpersistKey(tpm, 0x81020000));
+    IDEVID_ASSIGN_OR_RETURN(auto other, CreatePrimary(tpm, ESYS_TR_RH_OWNER, IdevidKeyTemplate(KeyAlgorithm::kRsa2048)));
+    return PersistKey(tpm, other.object, 0x81020000);
   });
   if (!ready) return;
   ExpectCheckFailures(s, "line check names key_matches_certificate", swtpm->tcti(),
                       FactoryFiles::Chain(unit.issuer().dir), {}, {"key_matches_certificate"});
   ExpectBootLoadRefused(unit, s, swtpm->tcti(), "does not match the certificate");
-  s.Phase("SSL-I refuses a TPM-mode session before the handshake", [&](PhaseContext&) -> Result<void> {
+  s.Phase("SSL-I refuses a TPM-mode session before the handshake", [&](PhaseContext& p) -> Result<void> {
     auto request = TpmSession(unit, unit.cloud().port());
     request.tcti = swtpm->tcti();
-    return ExpectError(SsliConnect(request), ErrorDomain::kVerify, "does not match the idev-id certificate");
+    return ExpectError(p, SsliConnect(request), ErrorDomain::kVerify, "does not match the idev-id certificate",
+                       "mismatched-key-used");
   });
 }
 
@@ -175,22 +172,19 @@ void TpmUnreachableMidRun(TestedUnit& unit, ScenarioContext& s) {
     request.tcti = swtpm->tcti();
     return SsliConnect(request);
   };
-  auto accepted = [&]() -> Result<void> {
-    auto result = session();
-    if (!result) return Fail(result.error());
-    return result->accepted() ? Result<void>{} : CheckFailed("the cloud refused the unit");
+  auto accepted = [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(SsliResult result, session());
+    return CheckAccepted(p, result);
   };
-  s.Phase("a TPM-mode session works", [&](PhaseContext&) { return accepted(); });
-  s.Phase("the TPM stops: the session fails naming it", [&](PhaseContext&) -> Result<void> {
+  s.Phase("a TPM-mode session works", [&](PhaseContext& p) { return accepted(p); });
+  s.Phase("the TPM stops: the session fails naming it", [&](PhaseContext& p) -> Result<void> {
     std::string tcti = swtpm->tcti();
     swtpm->Stop();
-    return ExpectError(session(), ErrorDomain::kTss, tcti);
+    return ExpectError(p, session(), ErrorDomain::kTss, tcti, "session-without-tpm");
   });
-  s.Phase("the TPM is back: the next session works", [&](PhaseContext&) -> Result<void> {
-    auto back = SwtpmInstance::Start({.state_dir = unit.dir() / "unreachable", .port = swtpm->port()});
-    if (!back) return Fail(back.error());
-    swtpm = std::move(*back);
-    return accepted();
+  s.Phase("the TPM is back: the next session works", [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(swtpm, SwtpmInstance::Start({.state_dir = unit.dir() / "unreachable", .port = swtpm->port()}));
+    return accepted(p);
   });
 }
 
@@ -207,10 +201,11 @@ std::vector<Scenario> NegativeSuite() {
           {"negative", "TPM unreachable mid-run fails that session; the next one works", TpmUnreachableMidRun},
           {"negative", "TPM unreachable fails SSL-I before the handshake",
            [](TestedUnit& unit, ScenarioContext& s) {
-             s.Phase("TPM-mode session with a TPM that does not answer", [&](PhaseContext&) -> Result<void> {
+             s.Phase("TPM-mode session with a TPM that does not answer", [&](PhaseContext& p) -> Result<void> {
                auto request = TpmSession(unit, unit.cloud().port());
                request.tcti = "swtpm:host=127.0.0.1,port=1";
-               return ExpectError(SsliConnect(request), ErrorDomain::kTss, "swtpm:host=127.0.0.1,port=1");
+               return ExpectError(p, SsliConnect(request), ErrorDomain::kTss, "swtpm:host=127.0.0.1,port=1",
+                                  "session-without-tpm");
              });
            }}};
 }

@@ -8,7 +8,6 @@
 namespace idevid {
 namespace {
 
-using scenarios::CheckFailed;
 
 void Handshake(TestedUnit& unit, ScenarioContext& s, const std::string& profile,
                const std::string& protocol, bool through_pkid) {
@@ -21,15 +20,19 @@ void Handshake(TestedUnit& unit, ScenarioContext& s, const std::string& profile,
     SsliConnectRequest request{&unit.config(), profile, std::nullopt, unit.tcti(), "127.0.0.1", unit.cloud().port()};
     if (through_pkid) request.pkid_socket = socket;
     auto start = std::chrono::steady_clock::now();
-    auto result = SsliConnect(request);
-    if (!result) return Fail(result.error());
+    IDEVID_ASSIGN_OR_RETURN(SsliResult result, SsliConnect(request));
     p.Measure("session", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(), "ms");
-    if (result->protocol != protocol) return CheckFailed("negotiated " + result->protocol);
-    if (!result->accepted()) return CheckFailed("the cloud refused: " + result->verdict.dump());
-    if (result->verdict["serial"] != unit.options().serial || result->verdict["model"] != unit.options().model) {
-      return CheckFailed("the cloud saw " + result->verdict.dump());
+    if (result.protocol != protocol) {
+      p.Finding("wrong-protocol", fmt::format("negotiated {}, expected {}", result.protocol, protocol));
     }
-    if (result->tpm_mode) p.Measure("tpm_signatures", static_cast<double>(result->tpm_signatures), "count", 1.0, 1.0);
+    IDEVID_TRY(scenarios::CheckAccepted(p, result));
+    if (result.accepted() &&
+        (result.verdict["serial"] != unit.options().serial || result.verdict["model"] != unit.options().model)) {
+      p.Finding("cloud-saw-another-unit", fmt::format("the cloud saw {}, expected serial {} model {}",
+                                                      DisplayText(result.verdict.dump()), unit.options().serial,
+                                                      unit.options().model));
+    }
+    if (result.tpm_mode) p.Measure("tpm_signatures", static_cast<double>(result.tpm_signatures), "count", 1.0, 1.0);
     return {};
   });
 }

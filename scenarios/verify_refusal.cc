@@ -9,20 +9,17 @@
 namespace idevid {
 namespace {
 
-using scenarios::CheckFailed;
-
 // Starts pkid for the scenario, then checks `command` answers `status` with exactly `text`.
 void ExpectAnswer(TestedUnit& unit, ScenarioContext& s, const std::string& socket_name,
                   const std::string& command, int status, const std::string& text) {
   auto socket = unit.dir() / socket_name;
   std::optional<ChildProcess> pkid;
   scenarios::StartPkidPhase(unit, s, socket, pkid);
-  s.Phase(command, [&](PhaseContext&) -> Result<void> {
-    auto answer = SendPkidCommand(socket, command);
-    if (!answer) return Fail(answer.error());
-    if (answer->status != status || answer->text != text) {
-      return CheckFailed(fmt::format("expected status {} and '{}', got status {} and '{}'", status,
-                                     text, answer->status, answer->text));
+  s.Phase(command, [&](PhaseContext& p) -> Result<void> {
+    IDEVID_ASSIGN_OR_RETURN(auto answer, SendPkidCommand(socket, command));
+    if (answer.status != status || answer.text != text) {
+      p.Finding("wrong-answer", fmt::format("expected status {} and {}, got status {} and {}", status,
+                                            QuotedDisplayText(text), answer.status, QuotedDisplayText(answer.text)));
     }
     return {};
   });

@@ -9,10 +9,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 
 #include <fmt/format.h>
+
+#include "core/display_text.h"
 
 namespace idevid {
 namespace {
@@ -21,14 +24,14 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 Error DeadlinePassed(const SessionLimits& limits) {
-  return Error(ErrorDomain::kTls, 0,
+  return Error(ErrorDomain::kPeer, static_cast<std::uint64_t>(PeerCode::kTimeout),
                fmt::format("the session did not finish within its deadline of {} (connect, "
                            "handshake, request and response together)",
                            DurationText(limits.total)));
 }
 
 Error WaitTimedOut(const SessionLimits& limits) {
-  return Error(ErrorDomain::kTls, 0,
+  return Error(ErrorDomain::kPeer, static_cast<std::uint64_t>(PeerCode::kTimeout),
                fmt::format("the cloud did not answer within the profile's handshake-timeout of {}",
                            DurationText(limits.per_wait)));
 }
@@ -60,25 +63,18 @@ std::string DurationText(milliseconds d) {
 
 namespace {
 
-// A non-blocking connect to one address, waited for within the limits; the socket or the error.
-Result<int> ConnectOne(const addrinfo& address, const SessionLimits& limits) {
-  int fd = ::socket(address.ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return ErrnoError(errno, "cannot open a socket");
-  int rc = ::connect(fd, address.ai_addr, address.ai_addrlen);
+// A non-blocking connect to one address, waited for within the limits; the socket or the error
+// (kPeer kUnreachable with the errno's text when the address refuses or cannot be reached).
+Result<UniqueFd> ConnectOne(const addrinfo& address, const SessionLimits& limits) {
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, OpenSocket(address.ai_family, SOCK_STREAM | SOCK_NONBLOCK));
+  int rc = ::connect(fd.get(), address.ai_addr, address.ai_addrlen);
   int e = errno;
   if (rc != 0 && e == EINPROGRESS) {
-    auto ready = WaitFor(fd, POLLOUT, limits);
-    if (!ready) {
-      ::close(fd);
-      return Fail(ready.error());
-    }
+    IDEVID_TRY(WaitFor(fd.get(), POLLOUT, limits));
     socklen_t length = sizeof e;
-    rc = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &length) == 0 && e == 0 ? 0 : -1;
+    rc = ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &e, &length) == 0 && e == 0 ? 0 : -1;
   }
-  if (rc != 0) {
-    ::close(fd);
-    return ErrnoError(e, "cannot connect");
-  }
+  if (rc != 0) return PeerError(PeerCode::kUnreachable, fmt::format("cannot connect: {}", std::strerror(e)));
   return fd;
 }
 
@@ -89,13 +85,14 @@ std::string Unbracketed(const std::string& host) {
 
 }  // namespace
 
-Result<int> ConnectTcpWithin(const std::string& host, std::uint16_t port, const SessionLimits& limits) {
+Result<UniqueFd> ConnectTcpWithin(const std::string& host, std::uint16_t port, const SessionLimits& limits) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   const std::string name = Unbracketed(host);
   if (int rc = ::getaddrinfo(name.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
-    return Fail(ErrorDomain::kIo, 0, fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
+    return PeerError(PeerCode::kUnreachable,
+                     fmt::format("cannot resolve {}: {}", QuotedDisplayText(host), gai_strerror(rc)));
   }
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> addresses(found, ::freeaddrinfo);
   // Every address in turn (e.g. ::1, then 127.0.0.1 for "localhost"), within the one deadline.
@@ -104,9 +101,10 @@ Result<int> ConnectTcpWithin(const std::string& host, std::uint16_t port, const 
     auto fd = ConnectOne(*a, limits);
     if (fd) return fd;
     last = fd.error();
-    if (last->domain() != ErrorDomain::kIo) break;  // a limit passed: no time for the next
+    if (!last->Is(ErrorDomain::kPeer, PeerCode::kUnreachable)) break;  // a limit passed: no time for the next
   }
-  return Fail(last->WithContext(fmt::format("connecting to the cloud at {}:{}", host, port)));
+  if (!last) last = Error(ErrorDomain::kPeer, static_cast<std::uint64_t>(PeerCode::kUnreachable), "no address");
+  return Fail(last->WithContext(fmt::format("connecting to the cloud at {}:{}", DisplayText(host), port)));
 }
 
 Result<TlsCall> RunTlsCall(SSL* ssl, const SessionLimits& limits, const std::function<int()>& call) {
@@ -123,8 +121,7 @@ Result<TlsCall> RunTlsCall(SSL* ssl, const SessionLimits& limits, const std::fun
     bool again = outcome.ssl_error == SSL_ERROR_SYSCALL &&
                  (outcome.saved_errno == EAGAIN || outcome.saved_errno == EWOULDBLOCK);
     if (!read && !write && !again) return outcome;
-    auto ready = WaitFor(SSL_get_fd(ssl), write ? POLLOUT : POLLIN, limits);
-    if (!ready) return Fail(ready.error());
+    IDEVID_TRY(WaitFor(SSL_get_fd(ssl), write ? POLLOUT : POLLIN, limits));
   }
 }
 

@@ -11,6 +11,7 @@
 #include <openssl/types.h>
 
 #include "core/result.h"
+#include "core/unique_fd.h"
 
 namespace idevid {
 
@@ -28,9 +29,10 @@ struct SessionLimits {
 std::string DurationText(std::chrono::milliseconds d);
 
 // A TCP connection to host:port whose connect waits no longer than the limits allow; the socket
-// is left non-blocking and the caller closes it. kIo when the host cannot be resolved or reached,
-// kTls naming the limit when the connect did not finish in time.
-Result<int> ConnectTcpWithin(const std::string& host, std::uint16_t port, const SessionLimits& limits);
+// is left non-blocking. kPeer kUnreachable when the host cannot be resolved or every address
+// refuses or cannot be reached, kPeer kTimeout naming the limit when the connect did not finish in
+// time, kIo when no socket can be opened.
+Result<UniqueFd> ConnectTcpWithin(const std::string& host, std::uint16_t port, const SessionLimits& limits);
 
 // What an OpenSSL call on a session came to once it stopped wanting to wait.
 struct TlsCall {
@@ -41,9 +43,9 @@ struct TlsCall {
 
 // Repeats `call` (SSL_connect, SSL_read, SSL_write on `ssl`) while it wants the socket to become
 // readable or writable, waiting per_wait at most each time and never past the deadline. Returns
-// the first outcome that is not a wait (success or failure, for the caller to judge); kTls when a
-// limit passed: "the cloud did not answer within the profile's handshake-timeout of N s" or "the
-// session did not finish within its deadline of N s".
+// the first outcome that is not a wait (success or failure, for the caller to judge); kPeer
+// kTimeout when a limit passed: "the cloud did not answer within the profile's handshake-timeout
+// of N s" or "the session did not finish within its deadline of N s".
 Result<TlsCall> RunTlsCall(SSL* ssl, const SessionLimits& limits, const std::function<int()>& call);
 
 }  // namespace idevid

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/openssl_error.h"
 #include "core/tpm_context.h"
 #include "core/tpm_key_signer.h"
@@ -46,61 +47,52 @@ Result<ossl::Cert> ParsePem(const std::string& pem) {
 
 // certificate PEM and key reference of `id` from pkid's export.
 Result<nlohmann::json> ExportFromPkid(const std::filesystem::path& socket, const std::string& id) {
-  auto answer = SendPkidCommand(socket, "request security pki node-local local-certificate "
-                                        "export certificate-id " + id);
-  if (!answer) return Fail(answer.error());
-  if (answer->status != 0) {
-    return Fail(ErrorDomain::kVerify, 0,
-                fmt::format("pkid cannot give certificate-id {}: {}", id, answer->text));
+  IDEVID_ASSIGN_OR_RETURN(auto answer, SendPkidCommand(socket, "request security pki node-local local-certificate "
+                                                                "export certificate-id " + id));
+  if (answer.status != 0) {
+    return UsageError(UsageCode::kWrongState,
+                      fmt::format("pkid cannot give certificate-id {}: {}", id, DisplayText(answer.text)));
   }
-  return answer->data;
+  return answer.data;
 }
 
 Result<Credentials> TpmCredentials(const SsliConnectRequest& r, const TpmProviderLibrary& library) {
   Credentials c;
   std::uint32_t handle = r.config->idevid.key_handle;
   if (r.pkid_socket) {
-    auto exported = ExportFromPkid(*r.pkid_socket, kIdevidCertificateId);
-    if (!exported) return Fail(exported.error());
-    auto cert = ParsePem((*exported)["certificate_pem"].get<std::string>());
-    if (!cert) return Fail(cert.error());
-    c.certificate = std::move(*cert);
-    handle = (*exported)["key"]["handle"].get<std::uint32_t>();
+    IDEVID_ASSIGN_OR_RETURN(nlohmann::json exported, ExportFromPkid(*r.pkid_socket, kIdevidCertificateId));
+    const nlohmann::json& pem = exported["certificate_pem"];
+    const nlohmann::json& key_handle = exported["key"]["handle"];
+    if (!pem.is_string() || !key_handle.is_number_unsigned()) {
+      return PeerError(PeerCode::kMalformed, "pkid's export of idev-id has no certificate_pem or key handle");
+    }
+    IDEVID_ASSIGN_OR_RETURN(c.certificate, ParsePem(pem.get<std::string>()), "idev-id from pkid");
+    handle = key_handle.get<std::uint32_t>();
   } else {
-    auto tpm = TpmContext::Open(r.tcti, {.command_timeout = std::chrono::seconds(30)});
-    if (!tpm) return Fail(tpm.error());
-    auto der = NvRead(*tpm, r.config->idevid.nv_index);
-    if (!der) return Fail(der.error().WithContext("reading idev-id"));
-    auto cert = ParseCertificate(*der);
-    if (!cert) return Fail(cert.error().WithContext("idev-id in NV"));
-    c.certificate = std::move(*cert);
+    IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(r.tcti, {.command_timeout = std::chrono::seconds(30)}));
+    IDEVID_ASSIGN_OR_RETURN(auto der, NvRead(tpm, r.config->idevid.nv_index), "reading idev-id");
+    IDEVID_ASSIGN_OR_RETURN(c.certificate, ParseCertificate(der), "idev-id in NV");
   }
-  auto signer = TpmKeySigner::Open(r.tcti, handle);
-  if (!signer) return Fail(signer.error());
-  if (EVP_PKEY_eq(&(*signer)->public_key(), X509_get0_pubkey(c.certificate.get())) != 1) {
-    return Fail(ErrorDomain::kVerify, 0,
+  IDEVID_ASSIGN_OR_RETURN(std::shared_ptr<TpmKeySigner> signer, TpmKeySigner::Open(r.tcti, handle));
+  if (EVP_PKEY_eq(&signer->public_key(), X509_get0_pubkey(c.certificate.get())) != 1) {
+    return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
                 fmt::format("the TPM key at {:#010x} does not match the idev-id certificate", handle));
   }
-  auto key = MakeTpmPrivateKey(library.get(), *signer);
-  if (!key) return Fail(key.error());
-  auto pss = (*signer)->RsaPssSaltIsDigestLength();
-  if (!pss) return Fail(pss.error());
-  c.pkcs1_only = (*signer)->is_rsa() && !*pss;
-  c.signer = std::move(*signer);
-  c.key = std::move(*key);
+  IDEVID_ASSIGN_OR_RETURN(c.key, MakeTpmPrivateKey(library.get(), signer));
+  IDEVID_ASSIGN_OR_RETURN(bool pss, signer->RsaPssSaltIsDigestLength());
+  c.pkcs1_only = signer->is_rsa() && !pss;
+  c.signer = std::move(signer);
   return c;
 }
 
 Result<Credentials> FileCredentials(const SsliConnectRequest& r, const std::string& id) {
   auto local = r.config->local_certificates.find(id);
   if (local == r.config->local_certificates.end()) {
-    return ConfigError(fmt::format("local-certificate {} is not configured", id));
+    return ConfigError(ConfigCode::kReference, fmt::format("local-certificate {} is not configured", id));
   }
-  auto cert = LoadCertificateFile(local->second.certificate);
-  if (!cert) return Fail(cert.error());
-  auto key = LoadPrivateKeyPem(local->second.private_key);
-  if (!key) return Fail(key.error());
-  return Credentials{std::move(*cert), std::move(*key), nullptr};
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, LoadCertificateFile(local->second.certificate));
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, LoadPrivateKeyPem(local->second.private_key));
+  return Credentials{std::move(cert), std::move(key), nullptr};
 }
 
 Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p,
@@ -113,7 +105,8 @@ Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p
     // TLS 1.3 signs RSA with PSS and a digest-length salt only (RFC 8446 4.2.3): refuse now
     // rather than fail in the handshake, or keep to TLS 1.2 with PKCS#1 v1.5.
     if (min == TLS1_3_VERSION) {
-      return UsageError(fmt::format("ssl initiation profile {} needs TLS 1.3, but this TPM signs "
+      return UsageError(UsageCode::kUnsupported,
+                        fmt::format("ssl initiation profile {} needs TLS 1.3, but this TPM signs "
                                     "RSA-PSS with a salt TLS 1.3 rejects; allow tls12 or use an "
                                     "ECC IDevID", p.name));
     }
@@ -127,35 +120,87 @@ Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p
     return FailOpenSsl("the client certificate and key do not go together");
   }
   const CaProfile& ca = config.ca_profiles.at(p.trusted_ca);
-  auto trusted = LoadCertificateBundle(ca.certificate);
-  if (!trusted) return Fail(trusted.error().WithContext("trusted-ca " + p.trusted_ca));
-  for (const auto& cert : *trusted) X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.get()), cert.get());
+  IDEVID_ASSIGN_OR_RETURN(auto trusted, LoadCertificateBundle(ca.certificate), "trusted-ca {}", p.trusted_ca);
+  for (const auto& cert : trusted) X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.get()), cert.get());
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   return ctx;
 }
 
-// Why SSL_connect failed (`call`): the server's name or certificate, OpenSSL's queue, or for a
-// bare socket failure what the socket saw.
+// The alert description the peer sent, as OpenSSL queued it (a received alert is the reason
+// SSL_AD_REASON_OFFSET + its description), or nullopt when it sent none.
+std::optional<int> ReceivedAlert() {
+  for (unsigned long code : {ERR_peek_error(), ERR_peek_last_error()}) {
+    if (code == 0 || ERR_GET_LIB(code) != ERR_LIB_SSL) continue;
+    int reason = ERR_GET_REASON(code);
+    if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) return reason - SSL_AD_REASON_OFFSET;
+  }
+  return std::nullopt;
+}
+
+// The alerts a server sends when it refuses the client's identity: its certificate (RFC 8446
+// 6.2: bad, unsupported, revoked, expired, unknown, from an unknown CA, missing), the proof of its
+// key (decrypt_error: the CertificateVerify signature did not verify), or access to the service.
+bool RefusesTheIdentity(int alert) {
+  switch (alert) {
+    case SSL_AD_BAD_CERTIFICATE:
+    case SSL_AD_UNSUPPORTED_CERTIFICATE:
+    case SSL_AD_CERTIFICATE_REVOKED:
+    case SSL_AD_CERTIFICATE_EXPIRED:
+    case SSL_AD_CERTIFICATE_UNKNOWN:
+    case SSL_AD_UNKNOWN_CA:
+    case SSL_AD_ACCESS_DENIED:
+    case SSL_AD_DECRYPT_ERROR:
+    case SSL_AD_CERTIFICATE_REQUIRED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The cloud's refusal of our identity, when the alert it sent says so (the queue is cleared).
+std::optional<SsliRefusal> AlertRefusal() {
+  std::optional<int> alert = ReceivedAlert();
+  if (!alert || !RefusesTheIdentity(*alert)) return std::nullopt;
+  ClearOpenSslErrors();
+  return SsliRefusal{SsliRefusal::Kind::kTlsAlert, *alert,
+                     fmt::format("TLS alert {} ({})", SSL_alert_desc_string_long(*alert), *alert)};
+}
+
+// Whether `call` failed because the peer closed or reset the connection.
+bool PeerClosed(const TlsCall& call) {
+  bool eof = ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+  return eof || call.ssl_error == SSL_ERROR_ZERO_RETURN ||
+         (call.ssl_error == SSL_ERROR_SYSCALL &&
+          (call.saved_errno == 0 || call.saved_errno == ECONNRESET || call.saved_errno == EPIPE));
+}
+
+// Why SSL_connect failed (`call`) when the cloud did not refuse our identity: the server's name
+// or certificate failed our check (kVerify), the cloud went away (kPeer), or the TLS layer
+// failed (kTls, with OpenSSL's queue).
 Error HandshakeError(SSL* ssl, const TlsCall& call, const std::string& peer,
                      const ExpectedServerName& expected, const std::string& profile) {
   long verify = SSL_get_verify_result(ssl);
-  bool eof = ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
-  bool misnamed = ServerNameMismatched(ssl);
-  std::string why = OpenSslError("").message();
-  if (misnamed) {
-    why = ": " + ServerNameMismatch(ssl, expected, profile);
-  } else if (eof || call.ssl_error == SSL_ERROR_ZERO_RETURN ||
-             (call.ssl_error == SSL_ERROR_SYSCALL && call.saved_errno == 0)) {
-    why = ": the cloud closed the connection during the handshake";
-  } else if (call.ssl_error == SSL_ERROR_SYSCALL) {
-    why = fmt::format(": {}", std::strerror(call.saved_errno));
-  }
-  if (verify != X509_V_OK && !misnamed) {
-    why += fmt::format("; server certificate: {}", X509_verify_cert_error_string(verify));
-  }
+  std::string failed = fmt::format("TLS handshake with {} failed", peer);
+  Error error = [&] {
+    if (ServerNameMismatched(ssl)) {
+      return Error(ErrorDomain::kVerify, static_cast<std::uint64_t>(verify),
+                   fmt::format("{}: {}", failed, ServerNameMismatch(ssl, expected, profile)));
+    }
+    if (verify != X509_V_OK) {
+      return Error(ErrorDomain::kVerify, static_cast<std::uint64_t>(verify),
+                   fmt::format("{}{}; server certificate: {}", failed, OpenSslError("").message(),
+                               X509_verify_cert_error_string(verify)));
+    }
+    if (PeerClosed(call)) {
+      std::string why = call.saved_errno == 0 ? "" : fmt::format(" ({})", std::strerror(call.saved_errno));
+      return Error(ErrorDomain::kPeer, static_cast<std::uint64_t>(PeerCode::kClosed),
+                   fmt::format("{}: the cloud closed the connection during the handshake{}", failed, why));
+    }
+    return Error(ErrorDomain::kTls, static_cast<std::uint64_t>(call.ssl_error),
+                 failed + OpenSslError("").message());
+  }();
   ClearOpenSslErrors();
-  return Error(ErrorDomain::kTls, static_cast<std::uint64_t>(verify),
-               fmt::format("TLS handshake with {} failed{}", peer, why));
+  return error;
 }
 
 // "ECDSA+SHA256", "RSASSA-PSS+SHA256": how this client signed its CertificateVerify.
@@ -170,18 +215,22 @@ std::string SignatureScheme(SSL* ssl) {
 
 }  // namespace
 
-Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds) {
+Result<UniqueFd> ConnectTcpSocket(const std::string& host, std::uint16_t port, int timeout_seconds) {
   auto timeout = std::chrono::milliseconds(std::chrono::seconds(timeout_seconds));
-  auto fd = ConnectTcpWithin(host, port, SessionLimits::StartingNow(timeout, timeout));
-  if (!fd) return Fail(fd.error());
-  ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcpWithin(host, port, SessionLimits::StartingNow(timeout, timeout)));
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   timeval tv{timeout_seconds, 0};
-  ::setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return fd;
 }
 
-void CloseAfterPeer(int fd) {
+Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds) {
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcpSocket(host, port, timeout_seconds));
+  return fd.release();
+}
+
+void CloseAfterPeer(UniqueFd fd) {
   // The cloud closes right after its close_notify: wait for that at most a second in all and
   // for at most 16 KiB of stray bytes, however a peer paces them.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -189,41 +238,66 @@ void CloseAfterPeer(int fd) {
   char buffer[512];
   for (;;) {
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
+    pollfd p{fd.get(), POLLIN, 0};
     if (wait.count() <= 0 || ::poll(&p, 1, static_cast<int>(wait.count())) <= 0) break;
-    ssize_t n = ::recv(fd, buffer, std::min(sizeof buffer, left), MSG_DONTWAIT);
+    ssize_t n = ::recv(fd.get(), buffer, std::min(sizeof buffer, left), MSG_DONTWAIT);
     if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) break;
     if (n > 0 && (left -= static_cast<std::size_t>(n)) == 0) break;
   }
-  ::close(fd);
 }
+
+void CloseAfterPeer(int fd) { CloseAfterPeer(UniqueFd(fd)); }
 
 namespace {
 
-Error Refused(const std::string& host) {
-  return Error(ErrorDomain::kTls, 0,
-               fmt::format("the cloud at {} refused the session{}", host, OpenSslError("").message()));
+// Why a session on which the cloud said nothing yet ended (`call`, on `host`), `doing` what: its
+// refusal of our identity (set in `result`), or an error: it closed (kPeer kClosed), or the TLS
+// layer failed (kTls).
+Result<void> EndedBeforeAnswer(const TlsCall& call, const std::string& host, const std::string& doing,
+                               SsliResult& result) {
+  if (auto refusal = AlertRefusal()) {
+    result.refusal = std::move(refusal);
+    return {};
+  }
+  if (PeerClosed(call)) {
+    ClearOpenSslErrors();
+    return PeerError(PeerCode::kClosed,
+                     fmt::format("the cloud at {} closed the connection {}", DisplayText(host), doing));
+  }
+  return Fail(Error(ErrorDomain::kTls, static_cast<std::uint64_t>(call.ssl_error),
+                    fmt::format("the cloud at {} ended the session {}{}", DisplayText(host), doing,
+                                OpenSslError("").message())));
 }
 
-// The cloud's whole answer (it closes after it), at most `max_bytes`.
+// The cloud's whole answer (it closes after it), at most `max_bytes`; empty when the cloud
+// refused our identity instead (`result`'s refusal is set).
 Result<std::string> ReadAnswer(SSL* ssl, const std::string& host, const SessionLimits& limits,
-                               std::size_t max_bytes) {
+                               std::size_t max_bytes, SsliResult& result) {
   std::string response;
   char buffer[16384];
   for (;;) {
-    auto read = RunTlsCall(ssl, limits, [&] { return SSL_read(ssl, buffer, sizeof buffer); });
-    if (!read) return Fail(read.error().WithContext(fmt::format("waiting for the answer of {}", host)));
-    if (read->ret <= 0) {
+    IDEVID_ASSIGN_OR_RETURN(TlsCall got, RunTlsCall(ssl, limits, [&] { return SSL_read(ssl, buffer, sizeof buffer); }),
+                            "waiting for the answer of {}", DisplayText(host));
+    if (got.ret <= 0) {
+      if (!response.empty()) return response;
       // In TLS 1.3 the server judges the client certificate after the client's handshake is
       // done: its refusal arrives as an alert on the first read (RFC 8446 4.4.2.4).
-      if (response.empty() && read->ssl_error == SSL_ERROR_SSL) return Fail(Refused(host));
+      IDEVID_TRY(EndedBeforeAnswer(got, host, "before it answered", result));
       return response;
     }
-    response.append(buffer, static_cast<std::size_t>(read->ret));
+    response.append(buffer, static_cast<std::size_t>(got.ret));
     if (response.size() > max_bytes) {
-      return Fail(ErrorDomain::kTls, 0, fmt::format("the cloud's response exceeds {} bytes", max_bytes));
+      return PeerError(PeerCode::kTooLarge, fmt::format("the cloud's response exceeds {} bytes", max_bytes));
     }
   }
+}
+
+// The reason the cloud's JSON verdict gives, or its body when it gives none (escaped).
+std::string VerdictReason(const SsliResult& result) {
+  if (result.verdict.is_object() && result.verdict.contains("reason") && result.verdict["reason"].is_string()) {
+    return DisplayText(result.verdict["reason"].get<std::string>(), 400);
+  }
+  return DisplayText(result.body, 400);
 }
 
 }  // namespace
@@ -231,28 +305,31 @@ Result<std::string> ReadAnswer(SSL* ssl, const std::string& host, const SessionL
 Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result,
                          const SessionLimits& limits, std::size_t max_response_bytes) {
   std::string request = fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host);
-  auto written = RunTlsCall(ssl, limits, [&] {
+  IDEVID_ASSIGN_OR_RETURN(TlsCall written, RunTlsCall(ssl, limits, [&] {
     return SSL_write(ssl, request.data(), static_cast<int>(request.size()));
-  });
-  if (!written) return Fail(written.error().WithContext(fmt::format("sending the request to {}", host)));
+  }), "sending the request to {}", DisplayText(host));
   // A server that refuses the client certificate may already have sent its alert and closed:
-  // read the alert so that the error says why.
-  if (written->ret <= 0) {
+  // read the alert so that the refusal says why.
+  if (written.ret <= 0) {
     char byte;
     (void)RunTlsCall(ssl, limits, [&] { return SSL_read(ssl, &byte, 1); });
-    return Fail(Refused(host));
+    return EndedBeforeAnswer(written, host, "before it took the request", result);
   }
-  auto response = ReadAnswer(ssl, host, limits, max_response_bytes);
+  IDEVID_ASSIGN_OR_RETURN(std::string response, ReadAnswer(ssl, host, limits, max_response_bytes, result));
   ClearOpenSslErrors();
-  if (!response) return Fail(response.error());
-  std::size_t body = response->find("\r\n\r\n");
-  if (response->rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
-    return Fail(ErrorDomain::kTls, 0, "the cloud's answer is not an HTTP/1.x response");
+  if (result.refusal) return {};
+  std::size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
+    return PeerError(PeerCode::kMalformed, fmt::format("the cloud's answer is not an HTTP/1.x response: {}",
+                                                       QuotedDisplayText(response.substr(0, 40))));
   }
-  result.http_status = std::atoi(response->c_str() + 9);
-  result.body = response->substr(body + 4);
+  result.http_status = std::atoi(response.c_str() + 9);
+  result.body = response.substr(body + 4);
   result.verdict = nlohmann::json::parse(result.body, nullptr, false);
   if (result.verdict.is_discarded()) result.verdict = nullptr;
+  if (result.http_status == 403) {  // the cloud's verdict: it refuses this identity
+    result.refusal = SsliRefusal{SsliRefusal::Kind::kHttpVerdict, 0, "HTTP 403: " + VerdictReason(result)};
+  }
   return {};
 }
 
@@ -309,7 +386,7 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
                                                        const SsliClientOptions& options) {
   auto found = r.config->ssl_profiles.find(r.profile);
   if (found == r.config->ssl_profiles.end()) {
-    return ConfigError(fmt::format("ssl initiation profile {} is not configured", r.profile));
+    return ConfigError(ConfigCode::kReference, fmt::format("ssl initiation profile {} is not configured", r.profile));
   }
   auto state = std::make_unique<State>();
   state->profile = found->second;
@@ -317,16 +394,11 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
   state->port = r.port;
   state->options = options;
   state->expected = ExpectedServerFor(state->profile, r.host);
-  auto library = TpmProviderLibrary::Create();
-  if (!library) return Fail(library.error());
-  state->library = std::move(*library);
-  auto credentials = state->profile.tpm_offload ? TpmCredentials(r, *state->library)
-                                                : FileCredentials(r, state->profile.client_certificate);
-  if (!credentials) return Fail(credentials.error());
-  state->credentials = std::move(*credentials);
-  auto ctx = ClientContext(state->library->get(), state->profile, *r.config, state->credentials);
-  if (!ctx) return Fail(ctx.error());
-  state->ctx = std::move(*ctx);
+  IDEVID_ASSIGN_OR_RETURN(state->library, TpmProviderLibrary::Create());
+  IDEVID_ASSIGN_OR_RETURN(state->credentials, state->profile.tpm_offload
+                                                  ? TpmCredentials(r, *state->library)
+                                                  : FileCredentials(r, state->profile.client_certificate));
+  IDEVID_ASSIGN_OR_RETURN(state->ctx, ClientContext(state->library->get(), state->profile, *r.config, state->credentials));
   if (options.resume_sessions) {
     SSL_CTX_set_app_data(state->ctx.get(), state.get());
     SSL_CTX_set_session_cache_mode(state->ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -339,19 +411,40 @@ std::uint64_t SsliClient::tpm_signatures() const {
   return state_->credentials.signer ? state_->credentials.signer->signatures() : 0;
 }
 
+namespace {
+
+// The handshake and the request on `ssl`: fills `result` (the cloud's answer or its refusal of
+// our identity), or the error that kept the session from a verdict.
+Result<void> RunSession(SSL* ssl, const SessionLimits& limits, const SsliClient::State& state,
+                        const std::string& peer, SsliResult& result) {
+  IDEVID_ASSIGN_OR_RETURN(TlsCall connected, RunTlsCall(ssl, limits, [&] { return SSL_connect(ssl); }),
+                          "TLS handshake with {} failed", peer);
+  if (connected.ret != 1) {
+    // TLS 1.2: the server judges the client certificate within the handshake.
+    if (auto refusal = AlertRefusal()) {
+      result.refusal = std::move(refusal);
+      return {};
+    }
+    return Fail(HandshakeError(ssl, connected, peer, state.expected, state.profile.name));
+  }
+  if (long verify = SSL_get_verify_result(ssl); verify != X509_V_OK) {  // a resumed session keeps its result
+    return Fail(ErrorDomain::kVerify, static_cast<std::uint64_t>(verify),
+                fmt::format("TLS handshake with {}: the server is not verified", peer));
+  }
+  return AskIdentity(ssl, state.host, result, limits, state.options.max_response_bytes);
+}
+
+}  // namespace
+
 Result<SsliResult> SsliClient::Connect() const {
   const SslInitiationProfile& profile = state_->profile;
   auto limits = SessionLimits::StartingNow(state_->options.deadline,
                                            std::chrono::seconds(profile.handshake_timeout_seconds));
-  std::string peer = fmt::format("{}:{}", state_->host, state_->port);
-  auto fd = ConnectTcpWithin(state_->host, state_->port, limits);
-  if (!fd) return Fail(fd.error());
+  std::string peer = fmt::format("{}:{}", DisplayText(state_->host), state_->port);
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcpWithin(state_->host, state_->port, limits));
   Ssl ssl(SSL_new(state_->ctx.get()));
-  SSL_set_fd(ssl.get(), *fd);
-  if (auto named = RequireServerName(ssl.get(), state_->expected); !named) {
-    ::close(*fd);
-    return Fail(named.error());
-  }
+  if (!ssl || SSL_set_fd(ssl.get(), fd.get()) != 1) return FailOpenSsl("cannot start a TLS session");
+  IDEVID_TRY(RequireServerName(ssl.get(), state_->expected));
   if (state_->options.resume_sessions) {
     if (SslSession session = state_->SessionToResume()) SSL_set_session(ssl.get(), session.get());
   }
@@ -360,45 +453,33 @@ Result<SsliResult> SsliClient::Connect() const {
   const auto& signer = state_->credentials.signer;
   std::uint64_t signed_before = signer ? signer->signatures() : 0;
   std::uint64_t failed_before = signer ? signer->failures() : 0;
-  auto connected = RunTlsCall(ssl.get(), limits, [&] { return SSL_connect(ssl.get()); });
-  Result<void> session;
-  if (!connected) {
-    session = Fail(connected.error().WithContext(fmt::format("TLS handshake with {} failed", peer)));
-  } else if (connected->ret != 1) {
-    session = Fail(HandshakeError(ssl.get(), *connected, peer, state_->expected, profile.name));
-  } else if (SSL_get_verify_result(ssl.get()) != X509_V_OK) {  // a resumed session keeps its result
-    session = Fail(ErrorDomain::kTls, 0, fmt::format("TLS handshake with {}: the server is not verified", peer));
-  } else {
-    session = AskIdentity(ssl.get(), state_->host, result, limits, state_->options.max_response_bytes);
-  }
-  // The TPM failing to sign is the TPM's error (infrastructure), not a TLS verdict.
-  if (!session && signer && signer->failures() > failed_before) {
+  Result<void> session = RunSession(ssl.get(), limits, *state_, peer, result);
+  // The TPM failing to sign is the TPM's error (infrastructure), not a TLS verdict nor the
+  // cloud's refusal of a signature that never was.
+  if (signer && signer->failures() > failed_before) {
     if (auto tpm_error = signer->last_failure()) {
       ClearOpenSslErrors();
-      session = Fail(tpm_error->WithContext(fmt::format("TLS handshake with {}: the TPM could not sign", peer)));
+      return Fail(tpm_error->WithContext(fmt::format("TLS handshake with {}: the TPM could not sign", peer)));
     }
   }
-  if (session) {
-    result.protocol = SSL_get_version(ssl.get());
-    result.cipher = SSL_get_cipher_name(ssl.get());
-    result.resumed = SSL_session_reused(ssl.get()) == 1;
-    result.signature_scheme = SignatureScheme(ssl.get());
-    ossl::Cert server(SSL_get1_peer_certificate(ssl.get()));
-    if (server) result.server_subject = SubjectLine(*server);
-    SSL_shutdown(ssl.get());
-    CloseAfterPeer(*fd);
-  } else {
-    ::close(*fd);
-  }
-  if (!session) return Fail(session.error());
+  IDEVID_TRY(session);
+  result.protocol = SSL_get_version(ssl.get());
+  result.cipher = SSL_get_cipher_name(ssl.get());
+  result.resumed = SSL_session_reused(ssl.get()) == 1;
+  result.signature_scheme = SignatureScheme(ssl.get());
+  ossl::Cert server(SSL_get1_peer_certificate(ssl.get()));
+  if (server) result.server_subject = SubjectLine(*server);
   if (signer) result.tpm_signatures = signer->signatures() - signed_before;
+  if (!result.refusal || result.refusal->kind == SsliRefusal::Kind::kHttpVerdict) {
+    SSL_shutdown(ssl.get());  // after a refusal by alert the cloud has closed already
+    CloseAfterPeer(std::move(fd));
+  }
   return result;
 }
 
 Result<SsliResult> SsliConnect(const SsliConnectRequest& r, const SsliClientOptions& options) {
-  auto client = SsliClient::Create(r, options);
-  if (!client) return Fail(client.error());
-  return (*client)->Connect();
+  IDEVID_ASSIGN_OR_RETURN(auto client, SsliClient::Create(r, options));
+  return client->Connect();
 }
 
 }  // namespace idevid

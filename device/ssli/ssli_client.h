@@ -15,6 +15,7 @@
 #include <openssl/types.h>
 
 #include "core/result.h"
+#include "core/unique_fd.h"
 #include "device/config/device_config.h"
 #include "device/ssli/session_io.h"
 
@@ -43,18 +44,35 @@ struct SsliClientOptions {
   bool resume_sessions = false;
 };
 
+// How the cloud refused this unit's identity: its verdict on the unit, not an error.
+struct SsliRefusal {
+  enum class Kind {
+    kTlsAlert,     // a fatal alert it sent about our certificate or our proof of its key
+    kHttpVerdict,  // its answer to GET /v1/identity: HTTP 403 with a JSON verdict
+  };
+  Kind kind = Kind::kTlsAlert;
+  int alert = 0;        // kTlsAlert: the alert's description (RFC 8446 6.2), e.g. 48 unknown_ca
+  std::string reason;   // "TLS alert unknown CA (48)", or "HTTP 403: <the verdict's reason>" (escaped)
+};
+
+// What a session came to. The cloud either answered (accepted() when its verdict accepts the
+// identity; refused() when it refused it, with why), or the session is an Error: SsliClient::Connect.
 struct SsliResult {
   bool tpm_mode = false;
   std::string protocol;          // "TLSv1.3"
   std::string cipher;
   std::string signature_scheme;  // what the client signed with, e.g. "ecdsa_secp256r1_sha256"
   std::string server_subject;
-  int http_status = 0;
+  int http_status = 0;           // 0 when the cloud refused with an alert before answering
   nlohmann::json verdict;        // the cloud's answer (null when it is not JSON)
   std::string body;              // the answer as sent
   std::uint64_t tpm_signatures = 0;
   bool resumed = false;          // the TLS session of an earlier connection was resumed
+  std::optional<SsliRefusal> refusal;  // set when the cloud refused the identity
+  // HTTP 200 with the verdict "accepted".
   bool accepted() const;
+  // The cloud refused the identity (an alert about it, or HTTP 403).
+  bool refused() const { return refusal.has_value(); }
 };
 
 // An SSL-I profile made ready once (credentials, TLS context, TPM signer) for any number of
@@ -69,11 +87,19 @@ class SsliClient {
                                                     const SsliClientOptions& options = {});
   ~SsliClient();
 
-  // One session: connect, handshake, GET /v1/identity. Errors: kIo (the cloud cannot be
-  // reached), kTls (handshake failed or the cloud refused the session with an alert: the message
-  // carries it and the certificate verification result; the server's certificate is not for the
-  // expected name, found before the client signs anything; the deadline passed; the answer
-  // exceeds max_response_bytes).
+  // One session: connect, handshake, GET /v1/identity. A cloud that refuses the identity (a fatal
+  // alert about our certificate or signature: bad_certificate, unsupported_certificate,
+  // certificate_revoked/expired/unknown/required, unknown_ca, access_denied, decrypt_error; or
+  // HTTP 403) is a result with refusal set, not an error. Errors, all of them infrastructure for
+  // whoever judges the unit:
+  //  - kPeer: kUnreachable (no address, refused or unreachable), kTimeout (the profile's
+  //    handshake-timeout or the session's deadline passed), kClosed (the cloud closed before it
+  //    answered), kTooLarge (over max_response_bytes), kMalformed (not HTTP/1.x);
+  //  - kVerify (code: the X509_V_ERR): the cloud's certificate does not verify, or is not for
+  //    the expected name. The cloud failed our check, so the unit was never judged: found
+  //    before the client signs anything;
+  //  - kTss: the TPM could not sign; kTls (code: SSL_get_error): any other TLS failure, e.g.
+  //    an alert about something else than our identity (protocol_version, handshake_failure).
   Result<SsliResult> Connect() const;
 
   // The signatures this client's TPM key has made so far (0 in file mode).
@@ -86,13 +112,18 @@ class SsliClient {
   std::unique_ptr<State> state_;
 };
 
-// A TCP connection to host:port with send and receive timeouts; the caller closes it. kIo when
-// the host cannot be resolved or reached.
+// A blocking TCP connection to host:port with send and receive timeouts. kPeer as
+// ConnectTcpWithin (session_io.h).
+Result<UniqueFd> ConnectTcpSocket(const std::string& host, std::uint16_t port, int timeout_seconds);
+// ConnectTcpSocket whose descriptor the caller takes over (and closes, or hands to
+// CloseAfterPeer); for callers that do not hold a UniqueFd yet.
 Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds);
 
 // GET /v1/identity on an established TLS session; fills the result's HTTP status, verdict and
-// body. kTls when the cloud refuses the session (the message carries its alert), answers
-// something other than HTTP/1.x, answers more than `max_response_bytes` or a limit passes.
+// body, and its refusal when the cloud refused the identity (an alert on the first read, as TLS
+// 1.3 servers send it after the handshake, RFC 8446 4.4.2.4; or HTTP 403). kPeer when the cloud
+// closes before it answers (kClosed), answers something other than HTTP/1.x (kMalformed) or more
+// than `max_response_bytes` (kTooLarge), or a limit passes (kTimeout); kTls for another alert.
 Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result,
                          const SessionLimits& limits, std::size_t max_response_bytes);
 // The same within the default limits of SsliClientOptions, waiting at most 30 s at a time.
@@ -101,6 +132,8 @@ Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result);
 // Closes a session's socket once the cloud has closed its end, as it does after its answer: the
 // connection's TIME_WAIT then stays with the cloud, and a device that opens many sessions does not
 // hold its local ports for a minute each. Waits at most a second.
+void CloseAfterPeer(UniqueFd fd);
+// The same for a descriptor the caller owned until now.
 void CloseAfterPeer(int fd);
 
 // Create + one Connect.

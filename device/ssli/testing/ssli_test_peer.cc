@@ -1,5 +1,10 @@
 #include "device/ssli/testing/ssli_test_peer.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -36,7 +41,12 @@ while True:
             if not data:
                 break
             request += data
-        if mode == "huge":
+        if mode == "forbidden":
+            tls.sendall(b'HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n'
+                        b'{"verdict": "rejected", "reason": "serial CW1 is not in the inventory\\u001b[2J"}')
+        elif mode == "close":
+            pass
+        elif mode == "huge":
             tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
             chunk = b"x" * 65536
             for _ in range(800):
@@ -58,34 +68,26 @@ while True:
 Result<TestCa> TestCa::Create(const std::filesystem::path& dir, const std::string& ca_name) {
   TestCa ca;
   ca.dir_ = dir;
-  auto key = GenerateKey(KeyAlgorithm::kEccP256);
-  if (!key) return Fail(key.error());
-  auto cert = IssueCertificate({.subject = {{"CN", "SSL-I test CA"}},
-                                .not_after = kNotAfter,
-                                .extensions = {{"basicConstraints", "critical,CA:TRUE"},
-                                               {"keyUsage", "critical,keyCertSign"}}},
-                               **key, nullptr, **key);
-  if (!cert) return Fail(cert.error());
-  ca.key_ = std::move(*key);
-  ca.cert_ = std::move(*cert);
+  IDEVID_ASSIGN_OR_RETURN(ca.key_, GenerateKey(KeyAlgorithm::kEccP256));
+  IDEVID_ASSIGN_OR_RETURN(ca.cert_, IssueCertificate({.subject = {{"CN", "SSL-I test CA"}},
+                                                      .not_after = kNotAfter,
+                                                      .extensions = {{"basicConstraints", "critical,CA:TRUE"},
+                                                                     {"keyUsage", "critical,keyCertSign"}}},
+                                                     *ca.key_, nullptr, *ca.key_));
   ca.certificate_ = dir / (ca_name + ".pem");
-  auto pem = CertificatePem(*ca.cert_);
-  if (!pem) return Fail(pem.error());
-  if (auto written = WriteFileAtomic(ca.certificate_, *pem); !written) return Fail(written.error());
+  IDEVID_ASSIGN_OR_RETURN(std::string pem, CertificatePem(*ca.cert_));
+  IDEVID_TRY(WriteFileAtomic(ca.certificate_, pem));
   return ca;
 }
 
 Result<void> TestCa::Issue(const std::string& name, const std::string& cn, const std::string& san) const {
-  auto key = GenerateKey(KeyAlgorithm::kEccP256);
-  if (!key) return Fail(key.error());
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, GenerateKey(KeyAlgorithm::kEccP256));
   CertificateSpec spec{.subject = {{"CN", cn}}, .not_after = kNotAfter};
   if (!san.empty()) spec.extensions.push_back({"subjectAltName", san});
-  auto cert = IssueCertificate(spec, **key, cert_.get(), *key_);
-  if (!cert) return Fail(cert.error());
-  auto pem = CertificatePem(**cert);
-  if (!pem) return Fail(pem.error());
-  if (auto written = WriteFileAtomic(Pem(name), *pem); !written) return Fail(written.error());
-  return WritePrivateKeyPem(Key(name), **key);
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, IssueCertificate(spec, *key, cert_.get(), *key_), "issuing {}", name);
+  IDEVID_ASSIGN_OR_RETURN(std::string pem, CertificatePem(*cert));
+  IDEVID_TRY(WriteFileAtomic(Pem(name), pem));
+  return WritePrivateKeyPem(Key(name), *key);
 }
 
 Result<void> TestCa::IssueServer(const std::string& name, const std::string& san) const {
@@ -106,15 +108,13 @@ Result<TlsPeer> TryOpensslServer(const std::filesystem::path& dir, const std::st
                                    "-key", (dir / (name + ".key")).string(), "-www"};
   if (!client_ca.empty()) argv.insert(argv.end(), {"-Verify", "1", "-CAfile", client_ca.string()});
   argv.insert(argv.end(), extra.begin(), extra.end());
-  auto process = ChildProcess::Spawn({.argv = argv, .log = peer.log});
-  if (!process) return Fail(process.error());
-  peer.process = std::move(*process);
+  IDEVID_ASSIGN_OR_RETURN(peer.process, ChildProcess::Spawn({.argv = argv, .log = peer.log}), "starting openssl s_server");
   // Our s_server must hold the port: another server that took it would answer the probe too.
   bool listening = PollUntil([&] { return peer.process.Ended() || ProcessListensOn(peer.process.pid(), port); },
                              std::chrono::seconds(10)) &&
                    !peer.process.Ended();
   if (!listening) {
-    return Fail(ErrorDomain::kProcess, 0, "openssl s_server did not start: " + LogTail(peer.log));
+    return PeerError(PeerCode::kTimeout, "openssl s_server did not listen within 10 s: " + LogTail(peer.log));
   }
   return peer;
 }
@@ -126,11 +126,10 @@ Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::
                                    const std::vector<std::string>& extra, std::uint16_t port) {
   if (port != 0) return TryOpensslServer(dir, name, client_ca, extra, port);
   // Ports below the ephemeral range, picked again when another process takes one first.
-  Result<TlsPeer> peer = Fail(ErrorDomain::kProcess, 0, "openssl s_server did not start");
+  Result<TlsPeer> peer = PeerError(PeerCode::kUnreachable, "openssl s_server did not start");
   for (int attempt = 0; attempt < 5 && !peer; ++attempt) {
-    auto free = FindFreePortPair();
-    if (!free) return Fail(free.error());
-    peer = TryOpensslServer(dir, name, client_ca, extra, *free);
+    IDEVID_ASSIGN_OR_RETURN(std::uint16_t free, FindFreePortPair());
+    peer = TryOpensslServer(dir, name, client_ca, extra, free);
   }
   return peer;
 }
@@ -139,20 +138,36 @@ Result<TlsPeer> StartMisbehavingServer(const std::filesystem::path& dir, const s
                                        const std::string& mode) {
   std::filesystem::path script = dir / "misbehaving_server.py";
   std::filesystem::path port_file = dir / fmt::format("{}-server.port", mode);
-  if (auto written = WriteFileAtomic(script, kMisbehavingServer); !written) return Fail(written.error());
+  IDEVID_TRY(WriteFileAtomic(script, kMisbehavingServer));
   TlsPeer peer{{}, 0, dir / fmt::format("{}-server.log", mode)};
-  auto process = ChildProcess::Spawn({.argv = {"python3", script.string(), mode, (dir / (name + ".pem")).string(),
-                                               (dir / (name + ".key")).string(), port_file.string()},
-                                      .log = peer.log});
-  if (!process) return Fail(process.error());
-  peer.process = std::move(*process);
+  IDEVID_ASSIGN_OR_RETURN(peer.process,
+                          ChildProcess::Spawn({.argv = {"python3", script.string(), mode, (dir / (name + ".pem")).string(),
+                                                        (dir / (name + ".key")).string(), port_file.string()},
+                                               .log = peer.log}),
+                          "starting the python3 TLS server");
   std::optional<std::string> port;
   if (!PollUntil([&] { return (port = ReadFileText(port_file).value_or("")) && !port->empty(); },
                  std::chrono::seconds(10))) {
-    return Fail(ErrorDomain::kProcess, 0, "the python3 TLS server did not start: " + LogTail(peer.log));
+    return PeerError(PeerCode::kTimeout, "the python3 TLS server did not listen within 10 s: " + LogTail(peer.log));
   }
   peer.port = static_cast<std::uint16_t>(std::stoi(*port));
   return peer;
+}
+
+Result<SilentListener> SilentListener::Start() {
+  SilentListener listener;
+  IDEVID_ASSIGN_OR_RETURN(listener.fd_, OpenSocket(AF_INET, SOCK_STREAM));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (::bind(listener.fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(listener.fd_.get(), 8) != 0 ||
+      ::getsockname(listener.fd_.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return ErrnoError(errno, "cannot listen on 127.0.0.1");
+  }
+  listener.port_ = ntohs(address.sin_port);
+  return listener;
 }
 
 }  // namespace idevid::testing

@@ -10,6 +10,7 @@
 
 #include "core/openssl_ptr.h"
 #include "core/result.h"
+#include "core/unique_fd.h"
 #include "engine/process.h"
 
 namespace idevid::testing {
@@ -50,8 +51,22 @@ Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::
                                    const std::vector<std::string>& extra = {}, std::uint16_t port = 0);
 
 // A python3 TLS server with the server certificate <name> of `dir` that answers every request
-// with `mode`: "huge" (a 50 MB body) or "trickle" (a small answer, one byte every 200 ms).
+// with `mode`: "huge" (a 50 MB body), "trickle" (a small answer, one byte every 200 ms),
+// "forbidden" (HTTP 403 with a JSON verdict refusing the unit) or "close" (closes without an answer).
 Result<TlsPeer> StartMisbehavingServer(const std::filesystem::path& dir, const std::string& name,
                                        const std::string& mode);
+
+// A TCP listener on 127.0.0.1 that never accepts: the kernel completes each connection and
+// nobody ever says a word (a cloud that hangs). Closed when destroyed.
+class SilentListener {
+ public:
+  // kIo when no socket can be opened or bound.
+  static Result<SilentListener> Start();
+  std::uint16_t port() const { return port_; }
+
+ private:
+  UniqueFd fd_;
+  std::uint16_t port_ = 0;
+};
 
 }  // namespace idevid::testing
