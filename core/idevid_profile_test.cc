@@ -38,7 +38,7 @@ INSTANTIATE_TEST_SUITE_P(
         FieldCase{"ControlCharacter", "CW\x01" "1", false, "position 3 (byte 0x01)"},
         FieldCase{"Underscore", "CW_1", false, "position 3 (byte 0x5f)"},
         FieldCase{"NonAscii", "CW\xc3\xa9", false, "position 3 (byte 0xc3)"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 ossl::Cert CertWithSan(const Bytes& san) {
   auto key = testing::GenerateEcKey();

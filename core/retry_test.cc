@@ -64,7 +64,7 @@ INSTANTIATE_TEST_SUITE_P(TryAgainCodes, RetryTest,
                          ::testing::Values(RetryCase{"Retry", TPM2_RC_RETRY},
                                            RetryCase{"Yielded", TPM2_RC_YIELDED},
                                            RetryCase{"Testing", TPM2_RC_TESTING}),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(RetryPolicyTest, OtherErrorsAreNotRetried) {
   testing::FakeTcti fake({TPM2_RC_FAILURE});

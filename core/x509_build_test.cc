@@ -112,8 +112,8 @@ TEST_P(X509BuildTest, RequestSignedByAnotherKeyIsRefusedAsVerifyError) {
 
 INSTANTIATE_TEST_SUITE_P(Keys, X509BuildTest,
                          ::testing::Values(KeyAlgorithm::kEccP256, KeyAlgorithm::kRsa2048),
-                         [](const auto& info) {
-                           return info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
+                         [](const auto& param_info) {
+                           return param_info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
                          });
 
 TEST(X509BuildErrorsTest, InvalidTimeAndExtensionAreNamed) {

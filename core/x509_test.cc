@@ -124,7 +124,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"BrokenPem",
                  Bytes{'-', '-', '-', '-', '-', 'B', 'E', 'G', 'I', 'N', ' ', 'X', '-', '-', '-'},
                  ErrorDomain::kOpenSsl, "cannot parse the PEM"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(CertificateBundleTest, ReadsEveryCertificateInOrder) {
   auto path = std::filesystem::temp_directory_path() /

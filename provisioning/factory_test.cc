@@ -68,8 +68,8 @@ TEST_P(FactoryTest, TrustBundleSplitsAnchorsFromIntermediates) {
 
 INSTANTIATE_TEST_SUITE_P(Keys, FactoryTest,
                          ::testing::Values(KeyAlgorithm::kEccP256, KeyAlgorithm::kRsa2048),
-                         [](const auto& info) {
-                           return info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
+                         [](const auto& param_info) {
+                           return param_info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
                          });
 
 TEST(FactoryLoadTest, MissingFactoryIsAUsageErrorThatSaysHowToMakeOne) {

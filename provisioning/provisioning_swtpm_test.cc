@@ -114,8 +114,8 @@ TEST_P(ProvisioningTest, InvalidSerialIsRefusedBeforeTheTpmIsTouched) {
 
 INSTANTIATE_TEST_SUITE_P(Keys, ProvisioningTest,
                          ::testing::Values(KeyAlgorithm::kEccP256, KeyAlgorithm::kRsa2048),
-                         [](const auto& info) {
-                           return info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
+                         [](const auto& param_info) {
+                           return param_info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
                          });
 
 }  // namespace
