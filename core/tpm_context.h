@@ -127,6 +127,14 @@ using EsysReference = EsysHandleOwner<CloseReference>;
 // TPM_RC_HANDLE error when nothing is at that handle.
 Result<EsysReference> ReferenceTpmHandle(const TpmContext& tpm, TPM2_HANDLE handle);
 
+// True when `error` is the TPM's own answer (no such index, not written, locked, ...), also when
+// a resource manager relayed it, as opposed to a failure to reach the TPM or of the TSS itself.
+inline bool IsTpmAnswer(const Error& error) {
+  auto layer = static_cast<TSS2_RC>(error.code()) & TSS2_RC_LAYER_MASK;
+  return error.domain() == ErrorDomain::kTss &&
+         (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER);
+}
+
 // The value of `found`, nullopt when the TPM answered TPM_RC_HANDLE (nothing at that handle or
 // index), or any other error of `found` unchanged.
 template <typename T>

@@ -21,7 +21,7 @@ std::string IndexName(TPM2_HANDLE index) { return fmt::format("NV index {:#010x}
 Result<EsysReference> ReferenceIndex(const TpmContext& tpm, TPM2_HANDLE index) {
   auto nv = ReferenceTpmHandle(tpm, index);
   if (!nv && IsTpmRc(nv.error(), TPM2_RC_HANDLE)) {
-    return Fail(nv.error().WithContext(fmt::format("{} is not defined", IndexName(index))));
+    return Fail(std::move(nv).error().WithContext(fmt::format("{} is not defined", IndexName(index))));
   }
   return nv;
 }

@@ -24,14 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kNoCertificate = "no readable certificate";
 
-// A TPM error the TPM itself answered (no such index, not written, ...), as opposed to a failure
-// to reach it.
-bool IsTpmAnswer(const Error& e) {
-  TSS2_RC layer = static_cast<TSS2_RC>(e.code()) & TSS2_RC_LAYER_MASK;
-  return e.domain() == ErrorDomain::kTss &&
-         (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER);
-}
-
 // RFC 5280 4.2.1.3 bit names of a KeyUsage value.
 std::string KeyUsageNames(std::uint32_t usage) {
   static constexpr std::pair<std::uint32_t, const char*> kBits[] = {

@@ -177,7 +177,7 @@ Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& fact
                                timer, result);
       !done) {
     (void)UnpersistKey(tpm, request.key_handle);
-    return Fail(done.error());
+    return Fail(std::move(done).error());
   }
   return result;
 }
