@@ -54,8 +54,8 @@ Result<std::vector<TpmHandle>> ListTransientHandles(const TpmContext& tpm);
 Result<std::vector<TpmHandle>> ListPersistentHandles(const TpmContext& tpm);
 Result<std::vector<TpmHandle>> ListNvIndices(const TpmContext& tpm);
 
-// TPM_PT_MANUFACTURER (four ASCII letters, e.g. "IBM "), the cheapest question a started TPM
-// answers. Fails with the TPM's error, TPM_RC_INITIALIZE before TPM2_Startup.
+// TPM_PT_MANUFACTURER (up to four ASCII letters, e.g. 0x49424D00 "IBM"), the cheapest question
+// a started TPM answers. Fails with the TPM's error, TPM_RC_INITIALIZE before TPM2_Startup.
 Result<std::uint32_t> ReadTpmManufacturer(const TpmContext& tpm);
 
 // Returns `count` bytes from the TPM's random number generator (TPM2_GetRandom, in chunks).

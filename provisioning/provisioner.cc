@@ -55,8 +55,8 @@ Result<std::vector<std::string>> ExistingIdentity(const TpmContext& tpm, const P
 }
 
 Result<void> RemoveIdentity(const TpmContext& tpm, const ProvisionRequest& r) {
-  IDEVID_TRY(OrAbsent(UnpersistKey(tpm, r.key_handle)), "cannot remove the old identity");
-  IDEVID_TRY(OrAbsent(NvUndefine(tpm, r.nv_index)), "cannot remove the old identity");
+  IDEVID_TRY(OrAbsent(UnpersistKey(tpm, r.key_handle)), "replacing the identity the TPM holds");
+  IDEVID_TRY(OrAbsent(NvUndefine(tpm, r.nv_index)), "replacing the identity the TPM holds");
   return {};
 }
 
