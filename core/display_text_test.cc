@@ -37,7 +37,7 @@ INSTANTIATE_TEST_SUITE_P(
         DisplayCase{"emoji_kept", "\xf0\x9f\x94\x91", "\xf0\x9f\x94\x91"},
         DisplayCase{"overlong", "\xc0\xaf", "\\xc0\\xaf"},
         DisplayCase{"surrogate", "\xed\xa0\x80", "\\xed\\xa0\\x80"}),
-    [](const testing::TestParamInfo<DisplayCase>& info) { return info.param.name; });
+    [](const testing::TestParamInfo<DisplayCase>& param_info) { return param_info.param.name; });
 
 TEST(DisplayTextLimitTest, LongInputIsCutAndSaysItsLength) {
   const std::string raw(100 * 1024, 'A');

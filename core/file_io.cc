@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "core/unique_fd.h"
+
 namespace idevid {
 namespace {
 
@@ -36,21 +38,20 @@ Result<std::vector<std::uint8_t>> ReadFileBytes(const std::filesystem::path& pat
 }
 
 Result<std::string> ReadFileText(const std::filesystem::path& path) {
-  auto bytes = ReadFileBytes(path);
-  if (!bytes) return Fail(bytes.error());
-  return std::string(bytes->begin(), bytes->end());
+  IDEVID_ASSIGN_OR_RETURN(auto bytes, ReadFileBytes(path));
+  return std::string(bytes.begin(), bytes.end());
 }
 
 Result<void> WriteFileAtomic(const std::filesystem::path& path,
                              std::span<const std::uint8_t> content, unsigned mode) {
   std::string target = path.string();
   std::string temp = fmt::format("{}.tmp.{}", target, ::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return ErrnoError(errno, fmt::format("cannot create {}", temp));
-  auto written = WriteAll(fd, content.data(), content.size(), temp);
-  if (written && ::fchmod(fd, mode) != 0) written = ErrnoError(errno, "cannot set mode of " + temp);
-  if (written && ::fsync(fd) != 0) written = ErrnoError(errno, "cannot flush " + temp);
-  ::close(fd);
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) return ErrnoError(errno, fmt::format("cannot create {}", temp));
+  auto written = WriteAll(fd.get(), content.data(), content.size(), temp);
+  if (written && ::fchmod(fd.get(), mode) != 0) written = ErrnoError(errno, "cannot set mode of " + temp);
+  if (written && ::fsync(fd.get()) != 0) written = ErrnoError(errno, "cannot flush " + temp);
+  fd.reset();
   if (written && ::rename(temp.c_str(), target.c_str()) != 0) {
     written = ErrnoError(errno, fmt::format("cannot rename {} to {}", temp, target));
   }

@@ -3,19 +3,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <optional>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "core/testing/result_matchers.h"
+#include "core/work_dir.h"
 
 namespace idevid {
 namespace {
 
+using ::idevid::testing::IsOk;
+using ::idevid::testing::ResultIs;
+using ::testing::HasSubstr;
+
 class FileIoTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "idevid-io-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    auto dir = WorkDir::Create("idevid-io");
+    ASSERT_THAT(dir, IsOk());
+    work_dir_.emplace(std::move(*dir));
+    dir_ = work_dir_->path();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::optional<WorkDir> work_dir_;
   std::filesystem::path dir_;
 };
 
@@ -40,17 +52,12 @@ TEST_F(FileIoTest, BinaryContentRoundTrips) {
 
 TEST_F(FileIoTest, WriteIntoAMissingDirectoryFailsNamingThePath) {
   auto r = WriteFileAtomic(dir_ / "missing" / "x.json", std::string_view("x"));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().domain(), ErrorDomain::kIo);
-  EXPECT_EQ(r.error().code(), static_cast<std::uint64_t>(ENOENT));
-  EXPECT_NE(r.error().message().find("missing/x.json"), std::string::npos);
+  EXPECT_THAT(r, ResultIs(ErrorDomain::kIo, ENOENT, HasSubstr("missing/x.json")));
 }
 
 TEST_F(FileIoTest, ReadOfAMissingFileFailsNamingThePath) {
   auto r = ReadFileBytes(dir_ / "absent.pem");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().domain(), ErrorDomain::kIo);
-  EXPECT_NE(r.error().message().find("absent.pem"), std::string::npos);
+  EXPECT_THAT(r, ResultIs(ErrorDomain::kIo, ENOENT, HasSubstr("absent.pem")));
 }
 
 }  // namespace

@@ -15,12 +15,13 @@ typedef struct HardwareModuleNameAsn1_st {
   ASN1_OCTET_STRING* hw_serial;
 } HARDWARE_MODULE_NAME;
 
+DECLARE_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
+
 ASN1_SEQUENCE(HARDWARE_MODULE_NAME) = {
     ASN1_SIMPLE(HARDWARE_MODULE_NAME, hw_type, ASN1_OBJECT),
     ASN1_SIMPLE(HARDWARE_MODULE_NAME, hw_serial, ASN1_OCTET_STRING),
 } ASN1_SEQUENCE_END(HARDWARE_MODULE_NAME)
 
-DECLARE_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
 IMPLEMENT_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
 
 namespace idevid::ossl {
@@ -53,14 +54,14 @@ Result<Bytes> EncodeHwmn(std::string_view hw_type, const Bytes& hw_serial) {
 
 Result<HardwareModuleName> DecodeHwmn(const ASN1_TYPE& value) {
   if (value.type != V_ASN1_SEQUENCE) {
-    return ConfigError("hardwareModuleName is not a SEQUENCE (RFC 4108 5)");
+    return ConfigError(ConfigCode::kSyntax, "hardwareModuleName is not a SEQUENCE (RFC 4108 5)");
   }
   const unsigned char* p = ASN1_STRING_get0_data(value.value.sequence);
   long length = ASN1_STRING_length(value.value.sequence);
   ossl::UniquePtr<HARDWARE_MODULE_NAME> hwmn(d2i_HARDWARE_MODULE_NAME(nullptr, &p, length));
   if (!hwmn) {
     ClearOpenSslErrors();
-    return ConfigError("hardwareModuleName is not { hwType OID, hwSerialNum OCTET STRING }");
+    return ConfigError(ConfigCode::kSyntax, "hardwareModuleName is not { hwType OID, hwSerialNum OCTET STRING }");
   }
   char oid[128];
   OBJ_obj2txt(oid, sizeof oid, hwmn->hw_type, 1);
@@ -72,12 +73,12 @@ Result<HardwareModuleName> DecodeHwmn(const ASN1_TYPE& value) {
 
 Result<void> ValidateIdentityField(std::string_view what, std::string_view value) {
   if (value.empty() || value.size() > kMaxIdentityLength) {
-    return UsageError(fmt::format("the {} must be 1 to {} characters, got {}", what,
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("the {} must be 1 to {} characters, got {}", what,
                                   kMaxIdentityLength, value.size()));
   }
   for (std::size_t i = 0; i < value.size(); ++i) {
     if (!IsPrintableStringChar(value[i])) {
-      return UsageError(fmt::format(
+      return UsageError(UsageCode::kInvalidArgument, fmt::format(
           "the {} '{}' has a character that a certificate's PrintableString cannot hold at "
           "position {} (byte {:#04x}); use letters, digits, space and ' ( ) + , - . / : = ?",
           what, DisplayText(value), i + 1, static_cast<unsigned char>(value[i])));
@@ -87,10 +88,9 @@ Result<void> ValidateIdentityField(std::string_view what, std::string_view value
 }
 
 Result<Bytes> HardwareSerialFromPublicKey(const EVP_PKEY& key) {
-  auto spki = PublicKeyDer(key);
-  if (!spki) return Fail(spki.error());
+  IDEVID_ASSIGN_OR_RETURN(Bytes spki, PublicKeyDer(key), "cannot derive the hardware serial");
   Bytes digest(SHA256_DIGEST_LENGTH);
-  SHA256(spki->data(), spki->size(), digest.data());
+  SHA256(spki.data(), spki.size(), digest.data());
   return digest;
 }
 
@@ -101,15 +101,14 @@ Result<Bytes> HardwareSerialFromEk(const X509& ek_certificate) {
 }
 
 Result<Bytes> EncodeHardwareModuleNameSan(std::string_view hw_type, const Bytes& hw_serial) {
-  auto hwmn = EncodeHwmn(hw_type, hw_serial);
-  if (!hwmn) return Fail(hwmn.error());
+  IDEVID_ASSIGN_OR_RETURN(Bytes hwmn, EncodeHwmn(hw_type, hw_serial));
   ossl::GeneralNames names(GENERAL_NAMES_new());
   ossl::UniquePtr<GENERAL_NAME> name(GENERAL_NAME_new());
   ossl::UniquePtr<ASN1_TYPE> value(ASN1_TYPE_new());
   ossl::UniquePtr<ASN1_STRING> sequence(ASN1_STRING_type_new(V_ASN1_SEQUENCE));
   ossl::Asn1Object type_id(OBJ_txt2obj(std::string(kOidHardwareModuleName).c_str(), 1));
   bool ok = names && name && value && sequence && type_id &&
-            ASN1_STRING_set(sequence.get(), hwmn->data(), static_cast<int>(hwmn->size())) == 1;
+            ASN1_STRING_set(sequence.get(), hwmn.data(), static_cast<int>(hwmn.size())) == 1;
   if (ok) {
     ASN1_TYPE_set(value.get(), V_ASN1_SEQUENCE, sequence.release());  // value owns it now
     ok = GENERAL_NAME_set0_othername(name.get(), type_id.get(), value.get()) == 1;
@@ -133,7 +132,7 @@ Result<std::optional<HardwareModuleName>> FindHardwareModuleName(const X509& cer
   if (!names) {
     bool malformed = critical != -1;  // -1: absent; -2: more than one; >= 0: undecodable
     ClearOpenSslErrors();
-    if (malformed) return ConfigError("the subjectAltName extension cannot be decoded");
+    if (malformed) return ConfigError(ConfigCode::kSyntax, "the subjectAltName extension cannot be decoded");
     return std::optional<HardwareModuleName>();
   }
   ossl::Asn1Object wanted(OBJ_txt2obj(std::string(kOidHardwareModuleName).c_str(), 1));
@@ -142,16 +141,15 @@ Result<std::optional<HardwareModuleName>> FindHardwareModuleName(const X509& cer
     if (name->type != GEN_OTHERNAME || OBJ_cmp(name->d.otherName->type_id, wanted.get()) != 0) {
       continue;
     }
-    auto decoded = DecodeHwmn(*name->d.otherName->value);
-    if (!decoded) return Fail(decoded.error());
-    return std::optional<HardwareModuleName>(std::move(*decoded));
+    IDEVID_ASSIGN_OR_RETURN(HardwareModuleName decoded, DecodeHwmn(*name->d.otherName->value),
+                            "subjectAltName entry {}", i + 1);
+    return std::optional<HardwareModuleName>(std::move(decoded));
   }
   return std::optional<HardwareModuleName>();
 }
 
 Result<CertificateSpec> IdevidCertificateSpec(const UnitIdentity& unit) {
-  auto san = EncodeHardwareModuleNameSan(kOidTpm2HwType, unit.hw_serial);
-  if (!san) return Fail(san.error());
+  IDEVID_ASSIGN_OR_RETURN(Bytes san, EncodeHardwareModuleNameSan(kOidTpm2HwType, unit.hw_serial));
   CertificateSpec spec;
   spec.subject = {{"O", unit.manufacturer},
                   {"CN", unit.model},
@@ -164,7 +162,7 @@ Result<CertificateSpec> IdevidCertificateSpec(const UnitIdentity& unit) {
       {"authorityKeyIdentifier", "keyid"},        // RFC 5280 4.2.1.1
       {"certificatePolicies", fmt::format("{},{}", kOidPolicyIdevid, kOidPolicyIdevidTpm)},
   };
-  spec.der_extensions = {{"2.5.29.17", false, std::move(*san)}};  // 802.1AR 8.10.4
+  spec.der_extensions = {{"2.5.29.17", false, std::move(san)}};  // 802.1AR 8.10.4
   return spec;
 }
 

@@ -1,12 +1,17 @@
 #include "core/idevid_profile.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/testing/result_matchers.h"
 #include "core/testing/test_certs.h"
 #include "core/x509_build.h"
 
 namespace idevid {
 namespace {
+
+using ::idevid::testing::ResultIs;
+using ::testing::HasSubstr;
 
 struct FieldCase {
   const char* name;
@@ -21,9 +26,7 @@ TEST_P(IdentityFieldTest, AcceptsPrintableStringsOfBoundedLength) {
   auto r = ValidateIdentityField("serial number", GetParam().value);
   EXPECT_EQ(r.has_value(), GetParam().valid);
   if (!GetParam().valid) {
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().domain(), ErrorDomain::kUsage);
-    EXPECT_NE(r.error().message().find(GetParam().message), std::string::npos) << r.error().message();
+    EXPECT_THAT(r, ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr(GetParam().message)));
   }
 }
 
@@ -38,7 +41,7 @@ INSTANTIATE_TEST_SUITE_P(
         FieldCase{"ControlCharacter", "CW\x01" "1", false, "position 3 (byte 0x01)"},
         FieldCase{"Underscore", "CW_1", false, "position 3 (byte 0x5f)"},
         FieldCase{"NonAscii", "CW\xc3\xa9", false, "position 3 (byte 0xc3)"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 ossl::Cert CertWithSan(const Bytes& san) {
   auto key = testing::GenerateEcKey();
@@ -73,9 +76,7 @@ TEST(HardwareModuleNameTest, WrongInnerTypeIsAConfigError) {
   Bytes san = {0x30, 0x16, 0xa0, 0x14, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07,
                0x08, 0x04, 0xa0, 0x08, 0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02};
   auto found = FindHardwareModuleName(*CertWithSan(san));
-  ASSERT_FALSE(found);
-  EXPECT_EQ(found.error().domain(), ErrorDomain::kConfig);
-  EXPECT_NE(found.error().message().find("hwType OID"), std::string::npos) << found.error().message();
+  EXPECT_THAT(found, ResultIs(ErrorDomain::kConfig, ConfigCode::kSyntax, HasSubstr("hwType OID")));
 }
 
 TEST(HardwareSerialTest, IsTheSha256OfTheEkPublicKey) {

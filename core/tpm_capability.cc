@@ -86,27 +86,27 @@ Result<StartupState> EnsureStarted(const TpmContext& tpm) {
 }
 
 Result<TpmInfo> ReadTpmInfo(const TpmContext& tpm) {
-  auto fixed = ReadProperties(tpm, TPM2_PT_FIXED, TPM2_PT_FIXED + 0xFF);
-  if (!fixed) return Fail(fixed.error());
-  auto var = ReadProperties(tpm, TPM2_PT_VAR, TPM2_PT_VAR + 0xFF);
-  if (!var) return Fail(var.error());
+  IDEVID_ASSIGN_OR_RETURN(PropertyMap fixed, ReadProperties(tpm, TPM2_PT_FIXED, TPM2_PT_FIXED + 0xFF),
+                          "cannot read the TPM's fixed properties");
+  IDEVID_ASSIGN_OR_RETURN(PropertyMap var, ReadProperties(tpm, TPM2_PT_VAR, TPM2_PT_VAR + 0xFF),
+                          "cannot read the TPM's variable properties");
   TpmInfo info;
-  FillIdentity(*fixed, info);
-  info.nv_buffer_max = Get(*fixed, TPM2_PT_NV_BUFFER_MAX);
-  info.nv_index_max = Get(*fixed, TPM2_PT_NV_INDEX_MAX);
-  info.transient_min = Get(*fixed, TPM2_PT_HR_TRANSIENT_MIN);
-  info.transient_avail = Get(*var, TPM2_PT_HR_TRANSIENT_AVAIL);
-  info.persistent_avail = Get(*var, TPM2_PT_HR_PERSISTENT_AVAIL);
-  info.startup_clear = Get(*var, TPM2_PT_STARTUP_CLEAR);
+  FillIdentity(fixed, info);
+  info.nv_buffer_max = Get(fixed, TPM2_PT_NV_BUFFER_MAX);
+  info.nv_index_max = Get(fixed, TPM2_PT_NV_INDEX_MAX);
+  info.transient_min = Get(fixed, TPM2_PT_HR_TRANSIENT_MIN);
+  info.transient_avail = Get(var, TPM2_PT_HR_TRANSIENT_AVAIL);
+  info.persistent_avail = Get(var, TPM2_PT_HR_PERSISTENT_AVAIL);
+  info.startup_clear = Get(var, TPM2_PT_STARTUP_CLEAR);
   return info;
 }
 
 Result<std::uint32_t> ReadTpmProperty(const TpmContext& tpm, TPM2_PT property) {
-  auto map = ReadProperties(tpm, property, property);
-  if (!map) return Fail(map.error());
-  auto it = map->find(property);
-  if (it == map->end()) {
-    return UsageError(fmt::format("the TPM does not report property {:#x}", property));
+  IDEVID_ASSIGN_OR_RETURN(PropertyMap map, ReadProperties(tpm, property, property),
+                          "cannot read TPM property {:#x}", property);
+  auto it = map.find(property);
+  if (it == map.end()) {
+    return UsageError(UsageCode::kUnsupported, fmt::format("the TPM does not report property {:#x}", property));
   }
   return it->second;
 }
@@ -144,10 +144,26 @@ Result<std::vector<std::uint8_t>> GetRandom(const TpmContext& tpm, std::size_t c
                             bytes.out());
     });
     if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_GetRandom failed");
-    if (bytes->size == 0) return UsageError("TPM2_GetRandom returned no bytes");
+    if (bytes->size == 0) return UsageError(UsageCode::kUnsupported, "TPM2_GetRandom returned no bytes");
     out.insert(out.end(), bytes->buffer, bytes->buffer + bytes->size);
   }
   return out;
+}
+
+Result<std::vector<TpmHandle>> ListTransientHandles(const TpmContext& tpm) {
+  return ListHandles(tpm, TPM2_HT_TRANSIENT);
+}
+
+Result<std::vector<TpmHandle>> ListPersistentHandles(const TpmContext& tpm) {
+  return ListHandles(tpm, TPM2_HT_PERSISTENT);
+}
+
+Result<std::vector<TpmHandle>> ListNvIndices(const TpmContext& tpm) {
+  return ListHandles(tpm, TPM2_HT_NV_INDEX);
+}
+
+Result<std::uint32_t> ReadTpmManufacturer(const TpmContext& tpm) {
+  return ReadTpmProperty(tpm, TPM2_PT_MANUFACTURER);
 }
 
 }  // namespace idevid

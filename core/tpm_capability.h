@@ -9,6 +9,7 @@
 
 #include "core/result.h"
 #include "core/tpm_context.h"
+#include "core/tpm_types.h"
 
 namespace idevid {
 
@@ -46,6 +47,16 @@ Result<std::uint32_t> ReadTpmProperty(const TpmContext& tpm, TPM2_PT property);
 // Lists the handles of one type: TPM2_HT_PERSISTENT, TPM2_HT_NV_INDEX, TPM2_HT_TRANSIENT, ...
 // (through a resource manager, transient handles are this connection's only).
 Result<std::vector<TPM2_HANDLE>> ListHandles(const TpmContext& tpm, TPM2_HT type);
+
+// The handles of this connection's transient objects, of the persistent objects and of the
+// defined NV indices: ListHandles of TPM2_HT_TRANSIENT, _PERSISTENT and _NV_INDEX.
+Result<std::vector<TpmHandle>> ListTransientHandles(const TpmContext& tpm);
+Result<std::vector<TpmHandle>> ListPersistentHandles(const TpmContext& tpm);
+Result<std::vector<TpmHandle>> ListNvIndices(const TpmContext& tpm);
+
+// TPM_PT_MANUFACTURER (up to four ASCII letters, e.g. 0x49424D00 "IBM"), the cheapest question
+// a started TPM answers. Fails with the TPM's error, TPM_RC_INITIALIZE before TPM2_Startup.
+Result<std::uint32_t> ReadTpmManufacturer(const TpmContext& tpm);
 
 // Returns `count` bytes from the TPM's random number generator (TPM2_GetRandom, in chunks).
 Result<std::vector<std::uint8_t>> GetRandom(const TpmContext& tpm, std::size_t count);

@@ -3,14 +3,23 @@
 
 #include <regex>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/testing/result_matchers.h"
+#include "core/tpm_keys.h"
+#include "core/tpm_nv.h"
 #include "core/tss_error.h"
 #include "fixtures/tpm_fixture.h"
 #include "engine/swtpm_instance.h"
 
 namespace idevid {
 namespace {
+
+using ::idevid::testing::IsOk;
+using ::idevid::testing::ResultInDomain;
+using ::testing::Contains;
+using ::testing::HasSubstr;
 
 using testing::TpmTest;
 
@@ -61,6 +70,31 @@ TEST_P(CapabilityTest, AFreshTpmHasNoPersistentKeysOrNvIndicesOfOurs) {
   for (TPM2_HANDLE h : *nv) EXPECT_NE(h, 0x01C90000u);
 }
 
+TEST_P(CapabilityTest, EachNamedHandleListHoldsTheHandlesOfItsType) {
+  constexpr TpmHandle kIndex = 0x01C90000;
+  ASSERT_THAT(NvDefine(tpm(), {.index = kIndex, .size = 8}), IsOk());
+  auto key = CreatePrimary(tpm(), ESYS_TR_RH_OWNER, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
+  ASSERT_THAT(key, IsOk());
+  auto nv = ListNvIndices(tpm());
+  auto transient = ListTransientHandles(tpm());
+  auto persistent = ListPersistentHandles(tpm());
+  key->object.Reset();
+  ASSERT_THAT(NvUndefine(tpm(), kIndex), IsOk());
+  ASSERT_THAT(nv, IsOk());
+  EXPECT_THAT(*nv, Contains(kIndex));
+  ASSERT_THAT(transient, IsOk());
+  ASSERT_EQ(transient->size(), 1u);
+  EXPECT_EQ(transient->front() >> 24, 0x80u);
+  ASSERT_THAT(persistent, IsOk());
+  EXPECT_TRUE(persistent->empty());
+}
+
+TEST_P(CapabilityTest, ManufacturerIsTheFixedPropertyOfThatName) {
+  auto manufacturer = ReadTpmManufacturer(tpm());
+  ASSERT_THAT(manufacturer, IsOk());
+  EXPECT_EQ(*manufacturer, 0x49424D00u);  // "IBM\0", swtpm's (TCG Vendor ID Registry)
+}
+
 TEST(StartupTest, APoweredOnTpmIsStartedOnceAndThenReportedAsStarted) {
   testing::TempDir dir;
   auto swtpm = SwtpmInstance::Start({.state_dir = dir.path(), .startup_clear = false});
@@ -68,9 +102,8 @@ TEST(StartupTest, APoweredOnTpmIsStartedOnceAndThenReportedAsStarted) {
   auto tpm = TpmContext::Open(swtpm->tcti());
   ASSERT_TRUE(tpm) << tpm.error().ToString();
   auto before = ReadTpmProperty(*tpm, TPM2_PT_MANUFACTURER);
-  ASSERT_FALSE(before);
+  ASSERT_THAT(before, ResultInDomain(ErrorDomain::kTss, HasSubstr("needs TPM2_Startup")));
   EXPECT_EQ(BaseTpmRc(static_cast<TSS2_RC>(before.error().code())), TPM2_RC_INITIALIZE);
-  EXPECT_NE(before.error().message().find("needs TPM2_Startup"), std::string::npos);
   EXPECT_EQ(EnsureStarted(*tpm).value_or(StartupState::kWasStarted), StartupState::kStartedNow);
   EXPECT_EQ(EnsureStarted(*tpm).value_or(StartupState::kStartedNow), StartupState::kWasStarted);
   EXPECT_TRUE(ReadTpmProperty(*tpm, TPM2_PT_MANUFACTURER));

@@ -40,6 +40,7 @@ HierarchyAuth HierarchyAuth::FromEnvironment() {
 Result<TpmContext> TpmContext::Open(std::string_view tcti_config, TpmOpenOptions options) {
   if (tcti_config.empty()) {
     return UsageError(
+        UsageCode::kMissingArgument,
         "no TCTI given: name the TPM as swtpm:host=H,port=P, mssim:host=H,port=P, "
         "device:/dev/tpmrm0 or tabrmd:bus_type=session,bus_name=N");
   }
@@ -67,7 +68,8 @@ Result<TpmContext> TpmContext::FromTcti(TctiOwner tcti, std::string name, TpmOpe
     if (value->empty()) continue;
     TPM2B_AUTH auth{};
     if (value->size() > sizeof(auth.buffer)) {
-      return UsageError(fmt::format("a hierarchy authorization value is {} bytes; a TPM takes at most {}",
+      return UsageError(UsageCode::kInvalidArgument,
+                        fmt::format("a hierarchy authorization value is {} bytes; a TPM takes at most {}",
                                     value->size(), sizeof(auth.buffer)));
     }
     auth.size = static_cast<UINT16>(value->size());

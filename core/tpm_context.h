@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,6 +12,7 @@
 #include <tss2/tss2_esys.h>
 
 #include "core/result.h"
+#include "core/tss_error.h"
 
 namespace idevid {
 
@@ -124,5 +126,28 @@ using EsysReference = EsysHandleOwner<CloseReference>;
 // Looks up a TPM handle (persistent 0x81xxxxxx or NV index 0x01xxxxxx). Fails with the TPM's
 // TPM_RC_HANDLE error when nothing is at that handle.
 Result<EsysReference> ReferenceTpmHandle(const TpmContext& tpm, TPM2_HANDLE handle);
+
+// True when `error` is the TPM's own answer (no such index, not written, locked, ...), also when
+// a resource manager relayed it, as opposed to a failure to reach the TPM or of the TSS itself.
+inline bool IsTpmAnswer(const Error& error) {
+  auto layer = static_cast<TSS2_RC>(error.code()) & TSS2_RC_LAYER_MASK;
+  return error.domain() == ErrorDomain::kTss &&
+         (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER);
+}
+
+// The value of `found`, nullopt when the TPM answered TPM_RC_HANDLE (nothing at that handle or
+// index), or any other error of `found` unchanged.
+template <typename T>
+Result<std::optional<T>> OrAbsent(Result<T> found) {
+  if (found) return std::optional<T>(std::move(*found));
+  if (IsTpmRc(found.error(), TPM2_RC_HANDLE)) return std::optional<T>();
+  return Fail(std::move(found).error());
+}
+// Success when `done` succeeded or the TPM answered TPM_RC_HANDLE (nothing was there to act
+// on); any other error of `done` unchanged.
+inline Result<void> OrAbsent(Result<void> done) {
+  if (done || IsTpmRc(done.error(), TPM2_RC_HANDLE)) return {};
+  return done;
+}
 
 }  // namespace idevid

@@ -1,6 +1,7 @@
 #include "core/tpm_key_signer.h"
 
 #include <openssl/rsa.h>
+#include <openssl/x509_vfy.h>
 
 #include <fmt/format.h>
 
@@ -26,7 +27,7 @@ Result<TPMI_ALG_HASH> HashByName(std::string_view name) {
     if (md && EVP_MD_is_a(md.get(), std::string(DigestName(hash)).c_str())) return hash;
   }
   ClearOpenSslErrors();
-  return UsageError(fmt::format("the TPM signer does not sign {} digests", name));
+  return UsageError(UsageCode::kUnsupported, fmt::format("the TPM signer does not sign {} digests", name));
 }
 
 SignatureScheme ToScheme(TpmSignScheme s) {
@@ -55,32 +56,25 @@ Result<std::unique_ptr<TpmKeySigner::State>> TpmKeySigner::Connect(const std::st
   // std::function for uninitialized (-Wmaybe-uninitialized).
   TpmOpenOptions options;
   options.command_timeout = std::chrono::seconds(30);
-  auto tpm = TpmContext::Open(tcti, std::move(options));
-  if (!tpm) return Fail(tpm.error());
-  auto key = ReferenceTpmHandle(*tpm, handle);
-  if (!key && IsTpmRc(key.error(), TPM2_RC_HANDLE)) {
-    return Fail(key.error().WithContext(fmt::format("no key at {:#010x}", handle)));
-  }
-  if (!key) return Fail(key.error());
-  auto pub = ReadPublic(*tpm, key->handle());
-  if (!pub) return Fail(pub.error());
-  auto found = PublicKeyFromTpm(pub->publicArea);
-  if (!found) return Fail(found.error());
-  if (public_key && EVP_PKEY_eq(public_key.get(), found->get()) != 1) {
+  IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(tcti, std::move(options)));
+  IDEVID_ASSIGN_OR_RETURN(auto key, ReferencePersistentKey(tpm, handle));
+  IDEVID_ASSIGN_OR_RETURN(TPM2B_PUBLIC pub, ReadPublic(tpm, key.handle()),
+                          "cannot read the key at {:#010x}", handle);
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey found, PublicKeyFromTpm(pub.publicArea),
+                          "the key at {:#010x}", handle);
+  if (public_key && EVP_PKEY_eq(public_key.get(), found.get()) != 1) {
     ClearOpenSslErrors();
-    return Fail(ErrorDomain::kVerify, 0,
+    return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
                 fmt::format("the key at {:#010x} changed while the TPM was away", handle));
   }
-  if (!public_key) public_key = std::move(*found);  // never replaced: callers hold it unlocked
-  return std::unique_ptr<State>(new State{std::move(*tpm), std::move(*key)});
+  if (!public_key) public_key = std::move(found);  // never replaced: callers hold it unlocked
+  return std::unique_ptr<State>(new State{std::move(tpm), std::move(key)});
 }
 
 Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti,
                                                          std::uint32_t handle) {
   std::shared_ptr<TpmKeySigner> signer(new TpmKeySigner());
-  auto state = Connect(tcti, handle, signer->public_key_);
-  if (!state) return Fail(state.error());
-  signer->state_ = std::move(*state);
+  IDEVID_ASSIGN_OR_RETURN(signer->state_, Connect(tcti, handle, signer->public_key_));
   signer->tcti_ = tcti;
   signer->handle_ = handle;
   return signer;
@@ -90,15 +84,14 @@ bool TpmKeySigner::is_rsa() const { return EVP_PKEY_is_a(public_key_.get(), "RSA
 
 Result<Bytes> TpmKeySigner::Sign(TpmSignScheme scheme, std::string_view digest_name,
                                  std::span<const std::uint8_t> digest) {
-  auto hash = HashByName(digest_name);
-  if (!hash) return Fail(hash.error());
+  IDEVID_ASSIGN_OR_RETURN(TPMI_ALG_HASH hash, HashByName(digest_name));
   std::lock_guard lock(mutex_);
   if (!state_) {
     auto state = Connect(tcti_, handle_, public_key_);
     if (!state) return Remember(Fail(state.error().WithContext("reconnecting to the TPM")));
     state_ = std::move(*state);
   }
-  auto signature = SignDigest(state_->tpm, state_->key.handle(), {ToScheme(scheme), *hash}, digest);
+  auto signature = SignDigest(state_->tpm, state_->key.handle(), {ToScheme(scheme), hash}, digest);
   if (signature) ++signatures_;
   if (!signature && ConnectionBroken(signature.error())) state_.reset();
   return Remember(std::move(signature));
@@ -129,14 +122,14 @@ Result<bool> TpmKeySigner::RsaPssSaltIsDigestLength() {
     if (pss_salt_is_digest_length_) return *pss_salt_is_digest_length_;
   }
   Bytes digest(32, 0x5a);
-  auto signature = Sign(TpmSignScheme::kRsaPss, "SHA256", digest);
-  if (!signature) return Fail(signature.error());
+  IDEVID_ASSIGN_OR_RETURN(Bytes signature, Sign(TpmSignScheme::kRsaPss, "SHA256", digest),
+                          "cannot learn the RSA-PSS salt length of the TPM key");
   ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, public_key_.get(), nullptr));
   bool ok = ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
             EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PSS_PADDING) == 1 &&
             EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1 &&
             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_DIGEST) == 1 &&
-            EVP_PKEY_verify(ctx.get(), signature->data(), signature->size(), digest.data(),
+            EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(),
                             digest.size()) == 1;
   ClearOpenSslErrors();
   std::lock_guard lock(mutex_);

@@ -51,7 +51,7 @@ Result<ossl::PKey> EccPublicKey(const TPMT_PUBLIC& pub) {
     case TPM2_ECC_NIST_P256: group = SN_X9_62_prime256v1; break;
     case TPM2_ECC_NIST_P384: group = SN_secp384r1; break;
     default:
-      return UsageError(fmt::format("TPM ECC curve {:#x} is not supported (P-256 and P-384 are)",
+      return UsageError(UsageCode::kUnsupported, fmt::format("TPM ECC curve {:#x} is not supported (P-256 and P-384 are)",
                                     pub.parameters.eccDetail.curveID));
   }
   const TPMS_ECC_POINT& point = pub.unique.ecc;
@@ -90,7 +90,7 @@ std::string_view KeyAlgorithmName(KeyAlgorithm alg) {
 Result<KeyAlgorithm> ParseKeyAlgorithm(std::string_view text) {
   if (text == "ecc-p256") return KeyAlgorithm::kEccP256;
   if (text == "rsa-2048") return KeyAlgorithm::kRsa2048;
-  return UsageError(fmt::format("unknown key algorithm '{}': use ecc-p256 or rsa-2048", text));
+  return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown key algorithm '{}': use ecc-p256 or rsa-2048", text));
 }
 
 TPM2B_PUBLIC IdevidKeyTemplate(KeyAlgorithm alg) {
@@ -155,17 +155,17 @@ Result<void> PersistKey(const TpmContext& tpm, const TransientObject& object,
 }
 
 Result<void> UnpersistKey(const TpmContext& tpm, TPM2_HANDLE persistent_handle) {
-  auto key = ReferenceTpmHandle(tpm, persistent_handle);
-  if (!key) return Fail(key.error());
+  IDEVID_ASSIGN_OR_RETURN(auto key, ReferencePersistentKey(tpm, persistent_handle),
+                          "cannot remove the persistent key");
   ESYS_TR gone = ESYS_TR_NONE;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_EvictControl(tpm.esys(), ESYS_TR_RH_OWNER, key->handle(), ESYS_TR_PASSWORD,
+    return Esys_EvictControl(tpm.esys(), ESYS_TR_RH_OWNER, key.handle(), ESYS_TR_PASSWORD,
                              ESYS_TR_NONE, ESYS_TR_NONE, persistent_handle, &gone);
   });
   if (rc != TSS2_RC_SUCCESS) {
     return FailTss(rc, fmt::format("cannot remove the key at {:#010x}", persistent_handle));
   }
-  key->Reset();
+  key.Reset();
   return {};
 }
 
@@ -181,19 +181,23 @@ Result<TPM2B_PUBLIC> ReadPublic(const TpmContext& tpm, ESYS_TR object) {
   return *pub;
 }
 
-Result<TPM2B_PUBLIC> ReadPersistentPublic(const TpmContext& tpm, TPM2_HANDLE persistent_handle) {
+Result<EsysReference> ReferencePersistentKey(const TpmContext& tpm, TPM2_HANDLE persistent_handle) {
   auto key = ReferenceTpmHandle(tpm, persistent_handle);
   if (!key && IsTpmRc(key.error(), TPM2_RC_HANDLE)) {
-    return Fail(key.error().WithContext(fmt::format("no key at {:#010x}", persistent_handle)));
+    return Fail(std::move(key).error().WithContext(fmt::format("no key at {:#010x}", persistent_handle)));
   }
-  if (!key) return Fail(key.error());
-  return ReadPublic(tpm, key->handle());
+  return key;
+}
+
+Result<TPM2B_PUBLIC> ReadPersistentPublic(const TpmContext& tpm, TPM2_HANDLE persistent_handle) {
+  IDEVID_ASSIGN_OR_RETURN(auto key, ReferencePersistentKey(tpm, persistent_handle));
+  return ReadPublic(tpm, key.handle());
 }
 
 Result<ossl::PKey> PublicKeyFromTpm(const TPMT_PUBLIC& pub) {
   if (pub.type == TPM2_ALG_ECC) return EccPublicKey(pub);
   if (pub.type == TPM2_ALG_RSA) return RsaPublicKey(pub);
-  return UsageError(fmt::format("TPM key type {:#x} is neither ECC nor RSA", pub.type));
+  return UsageError(UsageCode::kUnsupported, fmt::format("TPM key type {:#x} is neither ECC nor RSA", pub.type));
 }
 
 }  // namespace idevid

@@ -45,6 +45,9 @@ Result<void> PersistKey(const TpmContext& tpm, const TransientObject& object,
 // Removes the persistent object at `persistent_handle`. Fails with TPM_RC_HANDLE when absent.
 Result<void> UnpersistKey(const TpmContext& tpm, TPM2_HANDLE persistent_handle);
 
+// An ESYS reference to the persistent key at `persistent_handle`. Fails with the TPM's
+// TPM_RC_HANDLE error, under "no key at 0x81...", when nothing is there.
+Result<EsysReference> ReferencePersistentKey(const TpmContext& tpm, TPM2_HANDLE persistent_handle);
 // TPM2_ReadPublic of a loaded or persistent object. Fails with TPM_RC_HANDLE when absent.
 Result<TPM2B_PUBLIC> ReadPublic(const TpmContext& tpm, ESYS_TR object);
 Result<TPM2B_PUBLIC> ReadPersistentPublic(const TpmContext& tpm, TPM2_HANDLE persistent_handle);

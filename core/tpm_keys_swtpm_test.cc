@@ -4,10 +4,12 @@
 
 #include <openssl/rsa.h>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
 #include "core/openssl_error.h"
+#include "core/testing/result_matchers.h"
 #include "core/tpm_capability.h"
 #include "core/tpm_sign.h"
 #include "core/tss_error.h"
@@ -17,13 +19,17 @@
 namespace idevid {
 namespace {
 
+using ::idevid::testing::ResultInDomain;
+using ::idevid::testing::ResultIs;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
 using testing::TpmTest;
 
 constexpr TPM2_HANDLE kHandle = 0x81020000;
 
 void ExpectTpmRc(const Error& error, TSS2_RC expected) {
-  EXPECT_EQ(error.domain(), ErrorDomain::kTss) << error.ToString();
-  EXPECT_EQ(BaseTpmRc(static_cast<TSS2_RC>(error.code())), expected) << error.ToString();
+  EXPECT_TRUE(IsTpmRc(error, expected)) << error.ToString();
 }
 
 // OpenSSL's verdict on `signature` over `message` (SHA-256) with `key`.
@@ -114,13 +120,10 @@ TEST_P(KeyTest, EccKeyRefusesAnRsaScheme) {
   ASSERT_TRUE(key);
   Bytes digest(32, 0x11);
   auto sig = SignDigest(tpm(), key->handle(), {.scheme = SignatureScheme::kRsaPss}, digest);
-  ASSERT_FALSE(sig);
-  EXPECT_EQ(sig.error().domain(), ErrorDomain::kTss);
-  EXPECT_NE(sig.error().message().find("TPM2_Sign failed"), std::string::npos);
+  EXPECT_THAT(sig, ResultInDomain(ErrorDomain::kTss, HasSubstr("TPM2_Sign failed")));
   auto short_digest = SignDigest(tpm(), key->handle(), {}, Bytes(20, 0x11));
-  ASSERT_FALSE(short_digest);
-  EXPECT_EQ(short_digest.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(short_digest.error().message().find("must be 32 bytes, got 20"), std::string::npos);
+  EXPECT_THAT(short_digest, ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument,
+                                     HasSubstr("must be 32 bytes, got 20")));
   ASSERT_TRUE(UnpersistKey(tpm(), kHandle));
 }
 
@@ -140,19 +143,18 @@ TEST_P(KeyTest, PersistingOnATakenHandleFailsWithNvDefined) {
   auto key = CreatePrimary(tpm(), ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256));
   ASSERT_TRUE(key);
   auto again = PersistKey(tpm(), key->object, kHandle);
-  ASSERT_FALSE(again);
+  ASSERT_THAT(again, ResultInDomain(ErrorDomain::kTss, HasSubstr("0x81020000")));
   ExpectTpmRc(again.error(), TPM2_RC_NV_DEFINED);
-  EXPECT_NE(again.error().message().find("0x81020000"), std::string::npos);
   ASSERT_TRUE(UnpersistKey(tpm(), kHandle));
 }
 
 TEST_P(KeyTest, AbsentPersistentHandleFailsWithTpmRcHandle) {
   auto pub = ReadPersistentPublic(tpm(), 0x81020001);
-  ASSERT_FALSE(pub);
+  ASSERT_THAT(pub, ResultInDomain(ErrorDomain::kTss, StartsWith("no key at 0x81020001")));
   ExpectTpmRc(pub.error(), TPM2_RC_HANDLE);
-  EXPECT_NE(pub.error().message().find("no key at 0x81020001"), std::string::npos);
   auto unpersist = UnpersistKey(tpm(), 0x81020001);
-  ASSERT_FALSE(unpersist);
+  ASSERT_THAT(unpersist, ResultInDomain(ErrorDomain::kTss,
+                                        StartsWith("cannot remove the persistent key: no key at 0x81020001")));
   ExpectTpmRc(unpersist.error(), TPM2_RC_HANDLE);
 }
 

@@ -21,7 +21,7 @@ std::string IndexName(TPM2_HANDLE index) { return fmt::format("NV index {:#010x}
 Result<EsysReference> ReferenceIndex(const TpmContext& tpm, TPM2_HANDLE index) {
   auto nv = ReferenceTpmHandle(tpm, index);
   if (!nv && IsTpmRc(nv.error(), TPM2_RC_HANDLE)) {
-    return Fail(nv.error().WithContext(fmt::format("{} is not defined", IndexName(index))));
+    return Fail(std::move(nv).error().WithContext(fmt::format("{} is not defined", IndexName(index))));
   }
   return nv;
 }
@@ -42,10 +42,10 @@ Result<NvPublic> ReadPublicOf(const TpmContext& tpm, const EsysReference& nv, TP
 }  // namespace
 
 Result<std::uint16_t> NvChunkSize(const TpmContext& tpm) {
-  auto max = ReadTpmProperty(tpm, TPM2_PT_NV_BUFFER_MAX);
-  if (!max) return Fail(max.error());
-  if (*max == 0) return UsageError("the TPM reports TPM_PT_NV_BUFFER_MAX = 0; NV cannot be read or written");
-  return static_cast<std::uint16_t>(std::min<std::uint32_t>(*max, TPM2_MAX_NV_BUFFER_SIZE));
+  IDEVID_ASSIGN_OR_RETURN(auto max, ReadTpmProperty(tpm, TPM2_PT_NV_BUFFER_MAX),
+                          "cannot learn the largest NV chunk");
+  if (max == 0) return UsageError(UsageCode::kUnsupported, "the TPM reports TPM_PT_NV_BUFFER_MAX = 0; NV cannot be read or written");
+  return static_cast<std::uint16_t>(std::min<std::uint32_t>(max, TPM2_MAX_NV_BUFFER_SIZE));
 }
 
 Result<void> NvDefine(const TpmContext& tpm, const NvDefinition& definition) {
@@ -69,29 +69,27 @@ Result<void> NvDefine(const TpmContext& tpm, const NvDefinition& definition) {
 }
 
 Result<NvPublic> NvReadPublic(const TpmContext& tpm, TPM2_HANDLE index) {
-  auto nv = ReferenceIndex(tpm, index);
-  if (!nv) return Fail(nv.error());
-  return ReadPublicOf(tpm, *nv, index);
+  IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
+  return ReadPublicOf(tpm, nv, index);
 }
 
 Result<void> NvWrite(const TpmContext& tpm, TPM2_HANDLE index, std::span<const std::uint8_t> data,
                      std::uint16_t offset, NvAuth auth) {
   if (offset + data.size() > 0xFFFF) {
-    return UsageError(fmt::format("cannot write {} bytes at offset {}: NV offsets end at 65535",
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("cannot write {} bytes at offset {}: NV offsets end at 65535",
                                   data.size(), offset));
   }
-  auto nv = ReferenceIndex(tpm, index);
-  if (!nv) return Fail(nv.error());
-  auto chunk = NvChunkSize(tpm);
-  if (!chunk) return Fail(chunk.error());
+  IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
+  IDEVID_ASSIGN_OR_RETURN(auto chunk, NvChunkSize(tpm), "cannot write {}", IndexName(index));
   std::size_t done = 0;
   while (done < data.size()) {
     TPM2B_MAX_NV_BUFFER buffer{};
-    buffer.size = static_cast<UINT16>(std::min<std::size_t>(*chunk, data.size() - done));
+    buffer.size = static_cast<UINT16>(std::min<std::size_t>(chunk, data.size() - done));
     std::memcpy(buffer.buffer, data.data() + done, buffer.size);
     auto at = static_cast<UINT16>(offset + done);
     TSS2_RC rc = tpm.Run([&] {
-      return Esys_NV_Write(tpm.esys(), AuthHandle(auth, *nv), nv->handle(), ESYS_TR_PASSWORD,
+      return Esys_NV_Write(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD,
                            ESYS_TR_NONE, ESYS_TR_NONE, &buffer, at);
     });
     if (rc != TSS2_RC_SUCCESS) {
@@ -105,25 +103,23 @@ Result<void> NvWrite(const TpmContext& tpm, TPM2_HANDLE index, std::span<const s
 
 Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE index,
                                          std::uint16_t size, std::uint16_t offset, NvAuth auth) {
-  auto nv = ReferenceIndex(tpm, index);
-  if (!nv) return Fail(nv.error());
-  auto pub = ReadPublicOf(tpm, *nv, index);
-  if (!pub) return Fail(pub.error());
-  if (size == 0) size = static_cast<std::uint16_t>(pub->size - std::min(offset, pub->size));
-  if (offset + size > pub->size) {
-    return UsageError(fmt::format("cannot read {} bytes at offset {} of {}: it holds {} bytes",
-                                  size, offset, IndexName(index), pub->size));
+  IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
+  IDEVID_ASSIGN_OR_RETURN(NvPublic pub, ReadPublicOf(tpm, nv, index));
+  if (size == 0) size = static_cast<std::uint16_t>(pub.size - std::min(offset, pub.size));
+  if (offset + size > pub.size) {
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("cannot read {} bytes at offset {} of {}: it holds {} bytes",
+                                  size, offset, IndexName(index), pub.size));
   }
-  auto chunk = NvChunkSize(tpm);
-  if (!chunk) return Fail(chunk.error());
+  IDEVID_ASSIGN_OR_RETURN(auto chunk, NvChunkSize(tpm), "cannot read {}", IndexName(index));
   std::vector<std::uint8_t> out;
   out.reserve(size);
   while (out.size() < size) {
-    auto want = static_cast<UINT16>(std::min<std::size_t>(*chunk, size - out.size()));
+    auto want = static_cast<UINT16>(std::min<std::size_t>(chunk, size - out.size()));
     auto at = static_cast<UINT16>(offset + out.size());
     EsysBuffer<TPM2B_MAX_NV_BUFFER> buffer;
     TSS2_RC rc = tpm.Run([&] {
-      return Esys_NV_Read(tpm.esys(), AuthHandle(auth, *nv), nv->handle(), ESYS_TR_PASSWORD,
+      return Esys_NV_Read(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD,
                           ESYS_TR_NONE, ESYS_TR_NONE, want, at, buffer.out());
     });
     if (rc != TSS2_RC_SUCCESS) {
@@ -131,7 +127,7 @@ Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE inde
                                      IndexName(index)));
     }
     if (buffer->size == 0) {
-      return UsageError(fmt::format("the TPM returned no bytes at offset {} of {}", at, IndexName(index)));
+      return UsageError(UsageCode::kUnsupported, fmt::format("the TPM returned no bytes at offset {} of {}", at, IndexName(index)));
     }
     out.insert(out.end(), buffer->buffer, buffer->buffer + buffer->size);
   }
@@ -139,10 +135,9 @@ Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE inde
 }
 
 Result<void> NvWriteLock(const TpmContext& tpm, TPM2_HANDLE index, NvAuth auth) {
-  auto nv = ReferenceIndex(tpm, index);
-  if (!nv) return Fail(nv.error());
+  IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_NV_WriteLock(tpm.esys(), AuthHandle(auth, *nv), nv->handle(), ESYS_TR_PASSWORD,
+    return Esys_NV_WriteLock(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD,
                              ESYS_TR_NONE, ESYS_TR_NONE);
   });
   if (rc != TSS2_RC_SUCCESS) {
@@ -152,14 +147,13 @@ Result<void> NvWriteLock(const TpmContext& tpm, TPM2_HANDLE index, NvAuth auth) 
 }
 
 Result<void> NvUndefine(const TpmContext& tpm, TPM2_HANDLE index) {
-  auto nv = ReferenceIndex(tpm, index);
-  if (!nv) return Fail(nv.error());
+  IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_NV_UndefineSpace(tpm.esys(), ESYS_TR_RH_OWNER, nv->handle(), ESYS_TR_PASSWORD,
+    return Esys_NV_UndefineSpace(tpm.esys(), ESYS_TR_RH_OWNER, nv.handle(), ESYS_TR_PASSWORD,
                                  ESYS_TR_NONE, ESYS_TR_NONE);
   });
   if (rc != TSS2_RC_SUCCESS) return FailTss(rc, fmt::format("cannot undefine {}", IndexName(index)));
-  nv->Release();  // the TPM entity and ESYS's record of it are gone
+  nv.Release();  // the TPM entity and ESYS's record of it are gone
   return {};
 }
 

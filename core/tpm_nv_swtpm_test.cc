@@ -3,14 +3,21 @@
 
 #include <random>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
+#include "core/testing/result_matchers.h"
 #include "core/tss_error.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
+
+using ::idevid::testing::ResultInDomain;
+using ::idevid::testing::ResultIs;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 using testing::TpmTest;
 
@@ -24,8 +31,7 @@ std::vector<std::uint8_t> Blob(std::size_t size) {
 }
 
 void ExpectTpmRc(const Error& error, TSS2_RC expected) {
-  EXPECT_EQ(error.domain(), ErrorDomain::kTss) << error.ToString();
-  EXPECT_EQ(BaseTpmRc(static_cast<TSS2_RC>(error.code())), expected) << error.ToString();
+  EXPECT_TRUE(IsTpmRc(error, expected)) << error.ToString();
 }
 
 class NvTest : public TpmTest {};
@@ -58,9 +64,8 @@ TEST_P(NvTest, PartialReadAtAnOffsetReturnsThoseBytes) {
   ASSERT_TRUE(read) << read.error().ToString();
   EXPECT_EQ(*read, std::vector<std::uint8_t>(blob.begin() + 1000, blob.begin() + 1400));
   auto past_end = NvRead(tpm(), kIndex, 600, 1200);
-  ASSERT_FALSE(past_end);
-  EXPECT_EQ(past_end.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(past_end.error().message().find("it holds 1500 bytes"), std::string::npos);
+  EXPECT_THAT(past_end, ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument,
+                                 HasSubstr("it holds 1500 bytes")));
   ASSERT_TRUE(NvUndefine(tpm(), kIndex));
 }
 
@@ -74,9 +79,8 @@ TEST_P(NvTest, WriteLockMakesTheIndexReadOnlyAndIsVisibleInThePublicArea) {
   EXPECT_TRUE(pub->write_locked());
   EXPECT_EQ(pub->size, 16);
   auto rewrite = NvWrite(tpm(), kIndex, Blob(16));
-  ASSERT_FALSE(rewrite);
+  ASSERT_THAT(rewrite, ResultInDomain(ErrorDomain::kTss, HasSubstr("write-locked")));
   ExpectTpmRc(rewrite.error(), TPM2_RC_NV_LOCKED);
-  EXPECT_NE(rewrite.error().message().find("write-locked"), std::string::npos);
   ASSERT_TRUE(NvUndefine(tpm(), kIndex));
 }
 
@@ -91,10 +95,9 @@ TEST_P(NvTest, DefiningATakenIndexFailsWithNvDefined) {
 // From the catalogue of bad inputs: an NV index larger than the TPM allows.
 TEST_P(NvTest, AnIndexLargerThanTheTpmAllowsIsRefusedWithTpmRcSize) {
   auto huge = NvDefine(tpm(), {.index = kIndex, .size = 60000});
-  ASSERT_FALSE(huge);
+  ASSERT_THAT(huge, ResultInDomain(ErrorDomain::kTss,
+                                   StartsWith("cannot define NV index 0x01c90000 of 60000 bytes")));
   ExpectTpmRc(huge.error(), TPM2_RC_SIZE);
-  EXPECT_NE(huge.error().message().find("cannot define NV index 0x01c90000 of 60000 bytes"), std::string::npos)
-      << huge.error().message();
 }
 
 TEST_P(NvTest, AbsentIndexFailsWithTpmRcHandleNamingTheIndex) {
@@ -106,8 +109,7 @@ TEST_P(NvTest, AbsentIndexFailsWithTpmRcHandleNamingTheIndex) {
   ASSERT_FALSE(undefine);
   for (const Error& e : {read.error(), pub.error(), undefine.error()}) {
     ExpectTpmRc(e, TPM2_RC_HANDLE);
-    EXPECT_NE(e.message().find("NV index 0x01c9ffff is not defined"), std::string::npos)
-        << e.message();
+    EXPECT_THAT(e.message(), StartsWith("NV index 0x01c9ffff is not defined"));
   }
 }
 

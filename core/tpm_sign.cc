@@ -68,9 +68,9 @@ Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key,
                                              SignatureAlgorithm algorithm,
                                              std::span<const std::uint8_t> digest) {
   std::size_t expected = DigestSize(algorithm.hash);
-  if (expected == 0) return UsageError(fmt::format("unsupported hash {:#x}", algorithm.hash));
+  if (expected == 0) return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", algorithm.hash));
   if (digest.size() != expected) {
-    return UsageError(fmt::format("a {} digest must be {} bytes, got {}",
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("a {} digest must be {} bytes, got {}",
                                   DigestName(algorithm.hash), expected, digest.size()));
   }
   TPM2B_DIGEST tpm_digest{};
@@ -94,7 +94,8 @@ Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key,
       return std::vector<std::uint8_t>(rsa.buffer, rsa.buffer + rsa.size);
     }
     default:
-      return UsageError(fmt::format("the TPM returned signature algorithm {:#x}", signature->sigAlg));
+      return UsageError(UsageCode::kUnsupported,
+                        fmt::format("the TPM returned signature algorithm {:#x}", signature->sigAlg));
   }
 }
 
@@ -102,7 +103,7 @@ Result<std::vector<std::uint8_t>> SignMessage(const TpmContext& tpm, ESYS_TR key
                                               SignatureAlgorithm algorithm,
                                               std::span<const std::uint8_t> message) {
   std::string_view name = DigestName(algorithm.hash);
-  if (name.empty()) return UsageError(fmt::format("unsupported hash {:#x}", algorithm.hash));
+  if (name.empty()) return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", algorithm.hash));
   std::vector<std::uint8_t> digest(EVP_MAX_MD_SIZE);
   unsigned int length = 0;
   if (EVP_Digest(message.data(), message.size(), digest.data(), &length,

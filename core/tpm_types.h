@@ -1,4 +1,5 @@
-// Small helpers around tpm2-tss types: an owner for ESYS-allocated output parameters.
+// Small helpers around tpm2-tss types: the TPM handle type the layers above core name, and an
+// owner for ESYS-allocated output parameters.
 #pragma once
 
 #include <utility>
@@ -6,6 +7,10 @@
 #include <tss2/tss2_esys.h>
 
 namespace idevid {
+
+// A TPM handle: a persistent object 0x81xxxxxx, an NV index 0x01xxxxxx, a transient 0x80xxxxxx
+// (TPM 2.0 Part 2, 7.2), as the TPM names it (not an ESYS_TR).
+using TpmHandle = TPM2_HANDLE;
 
 // Owns a structure that ESYS allocated for an output parameter; freed with Esys_Free.
 template <typename T>

@@ -20,17 +20,16 @@ Result<ossl::Asn1Object> ParseOid(std::string_view oid) {
   ossl::Asn1Object obj(OBJ_txt2obj(std::string(oid).c_str(), 0));
   if (!obj) {
     ClearOpenSslErrors();
-    return UsageError(fmt::format("'{}' is not an OID or a known attribute name", oid));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("'{}' is not an OID or a known attribute name", oid));
   }
   return obj;
 }
 
 Result<std::vector<std::string>> NameAttribute(const X509_NAME* name, std::string_view oid) {
-  auto obj = ParseOid(oid);
-  if (!obj) return Fail(obj.error());
+  IDEVID_ASSIGN_OR_RETURN(ossl::Asn1Object obj, ParseOid(oid));
   std::vector<std::string> values;
-  for (int i = X509_NAME_get_index_by_OBJ(name, obj->get(), -1); i >= 0;
-       i = X509_NAME_get_index_by_OBJ(name, obj->get(), i)) {
+  for (int i = X509_NAME_get_index_by_OBJ(name, obj.get(), -1); i >= 0;
+       i = X509_NAME_get_index_by_OBJ(name, obj.get(), i)) {
     const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
     unsigned char* utf8 = nullptr;
     int length = ASN1_STRING_to_UTF8(&utf8, data);
@@ -52,7 +51,7 @@ std::string NameLine(const X509_NAME* name) {
 }  // namespace
 
 Result<ossl::Cert> ParseCertificate(std::span<const std::uint8_t> bytes) {
-  if (bytes.empty()) return ConfigError("no certificate: the input is empty");
+  if (bytes.empty()) return ConfigError(ConfigCode::kMissing, "no certificate: the input is empty");
   if (LooksLikePem(bytes)) {
     ossl::Bio bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
     ossl::Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
@@ -63,31 +62,28 @@ Result<ossl::Cert> ParseCertificate(std::span<const std::uint8_t> bytes) {
   ossl::Cert cert(d2i_X509(nullptr, &p, static_cast<long>(bytes.size())));
   if (!cert) return FailOpenSsl("cannot parse the DER certificate");
   if (p != bytes.data() + bytes.size()) {
-    return ConfigError(fmt::format("{} bytes follow the DER certificate",
+    return ConfigError(ConfigCode::kSyntax, fmt::format("{} bytes follow the DER certificate",
                                    bytes.data() + bytes.size() - p));
   }
   return cert;
 }
 
 Result<ossl::Cert> LoadCertificateFile(const std::filesystem::path& path) {
-  auto bytes = ReadFileBytes(path);
-  if (!bytes) return Fail(bytes.error());
-  auto cert = ParseCertificate(*bytes);
-  if (!cert) return Fail(cert.error().WithContext(path.string()));
+  IDEVID_ASSIGN_OR_RETURN(auto bytes, ReadFileBytes(path));
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, ParseCertificate(bytes), "{}", path.string());
   return cert;
 }
 
 Result<std::vector<ossl::Cert>> LoadCertificateBundle(const std::filesystem::path& path) {
-  auto bytes = ReadFileBytes(path);
-  if (!bytes) return Fail(bytes.error());
-  ossl::Bio bio(BIO_new_mem_buf(bytes->data(), static_cast<int>(bytes->size())));
+  IDEVID_ASSIGN_OR_RETURN(auto bytes, ReadFileBytes(path));
+  ossl::Bio bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
   std::vector<ossl::Cert> certs;
   while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
     certs.emplace_back(cert);
   }
   ClearOpenSslErrors();  // the end of the bundle leaves a "no start line" error
   if (certs.empty()) {
-    return ConfigError(fmt::format("{}: no PEM certificate found", path.string()));
+    return ConfigError(ConfigCode::kFile, fmt::format("{}: no PEM certificate found", path.string()));
   }
   return certs;
 }
@@ -116,10 +112,9 @@ std::string Hex(std::span<const std::uint8_t> bytes) {
 }
 
 Result<std::string> Sha256Fingerprint(const X509& cert) {
-  auto der = CertificateDer(cert);
-  if (!der) return Fail(der.error());
+  IDEVID_ASSIGN_OR_RETURN(Bytes der, CertificateDer(cert), "cannot take the fingerprint");
   std::uint8_t digest[SHA256_DIGEST_LENGTH];
-  SHA256(der->data(), der->size(), digest);
+  SHA256(der.data(), der.size(), digest);
   return Hex(digest);
 }
 
@@ -135,13 +130,12 @@ std::string SubjectLine(const X509& cert) { return NameLine(X509_get_subject_nam
 std::string IssuerLine(const X509& cert) { return NameLine(X509_get_issuer_name(&cert)); }
 
 Result<std::optional<Extension>> FindExtension(const X509& cert, std::string_view oid) {
-  auto obj = ParseOid(oid);
-  if (!obj) return Fail(obj.error());
-  int index = X509_get_ext_by_OBJ(&cert, obj->get(), -1);
+  IDEVID_ASSIGN_OR_RETURN(ossl::Asn1Object obj, ParseOid(oid));
+  int index = X509_get_ext_by_OBJ(&cert, obj.get(), -1);
   if (index < 0) return std::optional<Extension>();
-  if (X509_get_ext_by_OBJ(&cert, obj->get(), index) >= 0) {
+  if (X509_get_ext_by_OBJ(&cert, obj.get(), index) >= 0) {
     // RFC 5280 4.2: a certificate must not include more than one instance of an extension.
-    return ConfigError(fmt::format("the certificate carries extension {} more than once", oid));
+    return ConfigError(ConfigCode::kBadValue, fmt::format("the certificate carries extension {} more than once", oid));
   }
   X509_EXTENSION* ext = X509_get_ext(&cert, index);
   const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(ext);

@@ -5,6 +5,7 @@
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509_vfy.h>
 
 #include <fmt/format.h>
 
@@ -89,7 +90,7 @@ Result<void> SetSha256Algorithm(X509_ALGOR& algorithm, const EVP_PKEY& key) {
   } else if (EVP_PKEY_is_a(&key, "RSA")) {
     X509_ALGOR_set0(&algorithm, OBJ_nid2obj(NID_sha256WithRSAEncryption), V_ASN1_NULL, nullptr);
   } else {
-    return UsageError("only EC and RSA keys can sign a request");
+    return UsageError(UsageCode::kUnsupported, "only EC and RSA keys can sign a request");
   }
   return {};
 }
@@ -114,9 +115,8 @@ Result<void> WritePrivateKeyPem(const std::filesystem::path& path, const EVP_PKE
 }
 
 Result<ossl::PKey> LoadPrivateKeyPem(const std::filesystem::path& path) {
-  auto text = ReadFileText(path);
-  if (!text) return Fail(text.error());
-  ossl::Bio bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  IDEVID_ASSIGN_OR_RETURN(std::string text, ReadFileText(path), "cannot load the private key");
+  ossl::Bio bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   ossl::PKey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) return FailOpenSsl(fmt::format("{} holds no readable PEM private key", path.string()));
   return key;
@@ -129,19 +129,17 @@ Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subje
     return FailOpenSsl("cannot create a certificate");
   }
   X509_NAME* subject = X509_get_subject_name(cert.get());
-  Result<void> step = SetRandomSerial(*cert);
-  if (step) step = AddNameEntries(*subject, spec.subject);
-  if (step) step = SetTime(X509_getm_notBefore(cert.get()), spec.not_before);
-  if (step) step = SetTime(X509_getm_notAfter(cert.get()), spec.not_after);
-  if (!step) return Fail(step.error());
+  IDEVID_TRY(SetRandomSerial(*cert));
+  IDEVID_TRY(AddNameEntries(*subject, spec.subject), "subject");
+  IDEVID_TRY(SetTime(X509_getm_notBefore(cert.get()), spec.not_before), "notBefore");
+  IDEVID_TRY(SetTime(X509_getm_notAfter(cert.get()), spec.not_after), "notAfter");
   const X509_NAME* issuer_name = issuer ? X509_get_subject_name(issuer) : subject;
   if (X509_set_issuer_name(cert.get(), issuer_name) != 1 ||
       X509_set_pubkey(cert.get(), &subject_key) != 1) {
     return FailOpenSsl("cannot set issuer or public key");
   }
-  step = AddConfExtensions(*cert, issuer, spec.extensions);
-  if (step) step = AddDerExtensions(*cert, spec.der_extensions);
-  if (!step) return Fail(step.error());
+  IDEVID_TRY(AddConfExtensions(*cert, issuer, spec.extensions));
+  IDEVID_TRY(AddDerExtensions(*cert, spec.der_extensions));
   if (X509_sign(cert.get(), &issuer_key, EVP_sha256()) <= 0) {
     return FailOpenSsl("cannot sign the certificate");
   }
@@ -155,24 +153,20 @@ Result<ossl::UniquePtr<X509_REQ>> MakeSignedRequest(const std::vector<NameEntry>
   if (!req || X509_REQ_set_pubkey(req.get(), &public_key) != 1) {
     return FailOpenSsl("cannot create a certification request");
   }
-  if (auto named = AddNameEntries(*X509_REQ_get_subject_name(req.get()), subject); !named) {
-    return Fail(named.error());
-  }
+  IDEVID_TRY(AddNameEntries(*X509_REQ_get_subject_name(req.get()), subject), "request subject");
   ossl::UniquePtr<X509_ALGOR> algorithm(X509_ALGOR_new());
   if (!algorithm) return FailOpenSsl("cannot allocate an algorithm identifier");
-  if (auto set = SetSha256Algorithm(*algorithm, public_key); !set) return Fail(set.error());
+  IDEVID_TRY(SetSha256Algorithm(*algorithm, public_key));
   if (X509_REQ_set1_signature_algo(req.get(), algorithm.get()) != 1) {
     return FailOpenSsl("cannot set the request's signature algorithm");
   }
   unsigned char* tbs = nullptr;
   int length = i2d_re_X509_REQ_tbs(req.get(), &tbs);
-  auto to_sign = AdoptDer(tbs, length, "the request for signing");
-  if (!to_sign) return Fail(to_sign.error());
-  auto signature = sign(*to_sign);
-  if (!signature) return Fail(signature.error().WithContext("signing the certification request"));
+  IDEVID_ASSIGN_OR_RETURN(Bytes to_sign, AdoptDer(tbs, length, "the request for signing"));
+  IDEVID_ASSIGN_OR_RETURN(Bytes signature, sign(to_sign), "signing the certification request");
   ASN1_BIT_STRING* bits = ASN1_BIT_STRING_new();
   if (bits == nullptr ||
-      ASN1_BIT_STRING_set(bits, signature->data(), static_cast<int>(signature->size())) != 1) {
+      ASN1_BIT_STRING_set(bits, signature.data(), static_cast<int>(signature.size())) != 1) {
     ASN1_BIT_STRING_free(bits);
     return FailOpenSsl("cannot store the request signature");
   }
@@ -182,7 +176,7 @@ Result<ossl::UniquePtr<X509_REQ>> MakeSignedRequest(const std::vector<NameEntry>
   X509_REQ_set0_signature(req.get(), bits);
   if (X509_REQ_verify(req.get(), &public_key) != 1) {
     ClearOpenSslErrors();
-    return Fail(ErrorDomain::kVerify, 0,
+    return Fail(ErrorDomain::kVerify, X509_V_ERR_CERT_SIGNATURE_FAILURE,
                 "the certification request's signature does not verify with its public key: the "
                 "signer does not hold the private key");
   }

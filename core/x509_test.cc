@@ -1,15 +1,24 @@
 #include "core/x509.h"
 
 #include <openssl/pem.h>
-#include <unistd.h>
 
+#include <cerrno>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
+#include "core/testing/result_matchers.h"
 #include "core/testing/test_certs.h"
+#include "core/work_dir.h"
 
 namespace idevid {
 namespace {
+
+using ::idevid::testing::IsOk;
+using ::idevid::testing::ResultInDomain;
+using ::idevid::testing::ResultIs;
+using ::testing::HasSubstr;
 
 class X509Test : public ::testing::Test {
  protected:
@@ -58,9 +67,7 @@ TEST_F(X509Test, ReadsSubjectAttributesByOidAndByName) {
 
 TEST_F(X509Test, UnknownAttributeNameIsAUsageError) {
   auto r = SubjectAttribute(*cert_, "notAnAttribute");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(r.error().message().find("notAnAttribute"), std::string::npos);
+  EXPECT_THAT(r, ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr("notAnAttribute")));
 }
 
 TEST_F(X509Test, FindsExtensionsByOidWithCriticality) {
@@ -91,9 +98,7 @@ class BadCertificateTest : public ::testing::TestWithParam<BadInput> {};
 
 TEST_P(BadCertificateTest, IsRefusedWithTheReason) {
   auto r = ParseCertificate(GetParam().bytes);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().domain(), GetParam().domain);
-  EXPECT_NE(r.error().message().find(GetParam().message), std::string::npos) << r.error().message();
+  EXPECT_THAT(r, ResultInDomain(GetParam().domain, HasSubstr(GetParam().message)));
 }
 
 Bytes ValidDer() {
@@ -124,39 +129,35 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"BrokenPem",
                  Bytes{'-', '-', '-', '-', '-', 'B', 'E', 'G', 'I', 'N', ' ', 'X', '-', '-', '-'},
                  ErrorDomain::kOpenSsl, "cannot parse the PEM"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(CertificateBundleTest, ReadsEveryCertificateInOrder) {
-  auto path = std::filesystem::temp_directory_path() /
-              ("idevid-bundle-" + std::to_string(::getpid()) + ".pem");
+  auto dir = WorkDir::Create("idevid-bundle");
+  ASSERT_THAT(dir, IsOk());
+  auto path = dir->path() / "bundle.pem";
   auto key = testing::GenerateEcKey();
   auto a = testing::MakeSelfSigned({.subject = {{"CN", "first"}}}, *key);
   auto b = testing::MakeSelfSigned({.subject = {{"CN", "second"}}}, *key);
   ASSERT_TRUE(WriteFileAtomic(path, *CertificatePem(*a) + *CertificatePem(*b)));
   auto bundle = LoadCertificateBundle(path);
-  std::filesystem::remove(path);
-  ASSERT_TRUE(bundle) << bundle.error().ToString();
+  ASSERT_THAT(bundle, IsOk());
   ASSERT_EQ(bundle->size(), 2u);
   EXPECT_EQ(*SubjectAttribute(*(*bundle)[0], "CN"), std::vector<std::string>{"first"});
   EXPECT_EQ(*SubjectAttribute(*(*bundle)[1], "CN"), std::vector<std::string>{"second"});
 }
 
 TEST(CertificateBundleTest, AFileWithoutCertificatesIsAConfigError) {
-  auto path = std::filesystem::temp_directory_path() /
-              ("idevid-empty-" + std::to_string(::getpid()) + ".pem");
-  ASSERT_TRUE(WriteFileAtomic(path, std::string_view("not a certificate\n")));
-  auto bundle = LoadCertificateBundle(path);
-  std::filesystem::remove(path);
-  ASSERT_FALSE(bundle);
-  EXPECT_EQ(bundle.error().domain(), ErrorDomain::kConfig);
-  EXPECT_NE(bundle.error().message().find("no PEM certificate"), std::string::npos);
+  auto dir = WorkDir::Create("idevid-empty");
+  ASSERT_THAT(dir, IsOk());
+  auto path = dir->path() / "empty.pem";
+  ASSERT_THAT(WriteFileAtomic(path, std::string_view("not a certificate\n")), IsOk());
+  EXPECT_THAT(LoadCertificateBundle(path),
+              ResultIs(ErrorDomain::kConfig, ConfigCode::kFile, HasSubstr("no PEM certificate")));
 }
 
 TEST(CertificateFileTest, MissingFileIsAnIoErrorNamingThePath) {
   auto r = LoadCertificateFile("/nonexistent/idevid.pem");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().domain(), ErrorDomain::kIo);
-  EXPECT_NE(r.error().message().find("/nonexistent/idevid.pem"), std::string::npos);
+  EXPECT_THAT(r, ResultIs(ErrorDomain::kIo, ENOENT, HasSubstr("/nonexistent/idevid.pem")));
 }
 
 }  // namespace

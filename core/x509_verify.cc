@@ -26,7 +26,7 @@ Result<void> ApplyOptions(X509_STORE_CTX& ctx, const ChainCheckOptions& options)
   if (options.at) X509_STORE_CTX_set_time(&ctx, 0, *options.at);
   if (!options.purpose.empty()) {
     int index = X509_PURPOSE_get_by_sname(options.purpose.c_str());
-    if (index < 0) return UsageError(fmt::format("unknown purpose '{}'", options.purpose));
+    if (index < 0) return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown purpose '{}'", options.purpose));
     X509_STORE_CTX_set_purpose(&ctx, X509_PURPOSE_get_id(X509_PURPOSE_get0(index)));
   }
   return {};
@@ -37,8 +37,7 @@ Result<void> ApplyOptions(X509_STORE_CTX& ctx, const ChainCheckOptions& options)
 Result<ChainVerdict> VerifyChain(const X509& leaf, const std::vector<const X509*>& untrusted,
                                  const std::vector<const X509*>& trusted,
                                  const ChainCheckOptions& options) {
-  auto store = TrustStore(trusted);
-  if (!store) return Fail(store.error());
+  IDEVID_ASSIGN_OR_RETURN(auto store, TrustStore(trusted));
   ossl::CertStack chain(sk_X509_new_null());
   for (const X509* cert : untrusted) {
     X509_up_ref(const_cast<X509*>(cert));
@@ -46,10 +45,10 @@ Result<ChainVerdict> VerifyChain(const X509& leaf, const std::vector<const X509*
   }
   ossl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   if (!chain || !ctx ||
-      X509_STORE_CTX_init(ctx.get(), store->get(), const_cast<X509*>(&leaf), chain.get()) != 1) {
+      X509_STORE_CTX_init(ctx.get(), store.get(), const_cast<X509*>(&leaf), chain.get()) != 1) {
     return FailOpenSsl("cannot prepare certificate verification");
   }
-  if (auto applied = ApplyOptions(*ctx, options); !applied) return Fail(applied.error());
+  IDEVID_TRY(ApplyOptions(*ctx, options));
   ChainVerdict verdict;
   verdict.valid = X509_verify_cert(ctx.get()) == 1;
   ClearOpenSslErrors();

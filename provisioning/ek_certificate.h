@@ -3,20 +3,19 @@
 
 #include <optional>
 
-#include <tss2/tss2_tpm2_types.h>
-
 #include "core/openssl_ptr.h"
 #include "core/result.h"
 #include "core/tpm_context.h"
+#include "core/tpm_types.h"
 
 namespace idevid {
 
 // TCG EK Credential Profile 2.3: EK certificate NV indices.
-inline constexpr TPM2_HANDLE kEkCertRsa2048Index = 0x01C00002;
-inline constexpr TPM2_HANDLE kEkCertEccP256Index = 0x01C0000A;
+inline constexpr TpmHandle kEkCertRsa2048Index = 0x01C00002;
+inline constexpr TpmHandle kEkCertEccP256Index = 0x01C0000A;
 
 struct EkCertificate {
-  TPM2_HANDLE index = 0;
+  TpmHandle index = 0;
   ossl::Cert cert;
 };
 

@@ -32,28 +32,29 @@ Result<ossl::Cert> MakeCa(const std::string& manufacturer, const std::string& cn
 }
 
 Result<void> WriteCert(const std::filesystem::path& path, const X509& cert) {
-  auto pem = CertificatePem(cert);
-  if (!pem) return Fail(pem.error());
-  return WriteFileAtomic(path, *pem, 0644);
+  IDEVID_ASSIGN_OR_RETURN(std::string pem, CertificatePem(cert));
+  return WriteFileAtomic(path, pem, 0644);
 }
 
 Result<void> WriteFactory(const FactoryOptions& options, const ossl::PKey& root_key,
                           const ossl::Cert& root, const ossl::PKey& issuing_key,
                           const ossl::Cert& issuing) {
   const auto& dir = options.dir;
-  Result<void> step = WritePrivateKeyPem(FactoryFiles::RootKey(dir), *root_key);
-  if (step) step = WritePrivateKeyPem(FactoryFiles::IssuingKey(dir), *issuing_key);
-  if (step) step = WriteCert(FactoryFiles::RootCert(dir), *root);
-  if (step) step = WriteCert(FactoryFiles::IssuingCert(dir), *issuing);
-  if (!step) return step;
-  std::string chain = *CertificatePem(*issuing) + *CertificatePem(*root);
-  step = WriteFileAtomic(FactoryFiles::Chain(dir), chain, 0644);
-  if (!step) return step;
+  IDEVID_TRY(WritePrivateKeyPem(FactoryFiles::RootKey(dir), *root_key), "root CA key");
+  IDEVID_TRY(WritePrivateKeyPem(FactoryFiles::IssuingKey(dir), *issuing_key), "issuing CA key");
+  IDEVID_TRY(WriteCert(FactoryFiles::RootCert(dir), *root), "root CA certificate");
+  IDEVID_TRY(WriteCert(FactoryFiles::IssuingCert(dir), *issuing), "issuing CA certificate");
+  IDEVID_ASSIGN_OR_RETURN(std::string issuing_pem, CertificatePem(*issuing), "issuing CA certificate");
+  IDEVID_ASSIGN_OR_RETURN(std::string root_pem, CertificatePem(*root), "root CA certificate");
+  IDEVID_TRY(WriteFileAtomic(FactoryFiles::Chain(dir), issuing_pem + root_pem, 0644), "CA chain");
+  IDEVID_ASSIGN_OR_RETURN(std::string root_fingerprint, Sha256Fingerprint(*root), "root CA certificate");
+  IDEVID_ASSIGN_OR_RETURN(std::string issuing_fingerprint, Sha256Fingerprint(*issuing),
+                          "issuing CA certificate");
   nlohmann::json record = {{"version", kFactoryRecordVersion},
                            {"manufacturer", options.manufacturer},
                            {"key_algorithm", KeyAlgorithmName(options.algorithm)},
-                           {"root_fingerprint_sha256", *Sha256Fingerprint(*root)},
-                           {"issuing_fingerprint_sha256", *Sha256Fingerprint(*issuing)}};
+                           {"root_fingerprint_sha256", root_fingerprint},
+                           {"issuing_fingerprint_sha256", issuing_fingerprint}};
   // Written last: its presence means the factory is complete.
   return WriteFileAtomic(FactoryFiles::Record(dir), record.dump(2) + "\n", 0644);
 }
@@ -69,71 +70,67 @@ std::filesystem::path FactoryFiles::Chain(const std::filesystem::path& d) { retu
 
 Result<Factory> InitFactory(const FactoryOptions& options) {
   if (std::filesystem::exists(FactoryFiles::Record(options.dir)) && !options.force) {
-    return UsageError(fmt::format("{} already holds a factory CA; pass --force to replace it "
+    return UsageError(UsageCode::kWrongState, fmt::format("{} already holds a factory CA; pass --force to replace it "
                                   "(units it provisioned will no longer verify)",
                                   options.dir.string()));
   }
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
   if (ec) return ErrnoError(ec.value(), "cannot create " + options.dir.string());
-  auto root_key = GenerateKey(options.algorithm);
-  auto issuing_key = GenerateKey(options.algorithm);
-  if (!root_key) return Fail(root_key.error());
-  if (!issuing_key) return Fail(issuing_key.error());
-  auto root = MakeCa(options.manufacturer, options.manufacturer + " Root CA", 1, **root_key,
-                     nullptr, **root_key);
-  if (!root) return Fail(root.error());
-  auto issuing = MakeCa(options.manufacturer, options.manufacturer + " IDevID Issuing CA", 0,
-                        **issuing_key, root->get(), **root_key);
-  if (!issuing) return Fail(issuing.error());
-  if (auto written = WriteFactory(options, *root_key, *root, *issuing_key, *issuing); !written) {
-    return Fail(written.error());
-  }
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey root_key, GenerateKey(options.algorithm), "root CA key");
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey issuing_key, GenerateKey(options.algorithm), "issuing CA key");
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert root,
+                          MakeCa(options.manufacturer, options.manufacturer + " Root CA", 1,
+                                 *root_key, nullptr, *root_key),
+                          "cannot issue the root CA certificate");
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert issuing,
+                          MakeCa(options.manufacturer, options.manufacturer + " IDevID Issuing CA",
+                                 0, *issuing_key, root.get(), *root_key),
+                          "cannot issue the issuing CA certificate");
+  IDEVID_TRY(WriteFactory(options, root_key, root, issuing_key, issuing),
+             "cannot write the factory CA into {}", options.dir.string());
   return LoadFactory(options.dir);
 }
 
 Result<Factory> LoadFactory(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(FactoryFiles::Record(dir))) {
-    return UsageError(fmt::format("{} holds no factory CA; create one with "
+    return UsageError(UsageCode::kWrongState, fmt::format("{} holds no factory CA; create one with "
                                   "'idevid factory init --dir {}'",
                                   dir.string(), dir.string()));
   }
-  auto text = ReadFileText(FactoryFiles::Record(dir));
-  if (!text) return Fail(text.error());
+  IDEVID_ASSIGN_OR_RETURN(std::string text, ReadFileText(FactoryFiles::Record(dir)),
+                          "cannot load the factory CA");
   Factory factory;
   factory.dir = dir;
   try {
-    auto record = nlohmann::json::parse(*text);
+    auto record = nlohmann::json::parse(text);
     factory.manufacturer = record.at("manufacturer").get<std::string>();
-    auto alg = ParseKeyAlgorithm(record.at("key_algorithm").get<std::string>());
-    if (!alg) return Fail(alg.error());
-    factory.algorithm = *alg;
+    IDEVID_ASSIGN_OR_RETURN(factory.algorithm,
+                            ParseKeyAlgorithm(record.at("key_algorithm").get<std::string>()),
+                            "{}", FactoryFiles::Record(dir).string());
   } catch (const nlohmann::json::exception& e) {
-    return ConfigError(fmt::format("{} is not a factory record: {}",
+    return ConfigError(ConfigCode::kSyntax, fmt::format("{} is not a factory record: {}",
                                    FactoryFiles::Record(dir).string(), e.what()));
   }
-  auto root = LoadCertificateFile(FactoryFiles::RootCert(dir));
-  if (!root) return Fail(root.error());
-  auto issuing = LoadCertificateFile(FactoryFiles::IssuingCert(dir));
-  if (!issuing) return Fail(issuing.error());
-  auto key = LoadPrivateKeyPem(FactoryFiles::IssuingKey(dir));
-  if (!key) return Fail(key.error());
-  factory.root = std::move(*root);
-  factory.issuing = std::move(*issuing);
-  factory.issuing_key = std::move(*key);
+  IDEVID_ASSIGN_OR_RETURN(factory.root, LoadCertificateFile(FactoryFiles::RootCert(dir)),
+                          "cannot load the factory's root CA");
+  IDEVID_ASSIGN_OR_RETURN(factory.issuing, LoadCertificateFile(FactoryFiles::IssuingCert(dir)),
+                          "cannot load the factory's issuing CA");
+  IDEVID_ASSIGN_OR_RETURN(factory.issuing_key, LoadPrivateKeyPem(FactoryFiles::IssuingKey(dir)),
+                          "cannot load the factory's issuing CA");
   return factory;
 }
 
 Result<TrustBundle> LoadTrustBundle(const std::filesystem::path& path) {
-  auto certs = LoadCertificateBundle(path);
-  if (!certs) return Fail(certs.error());
+  IDEVID_ASSIGN_OR_RETURN(std::vector<ossl::Cert> certs, LoadCertificateBundle(path),
+                          "cannot load the trust bundle");
   TrustBundle bundle;
-  for (auto& cert : *certs) {
+  for (auto& cert : certs) {
     bool self_signed = X509_check_issued(cert.get(), cert.get()) == X509_V_OK;
     (self_signed ? bundle.anchors : bundle.intermediates).push_back(std::move(cert));
   }
   if (bundle.anchors.empty()) {
-    return ConfigError(fmt::format("{} holds no self-signed (root) certificate to trust; give the "
+    return ConfigError(ConfigCode::kMissing, fmt::format("{} holds no self-signed (root) certificate to trust; give the "
                                    "factory's factory-ca.pem",
                                    path.string()));
   }

@@ -2,14 +2,19 @@
 
 #include <sys/stat.h>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/testing/result_matchers.h"
 #include "core/x509.h"
 #include "core/x509_verify.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
+
+using ::idevid::testing::ResultIs;
+using ::testing::HasSubstr;
 
 unsigned Mode(const std::filesystem::path& p) {
   struct stat st{};
@@ -44,10 +49,8 @@ TEST_P(FactoryTest, ExistingFactoryIsKeptUnlessForced) {
   auto first = InitFactory({.dir = dir(), .algorithm = GetParam()});
   ASSERT_TRUE(first);
   auto again = InitFactory({.dir = dir(), .algorithm = GetParam()});
-  ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(again.error().message().find("already holds a factory CA; pass --force"),
-            std::string::npos);
+  EXPECT_THAT(again, ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState,
+                             HasSubstr("already holds a factory CA; pass --force")));
   EXPECT_EQ(*Sha256Fingerprint(*LoadFactory(dir())->root), *Sha256Fingerprint(*first->root));
   auto forced = InitFactory({.dir = dir(), .algorithm = GetParam(), .force = true});
   ASSERT_TRUE(forced);
@@ -61,23 +64,19 @@ TEST_P(FactoryTest, TrustBundleSplitsAnchorsFromIntermediates) {
   EXPECT_EQ(bundle->anchors.size(), 1u);
   EXPECT_EQ(bundle->intermediates.size(), 1u);
   auto only_issuing = LoadTrustBundle(FactoryFiles::IssuingCert(dir()));
-  ASSERT_FALSE(only_issuing);
-  EXPECT_EQ(only_issuing.error().domain(), ErrorDomain::kConfig);
-  EXPECT_NE(only_issuing.error().message().find("no self-signed"), std::string::npos);
+  EXPECT_THAT(only_issuing, ResultIs(ErrorDomain::kConfig, ConfigCode::kMissing, HasSubstr("no self-signed")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, FactoryTest,
                          ::testing::Values(KeyAlgorithm::kEccP256, KeyAlgorithm::kRsa2048),
-                         [](const auto& info) {
-                           return info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
+                         [](const auto& param_info) {
+                           return param_info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
                          });
 
 TEST(FactoryLoadTest, MissingFactoryIsAUsageErrorThatSaysHowToMakeOne) {
   auto factory = LoadFactory("/nonexistent/factory");
-  ASSERT_FALSE(factory);
-  EXPECT_EQ(factory.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(factory.error().message().find("idevid factory init --dir /nonexistent/factory"),
-            std::string::npos);
+  EXPECT_THAT(factory, ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState,
+                               HasSubstr("idevid factory init --dir /nonexistent/factory")));
 }
 
 }  // namespace

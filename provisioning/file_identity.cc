@@ -14,7 +14,7 @@ Result<void> RefuseExisting(const FileIdentityFiles& files) {
   for (const auto* path : {&files.certificate, &files.chain, &files.key}) {
     std::error_code ec;
     if (std::filesystem::exists(std::filesystem::symlink_status(*path, ec))) {
-      return UsageError(fmt::format("{} already exists; pass --force to replace it",
+      return UsageError(UsageCode::kWrongState, fmt::format("{} already exists; pass --force to replace it",
                                     QuotedDisplayText(path->string())));
     }
   }
@@ -24,29 +24,31 @@ Result<void> RefuseExisting(const FileIdentityFiles& files) {
 }  // namespace
 
 Result<FileIdentity> IssueFileIdentity(const Factory& factory, const FileIdentityRequest& request) {
-  Result<void> valid = ValidateIdentityField("serial number", request.serial);
-  if (valid) valid = ValidateIdentityField("model", request.model);
-  if (!valid) return Fail(valid.error());
+  IDEVID_TRY(ValidateIdentityField("serial number", request.serial));
+  IDEVID_TRY(ValidateIdentityField("model", request.model));
   if (request.hw_serial && request.hw_serial->empty()) {
-    return UsageError("the hardware serial number (hwSerialNum) must not be empty");
+    return UsageError(UsageCode::kInvalidArgument,
+                      "the hardware serial number (hwSerialNum) must not be empty");
   }
-  auto key = GenerateKey(request.algorithm);
-  if (!key) return Fail(key.error());
+  const std::string unit = QuotedDisplayText(request.serial);
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, GenerateKey(request.algorithm), "unit {}", unit);
   // Without a TPM there is no EK to derive hwSerialNum from; the key's own public key stands in,
   // digested as HardwareSerialFromEk digests the EK's.
-  auto hw_serial = request.hw_serial ? Result<Bytes>(*request.hw_serial) : HardwareSerialFromPublicKey(**key);
-  if (!hw_serial) return Fail(hw_serial.error());
-  auto spec = IdevidCertificateSpec(
-      {request.serial, request.model, factory.manufacturer, *hw_serial});
-  if (!spec) return Fail(spec.error());
+  IDEVID_ASSIGN_OR_RETURN(
+      Bytes hw_serial,
+      request.hw_serial ? Result<Bytes>(*request.hw_serial) : HardwareSerialFromPublicKey(*key),
+      "unit {}", unit);
+  IDEVID_ASSIGN_OR_RETURN(CertificateSpec spec,
+                          IdevidCertificateSpec({request.serial, request.model, factory.manufacturer, hw_serial}),
+                          "unit {}", unit);
   // The TCG certificate policies (2.23.133.11.1.x) say that the key lives in a TPM; a key in a
   // file does not, so its certificate makes no such claim.
-  std::erase_if(spec->extensions, [](const ConfExtension& e) { return e.name == "certificatePolicies"; });
-  auto cert = IssueCertificate(*spec, **key, factory.issuing.get(), *factory.issuing_key);
-  if (!cert) return Fail(cert.error());
-  auto fingerprint = Sha256Fingerprint(**cert);
-  if (!fingerprint) return Fail(fingerprint.error());
-  return FileIdentity{std::move(*cert), std::move(*key), std::move(*hw_serial), *fingerprint};
+  std::erase_if(spec.extensions, [](const ConfExtension& e) { return e.name == "certificatePolicies"; });
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert,
+                          IssueCertificate(spec, *key, factory.issuing.get(), *factory.issuing_key),
+                          "cannot issue the certificate of unit {}", unit);
+  IDEVID_ASSIGN_OR_RETURN(std::string fingerprint, Sha256Fingerprint(*cert), "unit {}", unit);
+  return FileIdentity{std::move(cert), std::move(key), std::move(hw_serial), std::move(fingerprint)};
 }
 
 FileIdentityFiles FileIdentityFiles::ForPrefix(const std::string& prefix) {
@@ -56,18 +58,15 @@ FileIdentityFiles FileIdentityFiles::ForPrefix(const std::string& prefix) {
 Result<void> WriteFileIdentity(const FileIdentity& identity, const Factory& factory,
                                const FileIdentityFiles& files, bool force) {
   if (!force) {
-    if (auto refused = RefuseExisting(files); !refused) return refused;
+    IDEVID_TRY(RefuseExisting(files));
   }
-  auto leaf = CertificatePem(*identity.certificate);
-  if (!leaf) return Fail(leaf.error());
-  auto issuing = CertificatePem(*factory.issuing);
-  if (!issuing) return Fail(issuing.error());
+  IDEVID_ASSIGN_OR_RETURN(std::string leaf, CertificatePem(*identity.certificate), "unit certificate");
+  IDEVID_ASSIGN_OR_RETURN(std::string issuing, CertificatePem(*factory.issuing), "issuing CA certificate");
   // The key first: a certificate file never names a key that is not there.
-  Result<void> step = WritePrivateKeyPem(files.key, *identity.key);
-  if (step) step = WriteFileAtomic(files.certificate, *leaf, 0644);
+  IDEVID_TRY(WritePrivateKeyPem(files.key, *identity.key), "unit key");
+  IDEVID_TRY(WriteFileAtomic(files.certificate, leaf, 0644), "unit certificate");
   // RFC 8446 4.4.2: the sender's certificate first, then the one that certifies it.
-  if (step) step = WriteFileAtomic(files.chain, *leaf + *issuing, 0644);
-  return step;
+  return WriteFileAtomic(files.chain, leaf + issuing, 0644);
 }
 
 }  // namespace idevid

@@ -24,14 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kNoCertificate = "no readable certificate";
 
-// A TPM error the TPM itself answered (no such index, not written, ...), as opposed to a failure
-// to reach it.
-bool IsTpmAnswer(const Error& e) {
-  TSS2_RC layer = static_cast<TSS2_RC>(e.code()) & TSS2_RC_LAYER_MASK;
-  return e.domain() == ErrorDomain::kTss &&
-         (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER);
-}
-
 // RFC 5280 4.2.1.3 bit names of a KeyUsage value.
 std::string KeyUsageNames(std::uint32_t usage) {
   static constexpr std::pair<std::uint32_t, const char*> kBits[] = {
@@ -57,9 +49,7 @@ class Checker {
       : tpm_(tpm), ca_(ca), request_(request) {}
 
   Result<CheckReport> Run() {
-    auto info = ReadTpmInfo(tpm_);
-    if (!info) return Fail(info.error());
-    report_.tpm = std::move(*info);
+    IDEVID_ASSIGN_OR_RETURN(report_.tpm, ReadTpmInfo(tpm_));
     Timed("read_certificate", [&] { ReadCertificate(); });
     Timed("check_profile", [&] { CheckCertificate(); });
     Timed("check_key", [&] { CheckKey(); });
@@ -256,8 +246,7 @@ class Checker {
   }
 
   void CheckKeyMatches(const TPMT_PUBLIC& area) {
-    auto tpm_key = PublicKeyFromTpm(area);
-    auto tpm_der = tpm_key ? PublicKeyDer(**tpm_key) : Result<Bytes>(Fail(tpm_key.error()));
+    auto tpm_der = PublicKeyFromTpm(area).and_then([](const ossl::PKey& key) { return PublicKeyDer(*key); });
     const EVP_PKEY* cert_key = cert_ ? X509_get0_pubkey(cert_.get()) : nullptr;
     auto cert_der = cert_key ? PublicKeyDer(*cert_key) : Result<Bytes>(Bytes{});
     bool match = cert_key && tpm_der && cert_der && *tpm_der == *cert_der;

@@ -7,11 +7,10 @@
 #include <string>
 #include <vector>
 
-#include <tss2/tss2_tpm2_types.h>
-
 #include "core/result.h"
 #include "core/tpm_capability.h"
 #include "core/tpm_context.h"
+#include "core/tpm_types.h"
 #include "provisioning/factory.h"
 #include "provisioning/provisioner.h"
 
@@ -25,8 +24,8 @@ struct Measurement {
 };
 
 struct CheckRequest {
-  TPM2_HANDLE key_handle = kDefaultIdevidKeyHandle;
-  TPM2_HANDLE nv_index = kDefaultIdevidNvIndex;
+  TpmHandle key_handle = kDefaultIdevidKeyHandle;
+  TpmHandle nv_index = kDefaultIdevidNvIndex;
   std::optional<std::string> expect_serial;
   std::optional<std::string> expect_model;
 };

@@ -109,7 +109,7 @@ INSTANTIATE_TEST_SUITE_P(
                Plus(kNeedCertificate, {"nv_write_locked", "expected_serial", "expected_model"})},
         Tamper{"TruncatedDer", TruncateCertificate, false, "CW1",
                Plus(kNeedCertificate, {"nv_write_locked", "expected_serial", "expected_model"})}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 }  // namespace
 }  // namespace idevid

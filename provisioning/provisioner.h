@@ -6,26 +6,25 @@
 #include <string>
 #include <vector>
 
-#include <tss2/tss2_tpm2_types.h>
-
 #include "core/openssl_ptr.h"
 #include "core/result.h"
 #include "core/tpm_capability.h"
 #include "core/tpm_context.h"
+#include "core/tpm_types.h"
 #include "core/tpm_keys.h"
 #include "provisioning/factory.h"
 
 namespace idevid {
 
-inline constexpr TPM2_HANDLE kDefaultIdevidKeyHandle = 0x81020000;
-inline constexpr TPM2_HANDLE kDefaultIdevidNvIndex = 0x01C90000;
+inline constexpr TpmHandle kDefaultIdevidKeyHandle = 0x81020000;
+inline constexpr TpmHandle kDefaultIdevidNvIndex = 0x01C90000;
 
 struct ProvisionRequest {
   std::string serial;
   std::string model;
   KeyAlgorithm algorithm = KeyAlgorithm::kEccP256;
-  TPM2_HANDLE key_handle = kDefaultIdevidKeyHandle;
-  TPM2_HANDLE nv_index = kDefaultIdevidNvIndex;
+  TpmHandle key_handle = kDefaultIdevidKeyHandle;
+  TpmHandle nv_index = kDefaultIdevidNvIndex;
   bool force = false;  // replace an identity the TPM already holds
   // What the refusal of a TPM that already holds an identity tells the user to do (the command
   // that provisions names its own options).
@@ -36,7 +35,7 @@ struct ProvisionResult {
   ossl::Cert certificate;
   std::string certificate_fingerprint;     // SHA-256 of the DER
   std::string ek_certificate_fingerprint;  // SHA-256 of the EK certificate's DER
-  TPM2_HANDLE ek_certificate_index = 0;
+  TpmHandle ek_certificate_index = 0;
   TpmInfo tpm;
   std::vector<std::string> replaced;       // what --force removed, one line each
   std::map<std::string, double> timings_ms;  // per step

@@ -1,7 +1,9 @@
 // Provisioning and the line check on a manufactured swtpm, checked with tpm2-tools and openssl.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
+#include "core/testing/result_matchers.h"
 #include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
 #include "core/tss_error.h"
@@ -13,6 +15,12 @@
 
 namespace idevid {
 namespace {
+
+using ::idevid::testing::ResultInDomain;
+using ::idevid::testing::ResultIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 class ProvisioningTest : public testing::TpmTestBase,
                          public ::testing::TestWithParam<KeyAlgorithm> {
@@ -80,20 +88,17 @@ TEST_P(ProvisioningTest, Tpm2ToolsAndOpensslAgreeWithTheBurntInIdentity) {
             *PublicKeyDer(*X509_get0_pubkey(result.certificate.get())));
   Reconnect();
   auto rewrite = NvWrite(tpm(), 0x01C90000, Bytes(16, 0));
-  ASSERT_FALSE(rewrite);
-  EXPECT_EQ(BaseTpmRc(static_cast<TSS2_RC>(rewrite.error().code())), TPM2_RC_NV_LOCKED);
+  ASSERT_THAT(rewrite, ResultInDomain(ErrorDomain::kTss, HasSubstr("NV index 0x01c90000")));
+  EXPECT_TRUE(IsTpmRc(rewrite.error(), TPM2_RC_NV_LOCKED)) << rewrite.error().ToString();
 }
 
 TEST_P(ProvisioningTest, ASecondProvisioningIsRefusedUnlessForcedAndThenSaysWhatItReplaced) {
   ProvisionResult first = Provision("CW1");
   auto refused = ProvisionUnit(tpm(), *factory_, {.serial = "CW2", .model = "SRX4300"});
-  ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(refused.error().message().find("already holds an identity (key at 0x81020000; NV "
-                                           "index 0x01c90000"),
-            std::string::npos)
-      << refused.error().message();
-  EXPECT_NE(refused.error().message().find("serialNumber=CW1"), std::string::npos);
+  EXPECT_THAT(refused, ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState,
+                               AllOf(HasSubstr("already holds an identity (key at 0x81020000; NV "
+                                               "index 0x01c90000"),
+                                     HasSubstr("serialNumber=CW1"))));
   auto forced = ProvisionUnit(tpm(), *factory_,
                               {.serial = "CW2", .model = "SRX4300", .algorithm = GetParam(),
                                .force = true});
@@ -106,16 +111,14 @@ TEST_P(ProvisioningTest, ASecondProvisioningIsRefusedUnlessForcedAndThenSaysWhat
 
 TEST_P(ProvisioningTest, InvalidSerialIsRefusedBeforeTheTpmIsTouched) {
   auto refused = ProvisionUnit(tpm(), *factory_, {.serial = "CW 1\n", .model = "SRX4300"});
-  ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().domain(), ErrorDomain::kUsage);
-  EXPECT_NE(refused.error().message().find("serial number"), std::string::npos);
+  EXPECT_THAT(refused, ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, StartsWith("the serial number")));
   EXPECT_FALSE(ReadPersistentPublic(tpm(), kDefaultIdevidKeyHandle));
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, ProvisioningTest,
                          ::testing::Values(KeyAlgorithm::kEccP256, KeyAlgorithm::kRsa2048),
-                         [](const auto& info) {
-                           return info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
+                         [](const auto& param_info) {
+                           return param_info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
                          });
 
 }  // namespace

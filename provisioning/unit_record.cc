@@ -10,7 +10,7 @@
 namespace idevid {
 namespace {
 
-std::string HandleText(TPM2_HANDLE h) { return fmt::format("{:#010x}", h); }
+std::string HandleText(TpmHandle h) { return fmt::format("{:#010x}", h); }
 
 nlohmann::json Envelope(const std::string& kind, const std::string& outcome,
                         const StationContext& c) {
