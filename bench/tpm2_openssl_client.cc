@@ -59,9 +59,8 @@ Result<std::unique_ptr<Tpm2OpensslClient>> Tpm2OpensslClient::Create(X509* certi
 }
 
 Result<void> Tpm2OpensslClient::Connect() const {
-  IDEVID_ASSIGN_OR_RETURN(int connected, ConnectTcp("127.0.0.1", port_, 30),
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd socket, ConnectTcpSocket("127.0.0.1", port_, 30),
                           "tpm2-openssl's client connecting to the cloud");
-  UniqueFd socket(connected);
   ossl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));  // freed before the socket is closed
   SSL_set_fd(ssl.get(), socket.get());
   if (int ret = SSL_connect(ssl.get()); ret != 1) {
@@ -71,11 +70,12 @@ Result<void> Tpm2OpensslClient::Connect() const {
   SsliResult result;
   IDEVID_TRY(AskIdentity(ssl.get(), "127.0.0.1", result), "tpm2-openssl's client asking who it is");
   SSL_shutdown(ssl.get());
-  CloseAfterPeer(socket.release());
-  if (result.http_status != 200) {
+  CloseAfterPeer(std::move(socket));
+  if (result.refused() || result.http_status != 200) {
     // The cloud refused the identity: an application's verification failure, as OpenSSL names it.
     return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
-                fmt::format("the cloud answered {} to tpm2-openssl's client", result.http_status));
+                fmt::format("the cloud refused tpm2-openssl's client: {}",
+                            result.refused() ? result.refusal->reason : fmt::format("HTTP {}", result.http_status)));
   }
   return {};
 }

@@ -64,7 +64,8 @@ void Print(const SsliResult& r, bool json) {
                       {"http_status", r.http_status},
                       {"cloud", r.verdict},
                       {"tpm_signatures", r.tpm_signatures},
-                      {"resumed", r.resumed}};
+                      {"resumed", r.resumed},
+                      {"refused", r.refused() ? nlohmann::json(r.refusal->reason) : nlohmann::json()}};
   if (json) {
     std::cout << j.dump(2) << "\n";
     return;
@@ -72,12 +73,7 @@ void Print(const SsliResult& r, bool json) {
   std::cout << fmt::format("{} mode: {} {} signed {}\nserver: {}\ncloud: HTTP {} {}\n",
                            r.tpm_mode ? "TPM" : "file", r.protocol, r.cipher, r.signature_scheme,
                            DisplayText(r.server_subject), r.http_status, r.verdict.dump());
-}
-
-// A refused identity (TLS alert, 403) is a failed check; the rest is infrastructure or usage.
-int ExitFor(const Error& e) {
-  return e.domain() == ErrorDomain::kTls || e.domain() == ErrorDomain::kVerify ? kExitFail
-                                                                                : ExitCodeFor(e);
+  if (r.refused()) std::cout << fmt::format("refused: {}\n", r.refusal->reason);
 }
 
 // The session `idevid ssli connect` asks for: the profile of the device configuration, with the
@@ -96,11 +92,8 @@ Result<SsliResult> ConnectFromArgs(const ConnectArgs& args) {
 
 int Connect(const ConnectArgs& args) {
   auto result = ConnectFromArgs(args);
-  if (!result) {
-    (void)ReportError(result.error());
-    return ExitFor(result.error());
-  }
-  Print(*result, args.json);
+  if (!result) return ReportError(result.error());  // infrastructure (2) or usage (4), never a verdict
+  Print(*result, args.json);  // a refused identity (TLS alert, HTTP 403) is a verdict: exit 1
   return result->accepted() ? kExitPass : kExitFail;
 }
 

@@ -131,13 +131,6 @@ inline tl::unexpected<Error> ConfigError(ConfigCode code, std::string message) {
 inline tl::unexpected<Error> PeerError(PeerCode code, std::string message) {
   return Fail(ErrorDomain::kPeer, static_cast<std::uint64_t>(code), std::move(message));
 }
-// Transitional forms without a code (kInvalidArgument / kBadValue); new code names its code.
-inline tl::unexpected<Error> UsageError(std::string message) {
-  return UsageError(UsageCode::kInvalidArgument, std::move(message));
-}
-inline tl::unexpected<Error> ConfigError(std::string message) {
-  return ConfigError(ConfigCode::kBadValue, std::move(message));
-}
 // An I/O error from errno, with what was being done.
 tl::unexpected<Error> ErrnoError(int errno_value, std::string_view what);
 

@@ -225,11 +225,6 @@ Result<UniqueFd> ConnectTcpSocket(const std::string& host, std::uint16_t port, i
   return fd;
 }
 
-Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds) {
-  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcpSocket(host, port, timeout_seconds));
-  return fd.release();
-}
-
 void CloseAfterPeer(UniqueFd fd) {
   // The cloud closes right after its close_notify: wait for that at most a second in all and
   // for at most 16 KiB of stray bytes, however a peer paces them.
@@ -245,8 +240,6 @@ void CloseAfterPeer(UniqueFd fd) {
     if (n > 0 && (left -= static_cast<std::size_t>(n)) == 0) break;
   }
 }
-
-void CloseAfterPeer(int fd) { CloseAfterPeer(UniqueFd(fd)); }
 
 namespace {
 

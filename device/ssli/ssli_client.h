@@ -115,9 +115,6 @@ class SsliClient {
 // A blocking TCP connection to host:port with send and receive timeouts. kPeer as
 // ConnectTcpWithin (session_io.h).
 Result<UniqueFd> ConnectTcpSocket(const std::string& host, std::uint16_t port, int timeout_seconds);
-// ConnectTcpSocket whose descriptor the caller takes over (and closes, or hands to
-// CloseAfterPeer); for callers that do not hold a UniqueFd yet.
-Result<int> ConnectTcp(const std::string& host, std::uint16_t port, int timeout_seconds);
 
 // GET /v1/identity on an established TLS session; fills the result's HTTP status, verdict and
 // body, and its refusal when the cloud refused the identity (an alert on the first read, as TLS
@@ -133,8 +130,6 @@ Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result);
 // connection's TIME_WAIT then stays with the cloud, and a device that opens many sessions does not
 // hold its local ports for a minute each. Waits at most a second.
 void CloseAfterPeer(UniqueFd fd);
-// The same for a descriptor the caller owned until now.
-void CloseAfterPeer(int fd);
 
 // Create + one Connect.
 Result<SsliResult> SsliConnect(const SsliConnectRequest& request, const SsliClientOptions& options = {});
