@@ -30,12 +30,9 @@ Result<KeyAlgorithm> IdentityAlgorithm(const std::string& tcti) {
 
 const char* ClientModeName(ClientMode mode) {
   switch (mode) {
-    case ClientMode::kOurs:
-      return "ours";
-    case ClientMode::kTpm2Openssl:
-      return "tpm2-openssl";
-    case ClientMode::kFile:
-      return "file";
+    case ClientMode::kOurs: return "ours";
+    case ClientMode::kTpm2Openssl: return "tpm2-openssl";
+    case ClientMode::kFile: return "file";
   }
   return "?";
 }
@@ -43,17 +40,20 @@ const char* ClientModeName(ClientMode mode) {
 Result<std::unique_ptr<BenchContext>> BenchContext::Prepare(const BenchOptions& options) {
   std::unique_ptr<BenchContext> context(new BenchContext());
   context->options_ = options;
-  IDEVID_ASSIGN_OR_RETURN(context->unit_, TestedUnit::Prepare({.work_dir = options.work_dir / "unit",
-                                                                .tcti = options.tcti,
-                                                                .provision = options.tcti.empty(),
-                                                                .factory_ca = options.factory_ca}),
+  IDEVID_ASSIGN_OR_RETURN(context->unit_,
+                          TestedUnit::Prepare({.work_dir = options.work_dir / "unit",
+                                               .tcti = options.tcti,
+                                               .provision = options.tcti.empty(),
+                                               .factory_ca = options.factory_ca}),
                           "preparing the unit under test");
   const std::string& tcti = context->unit_->tcti();
   ::setenv("TPM2OPENSSL_TCTI", tcti.c_str(), 1);  // the comparator's TPM
   IDEVID_ASSIGN_OR_RETURN(context->identity_algorithm_, IdentityAlgorithm(tcti), "reading the identity on {}",
                           QuotedDisplayText(tcti));
-  IDEVID_ASSIGN_OR_RETURN(context->idevid_certificate_, LoadCertificateFile(context->unit_->dir() / "idevid.pem"));
-  IDEVID_ASSIGN_OR_RETURN(context->bundle_, LoadTrustBundle(FactoryFiles::Chain(context->unit_->issuer().dir)));
+  IDEVID_ASSIGN_OR_RETURN(context->idevid_certificate_,
+                          LoadCertificateFile(context->unit_->dir() / "idevid.pem"));
+  IDEVID_ASSIGN_OR_RETURN(context->bundle_,
+                          LoadTrustBundle(FactoryFiles::Chain(context->unit_->issuer().dir)));
   return context;
 }
 
@@ -85,10 +85,9 @@ Result<Tpm2OpensslClient*> BenchContext::Tpm2Client(int tls_version, int index) 
   auto& slot = tpm2_[index];
   if (!slot) {
     IDEVID_ASSIGN_OR_RETURN(slot,
-                            Tpm2OpensslClient::Create(idevid_certificate_.get(),
-                                                      FactoryFiles::Chain(unit_->issuer().dir).string(),
-                                                      tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION,
-                                                      unit_->cloud().port()),
+                            Tpm2OpensslClient::Create(
+                                idevid_certificate_.get(), FactoryFiles::Chain(unit_->issuer().dir).string(),
+                                tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION, unit_->cloud().port()),
                             "the tpm2-openssl client of thread {}", index);
   }
   return slot.get();
@@ -104,7 +103,8 @@ Result<RawSignKey*> BenchContext::RawKey(KeyAlgorithm alg) {
     IDEVID_ASSIGN_OR_RETURN(key->persistent, ReferenceTpmHandle(key->tpm, kDefaultIdevidKeyHandle),
                             "the idev-id key at {:#010x}", kDefaultIdevidKeyHandle);
   } else {
-    IDEVID_ASSIGN_OR_RETURN(key->primary, CreatePrimary(key->tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(alg)),
+    IDEVID_ASSIGN_OR_RETURN(key->primary,
+                            CreatePrimary(key->tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(alg)),
                             "creating a {} key to sign with", KeyAlgorithmName(alg));
   }
   slot = std::move(key);
@@ -124,9 +124,8 @@ Result<ProviderSignKey*> BenchContext::ProviderKey() {
 
 Result<Station*> BenchContext::StationAt(int index) {
   std::unique_lock lock(mutex_);
-  stations_changed_.wait_for(lock, std::chrono::minutes(2), [&] {
-    return stations_.count(index) > 0 || station_error_.has_value();
-  });
+  stations_changed_.wait_for(lock, std::chrono::minutes(2),
+                             [&] { return stations_.count(index) > 0 || station_error_.has_value(); });
   if (auto found = stations_.find(index); found != stations_.end()) return found->second.get();
   if (station_error_) return Fail(*station_error_);
   return Fail(ErrorDomain::kProcess, kProcessDeadline,

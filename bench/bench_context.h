@@ -4,8 +4,8 @@
 // target's identity is never replaced. Benchmark threads ask for their resources concurrently.
 #pragma once
 
-#include <filesystem>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,15 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "bench/tpm2_openssl_client.h"
 #include "core/openssl_ptr.h"
 #include "core/result.h"
 #include "core/tpm_context.h"
 #include "core/tpm_keys.h"
 #include "device/ssli/ssli_client.h"
 #include "device/ssli/tpm_provider.h"
-#include "bench/tpm2_openssl_client.h"
-#include "engine/tested_unit.h"
 #include "engine/swtpm_instance.h"
+#include "engine/tested_unit.h"
 #include "provisioning/factory.h"
 
 namespace idevid {

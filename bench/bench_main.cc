@@ -12,15 +12,15 @@
 #include <filesystem>
 #include <iostream>
 
-#include "core/display_text.h"
-#include "core/file_io.h"
+#include "bench/bench_registry.h"
 #include "bench/bench_report.h"
 #include "bench/bench_suite.h"
-#include "bench/bench_registry.h"
-#include "engine/exit_codes.h"
 #include "cli/tpm_args.h"
-#include "engine/process.h"
+#include "core/display_text.h"
+#include "core/file_io.h"
 #include "core/work_dir.h"
+#include "engine/exit_codes.h"
+#include "engine/process.h"
 
 namespace idevid {
 namespace {
@@ -48,7 +48,8 @@ void AddOptions(CLI::App& app, BenchArgs& a) {
       ->check(CLI::ExistingFile);
   app.add_option("--json", a.json, "JSON record to write")->capture_default_str();
   app.add_option("--html", a.html, "HTML page to write")->capture_default_str();
-  app.add_option("--filter", a.filter, "Regular expression (POSIX extended) over the benchmark names to run, e.g. 'boot|sign'")
+  app.add_option("--filter", a.filter,
+                 "Regular expression (POSIX extended) over the benchmark names to run, e.g. 'boot|sign'")
       ->capture_default_str();
   app.add_flag("--quick", a.quick, "Short run (0.2 s per benchmark, no 4-station row): the perf test's");
   app.add_option("--min-time", a.min_time,

@@ -39,14 +39,10 @@ void AddHandshakes(std::vector<ComparisonSpec>& specs) {
 
 const char* TargetStatusName(TargetStatus s) {
   switch (s) {
-    case TargetStatus::kMet:
-      return "met";
-    case TargetStatus::kMissed:
-      return "MISSED";
-    case TargetStatus::kNoTarget:
-      return "-";
-    case TargetStatus::kNotMeasured:
-      return "not measured";
+    case TargetStatus::kMet: return "met";
+    case TargetStatus::kMissed: return "MISSED";
+    case TargetStatus::kNoTarget: return "-";
+    case TargetStatus::kNotMeasured: return "not measured";
   }
   return "?";
 }

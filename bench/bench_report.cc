@@ -12,9 +12,7 @@
 namespace idevid {
 namespace {
 
-std::string RatioText(const Comparison& c) {
-  return c.ratio ? fmt::format("{:.2f}", *c.ratio) : "-";
-}
+std::string RatioText(const Comparison& c) { return c.ratio ? fmt::format("{:.2f}", *c.ratio) : "-"; }
 
 // A figure in JSON: the number, or null when it was not measured.
 nlohmann::json MeasuredOrNull(const std::optional<double>& value) {
@@ -27,12 +25,12 @@ std::string TargetText(const ComparisonSpec& spec) {
 }
 
 nlohmann::json FigureJson(const BenchFigure& f) {
-  nlohmann::json j = {{"name", f.name},
-                      {"unit", f.unit},
-                      {"per_second", MeasuredOrNull(f.error.empty() ? std::optional<double>(f.per_second)
-                                                                    : std::nullopt)},
-                      {"threads", f.threads},
-                      {"iterations", f.iterations}};
+  nlohmann::json j = {
+      {"name", f.name},
+      {"unit", f.unit},
+      {"per_second", MeasuredOrNull(f.error.empty() ? std::optional<double>(f.per_second) : std::nullopt)},
+      {"threads", f.threads},
+      {"iterations", f.iterations}};
   if (f.per_second > 0) j["ms_per_operation"] = 1000.0 * f.threads / f.per_second;
   if (!f.error.empty()) j["error"] = f.error;
   return j;
@@ -89,7 +87,8 @@ std::string Charts(const BenchRecord& r) {
   std::vector<Chart> charts;
   for (const auto& c : r.comparisons) {
     if (c.status == TargetStatus::kNotMeasured) continue;
-    if (charts.empty() || charts.back().title != c.spec.title) charts.push_back({c.spec.title, "", c.spec.ours, {}});
+    if (charts.empty() || charts.back().title != c.spec.title)
+      charts.push_back({c.spec.title, "", c.spec.ours, {}});
     Chart& chart = charts.back();
     for (const auto& name : {c.spec.ours, c.spec.comparator}) {
       auto found = figures.find(name);
@@ -151,8 +150,7 @@ std::string BenchRecordText(const BenchRecord& r) {
   }
   out += fmt::format("\n{:<52} {:<22} {:>8} {:>18} {}\n", "comparison", "ratio", "value", "target", "status");
   for (const auto& c : r.comparisons) {
-    out += fmt::format("{:<52} {:<22} {:>8} {:>18} {}\n", c.spec.title, c.spec.ratio_name,
-                       RatioText(c),
+    out += fmt::format("{:<52} {:<22} {:>8} {:>18} {}\n", c.spec.title, c.spec.ratio_name, RatioText(c),
                        TargetText(c.spec), TargetStatusName(c.status));
   }
   return out;
@@ -187,8 +185,8 @@ std::string BenchRecordHtml(const BenchRecord& r) {
       "<th>error</th></tr>{}</table></body></html>\n",
       HtmlEscape(UtcTimestamp(r.started)), HtmlEscape(r.target.kind), HtmlEscape(r.target.manufacturer),
       HtmlEscape(r.target.vendor_string), HtmlEscape(r.target.firmware_version),
-      HtmlEscape(r.target.spec_revision), HtmlEscape(r.host), HtmlEscape(UtcTimestamp(r.started)), HtmlEscape(r.mode),
-      rows, Charts(r), figures);
+      HtmlEscape(r.target.spec_revision), HtmlEscape(r.host), HtmlEscape(UtcTimestamp(r.started)),
+      HtmlEscape(r.mode), rows, Charts(r), figures);
 }
 
 }  // namespace idevid

@@ -25,7 +25,8 @@ class FigureReporter : public benchmark::BenchmarkReporter {
       f.threads = static_cast<int>(run.threads);
       f.iterations = static_cast<std::int64_t>(run.iterations);
       if (run.error_occurred) {
-        std::tie(f.error_domain, f.error) = SplitFailure(run.error_message.empty() ? "failed" : run.error_message);
+        std::tie(f.error_domain, f.error) =
+            SplitFailure(run.error_message.empty() ? "failed" : run.error_message);
       } else if (auto it = run.counters.find(kRateCounter); it != run.counters.end()) {
         f.per_second = it->second.value;
       }
@@ -69,8 +70,9 @@ Result<void> ValidFilter(const std::string& filter) {
   try {
     std::regex parsed(filter, std::regex::extended);
   } catch (const std::regex_error& e) {
-    return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("--filter '{}' is not a regular expression: {}", DisplayText(filter), e.what()));
+    return UsageError(
+        UsageCode::kInvalidArgument,
+        fmt::format("--filter '{}' is not a regular expression: {}", DisplayText(filter), e.what()));
   }
   return {};
 }
@@ -96,8 +98,9 @@ Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filt
   if (ran == 0) {
     std::string names;
     for (const auto& [name, unit] : BenchUnits()) names += " " + name;
-    return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("--filter '{}' selects no benchmark; they are:{}", DisplayText(filter), names));
+    return UsageError(
+        UsageCode::kInvalidArgument,
+        fmt::format("--filter '{}' selects no benchmark; they are:{}", DisplayText(filter), names));
   }
   record.figures = reporter.figures;
   std::map<std::string, BenchFigure> by_name;

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "bench/bench_context.h"
-#include "core/result.h"
 #include "bench/bench_record.h"
+#include "core/result.h"
 
 namespace idevid {
 

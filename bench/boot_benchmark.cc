@@ -5,10 +5,10 @@
 
 #include <chrono>
 
+#include "bench/bench_registry.h"
 #include "core/file_io.h"
 #include "device/pkid/node_local_store.h"
 #include "device/pkid/pkid_client.h"
-#include "bench/bench_registry.h"
 #include "engine/process.h"
 #include "provisioning/provisioner.h"
 
@@ -61,8 +61,8 @@ Result<void> Tpm2Tools(BenchContext& context) {
   auto pem = (context.options().work_dir / "boot-idevid.pub.pem").string();
   for (const auto& argv :
        {std::vector<std::string>{"tpm2_nvread", fmt::format("{:#010x}", kDefaultIdevidNvIndex), "-o", der},
-        std::vector<std::string>{"tpm2_readpublic", "-c", fmt::format("{:#010x}", kDefaultIdevidKeyHandle), "-f",
-                                 "pem", "-o", pem}}) {
+        std::vector<std::string>{"tpm2_readpublic", "-c", fmt::format("{:#010x}", kDefaultIdevidKeyHandle),
+                                 "-f", "pem", "-o", pem}}) {
     IDEVID_ASSIGN_OR_RETURN(CommandOutput run, RunCommand(argv, env));
     if (run.exit_status != 0) {
       return Fail(ErrorDomain::kProcess, run.status_code, fmt::format("{} failed: {}", argv[0], run.err));

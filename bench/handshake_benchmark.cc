@@ -16,8 +16,8 @@ namespace {
 Result<void> OurSession(const SsliClient& client, int tls_version) {
   IDEVID_ASSIGN_OR_RETURN(SsliResult r, client.Connect());
   std::string expected = tls_version == 12 ? "TLSv1.2" : "TLSv1.3";
-  std::string answered = fmt::format("the cloud answered {} over {} (expected accepted over {})", r.http_status,
-                                     r.protocol, expected);
+  std::string answered = fmt::format("the cloud answered {} over {} (expected accepted over {})",
+                                     r.http_status, r.protocol, expected);
   // The cloud refused the identity: an application's verification failure, as OpenSSL names it.
   if (!r.accepted()) return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION, answered);
   if (r.protocol != expected) return Fail(ErrorDomain::kTls, SSL_ERROR_SSL, answered);

@@ -14,7 +14,8 @@ Result<void> IdevidRun(const BenchContext& context) {
       ChildProcess run,
       ChildProcess::Spawn({.argv = {IdevidExecutable(), "run", "--report", (dir / "idevid-run").string()},
                            .log = dir / "idevid-run.log"}));
-  bool ended = PollUntil([&] { return run.Ended().has_value() || BenchInterrupted(); }, std::chrono::minutes(5));
+  bool ended =
+      PollUntil([&] { return run.Ended().has_value() || BenchInterrupted(); }, std::chrono::minutes(5));
   std::string how = run.Ended().value_or("");
   std::uint64_t code = run.status_code().value_or(kProcessDeadline);  // before Stop
   if (!ended || BenchInterrupted()) run.Stop();  // idevid run stops what it started on SIGTERM

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "bench/bench_registry.h"
 #include "core/openssl_error.h"
 #include "core/tpm_sign.h"
-#include "bench/bench_registry.h"
 
 namespace idevid {
 namespace {
@@ -17,7 +17,8 @@ const std::vector<std::uint8_t> kDigest(32, 0x42);
 
 // TPM2_Sign of the digest through core/: ECDSA, or RSA PKCS#1 v1.5.
 Result<std::vector<std::uint8_t>> RawSignature(const RawSignKey& key, KeyAlgorithm alg) {
-  SignatureScheme scheme = alg == KeyAlgorithm::kRsa2048 ? SignatureScheme::kRsaPkcs1 : SignatureScheme::kEcdsa;
+  SignatureScheme scheme =
+      alg == KeyAlgorithm::kRsa2048 ? SignatureScheme::kRsaPkcs1 : SignatureScheme::kEcdsa;
   return SignDigest(key.tpm, key.handle(), {scheme}, kDigest);
 }
 
@@ -33,7 +34,8 @@ void RawSign(benchmark::State& state, BenchContext& context, KeyAlgorithm alg) {
 // A signature context on the provider's key, set up once for SHA-256 digests (PKCS#1 v1.5 for RSA).
 Result<ossl::PKeyCtx> ProviderSignContext(const ProviderSignKey& key, bool rsa) {
   ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(key.library.get(), key.key.get(), nullptr));
-  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1 ||
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1 ||
       (rsa && EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1)) {
     return FailOpenSsl("cannot set up a signature with the provider's key");
   }

@@ -49,7 +49,8 @@ Result<std::unique_ptr<Tpm2OpensslClient>> Tpm2OpensslClient::Create(X509* certi
   client->ctx_.reset(SSL_CTX_new_ex(client->libctx_.get(), nullptr, TLS_client_method()));
   SSL_CTX* ctx = client->ctx_.get();
   if (ctx == nullptr || SSL_CTX_set_min_proto_version(ctx, tls_version) != 1 ||
-      SSL_CTX_set_max_proto_version(ctx, tls_version) != 1 || SSL_CTX_use_certificate(ctx, certificate) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx, tls_version) != 1 ||
+      SSL_CTX_use_certificate(ctx, certificate) != 1 ||
       SSL_CTX_use_PrivateKey(ctx, client->key_.get()) != 1 ||
       SSL_CTX_load_verify_file(ctx, trusted_ca.c_str()) != 1) {
     return FailOpenSsl("cannot set up the tpm2-openssl TLS client");
@@ -73,9 +74,10 @@ Result<void> Tpm2OpensslClient::Connect() const {
   CloseAfterPeer(std::move(socket));
   if (result.refused() || result.http_status != 200) {
     // The cloud refused the identity: an application's verification failure, as OpenSSL names it.
-    return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
-                fmt::format("the cloud refused tpm2-openssl's client: {}",
-                            result.refused() ? result.refusal->reason : fmt::format("HTTP {}", result.http_status)));
+    return Fail(
+        ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
+        fmt::format("the cloud refused tpm2-openssl's client: {}",
+                    result.refused() ? result.refusal->reason : fmt::format("HTTP {}", result.http_status)));
   }
   return {};
 }

@@ -19,10 +19,10 @@ namespace idevid {
 
 class Tpm2OpensslClient {
  public:
-  // tpm2-openssl finds the TPM in TPM2OPENSSL_TCTI (set it once, before any thread starts); the cloud's certificate must reach
-  // `trusted_ca` (PEM). `tls_version` is both the minimum and the maximum. tpm2-openssl 1.1.1
-  // makes no client-authenticated TLS 1.2 handshake: in the documented order servers answer "no
-  // shared cipher" (with or without a client certificate); with "default" first, the TLS stack
+  // tpm2-openssl finds the TPM in TPM2OPENSSL_TCTI (set it once, before any thread starts); the cloud's
+  // certificate must reach `trusted_ca` (PEM). `tls_version` is both the minimum and the maximum.
+  // tpm2-openssl 1.1.1 makes no client-authenticated TLS 1.2 handshake: in the documented order servers
+  // answer "no shared cipher" (with or without a client certificate); with "default" first, the TLS stack
   // signs with the default provider, which has no private key. Fails with kOpenSsl when
   // tpm2-openssl is not installed or cannot load the key.
   static Result<std::unique_ptr<Tpm2OpensslClient>> Create(X509* certificate, const std::string& trusted_ca,

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
-#include "fixtures/tpm_fixture.h"
 #include "engine/process.h"
+#include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
@@ -81,15 +81,14 @@ INSTANTIATE_TEST_SUITE_P(
                         {"cloud", "--cert", "PRESENT", "--key", "PRESENT", "--factory-ca", "PRESENT",
                          "--inventory", "MISSING"},
                         "--inventory"},
-        MissingFileCase{"RunFactoryCa", {"run", "--no-provision", "--factory-ca", "MISSING"},
-                        "--factory-ca"},
+        MissingFileCase{"RunFactoryCa", {"run", "--no-provision", "--factory-ca", "MISSING"}, "--factory-ca"},
         MissingFileCase{"ProvisionOwnerAuth",
                         {"provision", "--tcti", "swtpm:host=127.0.0.1,port=1", "--factory", "PRESENT",
                          "--serial", "CW1", "--model", "M", "--owner-auth-file", "MISSING"},
                         "--owner-auth-file"},
         MissingFileCase{"FactoryIssueEkCert",
-                        {"factory", "issue", "--dir", "PRESENT", "--serial", "CW1", "--model", "M",
-                         "--out", "PRESENT", "--ek-cert", "MISSING"},
+                        {"factory", "issue", "--dir", "PRESENT", "--serial", "CW1", "--model", "M", "--out",
+                         "PRESENT", "--ek-cert", "MISSING"},
                         "--ek-cert"}),
     [](const auto& instance) { return instance.param.name; });
 
@@ -105,9 +104,11 @@ TEST(CloudListenTest, AnAddressThatIsNotHostPortIsAUsageError) {
   testing::TempDir temp;
   std::string present = (temp.path() / "present.pem").string();
   ASSERT_TRUE(WriteFileAtomic(present, std::string_view("not used\n")));
-  for (const auto& [listen, why] : {std::pair{"localhost", "is not HOST:PORT"}, std::pair{"127.0.0.1:http", "has no valid port"},
-                                    std::pair{"127.0.0.1:70000", "has no valid port"}}) {
-    auto out = Idevid({"cloud", "--listen", listen, "--cert", present, "--key", present, "--factory-ca", present});
+  for (const auto& [listen, why] :
+       {std::pair{"localhost", "is not HOST:PORT"}, std::pair{"127.0.0.1:http", "has no valid port"},
+        std::pair{"127.0.0.1:70000", "has no valid port"}}) {
+    auto out =
+        Idevid({"cloud", "--listen", listen, "--cert", present, "--key", present, "--factory-ca", present});
     EXPECT_EQ(out.exit_status, 4) << out.err;
     EXPECT_THAT(out.err, HasSubstr(std::string("idevid: --listen: \"") + listen + "\" " + why));
   }

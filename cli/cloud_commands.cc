@@ -10,13 +10,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/option_checks.h"
+#include "cli/tpm_args.h"
 #include "cloud/cloud_server.h"
 #include "core/display_text.h"
 #include "device/config/config_parser.h"
 #include "device/ssli/ssli_client.h"
 #include "engine/exit_codes.h"
-#include "cli/option_checks.h"
-#include "cli/tpm_args.h"
 
 namespace idevid::cli {
 namespace {
@@ -46,11 +46,13 @@ struct CloudArgs {
 Result<std::pair<std::string, std::uint16_t>> SplitHostPort(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("{} is not HOST:PORT", QuotedDisplayText(text)));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("{} is not HOST:PORT", QuotedDisplayText(text)));
   }
   auto port = ParseHandle("port", text.substr(colon + 1));
   if (!port || *port > 65535) {
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("{} has no valid port", QuotedDisplayText(text)));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("{} has no valid port", QuotedDisplayText(text)));
   }
   return std::pair(text.substr(0, colon), static_cast<std::uint16_t>(*port));
 }
@@ -92,7 +94,13 @@ Result<SsliResult> ConnectFromArgs(const ConnectArgs& args) {
 
 int Connect(const ConnectArgs& args) {
   auto result = ConnectFromArgs(args);
-  if (!result) return ReportError(result.error());  // infrastructure (2) or usage (4), never a verdict
+  if (!result) {
+    // A certificate check that failed (the unit has no identity to offer, or the cloud's
+    // certificate is not the one the profile trusts) fails the session (1); anything else is
+    // infrastructure (2) or usage (4).
+    int code = ReportError(result.error());
+    return result.error().domain() == ErrorDomain::kVerify ? kExitFail : code;
+  }
   Print(*result, args.json);  // a refused identity (TLS alert, HTTP 403) is a verdict: exit 1
   return result->accepted() ? kExitPass : kExitFail;
 }
@@ -106,8 +114,14 @@ int Cloud(const CloudArgs& args) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before the server's threads start
-  CloudOptions options{listen->first, listen->second, args.cert, args.key, args.factory_ca,
-                       std::nullopt, args.log, std::chrono::milliseconds(args.io_timeout_ms),
+  CloudOptions options{listen->first,
+                       listen->second,
+                       args.cert,
+                       args.key,
+                       args.factory_ca,
+                       std::nullopt,
+                       args.log,
+                       std::chrono::milliseconds(args.io_timeout_ms),
                        std::chrono::milliseconds(args.handshake_deadline_ms),
                        std::chrono::milliseconds(args.request_deadline_ms)};
   if (!args.inventory.empty()) options.inventory = args.inventory;
@@ -144,8 +158,9 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
   connect->callback([connect_args, exit_code] { *exit_code = Connect(*connect_args); });
 
   auto cloud_args = std::make_shared<CloudArgs>();
-  CLI::App* cloud = app.add_subcommand(
-      "cloud", "The cloud peer: mutual-TLS HTTPS server that verifies device identity (SIGHUP reads the inventory again)");
+  CLI::App* cloud = app.add_subcommand("cloud",
+                                       "The cloud peer: mutual-TLS HTTPS server that verifies device "
+                                       "identity (SIGHUP reads the inventory again)");
   cloud->add_option("--listen", cloud_args->listen, "HOST:PORT (port 0 = any free)")->capture_default_str();
   cloud->add_option("--cert", cloud_args->cert, "Server certificate (PEM)")
       ->required()
@@ -157,16 +172,19 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
   cloud->add_option("--inventory", cloud_args->inventory, "CSV of serial,model the cloud expects")
       ->check(ExistingFileCheck());
   cloud->add_option("--log", cloud_args->log, "Append one JSON line per connection here");
-  cloud->add_option("--io-timeout-ms", cloud_args->io_timeout_ms,
-                    "Drop a client that sends nothing for this long")
+  cloud
+      ->add_option("--io-timeout-ms", cloud_args->io_timeout_ms,
+                   "Drop a client that sends nothing for this long")
       ->check(CLI::Range(1u, 3600000u))
       ->capture_default_str();
-  cloud->add_option("--handshake-deadline-ms", cloud_args->handshake_deadline_ms,
-                    "Drop a client whose TLS handshake takes longer, however its bytes trickle")
+  cloud
+      ->add_option("--handshake-deadline-ms", cloud_args->handshake_deadline_ms,
+                   "Drop a client whose TLS handshake takes longer, however its bytes trickle")
       ->check(CLI::Range(1u, 3600000u))
       ->capture_default_str();
-  cloud->add_option("--request-deadline-ms", cloud_args->request_deadline_ms,
-                    "Drop a client whose HTTP request takes longer after the handshake")
+  cloud
+      ->add_option("--request-deadline-ms", cloud_args->request_deadline_ms,
+                   "Drop a client whose HTTP request takes longer after the handshake")
       ->check(CLI::Range(1u, 3600000u))
       ->capture_default_str();
   cloud->callback([cloud_args, exit_code] { *exit_code = Cloud(*cloud_args); });

@@ -10,8 +10,8 @@
 #include "core/file_io.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
-#include "fixtures/tpm_fixture.h"
 #include "engine/process.h"
+#include "fixtures/tpm_fixture.h"
 #include "provisioning/factory.h"
 #include "provisioning/provisioner.h"
 
@@ -32,14 +32,16 @@ class CloudCommandsTest : public testing::TpmTestBase, public ::testing::Test {
                                   .not_after = "20991231235959Z",
                                   .extensions = {{"subjectAltName", "IP:127.0.0.1"}}},
                                  **key, factory_->issuing.get(), *factory_->issuing_key);
-    ASSERT_TRUE(WriteFileAtomic(dir() / "server.pem",
-                                *CertificatePem(**cert) + *CertificatePem(*factory_->issuing)));
+    ASSERT_TRUE(
+        WriteFileAtomic(dir() / "server.pem", *CertificatePem(**cert) + *CertificatePem(*factory_->issuing)));
     ASSERT_TRUE(WritePrivateKeyPem(dir() / "server.key", **key));
-    ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", fmt::format(
-        "set security pki ca-profile ca certificate {0}/factory/root-ca.pem\n"
-        "set services ssl initiation profile tpm client-certificate idev-id\n"
-        "set services ssl initiation profile tpm crypto-hardware-offload tpm\n"
-        "set services ssl initiation profile tpm trusted-ca ca\n", dir().string())));
+    ASSERT_TRUE(
+        WriteFileAtomic(dir() / "device.conf",
+                        fmt::format("set security pki ca-profile ca certificate {0}/factory/root-ca.pem\n"
+                                    "set services ssl initiation profile tpm client-certificate idev-id\n"
+                                    "set services ssl initiation profile tpm crypto-hardware-offload tpm\n"
+                                    "set services ssl initiation profile tpm trusted-ca ca\n",
+                                    dir().string())));
   }
   void TearDown() override {
     pkid_.Stop();
@@ -66,8 +68,8 @@ class CloudCommandsTest : public testing::TpmTestBase, public ::testing::Test {
     return static_cast<std::uint16_t>(std::stoi(log.substr(log.find(prefix) + prefix.size())));
   }
   void StartPkid(const std::string& tcti) {
-    pkid_ = Start("pkid", {"pkid", "--tcti", tcti, "--config", (dir() / "device.conf").string(),
-                           "--socket", Socket()});
+    pkid_ = Start(
+        "pkid", {"pkid", "--tcti", tcti, "--config", (dir() / "device.conf").string(), "--socket", Socket()});
     EXPECT_TRUE(PollUntil([&] { return std::filesystem::exists(Socket()); }, std::chrono::seconds(10)));
   }
   CommandOutput Connect(std::uint16_t port) {
@@ -105,7 +107,8 @@ TEST_F(CloudCommandsTest, IdevidNotLoadedInPkidFailsBeforeTheHandshake) {
   StartPkid("swtpm:host=127.0.0.1,port=1");
   auto connected = Connect(port);
   EXPECT_EQ(connected.exit_status, 1);
-  EXPECT_THAT(connected.err, HasSubstr("pkid cannot give certificate-id idev-id: certificate-id idev-id is not loaded"));
+  EXPECT_THAT(connected.err,
+              HasSubstr("pkid cannot give certificate-id idev-id: certificate-id idev-id is not loaded"));
   EXPECT_EQ(ReadFileText(dir() / "cloud.jsonl").value_or(""), "") << "no connection was made";
 }
 

@@ -5,11 +5,11 @@
 
 #include <fmt/format.h>
 
+#include "cli/tpm_args.h"
 #include "device/pkid/command_handler.h"
 #include "device/pkid/pkid_client.h"
 #include "device/pkid/pkid_server.h"
 #include "engine/exit_codes.h"
-#include "cli/tpm_args.h"
 
 namespace idevid::cli {
 namespace {
@@ -59,8 +59,7 @@ int Cli(const CliArgs& args) {
   auto response = SendPkidCommand(args.socket, command);
   if (!response) return ReportError(response.error());
   if (args.json) {
-    std::cout << nlohmann::json{{"status", response->status}, {"data", response->data}}.dump(2)
-              << "\n";
+    std::cout << nlohmann::json{{"status", response->status}, {"data", response->data}}.dump(2) << "\n";
   } else {
     (response->status == 0 ? std::cout : std::cerr) << response->text;
   }
@@ -71,9 +70,10 @@ int Cli(const CliArgs& args) {
 
 void AddDeviceCommands(CLI::App& app, int* exit_code) {
   auto pkid_args = std::make_shared<PkidArgs>();
-  CLI::App* pkid = app.add_subcommand(
-      "pkid", "The device PKI daemon: loads idev-id and the node-local certificates, serves "
-              "operational commands (SIGHUP = restart load)");
+  CLI::App* pkid =
+      app.add_subcommand("pkid",
+                         "The device PKI daemon: loads idev-id and the node-local certificates, serves "
+                         "operational commands (SIGHUP = restart load)");
   AddTpmOptions(*pkid, pkid_args->tpm);
   pkid->add_option("--config", pkid_args->config, "Device configuration (set statements)")->required();
   pkid->add_option("--socket", pkid_args->socket, "Unix socket for operational commands")->required();

@@ -8,11 +8,11 @@
 
 #include <fmt/format.h>
 
+#include "cli/option_checks.h"
+#include "cli/tpm_args.h"
 #include "core/display_text.h"
 #include "core/x509.h"
 #include "engine/exit_codes.h"
-#include "cli/option_checks.h"
-#include "cli/tpm_args.h"
 #include "provisioning/factory.h"
 #include "provisioning/file_identity.h"
 #include "provisioning/line_check.h"
@@ -88,16 +88,18 @@ int Finish(const std::string& path, const nlohmann::json& record, int exit_code)
 // The factory CA `idevid factory init` creates.
 Result<Factory> InitFactoryFromArgs(const FactoryInitArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.alg));
-  return InitFactory({.dir = args.dir, .algorithm = alg, .manufacturer = args.manufacturer, .force = args.force});
+  return InitFactory(
+      {.dir = args.dir, .algorithm = alg, .manufacturer = args.manufacturer, .force = args.force});
 }
 
 int FactoryInit(const FactoryInitArgs& args) {
   auto factory = InitFactoryFromArgs(args);
   if (!factory) return ReportError(factory.error());
-  std::cout << fmt::format("factory CA in {}\n  root:    {}\n  issuing: {}\n  give line "
-                           "stations and the cloud: {}\n",
-                           args.dir, SubjectLine(*factory->root), SubjectLine(*factory->issuing),
-                           FactoryFiles::Chain(args.dir).string());
+  std::cout << fmt::format(
+      "factory CA in {}\n  root:    {}\n  issuing: {}\n  give line "
+      "stations and the cloud: {}\n",
+      args.dir, SubjectLine(*factory->root), SubjectLine(*factory->issuing),
+      FactoryFiles::Chain(args.dir).string());
   return kExitPass;
 }
 
@@ -105,7 +107,8 @@ int FactoryInit(const FactoryInitArgs& args) {
 Result<Bytes> ParseHexBytes(std::string_view what, std::string_view text) {
   constexpr std::size_t kMaxBytes = 64;
   auto bad = [&](std::string_view why) {
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("{} {} {}", what, QuotedDisplayText(text), why));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("{} {} {}", what, QuotedDisplayText(text), why));
   };
   if (text.empty() || text.size() % 2 != 0) return bad("is not an even number of hex digits");
   if (text.size() / 2 > kMaxBytes) return bad(fmt::format("is longer than {} bytes", kMaxBytes));
@@ -139,19 +142,19 @@ Result<void> CheckOutputPrefix(const std::string& prefix) {
   std::filesystem::path parent = std::filesystem::path(prefix).parent_path();
   std::error_code ec;
   if (prefix.empty() || prefix.back() == '/') {
-    return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("--out {} must end in a file name prefix, e.g. DIR/unit", QuotedDisplayText(prefix)));
+    return UsageError(
+        UsageCode::kInvalidArgument,
+        fmt::format("--out {} must end in a file name prefix, e.g. DIR/unit", QuotedDisplayText(prefix)));
   }
   if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("--out {}: no such directory {}",
-                                                               QuotedDisplayText(prefix),
-                                                               QuotedDisplayText(parent.string())));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("--out {}: no such directory {}", QuotedDisplayText(prefix),
+                                  QuotedDisplayText(parent.string())));
   }
   return {};
 }
 
-void PrintIssued(const FactoryIssueArgs& args, const FileIdentity& identity,
-                 const FileIdentityFiles& files) {
+void PrintIssued(const FactoryIssueArgs& args, const FileIdentity& identity, const FileIdentityFiles& files) {
   if (args.json) {
     nlohmann::json j = {{"serial", args.serial},
                         {"model", args.model},
@@ -164,11 +167,12 @@ void PrintIssued(const FactoryIssueArgs& args, const FileIdentity& identity,
     std::cout << j.dump(2) << "\n";
     return;
   }
-  std::cout << fmt::format("issued {} ({})\n  subject:     {}\n  sha256:      {}\n"
-                           "  certificate: {}\n  chain:       {}\n  key:         {}\n",
-                           args.serial, args.model, SubjectLine(*identity.certificate),
-                           identity.fingerprint, DisplayText(files.certificate.string()),
-                           DisplayText(files.chain.string()), DisplayText(files.key.string()));
+  std::cout << fmt::format(
+      "issued {} ({})\n  subject:     {}\n  sha256:      {}\n"
+      "  certificate: {}\n  chain:       {}\n  key:         {}\n",
+      args.serial, args.model, SubjectLine(*identity.certificate), identity.fingerprint,
+      DisplayText(files.certificate.string()), DisplayText(files.chain.string()),
+      DisplayText(files.key.string()));
 }
 
 // Issues the identity `idevid factory issue` asks for and writes its files.
@@ -207,8 +211,8 @@ Result<Provisioned> ProvisionFromArgs(const ProvisionArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(ProvisionRequest request, MakeProvisionRequest(args));
   IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.factory));
   IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args.tpm));
-  IDEVID_ASSIGN_OR_RETURN(ProvisionResult result, ProvisionUnit(tpm, factory, request), "provisioning unit {}",
-                          QuotedDisplayText(request.serial));
+  IDEVID_ASSIGN_OR_RETURN(ProvisionResult result, ProvisionUnit(tpm, factory, request),
+                          "provisioning unit {}", QuotedDisplayText(request.serial));
   return Provisioned{std::move(request), std::move(result)};
 }
 
@@ -227,27 +231,26 @@ int Provision(const ProvisionArgs& args) {
     std::cout << record.dump(2) << "\n";
   } else {
     for (const auto& line : result.replaced) std::cout << "replaced: " << line << "\n";
-    std::cout << fmt::format("provisioned {} ({}): key {:#010x}, certificate in NV {:#010x}\n"
-                             "  subject: {}\n  sha256:  {}\n",
-                             request.serial, request.model, request.key_handle,
-                             request.nv_index, SubjectLine(*result.certificate),
-                             result.certificate_fingerprint);
+    std::cout << fmt::format(
+        "provisioned {} ({}): key {:#010x}, certificate in NV {:#010x}\n"
+        "  subject: {}\n  sha256:  {}\n",
+        request.serial, request.model, request.key_handle, request.nv_index, SubjectLine(*result.certificate),
+        result.certificate_fingerprint);
   }
   return Finish(args.record, record, kExitPass);
 }
 
 void PrintTable(const CheckReport& report, const std::string& station) {
-  std::cout << fmt::format("Line check of {} ({}){}\n", report.identity.serial,
-                           report.identity.model, station.empty() ? "" : " at " + station);
+  std::cout << fmt::format("Line check of {} ({}){}\n", report.identity.serial, report.identity.model,
+                           station.empty() ? "" : " at " + station);
   for (const auto& m : report.measurements) {
     std::cout << fmt::format("  {}  {:<26} {}{}\n", m.passed ? "PASS" : "FAIL", m.name, m.value,
                              m.passed || m.expected.empty() ? "" : "  (expected " + m.expected + ")");
   }
   auto failed = report.failures();
-  std::cout << (failed.empty()
-                    ? fmt::format("Result: PASS ({} checks)\n", report.measurements.size())
-                    : fmt::format("Result: FAIL ({} of {} checks failed: {})\n", failed.size(),
-                                  report.measurements.size(), fmt::join(failed, ", ")));
+  std::cout << (failed.empty() ? fmt::format("Result: PASS ({} checks)\n", report.measurements.size())
+                               : fmt::format("Result: FAIL ({} of {} checks failed: {})\n", failed.size(),
+                                             report.measurements.size(), fmt::join(failed, ", ")));
 }
 
 struct Checked {
@@ -271,7 +274,8 @@ int Check(const CheckArgs& args) {
   auto checked = CheckFromArgs(args);
   context.ended = SystemClock::now();
   if (!checked) {
-    return Finish(args.record, ErrorRecord("line-check", checked.error(), context), ReportError(checked.error()));
+    return Finish(args.record, ErrorRecord("line-check", checked.error(), context),
+                  ReportError(checked.error()));
   }
   const CheckReport& report = checked->report;
   nlohmann::json record = CheckRecord(checked->request, report, context);
@@ -312,9 +316,10 @@ void AddFactoryIssue(CLI::App& factory, int* exit_code) {
   auto* hw = issue->add_option("--hw-serial", args->hw_serial,
                                "hardwareModuleName hwSerialNum as hex (default: SHA-256 of the new "
                                "key's public key)");
-  auto* ek = issue->add_option("--ek-cert", args->ek_cert,
-                               "Derive hwSerialNum from this EK certificate, as provisioning does "
-                               "(SHA-256 of its public key)")
+  auto* ek = issue
+                 ->add_option("--ek-cert", args->ek_cert,
+                              "Derive hwSerialNum from this EK certificate, as provisioning does "
+                              "(SHA-256 of its public key)")
                  ->check(ExistingFileCheck());
   hw->excludes(ek);
   ek->excludes(hw);
@@ -325,14 +330,13 @@ void AddFactoryIssue(CLI::App& factory, int* exit_code) {
 
 void AddProvision(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ProvisionArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "provision", "Give one unit its IDevID key and burnt-in idev-id certificate");
+  CLI::App* cmd =
+      app.add_subcommand("provision", "Give one unit its IDevID key and burnt-in idev-id certificate");
   AddTpmOptions(*cmd, args->tpm);
   cmd->add_option("--factory", args->factory, "Factory CA directory")->required();
   cmd->add_option("--serial", args->serial, "Unit serial number")->required();
   cmd->add_option("--model", args->model, "Unit model")->required();
-  cmd->add_option("--key-alg", args->key_alg, "ecc-p256 (TCG H-2) or rsa-2048 (H-1)")
-      ->capture_default_str();
+  cmd->add_option("--key-alg", args->key_alg, "ecc-p256 (TCG H-2) or rsa-2048 (H-1)")->capture_default_str();
   cmd->add_option("--handle", args->handle, "Persistent key handle")->capture_default_str();
   cmd->add_option("--nv-index", args->nv_index, "NV index of the certificate")->capture_default_str();
   cmd->add_option("--record", args->record, "Write the per-unit JSON record here");

@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "core/file_io.h"
-#include "fixtures/tpm_fixture.h"
 #include "cli/tpm_state_file.h"
+#include "core/file_io.h"
 #include "engine/process.h"
+#include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
@@ -30,15 +30,14 @@ class FactoryCommandsTest : public ::testing::Test {
     return out.value_or(CommandOutput{});
   }
   CommandOutput Provision(const std::string& serial, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"provision", "--state", State(), "--factory", Factory(),
-                                     "--serial", serial, "--model", "SRX4300"};
+    std::vector<std::string> args = {"provision", "--state", State(),   "--factory", Factory(),
+                                     "--serial",  serial,    "--model", "SRX4300"};
     args.insert(args.end(), extra.begin(), extra.end());
     return Run(args);
   }
   CommandOutput Check(const std::string& serial, const std::string& record) {
-    return Run({"check", "--state", State(), "--factory-ca", Factory() + "/factory-ca.pem",
-                "--expect-serial", serial, "--expect-model", "SRX4300", "--station", "ST-7",
-                "--record", record});
+    return Run({"check", "--state", State(), "--factory-ca", Factory() + "/factory-ca.pem", "--expect-serial",
+                serial, "--expect-model", "SRX4300", "--station", "ST-7", "--record", record});
   }
   nlohmann::json Record(const std::string& path) { return nlohmann::json::parse(*ReadFileText(path)); }
   std::string State() const { return (temp_.path() / "tpm").string(); }
@@ -59,7 +58,8 @@ TEST_F(FactoryCommandsTest, HierarchyAuthorizationComesFromFilesOrTheEnvironment
                                               {"DBUS_SESSION_BUS_ADDRESS", state->abrmd->bus_address}};
   // tpm2-tools read the new values from files too (file: takes the whole file, so no newline).
   ASSERT_TRUE(WriteFileAtomic(File("owner.raw"), "s3cret-owner"));
-  for (const auto& [hierarchy, file] : {std::pair{"owner", "owner.raw"}, std::pair{"endorsement", "endorsement.auth"}}) {
+  for (const auto& [hierarchy, file] :
+       {std::pair{"owner", "owner.raw"}, std::pair{"endorsement", "endorsement.auth"}}) {
     auto changed = RunCommand({"tpm2_changeauth", "-c", hierarchy, "file:" + File(file)}, tools);
     ASSERT_TRUE(changed && changed->exit_status == 0) << changed->err;
   }
@@ -71,16 +71,16 @@ TEST_F(FactoryCommandsTest, HierarchyAuthorizationComesFromFilesOrTheEnvironment
   auto from_files = Provision("CW1", {"--owner-auth-file", File("owner.auth"), "--endorsement-auth-file",
                                       File("endorsement.auth"), "--record", File("provision.json")});
   EXPECT_EQ(from_files.exit_status, 0) << from_files.err;
-  auto from_environment = RunCommand(
-      {IDEVID_BINARY, "provision", "--state", State(), "--factory", Factory(), "--serial", "CW2", "--model",
-       "SRX4300", "--force"},
-      {{"IDEVID_OWNER_AUTH", "s3cret-owner"}, {"IDEVID_ENDORSEMENT_AUTH", "s3cret-endorsement"}},
-      std::chrono::seconds(120));
+  auto from_environment =
+      RunCommand({IDEVID_BINARY, "provision", "--state", State(), "--factory", Factory(), "--serial", "CW2",
+                  "--model", "SRX4300", "--force"},
+                 {{"IDEVID_OWNER_AUTH", "s3cret-owner"}, {"IDEVID_ENDORSEMENT_AUTH", "s3cret-endorsement"}},
+                 std::chrono::seconds(120));
   ASSERT_TRUE(from_environment);
   EXPECT_EQ(from_environment->exit_status, 0) << from_environment->err;
-  for (const std::string& shown : {refused.out + refused.err, from_files.out + from_files.err,
-                                   from_environment->out + from_environment->err,
-                                   *ReadFileText(File("provision.json"))}) {
+  for (const std::string& shown :
+       {refused.out + refused.err, from_files.out + from_files.err,
+        from_environment->out + from_environment->err, *ReadFileText(File("provision.json"))}) {
     EXPECT_THAT(shown, Not(HasSubstr("s3cret")));
   }
 }

@@ -16,8 +16,8 @@
 #include "core/idevid_profile.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
-#include "fixtures/tpm_fixture.h"
 #include "engine/process.h"
+#include "fixtures/tpm_fixture.h"
 #include "provisioning/factory.h"
 
 namespace idevid {
@@ -42,8 +42,8 @@ class FactoryIssueTest : public ::testing::Test {
     return Run(args);
   }
   CommandOutput Issue(const std::string& serial, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"factory", "issue", "--dir", Factory(), "--serial", serial,
-                                     "--model", "SRX4300", "--out", Prefix()};
+    std::vector<std::string> args = {"factory", "issue",   "--dir",   Factory(), "--serial",
+                                     serial,    "--model", "SRX4300", "--out",   Prefix()};
     args.insert(args.end(), extra.begin(), extra.end());
     return Idevid(args);
   }
@@ -73,7 +73,8 @@ class FactoryIssueTest : public ::testing::Test {
   }
   // SHA-256 of a key's SubjectPublicKeyInfo, as openssl computes it.
   std::string OpenSslSpkiDigest(const std::string& key_path) const {
-    auto spki = Run({"openssl", "pkey", "-in", key_path, "-pubout", "-outform", "DER", "-out", File("spki.der")});
+    auto spki =
+        Run({"openssl", "pkey", "-in", key_path, "-pubout", "-outform", "DER", "-out", File("spki.der")});
     EXPECT_EQ(spki.exit_status, 0) << spki.err;
     auto digest = Run({"openssl", "dgst", "-sha256", "-r", File("spki.der")});
     EXPECT_EQ(digest.exit_status, 0) << digest.err;
@@ -84,7 +85,7 @@ class FactoryIssueTest : public ::testing::Test {
 };
 
 unsigned Mode(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
   return st.st_mode & 0777;
 }
@@ -102,18 +103,18 @@ TEST_F(FactoryIssueTest, CertificateVerifiesWithOpenSslAndCarriesThe8021ArProfil
   auto verified = Run({"openssl", "verify", "-CAfile", FactoryCa(), Prefix() + ".pem"});
   EXPECT_EQ(verified.exit_status, 0) << verified.out << verified.err;
   EXPECT_EQ(verified.out, Prefix() + ".pem: OK\n");
-  auto chain = Run({"openssl", "verify", "-CAfile", FactoryFiles::RootCert(Factory()).string(),
-                    "-untrusted", Prefix() + "-chain.pem", Prefix() + "-chain.pem"});
+  auto chain = Run({"openssl", "verify", "-CAfile", FactoryFiles::RootCert(Factory()).string(), "-untrusted",
+                    Prefix() + "-chain.pem", Prefix() + "-chain.pem"});
   EXPECT_EQ(chain.exit_status, 0) << chain.out << chain.err;
 
   auto text = Run({"openssl", "x509", "-in", Prefix() + ".pem", "-noout", "-text"});
   ASSERT_EQ(text.exit_status, 0) << text.err;
-  for (const char* shown : {"Subject: O = Acme Devices, CN = SRX4300, serialNumber = CW123456",
-                            "X509v3 Subject Alternative Name:", "othername: 1.3.6.1.5.5.7.8.4::",
-                            "X509v3 Basic Constraints: critical\n                CA:FALSE",
-                            "X509v3 Key Usage: critical\n                Digital Signature",
-                            "X509v3 Subject Key Identifier", "X509v3 Authority Key Identifier",
-                            "Not After : Dec 31 23:59:59 9999 GMT"}) {
+  for (const char* shown :
+       {"Subject: O = Acme Devices, CN = SRX4300, serialNumber = CW123456",
+        "X509v3 Subject Alternative Name:", "othername: 1.3.6.1.5.5.7.8.4::",
+        "X509v3 Basic Constraints: critical\n                CA:FALSE",
+        "X509v3 Key Usage: critical\n                Digital Signature", "X509v3 Subject Key Identifier",
+        "X509v3 Authority Key Identifier", "Not After : Dec 31 23:59:59 9999 GMT"}) {
     EXPECT_THAT(text.out, HasSubstr(shown)) << shown << "\n" << text.out;
   }
   // A key in a file claims no TPM residency (TCG policies 2.23.133.11.1.x).
@@ -148,14 +149,17 @@ TEST_F(FactoryIssueTest, OurCloudAcceptsItOverCurl) {
                                 .extensions = {{"subjectAltName", "IP:127.0.0.1"}}},
                                **key, factory->issuing.get(), *factory->issuing_key);
   ASSERT_TRUE(cert) << cert.error().ToString();
-  ASSERT_TRUE(WriteFileAtomic(File("server.pem"), *CertificatePem(**cert) + *CertificatePem(*factory->issuing)));
+  ASSERT_TRUE(
+      WriteFileAtomic(File("server.pem"), *CertificatePem(**cert) + *CertificatePem(*factory->issuing)));
   ASSERT_TRUE(WritePrivateKeyPem(File("server.key"), **key));
-  auto cloud = CloudServer::Start({.certificate = File("server.pem"), .private_key = File("server.key"),
-                                   .factory_ca = FactoryCa(), .log = File("cloud.jsonl")});
+  auto cloud = CloudServer::Start({.certificate = File("server.pem"),
+                                   .private_key = File("server.key"),
+                                   .factory_ca = FactoryCa(),
+                                   .log = File("cloud.jsonl")});
   ASSERT_TRUE(cloud) << cloud.error().ToString();
-  auto answer = Run({"curl", "--silent", "--show-error", "--cert", Prefix() + ".pem", "--key",
-                     Prefix() + ".key", "--cacert", FactoryCa(),
-                     fmt::format("https://127.0.0.1:{}/v1/identity", (*cloud)->port())});
+  auto answer =
+      Run({"curl", "--silent", "--show-error", "--cert", Prefix() + ".pem", "--key", Prefix() + ".key",
+           "--cacert", FactoryCa(), fmt::format("https://127.0.0.1:{}/v1/identity", (*cloud)->port())});
   (*cloud)->Stop();
   ASSERT_EQ(answer.exit_status, 0) << answer.err;
   auto verdict = nlohmann::json::parse(answer.out);
@@ -180,8 +184,7 @@ struct BadInput {
   std::string reason;
 };
 
-class FactoryIssueBadInputTest : public FactoryIssueTest,
-                                 public ::testing::WithParamInterface<BadInput> {};
+class FactoryIssueBadInputTest : public FactoryIssueTest, public ::testing::WithParamInterface<BadInput> {};
 
 TEST_P(FactoryIssueBadInputTest, IsAUsageErrorWithTheReasonAndWritesNothing) {
   std::vector<std::string> args = {"factory", "issue"};
@@ -200,21 +203,25 @@ TEST_P(FactoryIssueBadInputTest, IsAUsageErrorWithTheReasonAndWritesNothing) {
 INSTANTIATE_TEST_SUITE_P(
     Inputs, FactoryIssueBadInputTest,
     ::testing::Values(
-        BadInput{"SerialWithUnderscore", {"--serial", "CW_1"},
+        BadInput{"SerialWithUnderscore",
+                 {"--serial", "CW_1"},
                  "the serial number 'CW_1' has a character that a certificate's PrintableString "
                  "cannot hold at position 3 (byte 0x5f)"},
-        BadInput{"SerialTooLong", {"--serial", std::string(65, '7')},
+        BadInput{"SerialTooLong",
+                 {"--serial", std::string(65, '7')},
                  "the serial number must be 1 to 64 characters, got 65"},
         BadInput{"EmptyModel", {"--model", ""}, "the model must be 1 to 64 characters, got 0"},
         BadInput{"OddHex", {"--hw-serial", "abc"}, "--hw-serial \"abc\" is not an even number of hex digits"},
-        BadInput{"NotHex", {"--hw-serial", "zz"}, "--hw-serial \"zz\" holds a character that is not a hex digit"},
-        BadInput{"UnknownAlgorithm", {"--alg", "dsa"}, "unknown key algorithm 'dsa': use ecc-p256 or rsa-2048"},
+        BadInput{
+            "NotHex", {"--hw-serial", "zz"}, "--hw-serial \"zz\" holds a character that is not a hex digit"},
+        BadInput{
+            "UnknownAlgorithm", {"--alg", "dsa"}, "unknown key algorithm 'dsa': use ecc-p256 or rsa-2048"},
         BadInput{"NoFactory", {"--dir", "/nonexistent-factory"}, "/nonexistent-factory holds no factory CA"}),
     [](const auto& instance) { return instance.param.name; });
 
 TEST_F(FactoryIssueTest, OutputDirectoryMustExist) {
-  auto out = Idevid({"factory", "issue", "--dir", Factory(), "--serial", "CW1", "--model", "M",
-                     "--out", File("nowhere/unit")});
+  auto out = Idevid({"factory", "issue", "--dir", Factory(), "--serial", "CW1", "--model", "M", "--out",
+                     File("nowhere/unit")});
   EXPECT_EQ(out.exit_status, 4);
   EXPECT_THAT(out.err, HasSubstr("no such directory \"" + File("nowhere") + "\""));
 }
@@ -225,7 +232,8 @@ TEST_F(FactoryIssueTest, ExistingOutputIsKeptUnlessForced) {
   std::string first_key = *ReadFileText(Prefix() + ".key");
   auto refused = Issue("CW2");
   EXPECT_EQ(refused.exit_status, 4);
-  EXPECT_THAT(refused.err, HasSubstr("idevid: \"" + Prefix() + ".pem\" already exists; pass --force to replace it"));
+  EXPECT_THAT(refused.err,
+              HasSubstr("idevid: \"" + Prefix() + ".pem\" already exists; pass --force to replace it"));
   EXPECT_EQ(*ReadFileText(Prefix() + ".pem"), first);
   EXPECT_EQ(*ReadFileText(Prefix() + ".key"), first_key);
   // Any one of the three files is enough to refuse.

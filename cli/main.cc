@@ -4,18 +4,18 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
-#include "core/display_text.h"
 #include "cli/bench_command.h"
 #include "cli/cloud_commands.h"
 #include "cli/device_commands.h"
-#include "engine/exit_codes.h"
 #include "cli/factory_commands.h"
 #include "cli/run_command.h"
 #include "cli/tpm_command.h"
+#include "core/display_text.h"
+#include "engine/exit_codes.h"
 
 namespace {
 
@@ -44,8 +44,8 @@ bool ReportUnknownCommand(const CLI::App& app) {
   for (const CLI::App* c = &chosen; c != &app; c = c->get_parent()) path = c->get_name() + " " + path;
   std::string names;
   for (const CLI::App* c : commands) names += (names.empty() ? "" : ", ") + c->get_name();
-  std::cerr << "idevid: unknown command '" << path << idevid::DisplayText(left.front())
-            << "'; " << path << "commands: " << names << " (idevid " << path << "--help)\n";
+  std::cerr << "idevid: unknown command '" << path << idevid::DisplayText(left.front()) << "'; " << path
+            << "commands: " << names << " (idevid " << path << "--help)\n";
   return true;
 }
 

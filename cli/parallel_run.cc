@@ -64,7 +64,8 @@ Result<std::vector<Unit>> StartUnits(const ParallelRun& run) {
     }
     IDEVID_ASSIGN_OR_RETURN(unit.process, ChildProcess::Spawn({.argv = argv, .log = unit.dir / "run.log"}),
                             "starting unit {}", k + 1);
-    std::cerr << fmt::format("unit {} ({}): started, log in {}\n", k + 1, unit.serial, (unit.dir / "run.log").string());
+    std::cerr << fmt::format("unit {} ({}): started, log in {}\n", k + 1, unit.serial,
+                             (unit.dir / "run.log").string());
     units.push_back(std::move(unit));
   }
   return units;
@@ -96,7 +97,8 @@ void AwaitUnits(std::vector<Unit>& units, const ParallelRun& run) {
     }
     return done || std::chrono::steady_clock::now() > deadline;
   };
-  PollUntil(all_ended, std::chrono::hours(24), std::chrono::milliseconds(100));  // units keep their own deadlines
+  PollUntil(all_ended, std::chrono::hours(24),
+            std::chrono::milliseconds(100));  // units keep their own deadlines
   for (auto& u : units) {
     if (!u.exit_code) u.exit_code = ExitCodeOf(u.process.Stop());
   }
@@ -127,7 +129,9 @@ int RunUnitsInParallel(const ParallelRun& run) {
   nlohmann::json summary = nlohmann::json::array();
   for (const auto& u : *units) {
     worst = Worst(worst, *u.exit_code);
-    summary.push_back({{"serial", u.serial}, {"report", u.dir.string()}, {"outcome", OutcomeOf(u)},
+    summary.push_back({{"serial", u.serial},
+                       {"report", u.dir.string()},
+                       {"outcome", OutcomeOf(u)},
                        {"exit_code", *u.exit_code}});
   }
   if (auto w = WriteFileAtomic(run.report / "units.json", summary.dump(2) + "\n"); !w) {

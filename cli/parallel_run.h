@@ -15,9 +15,9 @@ std::string NthSerial(const std::string& base, int k);
 
 struct ParallelRun {
   int units = 1;
-  std::filesystem::path report;                          // unit k writes to report/unit-<k+1>/
-  std::function<std::vector<std::string>(int k)> args;   // unit k's arguments after `idevid run`
-  std::function<bool()> interrupted;                     // polled; true forwards SIGINT to all
+  std::filesystem::path report;                         // unit k writes to report/unit-<k+1>/
+  std::function<std::vector<std::string>(int k)> args;  // unit k's arguments after `idevid run`
+  std::function<bool()> interrupted;                    // polled; true forwards SIGINT to all
 };
 
 // Starts every unit, reports each as it ends, writes report/units.json atomically and returns

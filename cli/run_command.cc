@@ -13,15 +13,15 @@
 
 #include <fmt/format.h>
 
-#include "engine/exit_codes.h"
 #include "cli/option_checks.h"
 #include "cli/parallel_run.h"
 #include "cli/tpm_args.h"
-#include "engine/bench_file.h"
-#include "engine/progress.h"
-#include "engine/tested_unit.h"
 #include "core/display_text.h"
 #include "core/work_dir.h"
+#include "engine/bench_file.h"
+#include "engine/exit_codes.h"
+#include "engine/progress.h"
+#include "engine/tested_unit.h"
 #include "reports/report_writers.h"
 #include "scenarios/scenarios.h"
 
@@ -43,8 +43,8 @@ struct RunArgs {
   std::string station;
   std::string serial = "CW0000000001";
   std::string model = "SRX4300";
-  std::string shard;  // "I/N", 1-based
-  std::string bench;  // bench file
+  std::string shard;   // "I/N", 1-based
+  std::string bench;   // bench file
   std::string inject;  // faults in front of every TPM connection
   int soak_seconds = 30;
   bool keep_work = false;  // leave the bench's directory for inspection
@@ -52,8 +52,8 @@ struct RunArgs {
   PerformanceLimits limits;
   std::string cloud_inventory;  // the units the bench's cloud accepts; empty: every verified unit
   int stop_cloud_after = 0;     // stop the bench's cloud after this many scenarios; 0: never
-  int parallel = 1;   // units at once, each on its own embedded swtpm
-  bool serial_given = false;  // --serial/--model or the bench file named the unit
+  int parallel = 1;             // units at once, each on its own embedded swtpm
+  bool serial_given = false;    // --serial/--model or the bench file named the unit
   bool model_given = false;
 };
 
@@ -96,14 +96,15 @@ Result<Shard> ResolveShard(const std::string& flag) {
     try {
       Shard s{std::stoi(i) + (1 - base), std::stoi(n)};
       if (s.total >= 1 && s.index >= 1 && s.index <= s.total) return s;
-    } catch (const std::exception&) {
-    }
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("shard '{}/{}' is not I/N with 1 <= I <= N", i, n));
+    } catch (const std::exception&) {}
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("shard '{}/{}' is not I/N with 1 <= I <= N", i, n));
   };
   if (!flag.empty()) {
     auto slash = flag.find('/');
     if (slash == std::string::npos) {
-      return UsageError(UsageCode::kInvalidArgument, fmt::format("--shard {} is not I/N", QuotedDisplayText(flag)));
+      return UsageError(UsageCode::kInvalidArgument,
+                        fmt::format("--shard {} is not I/N", QuotedDisplayText(flag)));
     }
     return parse(flag.substr(0, slash), flag.substr(slash + 1), 1);
   }
@@ -120,16 +121,17 @@ Result<std::vector<Scenario>> Selected(const std::vector<std::string>& suites, S
   auto known = SuiteNames();
   for (const auto& s : suites) {
     if (std::find(known.begin(), known.end(), s) == known.end()) {
-      return UsageError(UsageCode::kInvalidArgument,
-                        fmt::format("unknown suite '{}'; the suites are: {}", DisplayText(s), fmt::join(known, ", ")));
+      return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown suite '{}'; the suites are: {}",
+                                                                 DisplayText(s), fmt::join(known, ", ")));
     }
   }
   std::vector<Scenario> chosen;
   int k = 0;
   for (auto& scenario : AllScenarios()) {
     auto on_request = OnRequestSuites();
-    bool wanted = suites.empty() ? std::find(on_request.begin(), on_request.end(), scenario.suite) == on_request.end()
-                                 : std::find(suites.begin(), suites.end(), scenario.suite) != suites.end();
+    bool wanted = suites.empty()
+                      ? std::find(on_request.begin(), on_request.end(), scenario.suite) == on_request.end()
+                      : std::find(suites.begin(), suites.end(), scenario.suite) != suites.end();
     if (wanted && (k++ % shard.total) == shard.index - 1) chosen.push_back(std::move(scenario));
   }
   return chosen;
@@ -153,7 +155,8 @@ int Finish(RunRecord& record, const std::string& report_dir) {
 // With `stop_cloud_after` N > 0, the bench's cloud stops once N scenarios have run.
 void RunScenarios(const std::vector<Scenario>& scenarios, TestedUnit& unit, RunRecord& record,
                   int stop_cloud_after) {
-  RunProgress progress(std::cerr, IsAnsiTerminal(STDERR_FILENO), scenarios.size(), TerminalWidth(STDERR_FILENO));
+  RunProgress progress(std::cerr, IsAnsiTerminal(STDERR_FILENO), scenarios.size(),
+                       TerminalWidth(STDERR_FILENO));
   for (const auto& scenario : scenarios) {
     if (g_interrupted) {
       record.scenarios.push_back(NotRunScenario(scenario));
@@ -177,8 +180,10 @@ std::optional<std::string> WrongUnit(const RunArgs& args, const TestedUnit& unit
        {std::tuple{"serial", args.serial_given, args.serial, unit.options().serial},
         std::tuple{"model", args.model_given, args.model, unit.options().model}}) {
     if (named && expected != found) {
-      return fmt::format("the TPM holds the idev-id of {} {}, the bench expects {}: is this the right "
-                         "unit on the bench?", what, found, expected);
+      return fmt::format(
+          "the TPM holds the idev-id of {} {}, the bench expects {}: is this the right "
+          "unit on the bench?",
+          what, found, expected);
     }
   }
   return std::nullopt;
@@ -189,8 +194,9 @@ std::optional<std::string> WrongUnit(const RunArgs& args, const TestedUnit& unit
 Result<std::vector<Scenario>> PlanRun(const RunArgs& args, const Result<void>& bench, RunRecord& record) {
   IDEVID_TRY(bench);
   if (args.target == "swtpm" && args.no_provision) {
-    return UsageError(UsageCode::kConflict, "--no-provision needs a --target whose TPM already holds an "
-                                            "identity; the embedded swtpm starts empty");
+    return UsageError(UsageCode::kConflict,
+                      "--no-provision needs a --target whose TPM already holds an "
+                      "identity; the embedded swtpm starts empty");
   }
   IDEVID_TRY(LoadHierarchyAuth(args.auth));
   IDEVID_ASSIGN_OR_RETURN(Shard shard, ResolveShard(args.shard));
@@ -208,18 +214,24 @@ struct RunFailure {
 // record. Everything the bench started has stopped when this returns, also after an interrupt.
 std::optional<RunFailure> RunOnTheUnit(const RunArgs& args, const std::filesystem::path& work,
                                        const std::vector<Scenario>& scenarios, RunRecord& record) {
-  auto unit = TestedUnit::Prepare({.work_dir = work, .serial = args.serial, .model = args.model,
-                                      .tcti = TargetTcti(args.target), .provision = !args.no_provision,
-                                      .factory_ca = args.factory_ca, .factory = args.factory,
-                                      .limits = args.limits, .inject = args.inject,
-                                      .soak_seconds = args.soak_seconds,
-                                      .cloud_inventory = args.cloud_inventory.empty()
-                                                             ? std::nullopt
-                                                             : std::optional<std::filesystem::path>(args.cloud_inventory),
-                                      .on_identified = [&](const std::string& serial, const std::string& model) {
-                                        record.serial = serial;
-                                        record.model = model;
-                                      }});
+  auto unit = TestedUnit::Prepare(
+      {.work_dir = work,
+       .serial = args.serial,
+       .model = args.model,
+       .tcti = TargetTcti(args.target),
+       .provision = !args.no_provision,
+       .factory_ca = args.factory_ca,
+       .factory = args.factory,
+       .limits = args.limits,
+       .inject = args.inject,
+       .soak_seconds = args.soak_seconds,
+       .cloud_inventory = args.cloud_inventory.empty()
+                              ? std::nullopt
+                              : std::optional<std::filesystem::path>(args.cloud_inventory),
+       .on_identified = [&](const std::string& serial, const std::string& model) {
+         record.serial = serial;
+         record.model = model;
+       }});
   if (!unit) return RunFailure{unit.error().message(), ExitCodeFor(unit.error())};
   if (auto wrong = WrongUnit(args, **unit)) {  // a failed check, not a broken bench
     return RunFailure{*wrong, kExitFail};
@@ -279,7 +291,9 @@ int Run(const RunArgs& args, const Result<void>& bench) {
 
 // --parallel N: N `idevid run` processes of one unit each, serials counted up from --serial.
 int RunParallel(const RunArgs& args, const Result<void>& bench) {
-  auto usage = [](const std::string& message) { return ReportError(UsageError(UsageCode::kConflict, message).value()); };
+  auto usage = [](const std::string& message) {
+    return ReportError(UsageError(UsageCode::kConflict, message).value());
+  };
   if (!bench) return ReportError(bench.error());
   if (args.target != "swtpm") {
     return usage("--parallel runs units on embedded swtpm instances; a --target TPM is one unit");
@@ -288,27 +302,32 @@ int RunParallel(const RunArgs& args, const Result<void>& bench) {
     return usage("--parallel provisions each unit's embedded swtpm; --no-provision has no identity to test");
   }
   HandleInterrupts(OnInterrupt);
-  ParallelRun run{args.parallel, args.report, [&](int k) {
-    // Explicit, so that a bench file's target or provision setting cannot send a unit elsewhere.
-    std::vector<std::string> a = {"--target", "swtpm", "--provision", "--serial", NthSerial(args.serial, k),
-                                  "--model", args.model};
-    auto add = [&](const char* flag, const std::string& value) {
-      if (!value.empty()) a.insert(a.end(), {flag, value});
-    };
-    add("--station", args.station);
-    add("--factory", args.factory);
-    add("--bench", args.bench);
-    add("--shard", args.shard);
-    add("--inject", args.inject);
-    add("--soak-seconds", std::to_string(args.soak_seconds));
-    add("--cloud-inventory", args.cloud_inventory);
-    if (args.stop_cloud_after > 0) add("--stop-cloud-after", std::to_string(args.stop_cloud_after));
-    add("--owner-auth-file", args.auth.owner_auth_file);
-    add("--endorsement-auth-file", args.auth.endorsement_auth_file);
-    if (args.keep_work) a.push_back("--keep-work");
-    add("--suite", fmt::format("{}", fmt::join(args.suites, ",")));
-    return a;
-  }, [] { return g_interrupted.load(); }};
+  ParallelRun run{args.parallel, args.report,
+                  [&](int k) {
+                    // Explicit, so that a bench file's target or provision setting cannot send a unit
+                    // elsewhere.
+                    std::vector<std::string> a = {
+                        "--target", "swtpm",   "--provision", "--serial", NthSerial(args.serial, k),
+                        "--model",  args.model};
+                    auto add = [&](const char* flag, const std::string& value) {
+                      if (!value.empty()) a.insert(a.end(), {flag, value});
+                    };
+                    add("--station", args.station);
+                    add("--factory", args.factory);
+                    add("--bench", args.bench);
+                    add("--shard", args.shard);
+                    add("--inject", args.inject);
+                    add("--soak-seconds", std::to_string(args.soak_seconds));
+                    add("--cloud-inventory", args.cloud_inventory);
+                    if (args.stop_cloud_after > 0)
+                      add("--stop-cloud-after", std::to_string(args.stop_cloud_after));
+                    add("--owner-auth-file", args.auth.owner_auth_file);
+                    add("--endorsement-auth-file", args.auth.endorsement_auth_file);
+                    if (args.keep_work) a.push_back("--keep-work");
+                    add("--suite", fmt::format("{}", fmt::join(args.suites, ",")));
+                    return a;
+                  },
+                  [] { return g_interrupted.load(); }};
   return RunUnitsInParallel(run);
 }
 
@@ -322,8 +341,9 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "swtpm (the embedded default), abrmd (the system's tpm2-abrmd) or a TCTI such as "
                   "device:/dev/tpmrm0")
       ->capture_default_str();
-  auto* no_provision = run->add_flag("--no-provision", args->no_provision,
-                                     "Test the identity already in the TPM (never replaced); needs --factory-ca");
+  auto* no_provision =
+      run->add_flag("--no-provision", args->no_provision,
+                    "Test the identity already in the TPM (never replaced); needs --factory-ca");
   run->add_flag("--provision", args->provision,
                 "Provision the TPM (the default; overrides a bench file's provision: false)")
       ->excludes(no_provision);

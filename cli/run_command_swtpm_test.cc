@@ -14,9 +14,9 @@
 #include "core/file_io.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
+#include "engine/process.h"
 #include "fixtures/report_checks.h"
 #include "fixtures/tpm_fixture.h"
-#include "engine/process.h"
 
 namespace idevid {
 namespace {
@@ -64,15 +64,15 @@ TEST_F(RunCommandTest, EverySuitePassesOnTheEmbeddedSwtpmAndTheThreeReportsAreWr
     EXPECT_EQ(s["outcome"], "PASS") << s.dump();
     suites.insert(s["suite"]);
   }
-  EXPECT_EQ(suites, (std::set<std::string>{"boot-load", "verify-refusal", "ssli-tpm", "ssli-file",
-                                           "negative", "faults", "performance"}));
+  EXPECT_EQ(suites, (std::set<std::string>{"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative",
+                                           "faults", "performance"}));
   pugi::xml_document junit;
   ASSERT_TRUE(junit.load_file((std::filesystem::path(Report()) / "junit.xml").c_str()));
   EXPECT_EQ(junit.select_nodes("//testcase").size(), record["scenarios"].size());
   auto valid = testing::ValidateJunitXml(std::filesystem::path(Report()) / "junit.xml");
   EXPECT_TRUE(valid) << valid.error().message();
-  auto rendered = testing::ScreenshotHtml(std::filesystem::path(Report()) / "report.html", temp_.path() / "report.png",
-                                      1280, 2400);
+  auto rendered = testing::ScreenshotHtml(std::filesystem::path(Report()) / "report.html",
+                                          temp_.path() / "report.png", 1280, 2400);
   ASSERT_TRUE(rendered) << rendered.error().message();
   auto shot = testing::ReadScreenshot(temp_.path() / "report.png", 0x1565c0);
   ASSERT_TRUE(shot) << shot.error().message();
@@ -267,7 +267,8 @@ TEST_F(RunCommandTest, TheSoakSuiteRecordsHandshakesFailuresMemoryAndTransientSl
   auto record = Record();
   ASSERT_EQ(record["scenarios"].size(), 1u);
   std::map<std::string, double> figures;
-  for (const auto& m : record["scenarios"][0]["phases"].back()["measurements"]) figures[m["name"]] = m["value"];
+  for (const auto& m : record["scenarios"][0]["phases"].back()["measurements"])
+    figures[m["name"]] = m["value"];
   EXPECT_GT(figures["handshakes"], 0);
   EXPECT_EQ(figures.at("failures"), 0);
   EXPECT_EQ(figures.at("tpm_transient_slots_lost"), 0);
@@ -281,9 +282,9 @@ TEST_F(RunCommandTest, TheSoakSuiteRecordsHandshakesFailuresMemoryAndTransientSl
 // private keys: there are some (the CAs', the cloud's, the file certificate's), none in a log or
 // report, and none is the key of idev-id, which never leaves the TPM.
 TEST_F(RunCommandTest, NoFileOfARunHoldsTheTpmIdentitysPrivateKey) {
-  auto run = RunCommand({IDEVID_BINARY, "run", "--report", Report(), "--keep-work", "--suite",
-                         "boot-load,ssli-tpm,negative"},
-                        {{"TSS2_LOG", "all+NONE"}, {"TMPDIR", temp_.path().string()}}, std::chrono::seconds(180));
+  auto run = RunCommand(
+      {IDEVID_BINARY, "run", "--report", Report(), "--keep-work", "--suite", "boot-load,ssli-tpm,negative"},
+      {{"TSS2_LOG", "all+NONE"}, {"TMPDIR", temp_.path().string()}}, std::chrono::seconds(180));
   ASSERT_TRUE(run && run->exit_status == 0) << run->err;
   std::filesystem::path work;
   for (const auto& e : std::filesystem::directory_iterator(temp_.path())) {
@@ -313,7 +314,8 @@ TEST_F(RunCommandTest, NoFileOfARunHoldsTheTpmIdentitysPrivateKey) {
 class RunOnTargetTest : public RunCommandTest {
  protected:
   void SetUp() override {
-    auto start = RunCommand({IDEVID_BINARY, "tpm", "start", "--state", State(), "--abrmd", "--manufacture", "--json"});
+    auto start =
+        RunCommand({IDEVID_BINARY, "tpm", "start", "--state", State(), "--abrmd", "--manufacture", "--json"});
     ASSERT_TRUE(start && start->exit_status == 0);
     auto j = nlohmann::json::parse(start->out);
     tcti_ = j["tcti"];
@@ -344,7 +346,8 @@ TEST_F(RunOnTargetTest, ProvisionsWithTheGivenFactoryThenTestsTheIdentityItKeeps
   ASSERT_EQ(RunOn({"--factory", Factory(), "--serial", "LAB-1"}).exit_status, 0);
   auto again = RunOn({"--factory", Factory()});
   EXPECT_EQ(again.exit_status, 4) << "an identity on the target is never replaced";
-  EXPECT_NE(again.err.find("the TPM already holds an identity (key at 0x81020000;"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("the TPM already holds an identity (key at 0x81020000;"), std::string::npos)
+      << again.err;
   EXPECT_NE(again.err.find("test it with --no-provision --factory-ca FILE"), std::string::npos) << again.err;
   // Every option the hint names is one `idevid run` has.
   auto help = RunCommand({IDEVID_BINARY, "run", "--help"});
@@ -353,7 +356,8 @@ TEST_F(RunOnTargetTest, ProvisionsWithTheGivenFactoryThenTestsTheIdentityItKeeps
   std::string hint = again.err;
   int named = 0;
   while (std::regex_search(hint, option, std::regex("--[a-z][a-z-]*"))) {
-    EXPECT_NE(help->out.find(option.str() + " "), std::string::npos) << option.str() << " is not an option of run";
+    EXPECT_NE(help->out.find(option.str() + " "), std::string::npos)
+        << option.str() << " is not an option of run";
     ++named;
     hint = option.suffix();
   }
@@ -369,13 +373,15 @@ TEST_F(RunOnTargetTest, ProvisionsWithTheGivenFactoryThenTestsTheIdentityItKeeps
 
 TEST_F(RunOnTargetTest, ABenchFileSetsUpTheBenchOnceAndNamesTheUnitItExpects) {
   auto provisioned = RunCommand({IDEVID_BINARY, "provision", "--tcti", tcti_, "--factory", Factory(),
-                                 "--serial", "LAB-1", "--model", "SRX4300"}, env_);
+                                 "--serial", "LAB-1", "--model", "SRX4300"},
+                                env_);
   ASSERT_TRUE(provisioned && provisioned->exit_status == 0) << provisioned->err;
   auto bench = temp_.path() / "bench.yaml";
-  ASSERT_TRUE(WriteFileAtomic(bench, "target: \"" + tcti_ + "\"\nstation: LAB-07\nprovision: false\n"
-                                     "factory_ca: factory/factory-ca.pem\n"
-                                     "unit: {serial: LAB-1, model: SRX4300}\n"
-                                     "suites: [verify-refusal]\nreport: bench-reports\n"));
+  ASSERT_TRUE(WriteFileAtomic(bench, "target: \"" + tcti_ +
+                                         "\"\nstation: LAB-07\nprovision: false\n"
+                                         "factory_ca: factory/factory-ca.pem\n"
+                                         "unit: {serial: LAB-1, model: SRX4300}\n"
+                                         "suites: [verify-refusal]\nreport: bench-reports\n"));
   auto run = RunCommand({IDEVID_BINARY, "run", "--bench", bench.string()}, env_, std::chrono::seconds(180));
   ASSERT_TRUE(run);
   ASSERT_EQ(run->exit_status, 0) << run->err;
@@ -385,17 +391,20 @@ TEST_F(RunOnTargetTest, ABenchFileSetsUpTheBenchOnceAndNamesTheUnitItExpects) {
   ASSERT_FALSE(record["scenarios"].empty());
   for (const auto& s : record["scenarios"]) EXPECT_EQ(s["suite"], "verify-refusal");
 
-  auto wrong = RunCommand({IDEVID_BINARY, "run", "--bench", bench.string(), "--serial", "LAB-2",
-                           "--report", Report()}, env_, std::chrono::seconds(180));
+  auto wrong =
+      RunCommand({IDEVID_BINARY, "run", "--bench", bench.string(), "--serial", "LAB-2", "--report", Report()},
+                 env_, std::chrono::seconds(180));
   ASSERT_TRUE(wrong);
   EXPECT_EQ(wrong->exit_status, 1) << "the wrong unit on the bench is a failed check";
   EXPECT_NE(wrong->err.find("the TPM holds the idev-id of serial LAB-1, the bench expects LAB-2"),
-            std::string::npos) << wrong->err;
+            std::string::npos)
+      << wrong->err;
   EXPECT_EQ(Record()["outcome"], "FAIL");
   EXPECT_EQ(Record()["unit"]["serial"], "LAB-1") << "the record names the unit that was on the bench";
   auto junit = Junit();  // the document owns the nodes: it must outlive them
   auto failure = junit.select_node("//testcase[@classname='idevid run'][@name='run']/failure").node();
-  EXPECT_NE(std::string(failure.attribute("message").value()).find("the bench expects LAB-2"), std::string::npos);
+  EXPECT_NE(std::string(failure.attribute("message").value()).find("the bench expects LAB-2"),
+            std::string::npos);
   auto counts = JunitAsCiReadsIt();
   EXPECT_EQ(counts.failures, 1) << "a CI server that reads only JUnit sees the wrong unit";
 
@@ -426,7 +435,8 @@ TEST_F(RunCommandTest, ASwtpmKilledMidRunEndsTheRunWithAnErrorRecordAndNoProcess
   ASSERT_TRUE(PollUntil([&] { return LogTail(temp_.path() / "run.log").find("[3/") != std::string::npos; },
                         std::chrono::seconds(60)));
   // The embedded swtpm's state lives in <TMPDIR>/idevid-run-XXXXXX/tpm.
-  auto swtpm = RunCommand({"pgrep", "-f", "swtpm socket.*" + (temp_.path() / "idevid-run-").string() + "[^/]*/tpm/"});
+  auto swtpm =
+      RunCommand({"pgrep", "-f", "swtpm socket.*" + (temp_.path() / "idevid-run-").string() + "[^/]*/tpm/"});
   ASSERT_TRUE(swtpm && !swtpm->out.empty()) << LogTail(temp_.path() / "run.log");
   ::kill(std::stoi(swtpm->out), SIGKILL);
   ASSERT_TRUE(PollUntil([&] { return child->Ended().has_value(); }, std::chrono::seconds(150)))
@@ -459,10 +469,13 @@ TEST_F(RunCommandTest, AnInterruptedRunLeavesNoProcessAndAnAbortedRecord) {
   std::size_t not_run = 0;
   for (const auto& s : record["scenarios"]) not_run += s["message"] == "not run: the run was interrupted";
   EXPECT_GT(not_run, 0u) << "an interrupt at the second scenario leaves some unrun";
-  EXPECT_NE(record["message"].get<std::string>().find(fmt::format(
-                "of {} scenarios", record["scenarios"].size())), std::string::npos) << record["message"];
+  EXPECT_NE(
+      record["message"].get<std::string>().find(fmt::format("of {} scenarios", record["scenarios"].size())),
+      std::string::npos)
+      << record["message"];
   auto junit = Junit();
-  EXPECT_EQ(junit.select_nodes("//testcase/error[@message='not run: the run was interrupted']").size(), not_run);
+  EXPECT_EQ(junit.select_nodes("//testcase/error[@message='not run: the run was interrupted']").size(),
+            not_run);
   EXPECT_TRUE(junit.select_node("//testcase[@classname='idevid run'][@name='run']/error"));
   auto counts = JunitAsCiReadsIt();
   EXPECT_GT(counts.failures + counts.errors, static_cast<int>(not_run));
@@ -476,11 +489,16 @@ TEST_F(RunCommandTest, AnInterruptedParallelRunAbortsEveryUnitAndLeavesNoProcess
                                     .log = temp_.path() / "parallel.log",
                                     .env = {{"TSS2_LOG", "all+NONE"}, {"TMPDIR", temp_.path().string()}}});
   ASSERT_TRUE(child);
-  auto unit_log = [&](int k) { return std::filesystem::path(Report()) / fmt::format("unit-{}", k) / "run.log"; };
+  auto unit_log = [&](int k) {
+    return std::filesystem::path(Report()) / fmt::format("unit-{}", k) / "run.log";
+  };
   // Both units are past provisioning and into their scenarios.
-  ASSERT_TRUE(PollUntil([&] {
-    return LogTail(unit_log(1)).find("[2/") != std::string::npos && LogTail(unit_log(2)).find("[2/") != std::string::npos;
-  }, std::chrono::seconds(90)));
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return LogTail(unit_log(1)).find("[2/") != std::string::npos &&
+               LogTail(unit_log(2)).find("[2/") != std::string::npos;
+      },
+      std::chrono::seconds(90)));
   ::kill(child->pid(), SIGINT);
   ASSERT_TRUE(PollUntil([&] { return child->Ended().has_value(); }, std::chrono::seconds(90)));
   EXPECT_EQ(*child->Ended(), "exited with status 2") << LogTail(temp_.path() / "parallel.log");

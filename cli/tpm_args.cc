@@ -6,11 +6,11 @@
 
 #include <fmt/format.h>
 
+#include "cli/option_checks.h"
+#include "cli/tpm_state_file.h"
 #include "core/display_text.h"
 #include "core/file_io.h"
 #include "core/tpm_capability.h"
-#include "cli/option_checks.h"
-#include "cli/tpm_state_file.h"
 
 namespace idevid::cli {
 
@@ -18,19 +18,21 @@ void AddTpmOptions(CLI::App& command, TpmArgs& args) {
   auto* tcti = command.add_option(
       "--tcti", args.tcti,
       "TPM to use: swtpm:host=H,port=P | mssim:... | device:/dev/tpmrm0 | tabrmd:bus_type=...");
-  auto* state = command.add_option("--state", args.state,
-                                   "Use the TPM that 'idevid tpm start --state DIR' started");
+  auto* state =
+      command.add_option("--state", args.state, "Use the TPM that 'idevid tpm start --state DIR' started");
   tcti->excludes(state);
   state->excludes(tcti);
   AddHierarchyAuthOptions(command, args);
 }
 
 void AddHierarchyAuthOptions(CLI::App& command, TpmArgs& args) {
-  command.add_option("--owner-auth-file", args.owner_auth_file,
-                     "File holding the owner hierarchy's authorization value (or IDEVID_OWNER_AUTH)")
+  command
+      .add_option("--owner-auth-file", args.owner_auth_file,
+                  "File holding the owner hierarchy's authorization value (or IDEVID_OWNER_AUTH)")
       ->check(ExistingFileCheck());
-  command.add_option("--endorsement-auth-file", args.endorsement_auth_file,
-                     "File holding the endorsement hierarchy's authorization value (or IDEVID_ENDORSEMENT_AUTH)")
+  command
+      .add_option("--endorsement-auth-file", args.endorsement_auth_file,
+                  "File holding the endorsement hierarchy's authorization value (or IDEVID_ENDORSEMENT_AUTH)")
       ->check(ExistingFileCheck());
 }
 
@@ -41,8 +43,9 @@ Result<void> LoadHierarchyAuth(const TpmArgs& args) {
     IDEVID_ASSIGN_OR_RETURN(std::string text, ReadFileText(*file), "reading a hierarchy authorization file");
     if (!text.empty() && text.back() == '\n') text.pop_back();
     if (text.find('\0') != std::string::npos) {
-      return UsageError(UsageCode::kInvalidArgument,
-                        fmt::format("{} holds a NUL byte: give the authorization value as text", QuotedDisplayText(*file)));
+      return UsageError(
+          UsageCode::kInvalidArgument,
+          fmt::format("{} holds a NUL byte: give the authorization value as text", QuotedDisplayText(*file)));
     }
     ::setenv(variable, text.c_str(), 1);  // this process only: children do not inherit it
   }
@@ -62,7 +65,8 @@ Result<std::string> ResolveTcti(const TpmArgs& args) {
 
 Result<TpmContext> OpenTpm(const TpmArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(std::string tcti, ResolveTcti(args));
-  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(60)}));
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm,
+                          TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(60)}));
   IDEVID_TRY(EnsureStarted(tpm), "starting the TPM at {}", QuotedDisplayText(tcti));
   return tpm;
 }
@@ -81,8 +85,9 @@ Result<std::uint32_t> ParseHandle(const std::string& what, const std::string& te
   std::uint32_t value = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("{} '{}' is not a number (use hex like 0x81020000)", what, DisplayText(text)));
+    return UsageError(
+        UsageCode::kInvalidArgument,
+        fmt::format("{} '{}' is not a number (use hex like 0x81020000)", what, DisplayText(text)));
   }
   return value;
 }

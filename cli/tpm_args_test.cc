@@ -15,10 +15,10 @@
 namespace idevid::cli {
 namespace {
 
-using ::testing::StartsWith;
 using idevid::testing::IsOk;
 using idevid::testing::ResultIs;
 using idevid::testing::TempDir;
+using ::testing::StartsWith;
 
 TEST(ParseHandleTest, ReadsHexAndDecimal) {
   EXPECT_EQ(ParseHandle("--handle", "0x81020000").value_or(0), 0x81020000u);
@@ -33,8 +33,9 @@ TEST(ParseHandleTest, AnythingElseIsAUsageErrorNamingTheOption) {
                          StartsWith(std::string("--nv-index '") + text + "' is not a number")))
         << text;
   }
-  EXPECT_THAT(ParseHandle("--handle", "0x8\x1b[2J"),
-              ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, StartsWith("--handle '0x8\\x1b[2J'")));
+  EXPECT_THAT(
+      ParseHandle("--handle", "0x8\x1b[2J"),
+      ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, StartsWith("--handle '0x8\\x1b[2J'")));
 }
 
 TEST(ResolveTctiTest, TheTctiGivenIsTheTcti) {
@@ -50,8 +51,9 @@ TEST(ResolveTctiTest, WithoutTctiOrStateItIsAUsageError) {
 
 TEST(ResolveTctiTest, AStateDirectoryWithoutATpmIsAUsageError) {
   TempDir temp;
-  EXPECT_THAT(ResolveTcti({.state = temp.path().string()}),
-              ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState, StartsWith("no TPM was started with --state")));
+  EXPECT_THAT(
+      ResolveTcti({.state = temp.path().string()}),
+      ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState, StartsWith("no TPM was started with --state")));
 }
 
 TEST(LoadHierarchyAuthTest, AFileWithANulByteIsAUsageError) {

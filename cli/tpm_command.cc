@@ -8,11 +8,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/tpm_args.h"
+#include "cli/tpm_state_file.h"
 #include "core/tpm_capability.h"
 #include "core/tpm_context.h"
 #include "engine/exit_codes.h"
-#include "cli/tpm_args.h"
-#include "cli/tpm_state_file.h"
 #include "engine/process.h"
 #include "engine/swtpm_instance.h"
 
@@ -32,8 +32,8 @@ struct InfoArgs {
 };
 
 TpmStateRecord RecordOf(const SwtpmInstance& tpm) {
-  TpmStateRecord r{tpm.tcti(), tpm.swtpm_tcti(), tpm.port(), tpm.swtpm_pid(),
-                   tpm.state_dir().string(), std::nullopt};
+  TpmStateRecord r{tpm.tcti(),      tpm.swtpm_tcti(),         tpm.port(),
+                   tpm.swtpm_pid(), tpm.state_dir().string(), std::nullopt};
   if (tpm.abrmd()) {
     r.abrmd = TpmStateRecord::Abrmd{tpm.abrmd()->abrmd_pid(), tpm.abrmd()->dbus_pid(),
                                     tpm.abrmd()->bus_address(), tpm.abrmd()->bus_name()};
@@ -55,10 +55,8 @@ int Start(const StartArgs& args) {
                                          "with 'idevid tpm stop --state {}'",
                                          args.state, args.state)));
   }
-  auto tpm = SwtpmInstance::Start({.state_dir = args.state,
-                                   .with_abrmd = args.abrmd,
-                                   .detach = true,
-                                   .manufacture = args.manufacture});
+  auto tpm = SwtpmInstance::Start(
+      {.state_dir = args.state, .with_abrmd = args.abrmd, .detach = true, .manufacture = args.manufacture});
   if (!tpm) return ReportError(tpm.error());
   TpmStateRecord record = RecordOf(*tpm);
   if (auto written = WriteStateRecord(args.state, record); !written) {
@@ -71,8 +69,7 @@ int Start(const StartArgs& args) {
   } else {
     std::cout << record.tcti << "\n";
     if (record.abrmd) {
-      std::cerr << "clients need: export DBUS_SESSION_BUS_ADDRESS=" << record.abrmd->bus_address
-                << "\n";
+      std::cerr << "clients need: export DBUS_SESSION_BUS_ADDRESS=" << record.abrmd->bus_address << "\n";
     }
   }
   return kExitPass;
@@ -106,19 +103,19 @@ nlohmann::json InfoJson(const TpmInfo& info, const std::vector<TPM2_HANDLE>& per
     for (auto h : handles) out.push_back(fmt::format("{:#010x}", h));
     return out;
   };
-  return {{"manufacturer", info.manufacturer},     {"vendor_string", info.vendor_string},
+  return {{"manufacturer", info.manufacturer},         {"vendor_string", info.vendor_string},
           {"firmware_version", info.firmware_version}, {"spec_revision", info.spec_revision},
-          {"nv_buffer_max", info.nv_buffer_max},   {"nv_index_max", info.nv_index_max},
-          {"transient_slots_min", info.transient_min},
-          {"transient_slots_free", info.transient_avail},
-          {"persistent_handles", hex(persistent)}, {"nv_indices", hex(nv)}};
+          {"nv_buffer_max", info.nv_buffer_max},       {"nv_index_max", info.nv_index_max},
+          {"transient_slots_min", info.transient_min}, {"transient_slots_free", info.transient_avail},
+          {"persistent_handles", hex(persistent)},     {"nv_indices", hex(nv)}};
 }
 
 // What `idevid tpm info` shows of the TPM the options name.
 Result<nlohmann::json> ReadInfo(const TpmArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args));
   IDEVID_ASSIGN_OR_RETURN(TpmInfo info, ReadTpmInfo(tpm), "reading the TPM's properties");
-  IDEVID_ASSIGN_OR_RETURN(auto persistent, ListHandles(tpm, TPM2_HT_PERSISTENT), "listing persistent handles");
+  IDEVID_ASSIGN_OR_RETURN(auto persistent, ListHandles(tpm, TPM2_HT_PERSISTENT),
+                          "listing persistent handles");
   IDEVID_ASSIGN_OR_RETURN(auto nv, ListHandles(tpm, TPM2_HT_NV_INDEX), "listing NV indices");
   return InfoJson(info, persistent, nv);
 }

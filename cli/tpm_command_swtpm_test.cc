@@ -8,18 +8,18 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "fixtures/tpm_fixture.h"
-#include "engine/exit_codes.h"
 #include "cli/tpm_state_file.h"
+#include "engine/exit_codes.h"
 #include "engine/ports.h"
 #include "engine/process.h"
+#include "fixtures/tpm_fixture.h"
 
 namespace idevid::cli {
 namespace {
 
+using idevid::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using idevid::testing::TempDir;
 using namespace std::chrono_literals;
 
 // Runs the idevid binary with `args`; a command that cannot be run fails the test.
@@ -33,8 +33,7 @@ CommandOutput Idevid(const std::vector<std::string>& args,
 }
 
 std::string Describe(const CommandOutput& output) {
-  return "exit " + std::to_string(output.exit_status) + "\nstdout: " + output.out +
-         "\nstderr: " + output.err;
+  return "exit " + std::to_string(output.exit_status) + "\nstdout: " + output.out + "\nstderr: " + output.err;
 }
 
 // The processes a record names, with what each one's command line contains.
@@ -121,9 +120,8 @@ TEST_P(TpmCommandSwtpmTest, StartPrintsTheRecordAndLeavesTheProcessesRunning) {
 }
 
 TEST_P(TpmCommandSwtpmTest, InfoByTctiReportsTheIbmSimulator) {
-  CommandOutput output = Idevid(
-      {"tpm", "info", "--tcti", started_["tcti"].get<std::string>(), "--json"},
-      ClientEnvironment());
+  CommandOutput output =
+      Idevid({"tpm", "info", "--tcti", started_["tcti"].get<std::string>(), "--json"}, ClientEnvironment());
   ASSERT_EQ(output.exit_status, kExitPass) << Describe(output);
   auto info = nlohmann::json::parse(output.out);
   EXPECT_EQ(info["manufacturer"], "IBM");
@@ -166,8 +164,7 @@ TEST_F(TpmCommandTest, StartWithoutJsonPrintsTheTctiAndTheBusToExport) {
   TpmStateRecord record = Record();
   ASSERT_TRUE(record.abrmd);
   EXPECT_EQ(output.out, record.tcti + "\n");
-  EXPECT_THAT(output.err,
-              HasSubstr("export DBUS_SESSION_BUS_ADDRESS=" + record.abrmd->bus_address));
+  EXPECT_THAT(output.err, HasSubstr("export DBUS_SESSION_BUS_ADDRESS=" + record.abrmd->bus_address));
 }
 
 // --- errors --------------------------------------------------------------------------------------
@@ -215,25 +212,33 @@ INSTANTIATE_TEST_SUITE_P(
                      {"tpm", "start", "--state", "{dir}", "--bogus"},
                      kExitUsage,
                      "not expected: --bogus"},
-        CliErrorCase{"UnknownSubcommand", {"tpm", "frobnicate"}, kExitUsage,
+        CliErrorCase{"UnknownSubcommand",
+                     {"tpm", "frobnicate"},
+                     kExitUsage,
                      "unknown command 'tpm frobnicate'; tpm commands: start, stop"},
         CliErrorCase{"StopWithoutState", {"tpm", "stop"}, kExitUsage, "--state is required"},
-        CliErrorCase{"InfoWithoutTpm", {"tpm", "info"}, kExitUsage,
-                     "name the TPM with --tcti TCTI or --state DIR"},
+        CliErrorCase{
+            "InfoWithoutTpm", {"tpm", "info"}, kExitUsage, "name the TPM with --tcti TCTI or --state DIR"},
         CliErrorCase{"InfoWithTctiAndState",
                      {"tpm", "info", "--tcti", "swtpm:port={port}", "--state", "{dir}"},
                      kExitUsage,
                      "--tcti excludes --state"},
-        CliErrorCase{"StopWhatWasNotStarted", {"tpm", "stop", "--state", "{dir}"}, kExitUsage,
+        CliErrorCase{"StopWhatWasNotStarted",
+                     {"tpm", "stop", "--state", "{dir}"},
+                     kExitUsage,
                      "no TPM was started with --state {dir}"},
-        CliErrorCase{"InfoOnWhatWasNotStarted", {"tpm", "info", "--state", "{dir}"}, kExitUsage,
+        CliErrorCase{"InfoOnWhatWasNotStarted",
+                     {"tpm", "info", "--state", "{dir}"},
+                     kExitUsage,
                      "no TPM was started with --state {dir}"},
         CliErrorCase{"InfoOnNothingListening",
                      {"tpm", "info", "--tcti", "swtpm:host=127.0.0.1,port={port}"},
                      kExitInfrastructure,
                      "cannot connect to the TPM through TCTI 'swtpm:host=127.0.0.1,port={port}'"},
-        CliErrorCase{"InfoOnUnknownTcti", {"tpm", "info", "--tcti", "idevid-no-such-tcti"},
-                     kExitInfrastructure, "TCTI 'idevid-no-such-tcti'"}),
+        CliErrorCase{"InfoOnUnknownTcti",
+                     {"tpm", "info", "--tcti", "idevid-no-such-tcti"},
+                     kExitInfrastructure,
+                     "TCTI 'idevid-no-such-tcti'"}),
     [](const auto& instance) { return instance.param.name; });
 
 }  // namespace

@@ -16,11 +16,11 @@
 namespace idevid::cli {
 
 struct TpmStateRecord {
-  std::string tcti;          // what clients use
+  std::string tcti;  // what clients use
   std::string swtpm_tcti;
   std::uint16_t port = 0;
   pid_t swtpm_pid = -1;
-  std::string state_dir;     // absolute; swtpm's command line contains it
+  std::string state_dir;  // absolute; swtpm's command line contains it
   struct Abrmd {
     pid_t abrmd_pid = -1;
     pid_t dbus_pid = -1;

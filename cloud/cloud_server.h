@@ -17,13 +17,13 @@ namespace idevid {
 
 struct CloudOptions {
   std::string host = "127.0.0.1";
-  std::uint16_t port = 0;                   // 0: any free port (see CloudServer::port)
-  std::filesystem::path certificate;        // the server's certificate (PEM, may hold a chain)
-  std::filesystem::path private_key;        // its key (PEM)
-  std::filesystem::path factory_ca;         // factory-ca.pem: what device chains must reach
+  std::uint16_t port = 0;                          // 0: any free port (see CloudServer::port)
+  std::filesystem::path certificate;               // the server's certificate (PEM, may hold a chain)
+  std::filesystem::path private_key;               // its key (PEM)
+  std::filesystem::path factory_ca;                // factory-ca.pem: what device chains must reach
   std::optional<std::filesystem::path> inventory;  // serial,model CSV
-  std::filesystem::path log;                // JSON lines, appended
-  std::chrono::milliseconds io_timeout{10000};  // the longest wait for a client's next byte
+  std::filesystem::path log;                       // JSON lines, appended
+  std::chrono::milliseconds io_timeout{10000};     // the longest wait for a client's next byte
   // Whole-phase deadlines, however the client's bytes trickle in: a client that has not
   // completed the TLS handshake, or then sent its request head, by these is dropped as stalled.
   std::chrono::milliseconds handshake_deadline{10000};

@@ -21,16 +21,16 @@
 #include <gtest/gtest.h>
 
 #include "cloud/cloud_server.h"
-#include "cloud/testing/server_certificate.h"
 #include "cloud/testing/doubtful_identities.h"
+#include "cloud/testing/server_certificate.h"
 #include "core/file_io.h"
 #include "core/idevid_profile.h"
 #include "core/testing/result_matchers.h"
 #include "core/unique_fd.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
-#include "fixtures/tpm_fixture.h"
 #include "engine/process.h"
+#include "fixtures/tpm_fixture.h"
 #include "provisioning/factory.h"
 
 namespace idevid {
@@ -144,16 +144,21 @@ class CloudServerTest : public ::testing::Test {
     ASSERT_TRUE(cloud) << cloud.error().ToString();
     cloud_ = std::move(*cloud);
   }
-  void WriteInventory(const std::string& text) { ASSERT_TRUE(WriteFileAtomic(dir() / "inventory.csv", text)); }
+  void WriteInventory(const std::string& text) {
+    ASSERT_TRUE(WriteFileAtomic(dir() / "inventory.csv", text));
+  }
 
-  std::string Url(const std::string& path) const { return fmt::format("https://127.0.0.1:{}{}", cloud_->port(), path); }
+  std::string Url(const std::string& path) const {
+    return fmt::format("https://127.0.0.1:{}{}", cloud_->port(), path);
+  }
   std::string Peer() const { return fmt::format("127.0.0.1:{}", cloud_->port()); }
 
   // curl with the device's identity, trusting the cloud's CA.
   CommandOutput Curl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"curl", "-sS", "--cacert", (dir() / "cloud-ca" / "root-ca.pem").string(),
-                                     "--cert", (dir() / "device.pem").string(), "--key",
-                                     (dir() / "device.key").string()};
+    std::vector<std::string> argv = {"curl",     "-sS",
+                                     "--cacert", (dir() / "cloud-ca" / "root-ca.pem").string(),
+                                     "--cert",   (dir() / "device.pem").string(),
+                                     "--key",    (dir() / "device.key").string()};
     argv.insert(argv.end(), args.begin(), args.end());
     auto run = RunCommand(argv, {}, 30s);
     EXPECT_TRUE(run);
@@ -162,9 +167,12 @@ class CloudServerTest : public ::testing::Test {
   // openssl s_client with the device's identity sending GET /v1/identity; stdin is then closed
   // and -ign_eof keeps it reading until the cloud closes.
   CommandOutput SClient(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"openssl", "s_client", "-connect", Peer(), "-cert",
-                                     (dir() / "device.pem").string(), "-key", (dir() / "device.key").string(),
-                                     "-CAfile", (dir() / "cloud-ca" / "root-ca.pem").string(), "-ign_eof"};
+    std::vector<std::string> argv = {"openssl",  "s_client",
+                                     "-connect", Peer(),
+                                     "-cert",    (dir() / "device.pem").string(),
+                                     "-key",     (dir() / "device.key").string(),
+                                     "-CAfile",  (dir() / "cloud-ca" / "root-ca.pem").string(),
+                                     "-ign_eof"};
     argv.insert(argv.end(), args.begin(), args.end());
     auto run = RunCommand(argv, {}, 30s, "GET /v1/identity HTTP/1.1\r\nHost: cloud.example\r\n\r\n");
     EXPECT_TRUE(run);

@@ -41,8 +41,8 @@ TEST_P(BadInventoryTest, IsAConfigErrorNamingTheLine) {
 
 INSTANTIATE_TEST_SUITE_P(
     Files, BadInventoryTest,
-    ::testing::Values(BadInventory{"DuplicateSerial", "CW1,A\nCW2,B\nCW1,C\n", "inv.csv:3: serial CW1 is listed twice",
-                                   ConfigCode::kConflict},
+    ::testing::Values(BadInventory{"DuplicateSerial", "CW1,A\nCW2,B\nCW1,C\n",
+                                   "inv.csv:3: serial CW1 is listed twice", ConfigCode::kConflict},
                       BadInventory{"NoModel", "CW1\n", "inv.csv:1: expected 'serial,model', got 'CW1'",
                                    ConfigCode::kSyntax},
                       BadInventory{"EmptySerial", ",SRX\n", "inv.csv:1: expected 'serial,model', got ',SRX'",
@@ -110,20 +110,21 @@ INSTANTIATE_TEST_SUITE_P(
         VerdictCase{"CaAsLeaf", AsCa(), std::nullopt, false, "a CA certificate cannot be a device identity"},
         VerdictCase{"WrongKeyUsage", WrongUsage(), std::nullopt, false,
                     "the certificate's KeyUsage lacks digitalSignature"},
-        VerdictCase{"EmptyHwSerialNum", testing::IdevidSpecWithHwSerials("CW1", {Bytes{}}), std::nullopt, false,
-                    "hardwareModuleName hwSerialNum is empty"},
+        VerdictCase{"EmptyHwSerialNum", testing::IdevidSpecWithHwSerials("CW1", {Bytes{}}), std::nullopt,
+                    false, "hardwareModuleName hwSerialNum is empty"},
         VerdictCase{"TwoHardwareModuleNamesThatDiffer",
-                    testing::IdevidSpecWithHwSerials("CW1", {Bytes(32, 1), Bytes(32, 2)}), std::nullopt, false,
-                    "subjectAltName holds 2 hardwareModuleName entries that differ"},
+                    testing::IdevidSpecWithHwSerials("CW1", {Bytes(32, 1), Bytes(32, 2)}), std::nullopt,
+                    false, "subjectAltName holds 2 hardwareModuleName entries that differ"},
         VerdictCase{"TheSameHardwareModuleNameTwice",
-                    testing::IdevidSpecWithHwSerials("CW1", {Bytes(32, 1), Bytes(32, 1)}), std::nullopt, true, "ok"},
+                    testing::IdevidSpecWithHwSerials("CW1", {Bytes(32, 1), Bytes(32, 1)}), std::nullopt, true,
+                    "ok"},
         VerdictCase{"HwSerialNumOf60KB", testing::IdevidSpecWithHwSerials("CW1", {Bytes(60000, 0x5a)}),
                     std::nullopt, false, "hardwareModuleName hwSerialNum is 60000 bytes, more than 64"},
         VerdictCase{"HwSerialNumOf64Bytes", testing::IdevidSpecWithHwSerials("CW1", {Bytes(64, 1)}),
                     std::nullopt, true, "ok"},
-        VerdictCase{"NoSerial", CertificateSpec{.subject = {{"CN", "SRX4300"}}, .not_after = "20991231235959Z"},
-                    std::nullopt, false,
-                    "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)"}),
+        VerdictCase{
+            "NoSerial", CertificateSpec{.subject = {{"CN", "SRX4300"}}, .not_after = "20991231235959Z"},
+            std::nullopt, false, "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)"}),
     [](const auto& test) { return std::string(test.param.name); });
 
 // A certificate that breaks several rules is refused with every one of them, in the order the
@@ -135,10 +136,9 @@ TEST(IdentityVerdictTest, ACertificateBreakingTwoRulesIsRefusedWithBothFindings)
   EXPECT_FALSE(v.accepted);
   using ::testing::ElementsAre;
   using ::testing::Field;
-  EXPECT_THAT(v.findings.findings(),
-              ElementsAre(Field(&Finding::id, "not-a-device-certificate"),
-                          Field(&Finding::id, "hw-module-name-missing"),
-                          Field(&Finding::id, "serial-not-in-inventory")));
+  EXPECT_THAT(v.findings.findings(), ElementsAre(Field(&Finding::id, "not-a-device-certificate"),
+                                                 Field(&Finding::id, "hw-module-name-missing"),
+                                                 Field(&Finding::id, "serial-not-in-inventory")));
   EXPECT_EQ(v.reason, "a CA certificate cannot be a device identity");
   nlohmann::json j = v.ToJson();
   EXPECT_EQ(j["reason"], v.reason);
@@ -159,11 +159,13 @@ TEST(IdentityVerdictTest, AnAcceptedCertificateHasNoFindings) {
 // The device_certificate fuzzer's corpus holds the doubtful identities as DER; set
 // IDEVID_WRITE_CORPUS=1 to write them anew (self-signed: the verdict does not look at the chain).
 TEST(DoubtfulIdentityCorpusTest, HoldsEachDoubtfulIdentityTheCloudRefuses) {
-  std::filesystem::path corpus = std::filesystem::path(IDEVID_SOURCE_DIR) / "fixtures/fuzz/device_certificate";
+  std::filesystem::path corpus =
+      std::filesystem::path(IDEVID_SOURCE_DIR) / "fixtures/fuzz/device_certificate";
   for (const auto& doubtful : testing::DoubtfulIdentities()) {
     std::filesystem::path file = corpus / (doubtful.name + ".der");
     if (std::getenv("IDEVID_WRITE_CORPUS") != nullptr) {
-      ASSERT_TRUE(WriteFileAtomic(file, *CertificateDer(*Cert(testing::IdevidSpecWithHwSerials("CW1", doubtful.hw_serials)))));
+      ASSERT_TRUE(WriteFileAtomic(
+          file, *CertificateDer(*Cert(testing::IdevidSpecWithHwSerials("CW1", doubtful.hw_serials)))));
     }
     auto cert = LoadCertificateFile(file);
     ASSERT_TRUE(cert) << cert.error().ToString();

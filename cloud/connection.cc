@@ -28,10 +28,11 @@ void Unfinished(ConnectionRecord& r, std::string_view phase, IoOutcome how, cons
   auto deadline = phase == "handshake" ? s.handshake_deadline : s.request_deadline;
   if (how == IoOutcome::kIdle || how == IoOutcome::kDeadline) {
     r.outcome = "stalled";
-    r.reason = how == IoOutcome::kIdle
-                   ? fmt::format("the client stalled: nothing for {} ms during the {}", s.io_timeout.count(), phase)
-                   : fmt::format("the client stalled: the {} took longer than its deadline of {} ms", phase,
-                                 deadline.count());
+    r.reason =
+        how == IoOutcome::kIdle
+            ? fmt::format("the client stalled: nothing for {} ms during the {}", s.io_timeout.count(), phase)
+            : fmt::format("the client stalled: the {} took longer than its deadline of {} ms", phase,
+                          deadline.count());
     return;
   }
   r.outcome = how == IoOutcome::kClosed ? "closed" : "failed";
@@ -83,7 +84,8 @@ bool Handshake(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecord& 
   }
   if (RefusePlainHttp(fd, r)) return false;
   int done = 0;
-  IoOutcome how = DriveSsl(ssl, fd, [ssl] { return SSL_accept(ssl); }, bounds, &done);
+  IoOutcome how = DriveSsl(
+      ssl, fd, [ssl] { return SSL_accept(ssl); }, bounds, &done);
   if (how == IoOutcome::kDone) return true;
   if (how == IoOutcome::kFailed || SSL_get_verify_result(ssl) != X509_V_OK) {
     HandshakeRefused(ssl, r);
@@ -100,7 +102,8 @@ IoOutcome ReadHead(SSL* ssl, int fd, const ConnectionSettings& s, std::string& h
   char buffer[1024];
   while (head.find("\r\n\r\n") == std::string::npos && head.size() <= kMaxRequestHeadBytes) {
     int n = 0;
-    IoOutcome how = DriveSsl(ssl, fd, [&] { return SSL_read(ssl, buffer, sizeof buffer); }, bounds, &n);
+    IoOutcome how = DriveSsl(
+        ssl, fd, [&] { return SSL_read(ssl, buffer, sizeof buffer); }, bounds, &n);
     if (how != IoOutcome::kDone) return how;
     head.append(buffer, static_cast<std::size_t>(n));
   }
@@ -115,7 +118,8 @@ IdentityVerdict JudgeSession(SSL* ssl, const ConnectionSettings& s, ConnectionRe
   r.cipher = SSL_get_cipher_name(ssl);
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (cert == nullptr) {
-    return IdentityVerdict::Refused("client-certificate-missing", "the session carries no client certificate");
+    return IdentityVerdict::Refused("client-certificate-missing",
+                                    "the session carries no client certificate");
   }
   r.DescribeCertificate(*cert);
   // RFC 5280 6.1.3 (a)(2): the full handshake checked the validity period when it began; a session
@@ -133,8 +137,7 @@ void ServeRequest(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecor
   IoOutcome how = ReadHead(ssl, fd, s, head);
   if (!head.empty()) r.request = DisplayText(RequestLine(head));
   if (how != IoOutcome::kDone) return Unfinished(r, "request", how, s);
-  HttpResponse response =
-      head.find("\r\n\r\n") == std::string::npos ? HeadTooLarge() : Answer(head, verdict);
+  HttpResponse response = head.find("\r\n\r\n") == std::string::npos ? HeadTooLarge() : Answer(head, verdict);
   r.outcome = response.outcome;
   r.status = response.status;
   r.served = response.served;
@@ -145,14 +148,16 @@ void ServeRequest(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecor
   }
   std::string bytes = FormatResponse(response);
   int written = 0;
-  (void)DriveSsl(ssl, fd, [&] { return SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size())); },
-                 Within(s.io_timeout, s.io_timeout), &written);
+  (void)DriveSsl(
+      ssl, fd, [&] { return SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size())); },
+      Within(s.io_timeout, s.io_timeout), &written);
   ClearOpenSslErrors();
 }
 
 }  // namespace
 
-void ServeConnection(UniqueFd socket, std::string peer, const ConnectionSettings& settings, ConnectionLog& log) {
+void ServeConnection(UniqueFd socket, std::string peer, const ConnectionSettings& settings,
+                     ConnectionLog& log) {
   int fd = socket.get();
   ConnectionRecord record;
   record.peer = std::move(peer);

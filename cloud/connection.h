@@ -19,9 +19,9 @@ namespace idevid {
 // What a connection is served with; the context and inventory outlive the call.
 struct ConnectionSettings {
   SSL_CTX* ctx = nullptr;
-  std::chrono::milliseconds io_timeout;          // the longest wait for the next byte
-  std::chrono::milliseconds handshake_deadline;  // the whole TLS handshake
-  std::chrono::milliseconds request_deadline;    // the whole HTTP request head
+  std::chrono::milliseconds io_timeout;                       // the longest wait for the next byte
+  std::chrono::milliseconds handshake_deadline;               // the whole TLS handshake
+  std::chrono::milliseconds request_deadline;                 // the whole HTTP request head
   std::shared_ptr<const std::optional<Inventory>> inventory;  // never null
 };
 

@@ -45,15 +45,23 @@ void ConnectionRecord::DescribeCertificate(const X509& cert) {
 }
 
 nlohmann::json ConnectionRecord::ToJson() const {
-  return {{"time", Now()},           {"peer", peer},
-          {"outcome", outcome},      {"phase", OrNull(phase)},
-          {"status", OrNull(status)}, {"served", OrNull(served)},
-          {"verdict", OrNull(verdict)}, {"reason", reason},
+  return {{"time", Now()},
+          {"peer", peer},
+          {"outcome", outcome},
+          {"phase", OrNull(phase)},
+          {"status", OrNull(status)},
+          {"served", OrNull(served)},
+          {"verdict", OrNull(verdict)},
+          {"reason", reason},
           {"findings", OrNull(findings)},
-          {"request", OrNull(request)}, {"resumed", resumed},
-          {"protocol", protocol},    {"cipher", cipher},
-          {"serial", serial},        {"model", model},
-          {"hw_serial", OrNull(hw_serial)}, {"fingerprint", OrNull(fingerprint)}};
+          {"request", OrNull(request)},
+          {"resumed", resumed},
+          {"protocol", protocol},
+          {"cipher", cipher},
+          {"serial", serial},
+          {"model", model},
+          {"hw_serial", OrNull(hw_serial)},
+          {"fingerprint", OrNull(fingerprint)}};
 }
 
 ConnectionLog::~ConnectionLog() { Close(); }

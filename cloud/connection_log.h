@@ -18,22 +18,22 @@ namespace idevid {
 
 // What happened on one connection.
 struct ConnectionRecord {
-  std::string peer;                    // "ip:port"
-  std::string outcome;                 // served, handshake-failed, stalled, closed, bad-request, ...
-  std::optional<std::string> phase;    // "handshake" or "request": where a stall or close came
-  std::optional<int> status;           // the HTTP status answered; nullopt when none was
-  std::optional<std::string> served;   // the resource served; nullopt when none was
-  std::optional<std::string> verdict;  // "accepted"/"rejected" when the client was judged
-  std::string reason;                  // the first finding's evidence, or what went wrong
+  std::string peer;                        // "ip:port"
+  std::string outcome;                     // served, handshake-failed, stalled, closed, bad-request, ...
+  std::optional<std::string> phase;        // "handshake" or "request": where a stall or close came
+  std::optional<int> status;               // the HTTP status answered; nullopt when none was
+  std::optional<std::string> served;       // the resource served; nullopt when none was
+  std::optional<std::string> verdict;      // "accepted"/"rejected" when the client was judged
+  std::string reason;                      // the first finding's evidence, or what went wrong
   std::optional<nlohmann::json> findings;  // every finding of the verdict served; nullopt when none was
-  std::optional<std::string> request;  // the request line, escaped
-  bool resumed = false;                // an abbreviated handshake on a session of before
+  std::optional<std::string> request;      // the request line, escaped
+  bool resumed = false;                    // an abbreviated handshake on a session of before
   std::string protocol;
   std::string cipher;
-  std::string serial;                              // subject serialNumber, escaped
-  std::string model;                               // subject CN, escaped
-  std::optional<std::string> hw_serial;            // hardwareModuleName hwSerialNum, hex
-  std::optional<std::string> fingerprint;          // SHA-256 over the client certificate's DER
+  std::string serial;                      // subject serialNumber, escaped
+  std::string model;                       // subject CN, escaped
+  std::optional<std::string> hw_serial;    // hardwareModuleName hwSerialNum, hex
+  std::optional<std::string> fingerprint;  // SHA-256 over the client certificate's DER
 
   // The facts the client certificate states (fingerprint, serial, model, hw_serial).
   void DescribeCertificate(const X509& cert);

@@ -64,8 +64,9 @@ HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict) {
                    fmt::format("the request line {} is not METHOD TARGET HTTP/1.x", QuotedDisplayText(line)));
   }
   if (parts->target != kIdentityPath) {
-    return Refusal(404, "not-found", fmt::format("no resource {}; only GET {} is served",
-                                                 QuotedDisplayText(parts->target), kIdentityPath));
+    return Refusal(404, "not-found",
+                   fmt::format("no resource {}; only GET {} is served", QuotedDisplayText(parts->target),
+                               kIdentityPath));
   }
   if (parts->method != "GET") {  // RFC 9110 15.5.6: 405 names the methods allowed
     HttpResponse r = Refusal(405, "method-not-allowed",
@@ -103,9 +104,9 @@ HttpResponse PlainHttpOnTlsPort() {
 }
 
 std::string FormatResponse(const HttpResponse& response) {
-  std::string text = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-                                 response.status, ReasonPhrase(response.status),
-                                 response.content_type, response.body.size());
+  std::string text =
+      fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n", response.status,
+                  ReasonPhrase(response.status), response.content_type, response.body.size());
   for (const auto& [name, value] : response.headers) text += fmt::format("{}: {}\r\n", name, value);
   return text + "Connection: close\r\n\r\n" + response.body;
 }

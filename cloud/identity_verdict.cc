@@ -58,8 +58,8 @@ void JudgeHardwareModuleName(const X509& cert, Verdict& verdict) {
     return;
   }
   if ((*hwmn)->hw_type != kOidTpm2HwType) {
-    verdict.Add("hw-type-not-tpm2", fmt::format("hardwareModuleName hwType {} is not a TPM 2.0",
-                                                DisplayText((*hwmn)->hw_type)));
+    verdict.Add("hw-type-not-tpm2",
+                fmt::format("hardwareModuleName hwType {} is not a TPM 2.0", DisplayText((*hwmn)->hw_type)));
   }
   // RFC 4108 5 / TCG TPM 2.0 Keys for Device Identity 8.4: hwSerialNum names the unit's TPM.
   std::size_t hw_serial = (*hwmn)->hw_serial.size();
@@ -72,7 +72,7 @@ void JudgeHardwareModuleName(const X509& cert, Verdict& verdict) {
 
 // The certificate rules of RFC 5280 and 802.1AR a device identity keeps.
 void JudgeProfile(const X509& cert, Verdict& verdict) {
-  X509* c = const_cast<X509*>(&cert);  // the getters cache decoded extensions
+  X509* c = const_cast<X509*>(&cert);                           // the getters cache decoded extensions
   if (X509_get0_serialNumber(c)->type == V_ASN1_NEG_INTEGER) {  // RFC 5280 4.1.2.2
     verdict.Add("certificate-serial-negative", "the certificate's serial number is negative");
   }
@@ -88,7 +88,8 @@ void JudgeProfile(const X509& cert, Verdict& verdict) {
 
 // The subject names the unit: one serialNumber and one CN (802.1AR 8.8), printable.
 void JudgeSubject(const IdentityVerdict& v, Verdict& verdict) {
-  static constexpr const char* kRule = "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)";
+  static constexpr const char* kRule =
+      "the subject must carry exactly one serialNumber and one CN (802.1AR 8.8)";
   if (v.serial.empty()) verdict.Add("subject-serial-missing", kRule);
   if (v.model.empty()) verdict.Add("subject-model-missing", kRule);
   for (const auto& [what, value] : {std::pair{"serial", v.serial}, std::pair{"model", v.model}}) {

@@ -20,9 +20,9 @@
 #include "core/x509_build.h"
 #include "device/config/config_parser.h"
 #include "device/ssli/ssli_client.h"
-#include "fixtures/tpm_fixture.h"
 #include "engine/ports.h"
 #include "engine/process.h"
+#include "fixtures/tpm_fixture.h"
 #include "provisioning/factory.h"
 #include "provisioning/provisioner.h"
 
@@ -101,8 +101,9 @@ class SsliCloudTest : public testing::TpmTestBase, public ::testing::Test {
   }
   void StartCloud(const std::string& factory_ca, std::optional<std::string> inventory = std::nullopt,
                   std::chrono::milliseconds io_timeout = std::chrono::seconds(10)) {
-    CloudOptions options{"127.0.0.1", 0, dir() / "server.pem", dir() / "server.key", factory_ca,
-                         std::nullopt, dir() / "cloud.log", io_timeout};
+    CloudOptions options{"127.0.0.1",          0,          dir() / "server.pem",
+                         dir() / "server.key", factory_ca, std::nullopt,
+                         dir() / "cloud.log",  io_timeout};
     if (inventory) {
       ASSERT_TRUE(WriteFileAtomic(dir() / "inventory.csv", *inventory));
       options.inventory = dir() / "inventory.csv";
@@ -113,8 +114,8 @@ class SsliCloudTest : public testing::TpmTestBase, public ::testing::Test {
   }
   std::string FactoryCa() const { return FactoryFiles::Chain(dir() / "factory").string(); }
   Result<SsliResult> Connect(const std::string& profile, std::string tcti = "") {
-    return SsliConnect({&*config_, profile, std::nullopt, tcti.empty() ? swtpm().tcti() : tcti,
-                        "127.0.0.1", cloud_->port()});
+    return SsliConnect({&*config_, profile, std::nullopt, tcti.empty() ? swtpm().tcti() : tcti, "127.0.0.1",
+                        cloud_->port()});
   }
   std::vector<nlohmann::json> CloudLog() {
     std::vector<nlohmann::json> lines;
@@ -155,9 +156,9 @@ TEST_F(SsliCloudTest, OurClientResumesAndEachResumedSessionIsJudgedAgainstTheInv
   StartCloud(FactoryCa(), "CW9876543210,SRX4300\n");
   for (const char* profile : {"tpm13", "tpm12"}) {
     SCOPED_TRACE(profile);
-    auto client = SsliClient::Create({&*config_, profile, std::nullopt, swtpm().tcti(), "127.0.0.1",
-                                      cloud_->port()},
-                                     {.resume_sessions = true});
+    auto client =
+        SsliClient::Create({&*config_, profile, std::nullopt, swtpm().tcti(), "127.0.0.1", cloud_->port()},
+                           {.resume_sessions = true});
     ASSERT_TRUE(client) << client.error().ToString();
     auto first = (*client)->Connect();
     ASSERT_TRUE(first) << first.error().ToString();
@@ -204,12 +205,11 @@ TEST_F(SsliCloudTest, Tpm2OpensslWithTheSameTpmKeyIsAcceptedToo) {
   ASSERT_TRUE(WriteFileAtomic(pem, *CertificatePem(**LoadCertificateFile(der))));
   auto env = swtpm().ClientEnvironment();
   env["TPM2OPENSSL_TCTI"] = swtpm().tcti();
-  auto run = RunCommand({"openssl", "s_client", "-provider", "tpm2", "-provider", "default",
-                         "-key", "handle:0x81020000", "-cert", pem.string(), "-CAfile",
-                         (dir() / "cloud-ca" / "root-ca.pem").string(), "-connect",
-                         fmt::format("127.0.0.1:{}", cloud_->port()), "-quiet"},
-                        env, std::chrono::seconds(60),
-                        "GET /v1/identity HTTP/1.1\r\nHost: cloud.example\r\n\r\n");
+  auto run = RunCommand(
+      {"openssl", "s_client", "-provider", "tpm2", "-provider", "default", "-key", "handle:0x81020000",
+       "-cert", pem.string(), "-CAfile", (dir() / "cloud-ca" / "root-ca.pem").string(), "-connect",
+       fmt::format("127.0.0.1:{}", cloud_->port()), "-quiet"},
+      env, std::chrono::seconds(60), "GET /v1/identity HTTP/1.1\r\nHost: cloud.example\r\n\r\n");
   ASSERT_TRUE(run);
   EXPECT_NE(run->out.find(R"("serial":"CW9876543210","verdict":"accepted")"), std::string::npos)
       << run->out << run->err;
@@ -253,7 +253,8 @@ TEST_F(SsliCloudTest, AKeyThatDoesNotMatchIdevidFailsBeforeTheHandshake) {
   ASSERT_TRUE(key);
   ASSERT_TRUE(PersistKey(tpm(), key->object, 0x81020000));
   auto result = Connect("tpm13");
-  EXPECT_THAT(result, ResultInDomain(ErrorDomain::kVerify, HasSubstr("does not match the idev-id certificate")));
+  EXPECT_THAT(result,
+              ResultInDomain(ErrorDomain::kVerify, HasSubstr("does not match the idev-id certificate")));
   EXPECT_EQ(cloud_->connections(), 0u);
 }
 
@@ -305,8 +306,9 @@ TEST_F(SsliCloudTest, ACloudThatNeverAnswersFailsTheSessionAtTheProfilesHandshak
   auto start = std::chrono::steady_clock::now();
   auto result = SsliConnect({&*config_, "quick", std::nullopt, swtpm().tcti(), "127.0.0.1", silent.port()});
   auto waited = std::chrono::steady_clock::now() - start;
-  EXPECT_THAT(result, ResultIs(ErrorDomain::kPeer, PeerCode::kTimeout,
-                                HasSubstr("the cloud did not answer within the profile's handshake-timeout of 1 s")));
+  EXPECT_THAT(result,
+              ResultIs(ErrorDomain::kPeer, PeerCode::kTimeout,
+                       HasSubstr("the cloud did not answer within the profile's handshake-timeout of 1 s")));
   EXPECT_GE(waited, std::chrono::milliseconds(900));
   EXPECT_LT(waited, std::chrono::seconds(10)) << "the wait has a deadline";
 }
@@ -316,7 +318,7 @@ TEST_F(SsliCloudTest, ACloudThatDiesMidHandshakeIsACleanTlsError) {
   dying.CloseAfterClientHello();
   auto result = SsliConnect({&*config_, "quick", std::nullopt, swtpm().tcti(), "127.0.0.1", dying.port()});
   EXPECT_THAT(result, ResultIs(ErrorDomain::kPeer, PeerCode::kClosed,
-                                HasSubstr("the cloud closed the connection during the handshake")));
+                               HasSubstr("the cloud closed the connection during the handshake")));
 }
 
 TEST_F(SsliCloudTest, FinishedConnectionThreadsAreReapedNotKept) {
@@ -335,8 +337,8 @@ TEST_F(SsliCloudTest, EightClientsTimesFiftyTpmModeHandshakesAreAllAccepted) {
   std::vector<std::thread> clients;
   for (int c = 0; c < 8; ++c) {
     clients.emplace_back([&] {
-      auto client = SsliClient::Create({&*config_, "tpm13", std::nullopt, swtpm().tcti(),
-                                        "127.0.0.1", cloud_->port()});
+      auto client =
+          SsliClient::Create({&*config_, "tpm13", std::nullopt, swtpm().tcti(), "127.0.0.1", cloud_->port()});
       if (!client) return;
       for (int i = 0; i < 50; ++i) {
         auto result = (*client)->Connect();
@@ -358,9 +360,9 @@ TEST_F(SsliCloudTest, TheCloudRejectsEachBadClientWithItsReasonInTheLog) {
   ASSERT_THAT(expired, IsOk());
   ASSERT_TRUE(expired->refused()) << "an expired identity is refused, a verdict on the unit";
   EXPECT_EQ(expired->refusal->kind, SsliRefusal::Kind::kTlsAlert);
-  auto anonymous = RunCommand({"openssl", "s_client", "-connect",
-                               fmt::format("127.0.0.1:{}", cloud_->port()), "-quiet"},
-                              {}, std::chrono::seconds(30), "GET /v1/identity HTTP/1.1\r\n\r\n");
+  auto anonymous =
+      RunCommand({"openssl", "s_client", "-connect", fmt::format("127.0.0.1:{}", cloud_->port()), "-quiet"},
+                 {}, std::chrono::seconds(30), "GET /v1/identity HTTP/1.1\r\n\r\n");
   ASSERT_TRUE(anonymous);
   EXPECT_EQ(anonymous->out.find("accepted"), std::string::npos) << anonymous->out;
   cloud_->Stop();
@@ -385,10 +387,10 @@ TEST_F(SsliCloudTest, TheCloudRejectsEachBadClientWithItsReasonInTheLog) {
 TEST_F(SsliCloudTest, TheCloudRefusesOldTlsACaAsLeafAndAStalledHandshake) {
   StartCloud(FactoryCa(), std::nullopt, std::chrono::milliseconds(500));
   std::string peer = fmt::format("127.0.0.1:{}", cloud_->port());
-  auto tls11 = RunCommand({"openssl", "s_client", "-connect", peer, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0",
-                           "-cert", (dir() / "fs-cert.pem").string(), "-key", (dir() / "fs-cert.key").string(),
-                           "-quiet"},
-                          {}, std::chrono::seconds(30), "GET /v1/identity HTTP/1.1\r\n\r\n");
+  auto tls11 = RunCommand(
+      {"openssl", "s_client", "-connect", peer, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-cert",
+       (dir() / "fs-cert.pem").string(), "-key", (dir() / "fs-cert.key").string(), "-quiet"},
+      {}, std::chrono::seconds(30), "GET /v1/identity HTTP/1.1\r\n\r\n");
   ASSERT_TRUE(tls11);
   EXPECT_EQ(tls11->out.find("accepted"), std::string::npos) << tls11->out;
   auto ca = RunCommand({"openssl", "s_client", "-connect", peer, "-cert",
@@ -437,8 +439,8 @@ TEST_F(SsliCloudTest, TpmModeNeedsTheTpmWhileFileModeDoesNot) {
                 entry.path().string().find("localca") != std::string::npos)
         << "unexpected private key " << entry.path();
   }
-  auto client = SsliClient::Create({&*config_, "tpm13", std::nullopt, swtpm().tcti(), "127.0.0.1",
-                                    cloud_->port()});
+  auto client =
+      SsliClient::Create({&*config_, "tpm13", std::nullopt, swtpm().tcti(), "127.0.0.1", cloud_->port()});
   ASSERT_TRUE(client) << client.error().ToString();
   ASSERT_TRUE((*client)->Connect());
   StopTpmNow();
@@ -454,11 +456,12 @@ TEST_F(SsliCloudTest, TpmModeNeedsTheTpmWhileFileModeDoesNot) {
 TEST_F(SsliCloudTest, TpmModeInteroperatesWithOpensslSServerAsThePeer) {
   auto port = FindFreePort();
   ASSERT_TRUE(port);
-  auto server = ChildProcess::Spawn(
-      {.argv = {"openssl", "s_server", "-accept", std::to_string(*port), "-cert",
-                (dir() / "server.pem").string(), "-key", (dir() / "server.key").string(),
-                "-cert_chain", (dir() / "cloud-ca" / "issuing-ca.pem").string(), "-Verify", "1", "-CAfile", FactoryCa(), "-www"},
-       .log = dir() / "s_server.log"});
+  auto server =
+      ChildProcess::Spawn({.argv = {"openssl", "s_server", "-accept", std::to_string(*port), "-cert",
+                                    (dir() / "server.pem").string(), "-key", (dir() / "server.key").string(),
+                                    "-cert_chain", (dir() / "cloud-ca" / "issuing-ca.pem").string(),
+                                    "-Verify", "1", "-CAfile", FactoryCa(), "-www"},
+                           .log = dir() / "s_server.log"});
   ASSERT_TRUE(server);
   ASSERT_TRUE(PollUntil([&] { return PortAcceptsConnections(*port); }, std::chrono::seconds(10)));
   auto result = SsliConnect({&*config_, "tpm13", std::nullopt, swtpm().tcti(), "127.0.0.1", *port});

@@ -34,8 +34,7 @@ bool SetNonBlocking(int fd) {
   return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
 }
 
-IoOutcome DriveSsl(SSL* ssl, int fd, const std::function<int()>& step, const IoBounds& bounds,
-                   int* result) {
+IoOutcome DriveSsl(SSL* ssl, int fd, const std::function<int()>& step, const IoBounds& bounds, int* result) {
   for (;;) {
     ERR_clear_error();
     int r = step();

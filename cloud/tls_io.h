@@ -34,8 +34,8 @@ struct IoBounds {
 // Repeats `step` (SSL_accept, SSL_read, SSL_write on `ssl`, returning what they return) until it
 // succeeds, waiting for the socket between tries within `bounds`. On kDone, *result holds the
 // step's positive return value.
-[[nodiscard]] IoOutcome DriveSsl(SSL* ssl, int fd, const std::function<int()>& step,
-                                 const IoBounds& bounds, int* result);
+[[nodiscard]] IoOutcome DriveSsl(SSL* ssl, int fd, const std::function<int()>& step, const IoBounds& bounds,
+                                 int* result);
 
 // Waits within `bounds` until `fd` has a byte to read.
 [[nodiscard]] IoOutcome WaitReadable(int fd, const IoBounds& bounds);

@@ -56,7 +56,9 @@ bool IsC1Control(std::string_view sequence) {
 
 // The code point of a valid UTF-8 sequence of 2 to 4 bytes.
 char32_t CodePoint(std::string_view sequence) {
-  const auto byte = [&](std::size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(sequence[i])); };
+  const auto byte = [&](std::size_t i) {
+    return static_cast<char32_t>(static_cast<unsigned char>(sequence[i]));
+  };
   char32_t lead_bits = sequence.size() == 2 ? 0x1F : sequence.size() == 3 ? 0x0F : 0x07;
   char32_t cp = byte(0) & lead_bits;
   for (std::size_t i = 1; i < sequence.size(); ++i) cp = (cp << 6) | (byte(i) & 0x3F);

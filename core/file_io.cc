@@ -31,8 +31,7 @@ Result<void> WriteAll(int fd, const std::uint8_t* data, std::size_t size, const 
 Result<std::vector<std::uint8_t>> ReadFileBytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return ErrnoError(errno, fmt::format("cannot open {}", path.string()));
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return ErrnoError(errno, fmt::format("cannot read {}", path.string()));
   return bytes;
 }
@@ -42,8 +41,8 @@ Result<std::string> ReadFileText(const std::filesystem::path& path) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-Result<void> WriteFileAtomic(const std::filesystem::path& path,
-                             std::span<const std::uint8_t> content, unsigned mode) {
+Result<void> WriteFileAtomic(const std::filesystem::path& path, std::span<const std::uint8_t> content,
+                             unsigned mode) {
   std::string target = path.string();
   std::string temp = fmt::format("{}.tmp.{}", target, ::getpid());
   UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
@@ -59,8 +58,7 @@ Result<void> WriteFileAtomic(const std::filesystem::path& path,
   return written;
 }
 
-Result<void> WriteFileAtomic(const std::filesystem::path& path, std::string_view content,
-                             unsigned mode) {
+Result<void> WriteFileAtomic(const std::filesystem::path& path, std::string_view content, unsigned mode) {
   return WriteFileAtomic(
       path, std::span(reinterpret_cast<const std::uint8_t*>(content.data()), content.size()), mode);
 }

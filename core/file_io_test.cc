@@ -36,11 +36,10 @@ TEST_F(FileIoTest, AtomicWriteReplacesTheFileWithTheRequestedModeAndLeavesNoTemp
   ASSERT_TRUE(WriteFileAtomic(path, std::string_view("old"), 0644));
   ASSERT_TRUE(WriteFileAtomic(path, std::string_view("new content"), 0600));
   EXPECT_EQ(*ReadFileText(path), "new content");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_),
-                          std::filesystem::directory_iterator()),
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), std::filesystem::directory_iterator()),
             1);
 }
 

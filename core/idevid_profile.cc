@@ -17,20 +17,20 @@ typedef struct HardwareModuleNameAsn1_st {
 
 DECLARE_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
 
-ASN1_SEQUENCE(HARDWARE_MODULE_NAME) = {
-    ASN1_SIMPLE(HARDWARE_MODULE_NAME, hw_type, ASN1_OBJECT),
-    ASN1_SIMPLE(HARDWARE_MODULE_NAME, hw_serial, ASN1_OCTET_STRING),
+ASN1_SEQUENCE(HARDWARE_MODULE_NAME) =
+    {
+        ASN1_SIMPLE(HARDWARE_MODULE_NAME, hw_type, ASN1_OBJECT),
+        ASN1_SIMPLE(HARDWARE_MODULE_NAME, hw_serial, ASN1_OCTET_STRING),
 } ASN1_SEQUENCE_END(HARDWARE_MODULE_NAME)
 
-IMPLEMENT_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
+        IMPLEMENT_ASN1_FUNCTIONS(HARDWARE_MODULE_NAME)
 
-namespace idevid::ossl {
-IDEVID_OSSL_FREE(HARDWARE_MODULE_NAME, HARDWARE_MODULE_NAME_free(p));  // OpenSSL has no such type
+            namespace idevid::ossl {
+  IDEVID_OSSL_FREE(HARDWARE_MODULE_NAME, HARDWARE_MODULE_NAME_free(p));  // OpenSSL has no such type
 }  // namespace idevid::ossl
 
 namespace idevid {
 namespace {
-
 
 bool IsPrintableStringChar(char c) {
   // X.680 41.4 Table 10: A-Z a-z 0-9 space ' ( ) + , - . / : = ?
@@ -61,7 +61,8 @@ Result<HardwareModuleName> DecodeHwmn(const ASN1_TYPE& value) {
   ossl::UniquePtr<HARDWARE_MODULE_NAME> hwmn(d2i_HARDWARE_MODULE_NAME(nullptr, &p, length));
   if (!hwmn) {
     ClearOpenSslErrors();
-    return ConfigError(ConfigCode::kSyntax, "hardwareModuleName is not { hwType OID, hwSerialNum OCTET STRING }");
+    return ConfigError(ConfigCode::kSyntax,
+                       "hardwareModuleName is not { hwType OID, hwSerialNum OCTET STRING }");
   }
   char oid[128];
   OBJ_obj2txt(oid, sizeof oid, hwmn->hw_type, 1);
@@ -73,15 +74,16 @@ Result<HardwareModuleName> DecodeHwmn(const ASN1_TYPE& value) {
 
 Result<void> ValidateIdentityField(std::string_view what, std::string_view value) {
   if (value.empty() || value.size() > kMaxIdentityLength) {
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("the {} must be 1 to {} characters, got {}", what,
-                                  kMaxIdentityLength, value.size()));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("the {} must be 1 to {} characters, got {}",
+                                                               what, kMaxIdentityLength, value.size()));
   }
   for (std::size_t i = 0; i < value.size(); ++i) {
     if (!IsPrintableStringChar(value[i])) {
-      return UsageError(UsageCode::kInvalidArgument, fmt::format(
-          "the {} '{}' has a character that a certificate's PrintableString cannot hold at "
-          "position {} (byte {:#04x}); use letters, digits, space and ' ( ) + , - . / : = ?",
-          what, DisplayText(value), i + 1, static_cast<unsigned char>(value[i])));
+      return UsageError(
+          UsageCode::kInvalidArgument,
+          fmt::format("the {} '{}' has a character that a certificate's PrintableString cannot hold at "
+                      "position {} (byte {:#04x}); use letters, digits, space and ' ( ) + , - . / : = ?",
+                      what, DisplayText(value), i + 1, static_cast<unsigned char>(value[i])));
     }
   }
   return {};
@@ -127,8 +129,8 @@ Result<Bytes> EncodeHardwareModuleNameSan(std::string_view hw_type, const Bytes&
 
 Result<std::optional<HardwareModuleName>> FindHardwareModuleName(const X509& cert) {
   int critical = 0;
-  ossl::GeneralNames names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(&cert, NID_subject_alt_name, &critical, nullptr)));
+  ossl::GeneralNames names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(&cert, NID_subject_alt_name, &critical, nullptr)));
   if (!names) {
     bool malformed = critical != -1;  // -1: absent; -2: more than one; >= 0: undecodable
     ClearOpenSslErrors();
@@ -151,9 +153,8 @@ Result<std::optional<HardwareModuleName>> FindHardwareModuleName(const X509& cer
 Result<CertificateSpec> IdevidCertificateSpec(const UnitIdentity& unit) {
   IDEVID_ASSIGN_OR_RETURN(Bytes san, EncodeHardwareModuleNameSan(kOidTpm2HwType, unit.hw_serial));
   CertificateSpec spec;
-  spec.subject = {{"O", unit.manufacturer},
-                  {"CN", unit.model},
-                  {std::string(kOidSubjectSerialNumber), unit.serial}};
+  spec.subject = {
+      {"O", unit.manufacturer}, {"CN", unit.model}, {std::string(kOidSubjectSerialNumber), unit.serial}};
   spec.not_after = std::string(kIdevidNotAfter);
   spec.extensions = {
       {"basicConstraints", "critical,CA:FALSE"},  // RFC 5280 4.2.1.9

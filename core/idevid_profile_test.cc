@@ -32,15 +32,17 @@ TEST_P(IdentityFieldTest, AcceptsPrintableStringsOfBoundedLength) {
 
 INSTANTIATE_TEST_SUITE_P(
     Values, IdentityFieldTest,
-    ::testing::Values(
-        FieldCase{"Typical", "CW9876543210", true, ""},
-        FieldCase{"PunctuationOfPrintableString", "SRX-4300 (rev.2)/A:B=C?", true, ""},
-        FieldCase{"Longest", std::string(64, 'A'), true, ""},
-        FieldCase{"Empty", "", false, "must be 1 to 64 characters, got 0"},
-        FieldCase{"TooLong", std::string(65, 'A'), false, "must be 1 to 64 characters, got 65"},
-        FieldCase{"ControlCharacter", "CW\x01" "1", false, "position 3 (byte 0x01)"},
-        FieldCase{"Underscore", "CW_1", false, "position 3 (byte 0x5f)"},
-        FieldCase{"NonAscii", "CW\xc3\xa9", false, "position 3 (byte 0xc3)"}),
+    ::testing::Values(FieldCase{"Typical", "CW9876543210", true, ""},
+                      FieldCase{"PunctuationOfPrintableString", "SRX-4300 (rev.2)/A:B=C?", true, ""},
+                      FieldCase{"Longest", std::string(64, 'A'), true, ""},
+                      FieldCase{"Empty", "", false, "must be 1 to 64 characters, got 0"},
+                      FieldCase{"TooLong", std::string(65, 'A'), false, "must be 1 to 64 characters, got 65"},
+                      FieldCase{"ControlCharacter",
+                                "CW\x01"
+                                "1",
+                                false, "position 3 (byte 0x01)"},
+                      FieldCase{"Underscore", "CW_1", false, "position 3 (byte 0x5f)"},
+                      FieldCase{"NonAscii", "CW\xc3\xa9", false, "position 3 (byte 0xc3)"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
 
 ossl::Cert CertWithSan(const Bytes& san) {

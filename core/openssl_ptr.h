@@ -24,10 +24,10 @@ template <typename T>
 struct FreeFunction;
 
 // IDEVID_OSSL_FREE(type, statement freeing p): the specialization for `type`.
-#define IDEVID_OSSL_FREE(type, free_call)        \
-  template <>                                    \
-  struct FreeFunction<type> {                    \
-    static void Free(type* p) { free_call; }     \
+#define IDEVID_OSSL_FREE(type, free_call)    \
+  template <>                                \
+  struct FreeFunction<type> {                \
+    static void Free(type* p) { free_call; } \
   }
 
 IDEVID_OSSL_FREE(BIO, BIO_free_all(p));
@@ -61,7 +61,6 @@ IDEVID_OSSL_FREE(CERTIFICATEPOLICIES, CERTIFICATEPOLICIES_free(p));
 IDEVID_OSSL_FREE(SSL_CTX, SSL_CTX_free(p));
 IDEVID_OSSL_FREE(SSL, SSL_free(p));
 IDEVID_OSSL_FREE(SSL_SESSION, SSL_SESSION_free(p));
-
 
 // The deleter of every UniquePtr: dispatches on the pointee's type.
 struct Deleter {

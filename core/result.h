@@ -152,22 +152,22 @@ Error WithOptionalContext(Error error, fmt::format_string<Args...> format, Args&
 // IDEVID_TRY(expr[, "what we were doing with {}", arg...]): evaluates `expr` (a Result); when it
 // failed, returns its error from the enclosing function, with the formatted context as the
 // error's new outermost context.
-#define IDEVID_TRY(expr, ...)                                                                    \
-  do {                                                                                           \
-    auto&& idevid_try_result = (expr);                                                           \
-    if (!idevid_try_result)                                                                      \
-      return ::idevid::Fail(::idevid::result_detail::WithOptionalContext(                        \
-          std::move(idevid_try_result).error() __VA_OPT__(, ) __VA_ARGS__));                     \
+#define IDEVID_TRY(expr, ...)                                                \
+  do {                                                                       \
+    auto&& idevid_try_result = (expr);                                       \
+    if (!idevid_try_result)                                                  \
+      return ::idevid::Fail(::idevid::result_detail::WithOptionalContext(    \
+          std::move(idevid_try_result).error() __VA_OPT__(, ) __VA_ARGS__)); \
   } while (false)
 
 // IDEVID_ASSIGN_OR_RETURN(lhs, expr[, "context {}", arg...]): as IDEVID_TRY, and on success
 // moves the value into `lhs` ("auto key", "Cert cert" or an existing variable).
-#define IDEVID_ASSIGN_OR_RETURN(lhs, expr, ...)                                                    \
-  IDEVID_ASSIGN_OR_RETURN_IMPL(IDEVID_RESULT_CONCAT(idevid_result_, __LINE__), lhs, expr         \
-                               __VA_OPT__(, ) __VA_ARGS__)
-#define IDEVID_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr, ...)                                          \
-  auto tmp = (expr);                                                                             \
-  if (!tmp)                                                                                      \
-    return ::idevid::Fail(::idevid::result_detail::WithOptionalContext(                          \
-        std::move(tmp).error() __VA_OPT__(, ) __VA_ARGS__));                                     \
+#define IDEVID_ASSIGN_OR_RETURN(lhs, expr, ...)                                     \
+  IDEVID_ASSIGN_OR_RETURN_IMPL(IDEVID_RESULT_CONCAT(idevid_result_, __LINE__), lhs, \
+                               expr __VA_OPT__(, ) __VA_ARGS__)
+#define IDEVID_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr, ...)                                                 \
+  auto tmp = (expr);                                                                                      \
+  if (!tmp)                                                                                               \
+    return ::idevid::Fail(                                                                                \
+        ::idevid::result_detail::WithOptionalContext(std::move(tmp).error() __VA_OPT__(, ) __VA_ARGS__)); \
   lhs = std::move(tmp).value()

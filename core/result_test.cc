@@ -29,7 +29,8 @@ TEST(ErrorTest, ContextReadsAsAChainOuterFirstRootCauseLast) {
                 .WithContext("reading the public area of 0x81020000")
                 .WithContext("loading idev-id");
   EXPECT_EQ(e.message(), "loading idev-id: reading the public area of 0x81020000: handle not found");
-  EXPECT_THAT(e.context(), ::testing::ElementsAre("loading idev-id", "reading the public area of 0x81020000"));
+  EXPECT_THAT(e.context(),
+              ::testing::ElementsAre("loading idev-id", "reading the public area of 0x81020000"));
   EXPECT_EQ(e.ToString(), "[tss 0x18b] " + e.message());
 }
 
@@ -72,7 +73,8 @@ TEST(ResultMacrosTest, AssignOrReturnAddsItsFormattedContext) {
 
 TEST(ResultMacrosTest, TryWithoutContextPassesTheErrorUnchanged) {
   Result<void> r = Check(-1);
-  EXPECT_THAT(r, testing::ResultIs(ErrorDomain::kConfig, ConfigCode::kBadValue, ::testing::StrEq("negative")));
+  EXPECT_THAT(r,
+              testing::ResultIs(ErrorDomain::kConfig, ConfigCode::kBadValue, ::testing::StrEq("negative")));
 }
 
 Result<void> CheckTwice(int value) {
@@ -103,8 +105,8 @@ TEST(ErrorTest, ErrnoErrorCarriesTheSystemMessage) {
 }
 
 TEST(ErrorTest, EveryDomainHasItsOwnName) {
-  const ErrorDomain all[] = {ErrorDomain::kOpenSsl, ErrorDomain::kTss,    ErrorDomain::kIo,
-                             ErrorDomain::kUsage,   ErrorDomain::kConfig, ErrorDomain::kTls,
+  const ErrorDomain all[] = {ErrorDomain::kOpenSsl, ErrorDomain::kTss,     ErrorDomain::kIo,
+                             ErrorDomain::kUsage,   ErrorDomain::kConfig,  ErrorDomain::kTls,
                              ErrorDomain::kVerify,  ErrorDomain::kProcess, ErrorDomain::kPeer};
   std::set<std::string_view> names;
   for (ErrorDomain d : all) names.insert(DomainName(d));

@@ -21,9 +21,8 @@ Result<PropertyMap> ReadProperties(const TpmContext& tpm, TPM2_PT first, TPM2_PT
   while (more == TPM2_YES && next <= last) {
     EsysBuffer<TPMS_CAPABILITY_DATA> data;
     TSS2_RC rc = tpm.Run([&] {
-      return Esys_GetCapability(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                TPM2_CAP_TPM_PROPERTIES, next, TPM2_MAX_TPM_PROPERTIES, &more,
-                                data.out());
+      return Esys_GetCapability(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+                                next, TPM2_MAX_TPM_PROPERTIES, &more, data.out());
     });
     if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_GetCapability(TPM_PROPERTIES) failed");
     const TPML_TAGGED_TPM_PROPERTY& list = data->data.tpmProperties;
@@ -53,8 +52,8 @@ std::uint32_t Get(const PropertyMap& map, TPM2_PT property) {
 void FillIdentity(const PropertyMap& p, TpmInfo& info) {
   info.manufacturer_id = Get(p, TPM2_PT_MANUFACTURER);
   info.manufacturer = FourChars(info.manufacturer_id);
-  for (TPM2_PT pt : {TPM2_PT_VENDOR_STRING_1, TPM2_PT_VENDOR_STRING_2, TPM2_PT_VENDOR_STRING_3,
-                     TPM2_PT_VENDOR_STRING_4}) {
+  for (TPM2_PT pt :
+       {TPM2_PT_VENDOR_STRING_1, TPM2_PT_VENDOR_STRING_2, TPM2_PT_VENDOR_STRING_3, TPM2_PT_VENDOR_STRING_4}) {
     info.vendor_string += FourChars(Get(p, pt));
   }
   while (!info.vendor_string.empty() && info.vendor_string.back() == ' ') {
@@ -106,7 +105,8 @@ Result<std::uint32_t> ReadTpmProperty(const TpmContext& tpm, TPM2_PT property) {
                           "cannot read TPM property {:#x}", property);
   auto it = map.find(property);
   if (it == map.end()) {
-    return UsageError(UsageCode::kUnsupported, fmt::format("the TPM does not report property {:#x}", property));
+    return UsageError(UsageCode::kUnsupported,
+                      fmt::format("the TPM does not report property {:#x}", property));
   }
   return it->second;
 }
@@ -119,8 +119,8 @@ Result<std::vector<TPM2_HANDLE>> ListHandles(const TpmContext& tpm, TPM2_HT type
   while (more == TPM2_YES) {
     EsysBuffer<TPMS_CAPABILITY_DATA> data;
     TSS2_RC rc = tpm.Run([&] {
-      return Esys_GetCapability(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                TPM2_CAP_HANDLES, next, TPM2_MAX_CAP_HANDLES, &more, data.out());
+      return Esys_GetCapability(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES, next,
+                                TPM2_MAX_CAP_HANDLES, &more, data.out());
     });
     if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_GetCapability(HANDLES) failed");
     const TPML_HANDLE& list = data->data.handles;
@@ -140,8 +140,7 @@ Result<std::vector<std::uint8_t>> GetRandom(const TpmContext& tpm, std::size_t c
     auto want = static_cast<UINT16>(std::min<std::size_t>(count - out.size(), 32));
     EsysBuffer<TPM2B_DIGEST> bytes;
     TSS2_RC rc = tpm.Run([&] {
-      return Esys_GetRandom(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, want,
-                            bytes.out());
+      return Esys_GetRandom(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, want, bytes.out());
     });
     if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_GetRandom failed");
     if (bytes->size == 0) return UsageError(UsageCode::kUnsupported, "TPM2_GetRandom returned no bytes");

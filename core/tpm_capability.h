@@ -23,16 +23,16 @@ Result<StartupState> EnsureStarted(const TpmContext& tpm);
 
 // The identity and limits of a TPM, from TPM2_GetCapability(TPM_CAP_TPM_PROPERTIES).
 struct TpmInfo {
-  std::string manufacturer;         // TPM_PT_MANUFACTURER as text, e.g. "IBM", "IFX", "STM"
+  std::string manufacturer;  // TPM_PT_MANUFACTURER as text, e.g. "IBM", "IFX", "STM"
   std::uint32_t manufacturer_id = 0;
-  std::string vendor_string;        // TPM_PT_VENDOR_STRING_1..4, trailing NULs and blanks removed
+  std::string vendor_string;  // TPM_PT_VENDOR_STRING_1..4, trailing NULs and blanks removed
   std::uint32_t firmware_version_1 = 0;
   std::uint32_t firmware_version_2 = 0;
-  std::string firmware_version;     // "a.b.c.d" from the two 16-bit halves of each word
-  std::string spec_revision;        // TPM_PT_REVISION as "1.59"
-  std::uint32_t nv_buffer_max = 0;  // TPM_PT_NV_BUFFER_MAX: largest NV read/write chunk
-  std::uint32_t nv_index_max = 0;   // TPM_PT_NV_INDEX_MAX: largest NV index
-  std::uint32_t transient_min = 0;  // TPM_PT_HR_TRANSIENT_MIN: transient slots guaranteed
+  std::string firmware_version;        // "a.b.c.d" from the two 16-bit halves of each word
+  std::string spec_revision;           // TPM_PT_REVISION as "1.59"
+  std::uint32_t nv_buffer_max = 0;     // TPM_PT_NV_BUFFER_MAX: largest NV read/write chunk
+  std::uint32_t nv_index_max = 0;      // TPM_PT_NV_INDEX_MAX: largest NV index
+  std::uint32_t transient_min = 0;     // TPM_PT_HR_TRANSIENT_MIN: transient slots guaranteed
   std::uint32_t transient_avail = 0;   // TPM_PT_HR_TRANSIENT_AVAIL: free transient slots now
   std::uint32_t persistent_avail = 0;  // TPM_PT_HR_PERSISTENT_AVAIL
   std::uint32_t startup_clear = 0;     // TPM_PT_STARTUP_CLEAR bits

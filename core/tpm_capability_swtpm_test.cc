@@ -10,8 +10,8 @@
 #include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
 #include "core/tss_error.h"
-#include "fixtures/tpm_fixture.h"
 #include "engine/swtpm_instance.h"
+#include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {

@@ -24,10 +24,9 @@ void RealSleep(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
 
 void TpmContext::EsysDeleter::operator()(ESYS_CONTEXT* ctx) const { Esys_Finalize(&ctx); }
 
-TpmContext::TpmContext(TctiOwner tcti, std::unique_ptr<ESYS_CONTEXT, EsysDeleter> esys,
-                       std::string name, TpmOpenOptions options)
-    : tcti_(std::move(tcti)), esys_(std::move(esys)), name_(std::move(name)),
-      options_(std::move(options)) {
+TpmContext::TpmContext(TctiOwner tcti, std::unique_ptr<ESYS_CONTEXT, EsysDeleter> esys, std::string name,
+                       TpmOpenOptions options)
+    : tcti_(std::move(tcti)), esys_(std::move(esys)), name_(std::move(name)), options_(std::move(options)) {
   options_.retry.max_attempts = std::max(1, options_.retry.max_attempts);
 }
 
@@ -39,10 +38,9 @@ HierarchyAuth HierarchyAuth::FromEnvironment() {
 
 Result<TpmContext> TpmContext::Open(std::string_view tcti_config, TpmOpenOptions options) {
   if (tcti_config.empty()) {
-    return UsageError(
-        UsageCode::kMissingArgument,
-        "no TCTI given: name the TPM as swtpm:host=H,port=P, mssim:host=H,port=P, "
-        "device:/dev/tpmrm0 or tabrmd:bus_type=session,bus_name=N");
+    return UsageError(UsageCode::kMissingArgument,
+                      "no TCTI given: name the TPM as swtpm:host=H,port=P, mssim:host=H,port=P, "
+                      "device:/dev/tpmrm0 or tabrmd:bus_type=session,bus_name=N");
   }
   std::string config(tcti_config);
   TSS2_TCTI_CONTEXT* raw = nullptr;

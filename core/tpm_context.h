@@ -19,9 +19,9 @@ namespace idevid {
 // How often and how patiently a TPM command is re-sent when the TPM answers RETRY, YIELDED or
 // TESTING. ESYS itself re-sends a few times without pausing; this adds a bounded back-off on top.
 struct RetryPolicy {
-  int max_attempts = 8;                           // total tries, >= 1
-  std::chrono::milliseconds first_delay{2};       // pause before the second try
-  std::chrono::milliseconds max_delay{250};       // the pause doubles up to this
+  int max_attempts = 8;                      // total tries, >= 1
+  std::chrono::milliseconds first_delay{2};  // pause before the second try
+  std::chrono::milliseconds max_delay{250};  // the pause doubles up to this
   // Sleeps for the given time; injectable so that tests do not wait.
   std::function<void(std::chrono::milliseconds)> sleep;
 };

@@ -52,8 +52,8 @@ TEST(TpmContextTest, UnreachableSimulatorIsATssErrorNamingTheTcti) {
   for (const char* kind : {"swtpm", "mssim"}) {
     std::string tcti = fmt::format("{}:host=127.0.0.1,port={}", kind, port.port());
     auto tpm = TpmContext::Open(tcti);
-    EXPECT_THAT(tpm, ResultInDomain(ErrorDomain::kTss,
-                                    AllOf(HasSubstr("'" + tcti + "'"), HasSubstr("is running"))))
+    EXPECT_THAT(
+        tpm, ResultInDomain(ErrorDomain::kTss, AllOf(HasSubstr("'" + tcti + "'"), HasSubstr("is running"))))
         << tcti;
   }
 }
@@ -67,7 +67,8 @@ TEST(TpmContextTest, MissingDeviceAndUnknownTctiAreErrorsNamingThem) {
 
 TEST(TpmContextTest, EmptyTctiIsAUsageErrorListingTheForms) {
   auto tpm = TpmContext::Open("");
-  EXPECT_THAT(tpm, ResultIs(ErrorDomain::kUsage, UsageCode::kMissingArgument, HasSubstr("device:/dev/tpmrm0")));
+  EXPECT_THAT(tpm,
+              ResultIs(ErrorDomain::kUsage, UsageCode::kMissingArgument, HasSubstr("device:/dev/tpmrm0")));
 }
 
 TEST(OrAbsentTest, NothingAtTheHandleIsAnEmptyValueAndOtherErrorsStayAsTheyWere) {

@@ -58,10 +58,9 @@ Result<std::unique_ptr<TpmKeySigner::State>> TpmKeySigner::Connect(const std::st
   options.command_timeout = std::chrono::seconds(30);
   IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(tcti, std::move(options)));
   IDEVID_ASSIGN_OR_RETURN(auto key, ReferencePersistentKey(tpm, handle));
-  IDEVID_ASSIGN_OR_RETURN(TPM2B_PUBLIC pub, ReadPublic(tpm, key.handle()),
-                          "cannot read the key at {:#010x}", handle);
-  IDEVID_ASSIGN_OR_RETURN(ossl::PKey found, PublicKeyFromTpm(pub.publicArea),
-                          "the key at {:#010x}", handle);
+  IDEVID_ASSIGN_OR_RETURN(TPM2B_PUBLIC pub, ReadPublic(tpm, key.handle()), "cannot read the key at {:#010x}",
+                          handle);
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey found, PublicKeyFromTpm(pub.publicArea), "the key at {:#010x}", handle);
   if (public_key && EVP_PKEY_eq(public_key.get(), found.get()) != 1) {
     ClearOpenSslErrors();
     return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
@@ -71,8 +70,7 @@ Result<std::unique_ptr<TpmKeySigner::State>> TpmKeySigner::Connect(const std::st
   return std::unique_ptr<State>(new State{std::move(tpm), std::move(key)});
 }
 
-Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti,
-                                                         std::uint32_t handle) {
+Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti, std::uint32_t handle) {
   std::shared_ptr<TpmKeySigner> signer(new TpmKeySigner());
   IDEVID_ASSIGN_OR_RETURN(signer->state_, Connect(tcti, handle, signer->public_key_));
   signer->tcti_ = tcti;
@@ -129,8 +127,7 @@ Result<bool> TpmKeySigner::RsaPssSaltIsDigestLength() {
             EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PSS_PADDING) == 1 &&
             EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1 &&
             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_DIGEST) == 1 &&
-            EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(),
-                            digest.size()) == 1;
+            EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(), digest.size()) == 1;
   ClearOpenSslErrors();
   std::lock_guard lock(mutex_);
   pss_salt_is_digest_length_ = ok;

@@ -24,9 +24,8 @@ constexpr std::array<std::uint8_t, 32> kIdevidAuthPolicySha256 = {
 constexpr std::string_view kIdevidUnique = "IDEVID";
 
 constexpr TPMA_OBJECT kIdevidAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                          TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                                          TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_ADMINWITHPOLICY |
-                                          TPMA_OBJECT_SIGN_ENCRYPT;
+                                          TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                          TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_SIGN_ENCRYPT;
 
 template <typename Tpm2b>
 void FillUnique(Tpm2b& field) {
@@ -51,7 +50,8 @@ Result<ossl::PKey> EccPublicKey(const TPMT_PUBLIC& pub) {
     case TPM2_ECC_NIST_P256: group = SN_X9_62_prime256v1; break;
     case TPM2_ECC_NIST_P384: group = SN_secp384r1; break;
     default:
-      return UsageError(UsageCode::kUnsupported, fmt::format("TPM ECC curve {:#x} is not supported (P-256 and P-384 are)",
+      return UsageError(UsageCode::kUnsupported,
+                        fmt::format("TPM ECC curve {:#x} is not supported (P-256 and P-384 are)",
                                     pub.parameters.eccDetail.curveID));
   }
   const TPMS_ECC_POINT& point = pub.unique.ecc;
@@ -59,10 +59,9 @@ Result<ossl::PKey> EccPublicKey(const TPMT_PUBLIC& pub) {
   encoded.append(reinterpret_cast<const char*>(point.x.buffer), point.x.size);
   encoded.append(reinterpret_cast<const char*>(point.y.buffer), point.y.size);
   ossl::ParamBld bld(OSSL_PARAM_BLD_new());
-  if (!bld ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, encoded.data(),
-                                       encoded.size()) != 1) {
+  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, encoded.data(), encoded.size()) !=
+          1) {
     return FailOpenSsl("cannot prepare ECC key parameters");
   }
   return FromParams("EC", bld.get());
@@ -90,7 +89,8 @@ std::string_view KeyAlgorithmName(KeyAlgorithm alg) {
 Result<KeyAlgorithm> ParseKeyAlgorithm(std::string_view text) {
   if (text == "ecc-p256") return KeyAlgorithm::kEccP256;
   if (text == "rsa-2048") return KeyAlgorithm::kRsa2048;
-  return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown key algorithm '{}': use ecc-p256 or rsa-2048", text));
+  return UsageError(UsageCode::kInvalidArgument,
+                    fmt::format("unknown key algorithm '{}': use ecc-p256 or rsa-2048", text));
 }
 
 TPM2B_PUBLIC IdevidKeyTemplate(KeyAlgorithm alg) {
@@ -120,8 +120,7 @@ TPM2B_PUBLIC IdevidKeyTemplate(KeyAlgorithm alg) {
   return t;
 }
 
-Result<PrimaryKey> CreatePrimary(const TpmContext& tpm, ESYS_TR hierarchy,
-                                 const TPM2B_PUBLIC& key_template) {
+Result<PrimaryKey> CreatePrimary(const TpmContext& tpm, ESYS_TR hierarchy, const TPM2B_PUBLIC& key_template) {
   TPM2B_SENSITIVE_CREATE sensitive{};
   TPM2B_DATA outside_info{};
   TPML_PCR_SELECTION no_pcrs{};
@@ -131,21 +130,19 @@ Result<PrimaryKey> CreatePrimary(const TpmContext& tpm, ESYS_TR hierarchy,
   EsysBuffer<TPM2B_DIGEST> creation_hash;
   EsysBuffer<TPMT_TK_CREATION> ticket;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_CreatePrimary(tpm.esys(), hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                              &sensitive, &key_template, &outside_info, &no_pcrs, &handle,
-                              out_public.out(), creation_data.out(), creation_hash.out(),
-                              ticket.out());
+    return Esys_CreatePrimary(tpm.esys(), hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+                              &key_template, &outside_info, &no_pcrs, &handle, out_public.out(),
+                              creation_data.out(), creation_hash.out(), ticket.out());
   });
   if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_CreatePrimary failed");
   return PrimaryKey{TransientObject(tpm, handle), *out_public};
 }
 
-Result<void> PersistKey(const TpmContext& tpm, const TransientObject& object,
-                        TPM2_HANDLE persistent_handle) {
+Result<void> PersistKey(const TpmContext& tpm, const TransientObject& object, TPM2_HANDLE persistent_handle) {
   ESYS_TR persisted = ESYS_TR_NONE;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_EvictControl(tpm.esys(), ESYS_TR_RH_OWNER, object.handle(), ESYS_TR_PASSWORD,
-                             ESYS_TR_NONE, ESYS_TR_NONE, persistent_handle, &persisted);
+    return Esys_EvictControl(tpm.esys(), ESYS_TR_RH_OWNER, object.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                             ESYS_TR_NONE, persistent_handle, &persisted);
   });
   if (rc != TSS2_RC_SUCCESS) {
     return FailTss(rc, fmt::format("cannot persist the key at {:#010x}", persistent_handle));
@@ -159,8 +156,8 @@ Result<void> UnpersistKey(const TpmContext& tpm, TPM2_HANDLE persistent_handle) 
                           "cannot remove the persistent key");
   ESYS_TR gone = ESYS_TR_NONE;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_EvictControl(tpm.esys(), ESYS_TR_RH_OWNER, key.handle(), ESYS_TR_PASSWORD,
-                             ESYS_TR_NONE, ESYS_TR_NONE, persistent_handle, &gone);
+    return Esys_EvictControl(tpm.esys(), ESYS_TR_RH_OWNER, key.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                             ESYS_TR_NONE, persistent_handle, &gone);
   });
   if (rc != TSS2_RC_SUCCESS) {
     return FailTss(rc, fmt::format("cannot remove the key at {:#010x}", persistent_handle));
@@ -197,7 +194,8 @@ Result<TPM2B_PUBLIC> ReadPersistentPublic(const TpmContext& tpm, TPM2_HANDLE per
 Result<ossl::PKey> PublicKeyFromTpm(const TPMT_PUBLIC& pub) {
   if (pub.type == TPM2_ALG_ECC) return EccPublicKey(pub);
   if (pub.type == TPM2_ALG_RSA) return RsaPublicKey(pub);
-  return UsageError(UsageCode::kUnsupported, fmt::format("TPM key type {:#x} is neither ECC nor RSA", pub.type));
+  return UsageError(UsageCode::kUnsupported,
+                    fmt::format("TPM key type {:#x} is neither ECC nor RSA", pub.type));
 }
 
 }  // namespace idevid

@@ -34,13 +34,11 @@ struct PrimaryKey {
 
 // TPM2_CreatePrimary under `hierarchy` (ESYS_TR_RH_ENDORSEMENT, _OWNER, ...) with empty
 // hierarchy and key auth. Fails with the TPM's error (e.g. TPM_RC_OBJECT_MEMORY when full).
-Result<PrimaryKey> CreatePrimary(const TpmContext& tpm, ESYS_TR hierarchy,
-                                 const TPM2B_PUBLIC& key_template);
+Result<PrimaryKey> CreatePrimary(const TpmContext& tpm, ESYS_TR hierarchy, const TPM2B_PUBLIC& key_template);
 
 // Makes `object` persistent at `persistent_handle` (0x81xxxxxx) with owner authorization; the
 // transient stays owned by the caller. Fails with TPM_RC_NV_DEFINED when the handle is taken.
-Result<void> PersistKey(const TpmContext& tpm, const TransientObject& object,
-                        TPM2_HANDLE persistent_handle);
+Result<void> PersistKey(const TpmContext& tpm, const TransientObject& object, TPM2_HANDLE persistent_handle);
 
 // Removes the persistent object at `persistent_handle`. Fails with TPM_RC_HANDLE when absent.
 Result<void> UnpersistKey(const TpmContext& tpm, TPM2_HANDLE persistent_handle);

@@ -44,8 +44,7 @@ bool Verifies(EVP_PKEY& key, std::string_view message, const Bytes& signature, i
     }
   }
   bool ok = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(),
-                             reinterpret_cast<const unsigned char*>(message.data()),
-                             message.size()) == 1;
+                             reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
   ClearOpenSslErrors();
   return ok;
 }
@@ -70,8 +69,7 @@ class KeyTest : public TpmTest {
     auto key = ReferenceTpmHandle(tpm(), kHandle);
     EXPECT_TRUE(key) << key.error().ToString();
     auto sig = SignMessage(tpm(), key->handle(), {.scheme = scheme},
-                           std::span(reinterpret_cast<const std::uint8_t*>(message.data()),
-                                     message.size()));
+                           std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
     EXPECT_TRUE(sig) << sig.error().ToString();
     return sig.value_or(Bytes{});
   }
@@ -153,8 +151,9 @@ TEST_P(KeyTest, AbsentPersistentHandleFailsWithTpmRcHandle) {
   ASSERT_THAT(pub, ResultInDomain(ErrorDomain::kTss, StartsWith("no key at 0x81020001")));
   ExpectTpmRc(pub.error(), TPM2_RC_HANDLE);
   auto unpersist = UnpersistKey(tpm(), 0x81020001);
-  ASSERT_THAT(unpersist, ResultInDomain(ErrorDomain::kTss,
-                                        StartsWith("cannot remove the persistent key: no key at 0x81020001")));
+  ASSERT_THAT(unpersist,
+              ResultInDomain(ErrorDomain::kTss,
+                             StartsWith("cannot remove the persistent key: no key at 0x81020001")));
   ExpectTpmRc(unpersist.error(), TPM2_RC_HANDLE);
 }
 

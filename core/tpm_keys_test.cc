@@ -47,8 +47,7 @@ TEST(IdevidTemplateTest, RsaTemplateIsH1WithTheSchemeLeftToEachSignature) {
   EXPECT_EQ(t.parameters.rsaDetail.scheme.scheme, TPM2_ALG_NULL);
   EXPECT_EQ(Unique(t.unique.rsa.buffer, t.unique.rsa.size), "IDEVID");
   EXPECT_EQ(0, std::memcmp(t.authPolicy.buffer,
-                           IdevidKeyTemplate(KeyAlgorithm::kEccP256).publicArea.authPolicy.buffer,
-                           32));
+                           IdevidKeyTemplate(KeyAlgorithm::kEccP256).publicArea.authPolicy.buffer, 32));
 }
 
 TEST(KeyAlgorithmTest, ParsesItsOwnNamesAndRefusesOthers) {
@@ -56,17 +55,15 @@ TEST(KeyAlgorithmTest, ParsesItsOwnNamesAndRefusesOthers) {
     EXPECT_EQ(*ParseKeyAlgorithm(KeyAlgorithmName(alg)), alg);
   }
   auto bad = ParseKeyAlgorithm("ecc-p521");
-  EXPECT_THAT(bad, ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument,
-                           HasSubstr("ecc-p256 or rsa-2048")));
+  EXPECT_THAT(bad,
+              ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr("ecc-p256 or rsa-2048")));
 }
 
 // The TPM public area of an OpenSSL EC key: the coordinates as TPMS_ECC_POINT.
 TPMT_PUBLIC TpmAreaOf(EVP_PKEY& key) {
   unsigned char point[65];
   std::size_t length = 0;
-  EXPECT_EQ(EVP_PKEY_get_octet_string_param(&key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point,
-                                            &length),
-            1);
+  EXPECT_EQ(EVP_PKEY_get_octet_string_param(&key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &length), 1);
   TPMT_PUBLIC pub = IdevidKeyTemplate(KeyAlgorithm::kEccP256).publicArea;
   pub.unique.ecc.x.size = 32;
   pub.unique.ecc.y.size = 32;
@@ -90,8 +87,7 @@ TEST(PublicKeyFromTpmTest, UnsupportedCurveAndTypeAreUsageErrors) {
   EXPECT_THAT(curve, ResultIs(ErrorDomain::kUsage, UsageCode::kUnsupported, HasSubstr("curve")));
   pub.type = TPM2_ALG_KEYEDHASH;
   auto type = PublicKeyFromTpm(pub);
-  EXPECT_THAT(type, ResultIs(ErrorDomain::kUsage, UsageCode::kUnsupported,
-                            HasSubstr("neither ECC nor RSA")));
+  EXPECT_THAT(type, ResultIs(ErrorDomain::kUsage, UsageCode::kUnsupported, HasSubstr("neither ECC nor RSA")));
 }
 
 TEST(PublicKeyFromTpmTest, PointNotOnTheCurveIsRefusedByOpenSsl) {

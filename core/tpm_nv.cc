@@ -30,8 +30,8 @@ Result<NvPublic> ReadPublicOf(const TpmContext& tpm, const EsysReference& nv, TP
   EsysBuffer<TPM2B_NV_PUBLIC> pub;
   EsysBuffer<TPM2B_NAME> name;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_NV_ReadPublic(tpm.esys(), nv.handle(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                              pub.out(), name.out());
+    return Esys_NV_ReadPublic(tpm.esys(), nv.handle(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, pub.out(),
+                              name.out());
   });
   if (rc != TSS2_RC_SUCCESS) {
     return FailTss(rc, fmt::format("TPM2_NV_ReadPublic of {} failed", IndexName(index)));
@@ -44,7 +44,9 @@ Result<NvPublic> ReadPublicOf(const TpmContext& tpm, const EsysReference& nv, TP
 Result<std::uint16_t> NvChunkSize(const TpmContext& tpm) {
   IDEVID_ASSIGN_OR_RETURN(auto max, ReadTpmProperty(tpm, TPM2_PT_NV_BUFFER_MAX),
                           "cannot learn the largest NV chunk");
-  if (max == 0) return UsageError(UsageCode::kUnsupported, "the TPM reports TPM_PT_NV_BUFFER_MAX = 0; NV cannot be read or written");
+  if (max == 0)
+    return UsageError(UsageCode::kUnsupported,
+                      "the TPM reports TPM_PT_NV_BUFFER_MAX = 0; NV cannot be read or written");
   return static_cast<std::uint16_t>(std::min<std::uint32_t>(max, TPM2_MAX_NV_BUFFER_SIZE));
 }
 
@@ -57,12 +59,12 @@ Result<void> NvDefine(const TpmContext& tpm, const NvDefinition& definition) {
   TPM2B_AUTH empty_auth{};
   ESYS_TR created = ESYS_TR_NONE;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_NV_DefineSpace(tpm.esys(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                               ESYS_TR_NONE, &empty_auth, &info, &created);
+    return Esys_NV_DefineSpace(tpm.esys(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                               &empty_auth, &info, &created);
   });
   if (rc != TSS2_RC_SUCCESS) {
-    return FailTss(rc, fmt::format("cannot define {} of {} bytes", IndexName(definition.index),
-                                   definition.size));
+    return FailTss(rc,
+                   fmt::format("cannot define {} of {} bytes", IndexName(definition.index), definition.size));
   }
   EsysReference close_on_return(tpm, created);
   return {};
@@ -76,9 +78,9 @@ Result<NvPublic> NvReadPublic(const TpmContext& tpm, TPM2_HANDLE index) {
 Result<void> NvWrite(const TpmContext& tpm, TPM2_HANDLE index, std::span<const std::uint8_t> data,
                      std::uint16_t offset, NvAuth auth) {
   if (offset + data.size() > 0xFFFF) {
-    return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("cannot write {} bytes at offset {}: NV offsets end at 65535",
-                                  data.size(), offset));
+    return UsageError(
+        UsageCode::kInvalidArgument,
+        fmt::format("cannot write {} bytes at offset {}: NV offsets end at 65535", data.size(), offset));
   }
   IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
   IDEVID_ASSIGN_OR_RETURN(auto chunk, NvChunkSize(tpm), "cannot write {}", IndexName(index));
@@ -89,27 +91,27 @@ Result<void> NvWrite(const TpmContext& tpm, TPM2_HANDLE index, std::span<const s
     std::memcpy(buffer.buffer, data.data() + done, buffer.size);
     auto at = static_cast<UINT16>(offset + done);
     TSS2_RC rc = tpm.Run([&] {
-      return Esys_NV_Write(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD,
-                           ESYS_TR_NONE, ESYS_TR_NONE, &buffer, at);
+      return Esys_NV_Write(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                           ESYS_TR_NONE, &buffer, at);
     });
     if (rc != TSS2_RC_SUCCESS) {
-      return FailTss(rc, fmt::format("cannot write {} bytes at offset {} of {}", buffer.size, at,
-                                     IndexName(index)));
+      return FailTss(
+          rc, fmt::format("cannot write {} bytes at offset {} of {}", buffer.size, at, IndexName(index)));
     }
     done += buffer.size;
   }
   return {};
 }
 
-Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE index,
-                                         std::uint16_t size, std::uint16_t offset, NvAuth auth) {
+Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE index, std::uint16_t size,
+                                         std::uint16_t offset, NvAuth auth) {
   IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
   IDEVID_ASSIGN_OR_RETURN(NvPublic pub, ReadPublicOf(tpm, nv, index));
   if (size == 0) size = static_cast<std::uint16_t>(pub.size - std::min(offset, pub.size));
   if (offset + size > pub.size) {
     return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("cannot read {} bytes at offset {} of {}: it holds {} bytes",
-                                  size, offset, IndexName(index), pub.size));
+                      fmt::format("cannot read {} bytes at offset {} of {}: it holds {} bytes", size, offset,
+                                  IndexName(index), pub.size));
   }
   IDEVID_ASSIGN_OR_RETURN(auto chunk, NvChunkSize(tpm), "cannot read {}", IndexName(index));
   std::vector<std::uint8_t> out;
@@ -119,15 +121,15 @@ Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE inde
     auto at = static_cast<UINT16>(offset + out.size());
     EsysBuffer<TPM2B_MAX_NV_BUFFER> buffer;
     TSS2_RC rc = tpm.Run([&] {
-      return Esys_NV_Read(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD,
-                          ESYS_TR_NONE, ESYS_TR_NONE, want, at, buffer.out());
+      return Esys_NV_Read(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                          ESYS_TR_NONE, want, at, buffer.out());
     });
     if (rc != TSS2_RC_SUCCESS) {
-      return FailTss(rc, fmt::format("cannot read {} bytes at offset {} of {}", want, at,
-                                     IndexName(index)));
+      return FailTss(rc, fmt::format("cannot read {} bytes at offset {} of {}", want, at, IndexName(index)));
     }
     if (buffer->size == 0) {
-      return UsageError(UsageCode::kUnsupported, fmt::format("the TPM returned no bytes at offset {} of {}", at, IndexName(index)));
+      return UsageError(UsageCode::kUnsupported,
+                        fmt::format("the TPM returned no bytes at offset {} of {}", at, IndexName(index)));
     }
     out.insert(out.end(), buffer->buffer, buffer->buffer + buffer->size);
   }
@@ -137,8 +139,8 @@ Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE inde
 Result<void> NvWriteLock(const TpmContext& tpm, TPM2_HANDLE index, NvAuth auth) {
   IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_NV_WriteLock(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD,
-                             ESYS_TR_NONE, ESYS_TR_NONE);
+    return Esys_NV_WriteLock(tpm.esys(), AuthHandle(auth, nv), nv.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                             ESYS_TR_NONE);
   });
   if (rc != TSS2_RC_SUCCESS) {
     return FailTss(rc, fmt::format("cannot write-lock {}", IndexName(index)));
@@ -149,8 +151,8 @@ Result<void> NvWriteLock(const TpmContext& tpm, TPM2_HANDLE index, NvAuth auth) 
 Result<void> NvUndefine(const TpmContext& tpm, TPM2_HANDLE index) {
   IDEVID_ASSIGN_OR_RETURN(auto nv, ReferenceIndex(tpm, index));
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_NV_UndefineSpace(tpm.esys(), ESYS_TR_RH_OWNER, nv.handle(), ESYS_TR_PASSWORD,
-                                 ESYS_TR_NONE, ESYS_TR_NONE);
+    return Esys_NV_UndefineSpace(tpm.esys(), ESYS_TR_RH_OWNER, nv.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                 ESYS_TR_NONE);
   });
   if (rc != TSS2_RC_SUCCESS) return FailTss(rc, fmt::format("cannot undefine {}", IndexName(index)));
   nv.Release();  // the TPM entity and ESYS's record of it are gone

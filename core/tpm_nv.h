@@ -18,9 +18,8 @@ enum class NvAuth { kOwner, kIndex };
 
 // Attributes of an index written once by the owner and then locked for good, readable by
 // anyone with the (empty) index auth: TPMA_NV_OWNERWRITE|OWNERREAD|AUTHREAD|WRITEDEFINE|NO_DA.
-inline constexpr TPMA_NV kNvWriteOnceReadable = TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD |
-                                                TPMA_NV_AUTHREAD | TPMA_NV_WRITEDEFINE |
-                                                TPMA_NV_NO_DA;
+inline constexpr TPMA_NV kNvWriteOnceReadable =
+    TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_AUTHREAD | TPMA_NV_WRITEDEFINE | TPMA_NV_NO_DA;
 
 struct NvDefinition {
   TPM2_HANDLE index = 0;  // 0x01xxxxxx
@@ -51,9 +50,8 @@ Result<void> NvWrite(const TpmContext& tpm, TPM2_HANDLE index, std::span<const s
 
 // Reads `size` bytes at `offset` (the whole index when size is 0), in chunks. Fails with
 // TPM_RC_NV_UNINITIALIZED when the index was never written.
-Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE index,
-                                         std::uint16_t size = 0, std::uint16_t offset = 0,
-                                         NvAuth auth = NvAuth::kIndex);
+Result<std::vector<std::uint8_t>> NvRead(const TpmContext& tpm, TPM2_HANDLE index, std::uint16_t size = 0,
+                                         std::uint16_t offset = 0, NvAuth auth = NvAuth::kIndex);
 
 // Locks the index against writes; with TPMA_NV_WRITEDEFINE the lock lasts until undefined.
 Result<void> NvWriteLock(const TpmContext& tpm, TPM2_HANDLE index, NvAuth auth = NvAuth::kOwner);

@@ -64,8 +64,8 @@ TEST_P(NvTest, PartialReadAtAnOffsetReturnsThoseBytes) {
   ASSERT_TRUE(read) << read.error().ToString();
   EXPECT_EQ(*read, std::vector<std::uint8_t>(blob.begin() + 1000, blob.begin() + 1400));
   auto past_end = NvRead(tpm(), kIndex, 600, 1200);
-  EXPECT_THAT(past_end, ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument,
-                                 HasSubstr("it holds 1500 bytes")));
+  EXPECT_THAT(past_end,
+              ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr("it holds 1500 bytes")));
   ASSERT_TRUE(NvUndefine(tpm(), kIndex));
 }
 

@@ -64,14 +64,15 @@ std::string_view DigestName(TPMI_ALG_HASH hash) {
   }
 }
 
-Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key,
-                                             SignatureAlgorithm algorithm,
+Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key, SignatureAlgorithm algorithm,
                                              std::span<const std::uint8_t> digest) {
   std::size_t expected = DigestSize(algorithm.hash);
-  if (expected == 0) return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", algorithm.hash));
+  if (expected == 0)
+    return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", algorithm.hash));
   if (digest.size() != expected) {
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("a {} digest must be {} bytes, got {}",
-                                  DigestName(algorithm.hash), expected, digest.size()));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("a {} digest must be {} bytes, got {}", DigestName(algorithm.hash),
+                                  expected, digest.size()));
   }
   TPM2B_DIGEST tpm_digest{};
   tpm_digest.size = static_cast<UINT16>(digest.size());
@@ -81,13 +82,12 @@ Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key,
   TPMT_TK_HASHCHECK ticket{TPM2_ST_HASHCHECK, TPM2_RH_NULL, {}};
   EsysBuffer<TPMT_SIGNATURE> signature;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_Sign(tpm.esys(), key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &tpm_digest,
-                     &scheme, &ticket, signature.out());
+    return Esys_Sign(tpm.esys(), key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &tpm_digest, &scheme,
+                     &ticket, signature.out());
   });
   if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_Sign failed");
   switch (signature->sigAlg) {
-    case TPM2_ALG_ECDSA:
-      return EcdsaToDer(signature->signature.ecdsa);
+    case TPM2_ALG_ECDSA: return EcdsaToDer(signature->signature.ecdsa);
     case TPM2_ALG_RSASSA:
     case TPM2_ALG_RSAPSS: {
       const TPM2B_PUBLIC_KEY_RSA& rsa = signature->signature.rsassa.sig;
@@ -103,7 +103,8 @@ Result<std::vector<std::uint8_t>> SignMessage(const TpmContext& tpm, ESYS_TR key
                                               SignatureAlgorithm algorithm,
                                               std::span<const std::uint8_t> message) {
   std::string_view name = DigestName(algorithm.hash);
-  if (name.empty()) return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", algorithm.hash));
+  if (name.empty())
+    return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", algorithm.hash));
   std::vector<std::uint8_t> digest(EVP_MAX_MD_SIZE);
   unsigned int length = 0;
   if (EVP_Digest(message.data(), message.size(), digest.data(), &length,

@@ -31,8 +31,7 @@ std::size_t DigestSize(TPMI_ALG_HASH hash);
 // TPM2_Sign. ECDSA signatures come back DER-encoded (Ecdsa-Sig-Value, RFC 3279 2.2.3), RSA ones as
 // the raw big-endian signature. Fails with kUsage when the digest length does not fit the hash,
 // and with the TPM's error (e.g. TPM_RC_SCHEME) when the key cannot sign that way.
-Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key,
-                                             SignatureAlgorithm algorithm,
+Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key, SignatureAlgorithm algorithm,
                                              std::span<const std::uint8_t> digest);
 
 // Hashes `message` in software with algorithm.hash, then SignDigest.

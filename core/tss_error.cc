@@ -10,30 +10,22 @@ namespace {
 
 std::string_view HintFor(TSS2_RC base) {
   switch (base) {
-    case TPM2_RC_HANDLE:
-      return "; the handle or NV index does not exist on this TPM";
+    case TPM2_RC_HANDLE: return "; the handle or NV index does not exist on this TPM";
     case TPM2_RC_OBJECT_MEMORY:
       return "; the TPM has no free transient slot: flush unused objects or put a resource manager "
              "(tpm2-abrmd, /dev/tpmrm0) in front of the TPM";
-    case TPM2_RC_NV_LOCKED:
-      return "; the NV index is write-locked";
-    case TPM2_RC_NV_DEFINED:
-      return "; the NV index is already defined";
-    case TPM2_RC_NV_SPACE:
-      return "; the TPM has no NV space left for this index";
-    case TPM2_RC_NV_RANGE:
-      return "; offset or size is outside the NV index";
+    case TPM2_RC_NV_LOCKED: return "; the NV index is write-locked";
+    case TPM2_RC_NV_DEFINED: return "; the NV index is already defined";
+    case TPM2_RC_NV_SPACE: return "; the TPM has no NV space left for this index";
+    case TPM2_RC_NV_RANGE: return "; offset or size is outside the NV index";
     case TPM2_RC_BAD_AUTH:
     case TPM2_RC_AUTH_FAIL:
       return "; wrong authorization value: when the TPM's owner or endorsement hierarchy has one, "
              "give it in IDEVID_OWNER_AUTH / IDEVID_ENDORSEMENT_AUTH or with --owner-auth-file / "
              "--endorsement-auth-file";
-    case TPM2_RC_LOCKOUT:
-      return "; the TPM is in dictionary-attack lockout";
-    case TPM2_RC_INITIALIZE:
-      return "; the TPM needs TPM2_Startup";
-    default:
-      return "";
+    case TPM2_RC_LOCKOUT: return "; the TPM is in dictionary-attack lockout";
+    case TPM2_RC_INITIALIZE: return "; the TPM needs TPM2_Startup";
+    default: return "";
   }
 }
 

@@ -27,8 +27,9 @@ TEST(VerdictTest, EveryFailureIsKeptInOrderNotOnlyTheFirst) {
   EXPECT_FALSE(v.passed());
   ASSERT_NE(v.first_failure(), nullptr);
   EXPECT_EQ(v.first_failure()->id, "serial-missing");
-  EXPECT_EQ(v.FailureText(),
-            "serial-missing: no serialNumber in the subject; model-not-in-inventory: model 'X' is not listed");
+  EXPECT_EQ(
+      v.FailureText(),
+      "serial-missing: no serialNumber in the subject; model-not-in-inventory: model 'X' is not listed");
 }
 
 TEST(VerdictTest, MergeKeepsTheFindingsOfBoth) {

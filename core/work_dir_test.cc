@@ -51,8 +51,9 @@ TEST(WorkDirTest, AnUncreatableDirectoryIsAnIoErrorNamingIt) {
   ::setenv("TMPDIR", "/nonexistent-idevid-dir", 1);
   auto work = WorkDir::Create("idevid-workdir-test");
   ::unsetenv("TMPDIR");
-  EXPECT_THAT(work, ResultIs(ErrorDomain::kIo, ENOENT,
-                             ::testing::HasSubstr("cannot create /nonexistent-idevid-dir/idevid-workdir-test-")));
+  EXPECT_THAT(work,
+              ResultIs(ErrorDomain::kIo, ENOENT,
+                       ::testing::HasSubstr("cannot create /nonexistent-idevid-dir/idevid-workdir-test-")));
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ Result<ossl::Asn1Object> ParseOid(std::string_view oid) {
   ossl::Asn1Object obj(OBJ_txt2obj(std::string(oid).c_str(), 0));
   if (!obj) {
     ClearOpenSslErrors();
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("'{}' is not an OID or a known attribute name", oid));
+    return UsageError(UsageCode::kInvalidArgument,
+                      fmt::format("'{}' is not an OID or a known attribute name", oid));
   }
   return obj;
 }
@@ -62,8 +63,8 @@ Result<ossl::Cert> ParseCertificate(std::span<const std::uint8_t> bytes) {
   ossl::Cert cert(d2i_X509(nullptr, &p, static_cast<long>(bytes.size())));
   if (!cert) return FailOpenSsl("cannot parse the DER certificate");
   if (p != bytes.data() + bytes.size()) {
-    return ConfigError(ConfigCode::kSyntax, fmt::format("{} bytes follow the DER certificate",
-                                   bytes.data() + bytes.size() - p));
+    return ConfigError(ConfigCode::kSyntax,
+                       fmt::format("{} bytes follow the DER certificate", bytes.data() + bytes.size() - p));
   }
   return cert;
 }
@@ -135,14 +136,14 @@ Result<std::optional<Extension>> FindExtension(const X509& cert, std::string_vie
   if (index < 0) return std::optional<Extension>();
   if (X509_get_ext_by_OBJ(&cert, obj.get(), index) >= 0) {
     // RFC 5280 4.2: a certificate must not include more than one instance of an extension.
-    return ConfigError(ConfigCode::kBadValue, fmt::format("the certificate carries extension {} more than once", oid));
+    return ConfigError(ConfigCode::kBadValue,
+                       fmt::format("the certificate carries extension {} more than once", oid));
   }
   X509_EXTENSION* ext = X509_get_ext(&cert, index);
   const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(ext);
   const unsigned char* bytes = ASN1_STRING_get0_data(data);
   return std::optional<Extension>(
-      Extension{X509_EXTENSION_get_critical(ext) == 1,
-                Bytes(bytes, bytes + ASN1_STRING_length(data))});
+      Extension{X509_EXTENSION_get_critical(ext) == 1, Bytes(bytes, bytes + ASN1_STRING_length(data))});
 }
 
 Result<Bytes> AdoptDer(unsigned char* der, int length, std::string_view what) {

@@ -49,8 +49,7 @@ Result<void> SetTime(ASN1_TIME* time, const std::string& text) {
   return {};
 }
 
-Result<void> AddConfExtensions(X509& cert, const X509* issuer,
-                               const std::vector<ConfExtension>& extensions) {
+Result<void> AddConfExtensions(X509& cert, const X509* issuer, const std::vector<ConfExtension>& extensions) {
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, const_cast<X509*>(issuer ? issuer : &cert), &cert, nullptr, nullptr, 0);
   // Some extensions (certificatePolicies) insist on a configuration database, even an empty one.
@@ -98,8 +97,7 @@ Result<void> SetSha256Algorithm(X509_ALGOR& algorithm, const EVP_PKEY& key) {
 }  // namespace
 
 Result<ossl::PKey> GenerateKey(KeyAlgorithm alg) {
-  ossl::PKey key(alg == KeyAlgorithm::kEccP256 ? EVP_EC_gen(SN_X9_62_prime256v1)
-                                                : EVP_RSA_gen(2048));
+  ossl::PKey key(alg == KeyAlgorithm::kEccP256 ? EVP_EC_gen(SN_X9_62_prime256v1) : EVP_RSA_gen(2048));
   if (!key) return FailOpenSsl(fmt::format("cannot generate a {} key", KeyAlgorithmName(alg)));
   return key;
 }
@@ -122,8 +120,8 @@ Result<ossl::PKey> LoadPrivateKeyPem(const std::filesystem::path& path) {
   return key;
 }
 
-Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subject_key,
-                                    const X509* issuer, EVP_PKEY& issuer_key) {
+Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subject_key, const X509* issuer,
+                                    EVP_PKEY& issuer_key) {
   ossl::Cert cert(X509_new());
   if (!cert || X509_set_version(cert.get(), X509_VERSION_3) != 1) {
     return FailOpenSsl("cannot create a certificate");
@@ -134,8 +132,7 @@ Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subje
   IDEVID_TRY(SetTime(X509_getm_notBefore(cert.get()), spec.not_before), "notBefore");
   IDEVID_TRY(SetTime(X509_getm_notAfter(cert.get()), spec.not_after), "notAfter");
   const X509_NAME* issuer_name = issuer ? X509_get_subject_name(issuer) : subject;
-  if (X509_set_issuer_name(cert.get(), issuer_name) != 1 ||
-      X509_set_pubkey(cert.get(), &subject_key) != 1) {
+  if (X509_set_issuer_name(cert.get(), issuer_name) != 1 || X509_set_pubkey(cert.get(), &subject_key) != 1) {
     return FailOpenSsl("cannot set issuer or public key");
   }
   IDEVID_TRY(AddConfExtensions(*cert, issuer, spec.extensions));
@@ -147,8 +144,7 @@ Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subje
 }
 
 Result<ossl::UniquePtr<X509_REQ>> MakeSignedRequest(const std::vector<NameEntry>& subject,
-                                                                EVP_PKEY& public_key,
-                                                                const TbsSigner& sign) {
+                                                    EVP_PKEY& public_key, const TbsSigner& sign) {
   ossl::UniquePtr<X509_REQ> req(X509_REQ_new());
   if (!req || X509_REQ_set_pubkey(req.get(), &public_key) != 1) {
     return FailOpenSsl("cannot create a certification request");

@@ -43,15 +43,15 @@ struct CertificateSpec {
   std::vector<NameEntry> subject;
   std::string not_before;  // "YYYYMMDDHHMMSSZ"; empty = now
   std::string not_after;   // "YYYYMMDDHHMMSSZ" (GeneralizedTime from 2050 on, RFC 5280 4.1.2.5)
-  std::vector<ConfExtension> extensions;      // added first, in order
-  std::vector<DerExtension> der_extensions;   // then these
+  std::vector<ConfExtension> extensions;     // added first, in order
+  std::vector<DerExtension> der_extensions;  // then these
 };
 
 // Issues a v3 certificate for `subject_key` with a random positive 127-bit serial (RFC 5280
 // 4.1.2.2), signed with SHA-256 by `issuer_key`; `issuer` is the issuer's certificate, or null
 // for a self-signed one. AKI/SKI values in `extensions` ("keyid", "hash") see both certificates.
-Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subject_key,
-                                    const X509* issuer, EVP_PKEY& issuer_key);
+Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subject_key, const X509* issuer,
+                                    EVP_PKEY& issuer_key);
 
 // Signs the DER "to be signed" bytes and returns the signature in X.509 encoding.
 using TbsSigner = std::function<Result<Bytes>(std::span<const std::uint8_t> tbs)>;
@@ -60,7 +60,6 @@ using TbsSigner = std::function<Result<Bytes>(std::span<const std::uint8_t> tbs)
 // type) by `sign`. The result is verified against `public_key` before it is returned: a signer
 // that does not hold the key gives kVerify.
 Result<ossl::UniquePtr<X509_REQ>> MakeSignedRequest(const std::vector<NameEntry>& subject,
-                                                                EVP_PKEY& public_key,
-                                                                const TbsSigner& sign);
+                                                    EVP_PKEY& public_key, const TbsSigner& sign);
 
 }  // namespace idevid

@@ -39,11 +39,11 @@ Ca MakeRoot(KeyAlgorithm alg, const std::string& cn) {
 }
 
 ossl::Cert MakeLeaf(const Ca& issuer, EVP_PKEY& key, const std::string& not_after) {
-  auto cert = IssueCertificate({.subject = {{"CN", "leaf"}},
-                                .not_after = not_after,
-                                .extensions = {{"basicConstraints", "critical,CA:FALSE"},
-                                               {"authorityKeyIdentifier", "keyid"}}},
-                               key, issuer.cert.get(), *issuer.key);
+  auto cert = IssueCertificate(
+      {.subject = {{"CN", "leaf"}},
+       .not_after = not_after,
+       .extensions = {{"basicConstraints", "critical,CA:FALSE"}, {"authorityKeyIdentifier", "keyid"}}},
+      key, issuer.cert.get(), *issuer.key);
   EXPECT_TRUE(cert) << cert.error().ToString();
   return std::move(*cert);
 }
@@ -72,8 +72,7 @@ TEST_P(X509BuildTest, FarNotAfterIsAGeneralizedTimeAndSerialIsPositive) {
   ossl::Cert leaf = MakeLeaf(root, **leaf_key, "99991231235959Z");
   const ASN1_TIME* not_after = X509_get0_notAfter(leaf.get());
   EXPECT_EQ(ASN1_STRING_type(not_after), V_ASN1_GENERALIZEDTIME);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(not_after))),
-            "99991231235959Z");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(not_after))), "99991231235959Z");
   EXPECT_EQ(ASN1_STRING_type(X509_get0_notBefore(leaf.get())), V_ASN1_UTCTIME);
   ossl::Bignum serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf.get()), nullptr));
   EXPECT_FALSE(BN_is_negative(serial.get()));
@@ -114,7 +113,7 @@ TEST_P(X509BuildTest, RequestSignedByAnotherKeyIsRefusedAsVerifyError) {
   };
   auto req = MakeSignedRequest({{"CN", "unit"}}, **key, sign);
   EXPECT_THAT(req, ResultIs(ErrorDomain::kVerify, X509_V_ERR_CERT_SIGNATURE_FAILURE,
-                           HasSubstr("does not hold the private key")));
+                            HasSubstr("does not hold the private key")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, X509BuildTest,
@@ -128,9 +127,9 @@ TEST(X509BuildErrorsTest, InvalidTimeAndExtensionAreNamed) {
   auto bad_time = IssueCertificate({.not_after = "tomorrow"}, **key, nullptr, **key);
   EXPECT_THAT(bad_time, ResultInDomain(ErrorDomain::kOpenSsl,
                                        StartsWith("notAfter: 'tomorrow' is not a valid certificate time")));
-  auto bad_ext = IssueCertificate({.not_after = "20991231235959Z",
-                                   .extensions = {{"basicConstraints", "CA:MAYBE"}}},
-                                  **key, nullptr, **key);
+  auto bad_ext =
+      IssueCertificate({.not_after = "20991231235959Z", .extensions = {{"basicConstraints", "CA:MAYBE"}}},
+                       **key, nullptr, **key);
   EXPECT_THAT(bad_ext, ResultInDomain(ErrorDomain::kOpenSsl, HasSubstr("basicConstraints = CA:MAYBE")));
 }
 

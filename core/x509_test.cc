@@ -40,8 +40,8 @@ class X509Test : public ::testing::Test {
 TEST_F(X509Test, ParsesDerAndPemToTheSameCertificate) {
   auto pem = CertificatePem(*cert_);
   ASSERT_TRUE(pem);
-  auto from_pem = ParseCertificate(std::span(reinterpret_cast<const std::uint8_t*>(pem->data()),
-                                             pem->size()));
+  auto from_pem =
+      ParseCertificate(std::span(reinterpret_cast<const std::uint8_t*>(pem->data()), pem->size()));
   auto from_der = ParseCertificate(der_);
   ASSERT_TRUE(from_pem) << from_pem.error().ToString();
   ASSERT_TRUE(from_der) << from_der.error().ToString();
@@ -120,15 +120,15 @@ Bytes WithTrailingBytes() {
 
 INSTANTIATE_TEST_SUITE_P(
     Inputs, BadCertificateTest,
-    ::testing::Values(
-        BadInput{"Empty", {}, ErrorDomain::kConfig, "empty"},
-        BadInput{"Garbage", {0x01, 0x02, 0x03}, ErrorDomain::kOpenSsl, "cannot parse the DER"},
-        BadInput{"TruncatedDer", Truncated(), ErrorDomain::kOpenSsl, "cannot parse the DER"},
-        BadInput{"TrailingBytes", WithTrailingBytes(), ErrorDomain::kConfig,
-                 "2 bytes follow the DER certificate"},
-        BadInput{"BrokenPem",
-                 Bytes{'-', '-', '-', '-', '-', 'B', 'E', 'G', 'I', 'N', ' ', 'X', '-', '-', '-'},
-                 ErrorDomain::kOpenSsl, "cannot parse the PEM"}),
+    ::testing::Values(BadInput{"Empty", {}, ErrorDomain::kConfig, "empty"},
+                      BadInput{"Garbage", {0x01, 0x02, 0x03}, ErrorDomain::kOpenSsl, "cannot parse the DER"},
+                      BadInput{"TruncatedDer", Truncated(), ErrorDomain::kOpenSsl, "cannot parse the DER"},
+                      BadInput{"TrailingBytes", WithTrailingBytes(), ErrorDomain::kConfig,
+                               "2 bytes follow the DER certificate"},
+                      BadInput{
+                          "BrokenPem",
+                          Bytes{'-', '-', '-', '-', '-', 'B', 'E', 'G', 'I', 'N', ' ', 'X', '-', '-', '-'},
+                          ErrorDomain::kOpenSsl, "cannot parse the PEM"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(CertificateBundleTest, ReadsEveryCertificateInOrder) {

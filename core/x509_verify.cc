@@ -10,7 +10,6 @@
 namespace idevid {
 namespace {
 
-
 Result<ossl::UniquePtr<X509_STORE>> TrustStore(const std::vector<const X509*>& trusted) {
   ossl::UniquePtr<X509_STORE> store(X509_STORE_new());
   if (!store) return FailOpenSsl("cannot create a certificate store");
@@ -26,7 +25,8 @@ Result<void> ApplyOptions(X509_STORE_CTX& ctx, const ChainCheckOptions& options)
   if (options.at) X509_STORE_CTX_set_time(&ctx, 0, *options.at);
   if (!options.purpose.empty()) {
     int index = X509_PURPOSE_get_by_sname(options.purpose.c_str());
-    if (index < 0) return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown purpose '{}'", options.purpose));
+    if (index < 0)
+      return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown purpose '{}'", options.purpose));
     X509_STORE_CTX_set_purpose(&ctx, X509_PURPOSE_get_id(X509_PURPOSE_get0(index)));
   }
   return {};
@@ -35,8 +35,7 @@ Result<void> ApplyOptions(X509_STORE_CTX& ctx, const ChainCheckOptions& options)
 }  // namespace
 
 Result<ChainVerdict> VerifyChain(const X509& leaf, const std::vector<const X509*>& untrusted,
-                                 const std::vector<const X509*>& trusted,
-                                 const ChainCheckOptions& options) {
+                                 const std::vector<const X509*>& trusted, const ChainCheckOptions& options) {
   IDEVID_ASSIGN_OR_RETURN(auto store, TrustStore(trusted));
   ossl::CertStack chain(sk_X509_new_null());
   for (const X509* cert : untrusted) {

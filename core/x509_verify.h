@@ -13,15 +13,15 @@ namespace idevid {
 
 struct ChainVerdict {
   bool valid = false;
-  int error_code = 0;        // X509_V_ERR_*, 0 when valid
-  std::string error;         // OpenSSL's text for error_code
-  int error_depth = -1;      // 0 = the leaf
+  int error_code = 0;                       // X509_V_ERR_*, 0 when valid
+  std::string error;                        // OpenSSL's text for error_code
+  int error_depth = -1;                     // 0 = the leaf
   std::vector<std::string> chain_subjects;  // leaf first, as built
 };
 
 struct ChainCheckOptions {
-  std::optional<std::time_t> at;   // verification time; now when unset
-  std::string purpose;             // "sslclient", "sslserver" or empty for any
+  std::optional<std::time_t> at;  // verification time; now when unset
+  std::string purpose;            // "sslclient", "sslserver" or empty for any
 };
 
 // Builds and verifies the path from `leaf` through `untrusted` intermediates to one of

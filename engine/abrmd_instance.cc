@@ -31,10 +31,10 @@ Error StartFailure(ChildProcess& process, const std::string& why, const std::fil
 // Asks the bus whether tpm2-abrmd has taken its name yet, so that the TCTI is tried only once
 // the service exists (the tabrmd TCTI warns on stderr for every failed attempt).
 bool NameHasOwner(const std::string& bus_address, const std::string& name) {
-  auto reply = RunCommand({"dbus-send", "--bus=" + bus_address, "--print-reply",
-                           "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
-                           "org.freedesktop.DBus.NameHasOwner", "string:" + name},
-                          {}, std::chrono::seconds(5));
+  auto reply =
+      RunCommand({"dbus-send", "--bus=" + bus_address, "--print-reply", "--dest=org.freedesktop.DBus",
+                  "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:" + name},
+                 {}, std::chrono::seconds(5));
   return reply && reply->exit_status == 0 && reply->out.find("true") != std::string::npos;
 }
 
@@ -72,20 +72,21 @@ Result<void> AbrmdInstance::StartDaemon() {
   auto abrmd_log = options_.dir / "tpm2-abrmd.log";
   // Room for 16 concurrent clients per comparator of `idevid bench` (the default is 27 connections;
   // tpm2-openssl 1.1.1 keeps its connection after its provider is unloaded).
-  IDEVID_ASSIGN_OR_RETURN(abrmd_, ChildProcess::Spawn({.argv = {"tpm2-abrmd", "--session", "--allow-root",
-                                                                  "--flush-all", "--max-connections=64",
-                                                                  "--dbus-name=" + bus_name_,
-                                                                  "--tcti=" + options_.tpm_tcti},
-                                                         .log = abrmd_log,
-                                                         .env = ClientEnvironment(),
-                                                         .detach = options_.detach}));
+  IDEVID_ASSIGN_OR_RETURN(
+      abrmd_, ChildProcess::Spawn(
+                  {.argv = {"tpm2-abrmd", "--session", "--allow-root", "--flush-all", "--max-connections=64",
+                            "--dbus-name=" + bus_name_, "--tcti=" + options_.tpm_tcti},
+                   .log = abrmd_log,
+                   .env = ClientEnvironment(),
+                   .detach = options_.detach}));
   std::string tcti = this->tcti();
   // tpm2-abrmd sometimes hangs instead of exiting when it cannot reach the TPM: its log says so.
   auto gave_up = [&] { return LogTail(abrmd_log).find("failed to create TCTI") != std::string::npos; };
   auto ready = [&] {
     return abrmd_.Ended() || gave_up() || (NameHasOwner(bus_address_, bus_name_) && AnswersTpmCommand(tcti));
   };
-  if (!PollUntil(ready, options_.start_timeout, std::chrono::milliseconds(20)) || abrmd_.Ended() || gave_up()) {
+  if (!PollUntil(ready, options_.start_timeout, std::chrono::milliseconds(20)) || abrmd_.Ended() ||
+      gave_up()) {
     return Fail(StartFailure(abrmd_, "no TPM answer through it in time", abrmd_log));
   }
   return {};

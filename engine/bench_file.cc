@@ -22,7 +22,8 @@ class BenchParser {
 
   Result<BenchFile> Parse(const YAML::Node& root) {
     if (root.IsNull()) return BenchFile{};
-    if (!root.IsMap()) return At(root, ConfigCode::kSyntax, "the bench file must be a mapping of keys to values");
+    if (!root.IsMap())
+      return At(root, ConfigCode::kSyntax, "the bench file must be a mapping of keys to values");
     std::set<std::string> seen;
     for (const auto& entry : root) {
       auto key = entry.first.as<std::string>();
@@ -102,7 +103,8 @@ class BenchParser {
       if (!known_suites_.empty() &&
           std::find(known_suites_.begin(), known_suites_.end(), *name) == known_suites_.end()) {
         return At(suite, ConfigCode::kReference,
-                  fmt::format("unknown suite '{}'; the suites are: {}", DisplayText(*name), fmt::join(known_suites_, ", ")));
+                  fmt::format("unknown suite '{}'; the suites are: {}", DisplayText(*name),
+                              fmt::join(known_suites_, ", ")));
       }
       bench_.suites.push_back(*name);
     }
@@ -110,14 +112,16 @@ class BenchParser {
   }
 
   Result<void> Limits(const YAML::Node& v) {
-    if (!v.IsMap()) return At(v, ConfigCode::kBadValue, "'limits' must be a mapping of limit names to numbers");
+    if (!v.IsMap())
+      return At(v, ConfigCode::kBadValue, "'limits' must be a mapping of limit names to numbers");
     PerformanceLimits check;
     for (const auto& entry : v) {
       auto key = entry.first.as<std::string>();
       if (bench_.limits.count(key) != 0) return Twice(entry.first, "limits." + key);
       double value = 0;
       if (!entry.second.IsScalar() || !YAML::convert<double>::decode(entry.second, value)) {
-        return At(entry.second, ConfigCode::kBadValue, fmt::format("limit '{}' must be a number", DisplayText(key)));
+        return At(entry.second, ConfigCode::kBadValue,
+                  fmt::format("limit '{}' must be a number", DisplayText(key)));
       }
       if (auto known = check.Set(key, value); !known) {
         // Where the mistake is: the name of an unknown limit, else the value.
@@ -155,8 +159,8 @@ Result<BenchFile> ParseBenchFile(const std::string& text, const std::string& nam
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    return ConfigError(ConfigCode::kSyntax,
-                       fmt::format("{}:{}:{}: not YAML: {}", name, e.mark.line + 1, e.mark.column + 1, e.msg));
+    return ConfigError(ConfigCode::kSyntax, fmt::format("{}:{}:{}: not YAML: {}", name, e.mark.line + 1,
+                                                        e.mark.column + 1, e.msg));
   }
   try {
     return BenchParser(name, base, known_suites).Parse(root);

@@ -10,9 +10,9 @@
 namespace idevid {
 namespace {
 
-using ::testing::StartsWith;
 using idevid::testing::IsOk;
 using idevid::testing::ResultIs;
+using ::testing::StartsWith;
 
 Result<BenchFile> Parse(const std::string& text) {
   return ParseBenchFile(text, "bench.yaml", "/benches", {"boot-load", "negative"});
@@ -62,14 +62,14 @@ struct BadBench {
 class BadBenchFileTest : public ::testing::TestWithParam<BadBench> {};
 
 TEST_P(BadBenchFileTest, IsAConfigErrorNamingWhereAndWhat) {
-  EXPECT_THAT(Parse(GetParam().text), ResultIs(ErrorDomain::kConfig, GetParam().code, StartsWith(GetParam().error)));
+  EXPECT_THAT(Parse(GetParam().text),
+              ResultIs(ErrorDomain::kConfig, GetParam().code, StartsWith(GetParam().error)));
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Catalogue, BadBenchFileTest,
     ::testing::Values(
-        BadBench{"NotYaml", "target: [unclosed\n", ConfigCode::kSyntax,
-                 "bench.yaml:2:1: not YAML"},
+        BadBench{"NotYaml", "target: [unclosed\n", ConfigCode::kSyntax, "bench.yaml:2:1: not YAML"},
         BadBench{"NotAMapping", "- a list\n", ConfigCode::kSyntax,
                  "bench.yaml:1:1: the bench file must be a mapping"},
         BadBench{"UnknownKey", "targt: swtpm\n", ConfigCode::kUnknownStatement,

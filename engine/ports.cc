@@ -77,8 +77,8 @@ std::set<std::string> ListeningInodes(std::uint16_t port) {
     if (line.find(wanted_field) == std::string::npos) continue;
     std::istringstream fields(line);
     std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
-    if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
-          timeout >> inode)) {
+    if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >>
+          inode)) {
       continue;
     }
     if (state == "0A" && local.ends_with(wanted_port)) inodes.insert(inode);
@@ -119,8 +119,9 @@ Result<std::uint16_t> FindFreePortPair() {
     Result<UniqueFd> command = BindLoopback(port);  // held while P+1 is tried
     if (command && BindLoopback(static_cast<std::uint16_t>(port + 1))) return port;
   }
-  return Fail(ErrorDomain::kIo, EADDRINUSE,
-              fmt::format("cannot find two consecutive free ports in {}-{} on 127.0.0.1 after 64 tries", low, high));
+  return Fail(
+      ErrorDomain::kIo, EADDRINUSE,
+      fmt::format("cannot find two consecutive free ports in {}-{} on 127.0.0.1 after 64 tries", low, high));
 }
 
 bool PortAcceptsConnections(std::uint16_t port) {

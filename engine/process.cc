@@ -34,8 +34,10 @@ struct ExecArgs {
   std::vector<char*> envp;
 
   ExecArgs(const std::vector<std::string>& args, const std::map<std::string, std::string>& env)
-      : args_storage(args), env_storage(MergedEnvironment(env)),
-        argv(CStringArray(args_storage)), envp(CStringArray(env_storage)) {}
+      : args_storage(args),
+        env_storage(MergedEnvironment(env)),
+        argv(CStringArray(args_storage)),
+        envp(CStringArray(env_storage)) {}
 };
 
 std::string DescribeStatus(int status) {
@@ -46,7 +48,7 @@ std::string DescribeStatus(int status) {
 
 // In the child after fork: only async-signal-safe calls, then exec. Never returns.
 [[noreturn]] void ExecChild(const ExecArgs& args, int out_fd, int err_fd, int in_fd, bool detach,
-                           pid_t parent) {
+                            pid_t parent) {
   // The parent may block signals (pkid, the cloud): the child starts with none blocked.
   sigset_t none;
   sigemptyset(&none);
@@ -116,8 +118,10 @@ Result<ChildProcess> ChildProcess::Spawn(const ProcessSpec& spec) {
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), name_(std::move(other.name_)),
-      ended_(std::move(other.ended_)), status_code_(other.status_code_) {}
+    : pid_(std::exchange(other.pid_, -1)),
+      name_(std::move(other.name_)),
+      ended_(std::move(other.ended_)),
+      status_code_(other.status_code_) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
@@ -154,8 +158,7 @@ std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
       ::kill(pid_, SIGKILL);
       int status = 0;
       pid_t r;
-      while ((r = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
-      }
+      while ((r = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {}
       ended_ = r == pid_ ? DescribeStatus(status) : "already reaped";
       if (r == pid_) status_code_ = ProcessStatusCode(status);
     }
@@ -178,8 +181,7 @@ std::optional<std::string> ProcessCommandLine(pid_t pid) {
   return line;
 }
 
-Result<void> StopProcessByPid(pid_t pid, const std::string& must_contain,
-                              std::chrono::milliseconds grace) {
+Result<void> StopProcessByPid(pid_t pid, const std::string& must_contain, std::chrono::milliseconds grace) {
   auto line = ProcessCommandLine(pid);
   if (!line) return {};
   if (line->find(must_contain) == std::string::npos) {

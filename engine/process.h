@@ -6,8 +6,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,8 +25,8 @@ inline constexpr std::uint64_t kProcessDeadline = 124;
 std::uint64_t ProcessStatusCode(int wait_status);
 
 struct ProcessSpec {
-  std::vector<std::string> argv;               // argv[0] is looked up in PATH
-  std::filesystem::path log;                   // stdout and stderr go here (appended)
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH
+  std::filesystem::path log;      // stdout and stderr go here (appended)
   // Added to (or replacing in) this environment; IDEVID_OWNER_AUTH / IDEVID_ENDORSEMENT_AUTH are
   // not inherited, only passed when named here.
   std::map<std::string, std::string> env;

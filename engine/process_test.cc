@@ -37,9 +37,7 @@ constexpr char kMissingProgram[] = "idevid-test-no-such-program";
 
 bool Alive(pid_t pid) { return ProcessCommandLine(pid).has_value(); }
 
-bool ProcEntryExists(pid_t pid) {
-  return std::filesystem::exists("/proc/" + std::to_string(pid));
-}
+bool ProcEntryExists(pid_t pid) { return std::filesystem::exists("/proc/" + std::to_string(pid)); }
 
 // Spawns `argv` logging into `log`; fails the test when it cannot be spawned.
 ChildProcess SpawnOrDie(const std::vector<std::string>& argv, const std::filesystem::path& log,
@@ -137,18 +135,32 @@ const std::string kBigInput = [] {
 INSTANTIATE_TEST_SUITE_P(
     ProcessCases, ProcessRunCommandTest,
     ::testing::Values(
-        RunCase{"SeparatesStreams", {"sh", "-c", "echo out; echo err >&2; exit 3"}, {}, "", 3,
-                "out\n", "err\n"},
+        RunCase{
+            "SeparatesStreams", {"sh", "-c", "echo out; echo err >&2; exit 3"}, {}, "", 3, "out\n", "err\n"},
         RunCase{"FeedsStdin", {"cat"}, {}, "line 1\nline 2", 0, "line 1\nline 2", ""},
-        RunCase{"FeedsMoreThanAPipeHolds", {"sh", "-c", "wc -c | tr -d ' '"}, {}, kBigInput, 0,
-                std::to_string(kBigInput.size()) + "\n", ""},
+        RunCase{"FeedsMoreThanAPipeHolds",
+                {"sh", "-c", "wc -c | tr -d ' '"},
+                {},
+                kBigInput,
+                0,
+                std::to_string(kBigInput.size()) + "\n",
+                ""},
         RunCase{"FeedsAndDrainsMoreThanAPipeHolds", {"cat"}, {}, kBigInput, 0, kBigInput, ""},
         RunCase{"StdinIsClosedWhenEmpty", {"cat"}, {}, "", 0, "", ""},
         RunCase{"AddsEnvironment",
                 {"sh", "-c", "printf %s \"$IDEVID_TEST_VALUE\""},
-                {{"IDEVID_TEST_VALUE", "from the caller"}}, "", 0, "from the caller", ""},
-        RunCase{"ReplacesEnvironment", {"sh", "-c", "printf %s \"$HOME\""},
-                {{"HOME", "/replaced"}}, "", 0, "/replaced", ""},
+                {{"IDEVID_TEST_VALUE", "from the caller"}},
+                "",
+                0,
+                "from the caller",
+                ""},
+        RunCase{"ReplacesEnvironment",
+                {"sh", "-c", "printf %s \"$HOME\""},
+                {{"HOME", "/replaced"}},
+                "",
+                0,
+                "/replaced",
+                ""},
         RunCase{"MissingProgramExits127", {kMissingProgram}, {}, "", 127, "", ""},
         RunCase{"SignalEndIsMinusOne", {"sh", "-c", "kill -9 $$"}, {}, "", -1, "", ""}),
     [](const auto& instance) { return instance.param.name; });
@@ -170,8 +182,8 @@ TEST(ProcessRunCommandLimitsTest, StatusCodeIsTheExitStatusOrTheSignalAsAShellRe
 }
 
 TEST(ProcessRunCommandLimitsTest, EmptyCommandIsAUsageError) {
-  EXPECT_THAT(RunCommand({}), ResultIs(ErrorDomain::kUsage, UsageCode::kMissingArgument,
-                                       StartsWith("no command to run")));
+  EXPECT_THAT(RunCommand({}),
+              ResultIs(ErrorDomain::kUsage, UsageCode::kMissingArgument, StartsWith("no command to run")));
 }
 
 // A command that ends without reading its input must not take the caller down with SIGPIPE.
@@ -241,8 +253,8 @@ TEST_F(ProcessChildTest, StatusCodeIsTheExitStatusOrTheSignalAsAShellReportsIt) 
 TEST_F(ProcessChildTest, PassesEnvironmentAndAppendsToTheLog) {
   auto log = dir_ / "env.log";
   std::ofstream(log) << "earlier line\n";
-  ChildProcess child = SpawnOrDie({"sh", "-c", "echo \"value=$IDEVID_TEST_VALUE\" >&2"}, log,
-                                  {{"IDEVID_TEST_VALUE", "42"}});
+  ChildProcess child =
+      SpawnOrDie({"sh", "-c", "echo \"value=$IDEVID_TEST_VALUE\" >&2"}, log, {{"IDEVID_TEST_VALUE", "42"}});
   AwaitEnd(child);
   EXPECT_EQ(LogTail(log), "earlier line\nvalue=42\n");
 }
@@ -292,8 +304,7 @@ struct SpawnFailureCase {
 };
 void PrintTo(const SpawnFailureCase& c, std::ostream* os) { *os << c.name; }
 
-class ProcessSpawnFailureTest : public WithLogDir,
-                                public ::testing::TestWithParam<SpawnFailureCase> {};
+class ProcessSpawnFailureTest : public WithLogDir, public ::testing::TestWithParam<SpawnFailureCase> {};
 
 TEST_P(ProcessSpawnFailureTest, NamesTheProblem) {
   const SpawnFailureCase& c = GetParam();
@@ -303,21 +314,29 @@ TEST_P(ProcessSpawnFailureTest, NamesTheProblem) {
 
 INSTANTIATE_TEST_SUITE_P(
     ProcessCases, ProcessSpawnFailureTest,
-    ::testing::Values(
-        SpawnFailureCase{"NoProgram", {}, "x.log", ErrorDomain::kUsage,
-                         static_cast<std::uint64_t>(UsageCode::kMissingArgument), "no program to start"},
-        SpawnFailureCase{"LogDirectoryMissing", {"true"}, "no-such-dir/x.log", ErrorDomain::kIo, ENOENT,
-                         "cannot open log"}),
+    ::testing::Values(SpawnFailureCase{"NoProgram",
+                                       {},
+                                       "x.log",
+                                       ErrorDomain::kUsage,
+                                       static_cast<std::uint64_t>(UsageCode::kMissingArgument),
+                                       "no program to start"},
+                      SpawnFailureCase{"LogDirectoryMissing",
+                                       {"true"},
+                                       "no-such-dir/x.log",
+                                       ErrorDomain::kIo,
+                                       ENOENT,
+                                       "cannot open log"}),
     [](const auto& instance) { return instance.param.name; });
 
 // --- StopProcessByPid, ProcessCommandLine --------------------------------------------------------
 
 TEST_F(ProcessStopByPidTest, LeavesAProcessWithAnotherCommandLineAlone) {
   ChildProcess child = SpawnSleep(dir_);
-  EXPECT_THAT(StopProcessByPid(child.pid(), "swtpm --tpm2", 200ms),
-              ResultIs(ErrorDomain::kIo, ESRCH,
-                       AllOf(StartsWith("pid " + std::to_string(child.pid()) + " is not the expected process"),
-                             HasSubstr("expected it to contain 'swtpm --tpm2'"), HasSubstr("leaving it alone"))));
+  EXPECT_THAT(
+      StopProcessByPid(child.pid(), "swtpm --tpm2", 200ms),
+      ResultIs(ErrorDomain::kIo, ESRCH,
+               AllOf(StartsWith("pid " + std::to_string(child.pid()) + " is not the expected process"),
+                     HasSubstr("expected it to contain 'swtpm --tpm2'"), HasSubstr("leaving it alone"))));
   EXPECT_FALSE(child.Ended().has_value()) << "the process must not have been signalled";
 }
 
@@ -394,17 +413,14 @@ TEST_P(ProcessLogTailTest, ReturnsTheEndOfTheLog) {
   EXPECT_EQ(LogTail(dir_ / "log", c.max_bytes), c.expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    ProcessCases, ProcessLogTailTest,
-    ::testing::Values(TailCase{"Short", "abc\n", 10, "abc\n"},
-                      TailCase{"Exact", "0123456789", 10, "0123456789"},
-                      TailCase{"Long", "0123456789", 4, "...6789"},
-                      TailCase{"Empty", "", 10, ""}),
-    [](const auto& instance) { return instance.param.name; });
+INSTANTIATE_TEST_SUITE_P(ProcessCases, ProcessLogTailTest,
+                         ::testing::Values(TailCase{"Short", "abc\n", 10, "abc\n"},
+                                           TailCase{"Exact", "0123456789", 10, "0123456789"},
+                                           TailCase{"Long", "0123456789", 4, "...6789"},
+                                           TailCase{"Empty", "", 10, ""}),
+                         [](const auto& instance) { return instance.param.name; });
 
-TEST(ProcessLogTailMissingTest, UnreadableLogIsEmpty) {
-  EXPECT_EQ(LogTail("/nonexistent/idevid/log"), "");
-}
+TEST(ProcessLogTailMissingTest, UnreadableLogIsEmpty) { EXPECT_EQ(LogTail("/nonexistent/idevid/log"), ""); }
 
 TEST(ProcessEnvironmentTest, MergedEnvironmentAddsAndReplaces) {
   auto merged = MergedEnvironment({{"HOME", "/replaced"}, {"IDEVID_TEST_ADDED", "yes"}});

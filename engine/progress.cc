@@ -49,10 +49,12 @@ void RunProgress::Live(const std::string& line) {
 }
 
 void RunProgress::ScenarioFinished(const ScenarioRecord& r) {
-  std::string detail = fmt::format("({:.0f} ms){}", r.duration_ms, r.message.empty() ? "" : " - " + r.message);
+  std::string detail =
+      fmt::format("({:.0f} ms){}", r.duration_ms, r.message.empty() ? "" : " - " + r.message);
   if (terminal_) {
     out_ << kClearLine << Heading() << " " << Colour(r.outcome) << OutcomeName(r.outcome) << "\033[0m "
-         << detail << "\n" << std::flush;
+         << detail << "\n"
+         << std::flush;
   } else {
     out_ << OutcomeName(r.outcome) << " " << detail << "\n" << std::flush;
   }

@@ -12,8 +12,8 @@
 namespace idevid {
 namespace {
 
-using ::testing::HasSubstr;
 using idevid::testing::IsOk;
+using ::testing::HasSubstr;
 
 Scenario Named(const std::string& suite, const std::string& name) { return {suite, name, {}}; }
 
@@ -67,7 +67,7 @@ TEST(RunProgressTest, OnANarrowTerminalTheLiveLineIsCutSoItNeverWraps) {
   progress.ScenarioStarted(Named("boot-load", "pkid loads idev-id"));
   progress.PhaseStarted("start pkid with a long phase name");
   EXPECT_EQ(out.str(),
-            "\r\033[K[1/1] boot-load: pkid load..."   // 29 columns: the cursor stays on the row
+            "\r\033[K[1/1] boot-load: pkid load..."  // 29 columns: the cursor stays on the row
             "\r\033[K[1/1] boot-load: pkid load...");
 }
 

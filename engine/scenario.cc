@@ -68,7 +68,11 @@ bool ScenarioContext::Phase(const std::string& name, const PhaseBody& body) {
   PhaseContext phase;
   auto start = std::chrono::steady_clock::now();
   std::optional<std::string> error = RunBody(body, phase);
-  PhaseRecord p{name, Outcome::kPass, "", MillisecondsSince(start), std::move(phase.measurements),
+  PhaseRecord p{name,
+                Outcome::kPass,
+                "",
+                MillisecondsSince(start),
+                std::move(phase.measurements),
                 phase.verdict.findings()};
   if (error) {
     p.outcome = Outcome::kError;  // the checks could not be made: never a verdict on the unit
@@ -125,8 +129,9 @@ ScenarioRecord NotRunScenario(const Scenario& scenario) {
 
 ScenarioRecord RunScenario(const Scenario& scenario, TestedUnit& unit,
                            std::function<void(const std::string&)> on_phase) {
-  return RunScenarioBody(scenario.suite, scenario.name,
-                         [&](ScenarioContext& context) { scenario.run(unit, context); }, std::move(on_phase));
+  return RunScenarioBody(
+      scenario.suite, scenario.name, [&](ScenarioContext& context) { scenario.run(unit, context); },
+      std::move(on_phase));
 }
 
 ScenarioRecord RunScenarioBody(const std::string& suite, const std::string& name,

@@ -39,7 +39,8 @@ TEST(ScenarioContextTest, AMeasurementBelowALowerLimitFromTheBenchSaysBelow) {
     return {};
   });
   EXPECT_EQ(record.outcome, Outcome::kFail);
-  EXPECT_EQ(record.phases.at(0).message, "ratio_tpm_to_file_rate = 0.125 ratio is below its limit of 0.25 ratio");
+  EXPECT_EQ(record.phases.at(0).message,
+            "ratio_tpm_to_file_rate = 0.125 ratio is below its limit of 0.25 ratio");
 }
 
 TEST(ScenarioContextTest, AnErrorAndABrokenLimitAreBothSaid) {
@@ -86,7 +87,8 @@ TEST(ScenarioContextTest, AWarningAloneDoesNotFailThePhase) {
 
 // A TLS or verification error used to be read as a failed unit: an error is never a verdict.
 TEST(ScenarioContextTest, AnyErrorIsAnErrorNeverAFailure) {
-  for (ErrorDomain domain : {ErrorDomain::kVerify, ErrorDomain::kTls, ErrorDomain::kPeer, ErrorDomain::kTss}) {
+  for (ErrorDomain domain :
+       {ErrorDomain::kVerify, ErrorDomain::kTls, ErrorDomain::kPeer, ErrorDomain::kTss}) {
     ScenarioRecord record;
     ScenarioContext s(record);
     EXPECT_FALSE(s.Phase("handshake", [&](PhaseContext&) -> Result<void> {
@@ -105,16 +107,16 @@ TEST(ScenarioContextTest, AnErrorAfterAFindingIsAnErrorThatSaysBoth) {
     return PeerError(PeerCode::kClosed, "the cloud closed the connection before it answered");
   });
   EXPECT_EQ(record.outcome, Outcome::kError);
-  EXPECT_EQ(record.phases.at(0).message,
-            "the cloud closed the connection before it answered; cloud-refused-unit: TLS alert unknown CA (48)");
+  EXPECT_EQ(
+      record.phases.at(0).message,
+      "the cloud closed the connection before it answered; cloud-refused-unit: TLS alert unknown CA (48)");
 }
 
 TEST(ScenarioContextTest, AnExceptionInAPhaseIsAnErrorOfThatPhaseWithItsEscapedMessage) {
   ScenarioRecord record;
   ScenarioContext s(record);
-  EXPECT_FALSE(s.Phase("parse", [](PhaseContext&) -> Result<void> {
-    throw std::runtime_error("bad \x1b[31mjson");
-  }));
+  EXPECT_FALSE(
+      s.Phase("parse", [](PhaseContext&) -> Result<void> { throw std::runtime_error("bad \x1b[31mjson"); }));
   EXPECT_FALSE(s.Phase("never", [](PhaseContext&) -> Result<void> { return {}; }));
   EXPECT_EQ(record.outcome, Outcome::kError);
   ASSERT_EQ(record.phases.size(), 1u);
@@ -127,14 +129,15 @@ TEST(RunScenarioTest, AStrayExceptionEndsItsScenarioAsAnErrorAndTheRunGoesOn) {
   run.push_back(RunScenarioBody("negative", "throws", [](ScenarioContext& s) {
     s.Phase("first", [](PhaseContext&) -> Result<void> { return {}; });
     nlohmann::json parsed = nlohmann::json::parse("{not json");  // throws nlohmann::json::parse_error
-    s.Skip(parsed.dump());                                          // never reached
+    s.Skip(parsed.dump());                                       // never reached
   }));
   run.push_back(RunScenarioBody("negative", "passes", [](ScenarioContext& s) {
     s.Phase("only", [](PhaseContext&) -> Result<void> { return {}; });
   }));
   ASSERT_EQ(run.size(), 2u);
   EXPECT_EQ(run[0].outcome, Outcome::kError);
-  EXPECT_EQ(run[0].message.rfind("an exception escaped the scenario: [json.exception.parse_error.101]", 0), 0u)
+  EXPECT_EQ(run[0].message.rfind("an exception escaped the scenario: [json.exception.parse_error.101]", 0),
+            0u)
       << run[0].message;
   EXPECT_EQ(run[0].phases.size(), 1u) << "the phases before it are kept";
   EXPECT_EQ(run[1].outcome, Outcome::kPass);

@@ -43,8 +43,8 @@ bool Pump(UniqueFd& in, UniqueFd& out, UniqueFd& err, const std::string& input, 
   std::size_t fed = 0;
   if (input.empty()) in.reset();
   while (out || err) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     std::array<pollfd, 3> fds{{{out.get(), POLLIN, 0}, {err.get(), POLLIN, 0}, {in.get(), POLLOUT, 0}}};
     if (::poll(fds.data(), fds.size(), static_cast<int>(left.count())) < 0 && errno != EINTR) {
@@ -100,16 +100,14 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
   out.write.reset();
   err.write.reset();
   CommandOutput result;
-  bool finished = Pump(in.write, out.read, err.read, stdin_data, result,
-                       std::chrono::steady_clock::now() + timeout);
+  bool finished =
+      Pump(in.write, out.read, err.read, stdin_data, result, std::chrono::steady_clock::now() + timeout);
   if (!finished) ::kill(pid, SIGKILL);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   if (!finished) {
     return Fail(ErrorDomain::kProcess, kProcessDeadline,
-                fmt::format("{} did not finish within {} ms and was killed", argv[0],
-                            timeout.count()));
+                fmt::format("{} did not finish within {} ms and was killed", argv[0], timeout.count()));
   }
   result.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   result.status_code = ProcessStatusCode(status);

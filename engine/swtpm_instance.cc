@@ -13,14 +13,20 @@ namespace {
 
 constexpr int kPortAttempts = 5;
 
-std::vector<std::string> SwtpmArgs(const std::filesystem::path& dir, std::uint16_t port,
-                                   bool startup_clear) {
-  return {"swtpm", "socket", "--tpm2",
-          "--tpmstate", fmt::format("dir={}", (dir / "tpm").string()),
-          "--server", fmt::format("type=tcp,port={},bindaddr=127.0.0.1", port),
-          "--ctrl", fmt::format("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-          "--flags", startup_clear ? "not-need-init,startup-clear" : "not-need-init",
-          "--log", fmt::format("file={},level=1", (dir / "swtpm.log").string())};
+std::vector<std::string> SwtpmArgs(const std::filesystem::path& dir, std::uint16_t port, bool startup_clear) {
+  return {"swtpm",
+          "socket",
+          "--tpm2",
+          "--tpmstate",
+          fmt::format("dir={}", (dir / "tpm").string()),
+          "--server",
+          fmt::format("type=tcp,port={},bindaddr=127.0.0.1", port),
+          "--ctrl",
+          fmt::format("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
+          "--flags",
+          startup_clear ? "not-need-init,startup-clear" : "not-need-init",
+          "--log",
+          fmt::format("file={},level=1", (dir / "swtpm.log").string())};
 }
 
 // Whether swtpm's log, from byte `from` on (this attempt's lines), says its ports were taken.
@@ -31,11 +37,11 @@ bool LostThePorts(const std::filesystem::path& log, std::uintmax_t from) {
 }
 
 Result<void> ProbeTpm(const std::string& tcti) {
-  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(5)}));
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm,
+                          TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(5)}));
   auto manufacturer = ReadTpmProperty(tpm, TPM2_PT_MANUFACTURER);
   // TPM_RC_INITIALIZE: a TPM waiting for TPM2_Startup answers too.
-  if (!manufacturer && BaseTpmRc(static_cast<TSS2_RC>(manufacturer.error().code())) !=
-                           TPM2_RC_INITIALIZE) {
+  if (!manufacturer && BaseTpmRc(static_cast<TSS2_RC>(manufacturer.error().code())) != TPM2_RC_INITIALIZE) {
     return Fail(manufacturer.error());
   }
   return {};
@@ -55,12 +61,13 @@ Result<std::filesystem::path> WriteSetupConfig(const std::filesystem::path& dir)
                                          "issuercert = {0}/issuercert.pem\ncertserial = {0}/certserial\n",
                                          ca_dir.string())),
              "writing swtpm-localca's configuration");
-  IDEVID_TRY(WriteFileAtomic(setup_conf, fmt::format("create_certs_tool = swtpm_localca\n"
-                                                     "create_certs_tool_config = {}\n"
-                                                     "create_certs_tool_options = /etc/swtpm-localca.options\n"
-                                                     "active_pcr_banks = sha256\n",
-                                                     localca_conf.string())),
-             "writing swtpm_setup's configuration");
+  IDEVID_TRY(
+      WriteFileAtomic(setup_conf, fmt::format("create_certs_tool = swtpm_localca\n"
+                                              "create_certs_tool_config = {}\n"
+                                              "create_certs_tool_options = /etc/swtpm-localca.options\n"
+                                              "active_pcr_banks = sha256\n",
+                                              localca_conf.string())),
+      "writing swtpm_setup's configuration");
   return setup_conf;
 }
 
@@ -69,11 +76,11 @@ Result<void> Manufacture(const std::filesystem::path& dir) {
   if (std::filesystem::exists(dir / "tpm" / "tpm2-00.permall")) return {};
   IDEVID_ASSIGN_OR_RETURN(auto config, WriteSetupConfig(dir), "manufacturing the TPM in {}", dir.string());
   auto log = dir / "swtpm_setup.log";
-  IDEVID_ASSIGN_OR_RETURN(CommandOutput run,
-                          RunCommand({"swtpm_setup", "--tpm2", "--tpmstate", (dir / "tpm").string(),
-                                      "--create-ek-cert", "--create-platform-cert", "--config",
-                                      config.string(), "--logfile", log.string()},
-                                     {}, std::chrono::seconds(120)));
+  IDEVID_ASSIGN_OR_RETURN(
+      CommandOutput run,
+      RunCommand({"swtpm_setup", "--tpm2", "--tpmstate", (dir / "tpm").string(), "--create-ek-cert",
+                  "--create-platform-cert", "--config", config.string(), "--logfile", log.string()},
+                 {}, std::chrono::seconds(120)));
   if (run.exit_status != 0) {
     return Fail(ErrorDomain::kProcess, run.status_code,
                 fmt::format("swtpm_setup failed (exit status {}); its log {} ends with:\n{}{}",
@@ -100,8 +107,9 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
     std::uintmax_t log_start = std::filesystem::exists(log) ? std::filesystem::file_size(log, size_error) : 0;
     IDEVID_ASSIGN_OR_RETURN(
         instance.swtpm_,
-        ChildProcess::Spawn(
-            {.argv = SwtpmArgs(instance.state_dir_, port, options.startup_clear), .log = log, .detach = options.detach}));
+        ChildProcess::Spawn({.argv = SwtpmArgs(instance.state_dir_, port, options.startup_clear),
+                             .log = log,
+                             .detach = options.detach}));
     instance.port_ = port;
     // Both ports must be held by this swtpm, not merely accept connections: another process
     // can take them between the pick and swtpm's bind (after a manufacture that takes seconds),
@@ -111,8 +119,7 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
     pid_t pid = instance.swtpm_.pid();
     bool listening = PollUntil(
         [&] {
-          return instance.swtpm_.Ended() ||
-                 (ProcessListensOn(pid, control) && ProcessListensOn(pid, port));
+          return instance.swtpm_.Ended() || (ProcessListensOn(pid, control) && ProcessListensOn(pid, port));
         },
         options.start_timeout);
     // Probed until it answers, exits or the deadline passes: a TPM that listens may not yet serve.
@@ -131,8 +138,7 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
     }
     return Fail(ErrorDomain::kProcess, code,
                 fmt::format("swtpm did not start ({}); its log {} ends with:\n{}",
-                            ended.value_or("no listening port in time"), log.string(),
-                            LogTail(log)));
+                            ended.value_or("no listening port in time"), log.string(), LogTail(log)));
   }
   if (options.with_abrmd) {
     IDEVID_ASSIGN_OR_RETURN(instance.abrmd_, AbrmdInstance::Start({.dir = instance.state_dir_,
@@ -145,9 +151,7 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
 
 std::string SwtpmInstance::tcti() const { return abrmd_ ? abrmd_->tcti() : swtpm_tcti(); }
 
-std::string SwtpmInstance::swtpm_tcti() const {
-  return fmt::format("swtpm:host=127.0.0.1,port={}", port_);
-}
+std::string SwtpmInstance::swtpm_tcti() const { return fmt::format("swtpm:host=127.0.0.1,port={}", port_); }
 
 std::map<std::string, std::string> SwtpmInstance::ClientEnvironment() const {
   std::map<std::string, std::string> env;

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <optional>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -22,21 +22,21 @@
 #include "core/testing/result_matchers.h"
 #include "core/tpm_capability.h"
 #include "core/tpm_context.h"
-#include "fixtures/tpm_fixture.h"
 #include "engine/abrmd_instance.h"
 #include "engine/ports.h"
 #include "engine/process.h"
+#include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
 
-using ::testing::AllOf;
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using idevid::testing::IsOk;
 using idevid::testing::ResultInDomain;
 using idevid::testing::ResultIs;
 using idevid::testing::TempDir;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 using namespace std::chrono_literals;
 
 SwtpmOptions OptionsIn(const TempDir& temp, bool with_abrmd, const std::string& name = "tpm") {
@@ -118,8 +118,7 @@ TEST(SwtpmInstanceTest, StartsAndAnswersATpmCommand) {
   EXPECT_EQ(tpm->tcti(), "swtpm:host=127.0.0.1,port=" + std::to_string(tpm->port()));
   EXPECT_EQ(tpm->tcti(), tpm->swtpm_tcti());
   EXPECT_FALSE(tpm->abrmd().has_value());
-  EXPECT_EQ(tpm->ClientEnvironment(),
-            (std::map<std::string, std::string>{{"TPM2TOOLS_TCTI", tpm->tcti()}}));
+  EXPECT_EQ(tpm->ClientEnvironment(), (std::map<std::string, std::string>{{"TPM2TOOLS_TCTI", tpm->tcti()}}));
   ExpectAnswersAsIbm(tpm->tcti());
 }
 
@@ -177,9 +176,10 @@ TEST(SwtpmInstanceTest, AGivenPortHeldByAnotherSwtpmIsRefusedAndItsTpmIsNotTaken
   ASSERT_THAT(other, IsOk());
   // The other swtpm answers on both ports, as when it took them between a pick and our bind.
   auto ours = SwtpmInstance::Start({.state_dir = temp.path() / "ours", .port = other->port()});
-  ASSERT_FALSE(ours) << "a swtpm that could not bind was taken for started, pid "
-                     << ours->swtpm_pid() << " on port " << ours->port();
-  EXPECT_THAT(ours, ResultIs(ErrorDomain::kProcess, 1, StartsWith("swtpm did not start (exited with status 1)")));
+  ASSERT_FALSE(ours) << "a swtpm that could not bind was taken for started, pid " << ours->swtpm_pid()
+                     << " on port " << ours->port();
+  EXPECT_THAT(ours,
+              ResultIs(ErrorDomain::kProcess, 1, StartsWith("swtpm did not start (exited with status 1)")));
   ExpectAnswersAsIbm(other->tcti());
 }
 
@@ -202,8 +202,8 @@ class SwtpmStartupTest : public ::testing::TestWithParam<StartupCase> {};
 
 TEST_P(SwtpmStartupTest, TpmIsStartedOnlyWhenAsked) {
   TempDir temp;
-  auto tpm = SwtpmInstance::Start(
-      {.state_dir = temp.path() / "tpm", .startup_clear = GetParam().startup_clear});
+  auto tpm =
+      SwtpmInstance::Start({.state_dir = temp.path() / "tpm", .startup_clear = GetParam().startup_clear});
   ASSERT_THAT(tpm, IsOk());
   auto context = TpmContext::Open(tpm->tcti(), {.command_timeout = 10s});
   ASSERT_THAT(context, IsOk());
@@ -212,11 +212,10 @@ TEST_P(SwtpmStartupTest, TpmIsStartedOnlyWhenAsked) {
   EXPECT_EQ(*started, GetParam().expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    SwtpmCases, SwtpmStartupTest,
-    ::testing::Values(StartupCase{"StartupClear", true, StartupState::kWasStarted},
-                      StartupCase{"WaitsForStartup", false, StartupState::kStartedNow}),
-    [](const auto& instance) { return instance.param.name; });
+INSTANTIATE_TEST_SUITE_P(SwtpmCases, SwtpmStartupTest,
+                         ::testing::Values(StartupCase{"StartupClear", true, StartupState::kWasStarted},
+                                           StartupCase{"WaitsForStartup", false, StartupState::kStartedNow}),
+                         [](const auto& instance) { return instance.param.name; });
 
 // TCG EK Credential Profile 2.3: the RSA 2048 EK certificate's NV index.
 constexpr TPM2_HANDLE kRsaEkCertificateIndex = 0x01c00002;
@@ -263,8 +262,8 @@ TEST_P(SwtpmStartFailureTest, NamesTheProgramAndShowsItsLog) {
     return SwtpmInstance::Start(OptionsIn(temp, c.with_abrmd));
   }();
   EXPECT_THAT(tpm, ResultIs(ErrorDomain::kProcess, 127,
-                            AllOf(StartsWith(c.failing + " did not start"), HasSubstr("exited with status 127"),
-                                  HasSubstr("exec failed"))));
+                            AllOf(StartsWith(c.failing + " did not start"),
+                                  HasSubstr("exited with status 127"), HasSubstr("exec failed"))));
   EXPECT_THAT(ProcessesMentioning(temp.path().string()), ::testing::IsEmpty())
       << "what was started before the failure must be stopped";
 }
@@ -273,8 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
     SwtpmCases, SwtpmStartFailureTest,
     ::testing::Values(StartFailureCase{"NoSwtpm", {}, false, "swtpm"},
                       StartFailureCase{"NoDbusDaemon", {"swtpm"}, true, "dbus-daemon"},
-                      StartFailureCase{"NoAbrmd", {"swtpm", "dbus-daemon", "dbus-send"}, true,
-                                       "tpm2-abrmd"}),
+                      StartFailureCase{"NoAbrmd", {"swtpm", "dbus-daemon", "dbus-send"}, true, "tpm2-abrmd"}),
     [](const auto& instance) { return instance.param.name; });
 
 // --- with tpm2-abrmd -----------------------------------------------------------------------------
@@ -306,13 +304,10 @@ TEST_F(AbrmdInstanceTest, ClientsUseTheResourceManager) {
   EXPECT_EQ(tpm_->tcti(), "tabrmd:bus_type=session,bus_name=" + abrmd().bus_name());
   EXPECT_THAT(tpm_->swtpm_tcti(), StartsWith("swtpm:"));
   EXPECT_EQ(tpm_->ClientEnvironment(),
-            (std::map<std::string, std::string>{
-                {"DBUS_SESSION_BUS_ADDRESS", abrmd().bus_address()},
-                {"TPM2TOOLS_TCTI", tpm_->tcti()}}));
-  EXPECT_THAT(ProcessCommandLine(abrmd().abrmd_pid()).value_or("gone"),
-              HasSubstr(abrmd().bus_name()));
-  EXPECT_THAT(ProcessCommandLine(abrmd().dbus_pid()).value_or("gone"),
-              HasSubstr(abrmd().bus_address()));
+            (std::map<std::string, std::string>{{"DBUS_SESSION_BUS_ADDRESS", abrmd().bus_address()},
+                                                {"TPM2TOOLS_TCTI", tpm_->tcti()}}));
+  EXPECT_THAT(ProcessCommandLine(abrmd().abrmd_pid()).value_or("gone"), HasSubstr(abrmd().bus_name()));
+  EXPECT_THAT(ProcessCommandLine(abrmd().dbus_pid()).value_or("gone"), HasSubstr(abrmd().bus_address()));
   ExpectAnswersAsIbm(tpm_->tcti());
 }
 
@@ -336,9 +331,8 @@ TEST_F(AbrmdInstanceTest, SeveralProcessesShareTheTpm) {
 }
 
 TEST_F(AbrmdInstanceTest, StopEndsSwtpmAbrmdAndTheBus) {
-  std::map<std::string, pid_t> pids = {{"swtpm", tpm_->swtpm_pid()},
-                                       {"tpm2-abrmd", abrmd().abrmd_pid()},
-                                       {"dbus-daemon", abrmd().dbus_pid()}};
+  std::map<std::string, pid_t> pids = {
+      {"swtpm", tpm_->swtpm_pid()}, {"tpm2-abrmd", abrmd().abrmd_pid()}, {"dbus-daemon", abrmd().dbus_pid()}};
   tpm_->Stop();
   for (const auto& [name, pid] : pids) ExpectGone(pid, name);
 }
@@ -350,11 +344,11 @@ TEST(AbrmdStartFailureTest, UnreachableTpmNamesAbrmdAndStopsTheBus) {
   std::string tpm_tcti = "swtpm:host=127.0.0.1,port=" + std::to_string(*port);
   // tpm2-abrmd usually exits when its TCTI fails, but now and then it hangs instead: then the
   // deadline ends the wait.
-  auto abrmd =
-      AbrmdInstance::Start({.dir = temp.path(), .tpm_tcti = tpm_tcti, .start_timeout = 3s});
+  auto abrmd = AbrmdInstance::Start({.dir = temp.path(), .tpm_tcti = tpm_tcti, .start_timeout = 3s});
   // Its exit status, or kProcessDeadline when it hung.
   ASSERT_THAT(abrmd, ResultInDomain(ErrorDomain::kProcess, StartsWith("tpm2-abrmd did not start")));
-  EXPECT_TRUE(abrmd.error().code() == kProcessDeadline || abrmd.error().code() < 128) << abrmd.error().ToString();
+  EXPECT_TRUE(abrmd.error().code() == kProcessDeadline || abrmd.error().code() < 128)
+      << abrmd.error().ToString();
   auto log = temp.path() / "tpm2-abrmd.log";
   EXPECT_THAT(abrmd.error().message(), HasSubstr(log.string()));
   std::string tail = LogTail(log);

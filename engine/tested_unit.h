@@ -16,8 +16,8 @@
 #include "core/result.h"
 #include "core/tpm_capability.h"
 #include "device/config/device_config.h"
-#include "engine/process.h"
 #include "engine/limits.h"
+#include "engine/process.h"
 #include "engine/swtpm_instance.h"
 #include "provisioning/factory.h"
 
@@ -27,8 +27,8 @@ struct UnitOptions {
   std::filesystem::path work_dir;  // created; holds TPM state, CA files, logs
   std::string serial = "CW0000000001";
   std::string model = "SRX4300";
-  std::string tcti;                // empty: the embedded swtpm
-  bool provision = true;           // false: test the identity already in the TPM
+  std::string tcti;                  // empty: the embedded swtpm
+  bool provision = true;             // false: test the identity already in the TPM
   std::filesystem::path factory_ca;  // its factory's factory-ca.pem (needed without provision)
   std::filesystem::path factory;     // the factory to provision with; empty: a new one here
   PerformanceLimits limits;          // bounds of the performance suite's measurements

@@ -1,7 +1,7 @@
 #include "provisioning/factory.h"
 
-#include <nlohmann/json.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/file_io.h"
 #include "core/x509.h"
@@ -19,12 +19,12 @@ std::vector<ConfExtension> CaExtensions(int pathlen, bool has_issuer) {
       {"keyUsage", "critical,keyCertSign,cRLSign"},                               // RFC 5280 4.2.1.3
       {"subjectKeyIdentifier", "hash"},                                           // RFC 5280 4.2.1.2
   };
-  if (has_issuer) ext.push_back({"authorityKeyIdentifier", "keyid:always"});     // RFC 5280 4.2.1.1
+  if (has_issuer) ext.push_back({"authorityKeyIdentifier", "keyid:always"});  // RFC 5280 4.2.1.1
   return ext;
 }
 
-Result<ossl::Cert> MakeCa(const std::string& manufacturer, const std::string& cn, int pathlen,
-                          EVP_PKEY& key, const X509* issuer, EVP_PKEY& issuer_key) {
+Result<ossl::Cert> MakeCa(const std::string& manufacturer, const std::string& cn, int pathlen, EVP_PKEY& key,
+                          const X509* issuer, EVP_PKEY& issuer_key) {
   return IssueCertificate({.subject = {{"O", manufacturer}, {"CN", cn}},
                            .not_after = kCaNotAfter,
                            .extensions = CaExtensions(pathlen, issuer != nullptr)},
@@ -36,9 +36,8 @@ Result<void> WriteCert(const std::filesystem::path& path, const X509& cert) {
   return WriteFileAtomic(path, pem, 0644);
 }
 
-Result<void> WriteFactory(const FactoryOptions& options, const ossl::PKey& root_key,
-                          const ossl::Cert& root, const ossl::PKey& issuing_key,
-                          const ossl::Cert& issuing) {
+Result<void> WriteFactory(const FactoryOptions& options, const ossl::PKey& root_key, const ossl::Cert& root,
+                          const ossl::PKey& issuing_key, const ossl::Cert& issuing) {
   const auto& dir = options.dir;
   IDEVID_TRY(WritePrivateKeyPem(FactoryFiles::RootKey(dir), *root_key), "root CA key");
   IDEVID_TRY(WritePrivateKeyPem(FactoryFiles::IssuingKey(dir), *issuing_key), "issuing CA key");
@@ -64,13 +63,18 @@ Result<void> WriteFactory(const FactoryOptions& options, const ossl::PKey& root_
 std::filesystem::path FactoryFiles::Record(const std::filesystem::path& d) { return d / "factory.json"; }
 std::filesystem::path FactoryFiles::RootCert(const std::filesystem::path& d) { return d / "root-ca.pem"; }
 std::filesystem::path FactoryFiles::RootKey(const std::filesystem::path& d) { return d / "root-ca.key"; }
-std::filesystem::path FactoryFiles::IssuingCert(const std::filesystem::path& d) { return d / "issuing-ca.pem"; }
-std::filesystem::path FactoryFiles::IssuingKey(const std::filesystem::path& d) { return d / "issuing-ca.key"; }
+std::filesystem::path FactoryFiles::IssuingCert(const std::filesystem::path& d) {
+  return d / "issuing-ca.pem";
+}
+std::filesystem::path FactoryFiles::IssuingKey(const std::filesystem::path& d) {
+  return d / "issuing-ca.key";
+}
 std::filesystem::path FactoryFiles::Chain(const std::filesystem::path& d) { return d / "factory-ca.pem"; }
 
 Result<Factory> InitFactory(const FactoryOptions& options) {
   if (std::filesystem::exists(FactoryFiles::Record(options.dir)) && !options.force) {
-    return UsageError(UsageCode::kWrongState, fmt::format("{} already holds a factory CA; pass --force to replace it "
+    return UsageError(UsageCode::kWrongState,
+                      fmt::format("{} already holds a factory CA; pass --force to replace it "
                                   "(units it provisioned will no longer verify)",
                                   options.dir.string()));
   }
@@ -79,13 +83,13 @@ Result<Factory> InitFactory(const FactoryOptions& options) {
   if (ec) return ErrnoError(ec.value(), "cannot create " + options.dir.string());
   IDEVID_ASSIGN_OR_RETURN(ossl::PKey root_key, GenerateKey(options.algorithm), "root CA key");
   IDEVID_ASSIGN_OR_RETURN(ossl::PKey issuing_key, GenerateKey(options.algorithm), "issuing CA key");
-  IDEVID_ASSIGN_OR_RETURN(ossl::Cert root,
-                          MakeCa(options.manufacturer, options.manufacturer + " Root CA", 1,
-                                 *root_key, nullptr, *root_key),
-                          "cannot issue the root CA certificate");
+  IDEVID_ASSIGN_OR_RETURN(
+      ossl::Cert root,
+      MakeCa(options.manufacturer, options.manufacturer + " Root CA", 1, *root_key, nullptr, *root_key),
+      "cannot issue the root CA certificate");
   IDEVID_ASSIGN_OR_RETURN(ossl::Cert issuing,
-                          MakeCa(options.manufacturer, options.manufacturer + " IDevID Issuing CA",
-                                 0, *issuing_key, root.get(), *root_key),
+                          MakeCa(options.manufacturer, options.manufacturer + " IDevID Issuing CA", 0,
+                                 *issuing_key, root.get(), *root_key),
                           "cannot issue the issuing CA certificate");
   IDEVID_TRY(WriteFactory(options, root_key, root, issuing_key, issuing),
              "cannot write the factory CA into {}", options.dir.string());
@@ -95,8 +99,8 @@ Result<Factory> InitFactory(const FactoryOptions& options) {
 Result<Factory> LoadFactory(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(FactoryFiles::Record(dir))) {
     return UsageError(UsageCode::kWrongState, fmt::format("{} holds no factory CA; create one with "
-                                  "'idevid factory init --dir {}'",
-                                  dir.string(), dir.string()));
+                                                          "'idevid factory init --dir {}'",
+                                                          dir.string(), dir.string()));
   }
   IDEVID_ASSIGN_OR_RETURN(std::string text, ReadFileText(FactoryFiles::Record(dir)),
                           "cannot load the factory CA");
@@ -106,11 +110,11 @@ Result<Factory> LoadFactory(const std::filesystem::path& dir) {
     auto record = nlohmann::json::parse(text);
     factory.manufacturer = record.at("manufacturer").get<std::string>();
     IDEVID_ASSIGN_OR_RETURN(factory.algorithm,
-                            ParseKeyAlgorithm(record.at("key_algorithm").get<std::string>()),
-                            "{}", FactoryFiles::Record(dir).string());
+                            ParseKeyAlgorithm(record.at("key_algorithm").get<std::string>()), "{}",
+                            FactoryFiles::Record(dir).string());
   } catch (const nlohmann::json::exception& e) {
     return ConfigError(ConfigCode::kSyntax, fmt::format("{} is not a factory record: {}",
-                                   FactoryFiles::Record(dir).string(), e.what()));
+                                                        FactoryFiles::Record(dir).string(), e.what()));
   }
   IDEVID_ASSIGN_OR_RETURN(factory.root, LoadCertificateFile(FactoryFiles::RootCert(dir)),
                           "cannot load the factory's root CA");
@@ -130,7 +134,8 @@ Result<TrustBundle> LoadTrustBundle(const std::filesystem::path& path) {
     (self_signed ? bundle.anchors : bundle.intermediates).push_back(std::move(cert));
   }
   if (bundle.anchors.empty()) {
-    return ConfigError(ConfigCode::kMissing, fmt::format("{} holds no self-signed (root) certificate to trust; give the "
+    return ConfigError(ConfigCode::kMissing,
+                       fmt::format("{} holds no self-signed (root) certificate to trust; give the "
                                    "factory's factory-ca.pem",
                                    path.string()));
   }

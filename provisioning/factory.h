@@ -30,13 +30,13 @@ struct Factory {
 
 // Files of a factory directory.
 struct FactoryFiles {
-  static std::filesystem::path Record(const std::filesystem::path& dir);      // factory.json
-  static std::filesystem::path RootCert(const std::filesystem::path& dir);    // root-ca.pem
-  static std::filesystem::path RootKey(const std::filesystem::path& dir);     // root-ca.key
-  static std::filesystem::path IssuingCert(const std::filesystem::path& dir); // issuing-ca.pem
-  static std::filesystem::path IssuingKey(const std::filesystem::path& dir);  // issuing-ca.key
+  static std::filesystem::path Record(const std::filesystem::path& dir);       // factory.json
+  static std::filesystem::path RootCert(const std::filesystem::path& dir);     // root-ca.pem
+  static std::filesystem::path RootKey(const std::filesystem::path& dir);      // root-ca.key
+  static std::filesystem::path IssuingCert(const std::filesystem::path& dir);  // issuing-ca.pem
+  static std::filesystem::path IssuingKey(const std::filesystem::path& dir);   // issuing-ca.key
   // issuing-ca.pem + root-ca.pem: what a line station or a cloud is given as --factory-ca.
-  static std::filesystem::path Chain(const std::filesystem::path& dir);       // factory-ca.pem
+  static std::filesystem::path Chain(const std::filesystem::path& dir);  // factory-ca.pem
 };
 
 // Creates the root CA (BasicConstraints CA pathlen:1) and the issuing CA (pathlen:0), both with

@@ -17,7 +17,7 @@ using ::idevid::testing::ResultIs;
 using ::testing::HasSubstr;
 
 unsigned Mode(const std::filesystem::path& p) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
   return st.st_mode & 0777;
 }
@@ -50,7 +50,7 @@ TEST_P(FactoryTest, ExistingFactoryIsKeptUnlessForced) {
   ASSERT_TRUE(first);
   auto again = InitFactory({.dir = dir(), .algorithm = GetParam()});
   EXPECT_THAT(again, ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState,
-                             HasSubstr("already holds a factory CA; pass --force")));
+                              HasSubstr("already holds a factory CA; pass --force")));
   EXPECT_EQ(*Sha256Fingerprint(*LoadFactory(dir())->root), *Sha256Fingerprint(*first->root));
   auto forced = InitFactory({.dir = dir(), .algorithm = GetParam(), .force = true});
   ASSERT_TRUE(forced);
@@ -64,11 +64,11 @@ TEST_P(FactoryTest, TrustBundleSplitsAnchorsFromIntermediates) {
   EXPECT_EQ(bundle->anchors.size(), 1u);
   EXPECT_EQ(bundle->intermediates.size(), 1u);
   auto only_issuing = LoadTrustBundle(FactoryFiles::IssuingCert(dir()));
-  EXPECT_THAT(only_issuing, ResultIs(ErrorDomain::kConfig, ConfigCode::kMissing, HasSubstr("no self-signed")));
+  EXPECT_THAT(only_issuing,
+              ResultIs(ErrorDomain::kConfig, ConfigCode::kMissing, HasSubstr("no self-signed")));
 }
 
-INSTANTIATE_TEST_SUITE_P(Keys, FactoryTest,
-                         ::testing::Values(KeyAlgorithm::kEccP256, KeyAlgorithm::kRsa2048),
+INSTANTIATE_TEST_SUITE_P(Keys, FactoryTest, ::testing::Values(KeyAlgorithm::kEccP256, KeyAlgorithm::kRsa2048),
                          [](const auto& param_info) {
                            return param_info.param == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa";
                          });
@@ -76,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(Keys, FactoryTest,
 TEST(FactoryLoadTest, MissingFactoryIsAUsageErrorThatSaysHowToMakeOne) {
   auto factory = LoadFactory("/nonexistent/factory");
   EXPECT_THAT(factory, ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState,
-                               HasSubstr("idevid factory init --dir /nonexistent/factory")));
+                                HasSubstr("idevid factory init --dir /nonexistent/factory")));
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ Result<void> RefuseExisting(const FileIdentityFiles& files) {
     std::error_code ec;
     if (std::filesystem::exists(std::filesystem::symlink_status(*path, ec))) {
       return UsageError(UsageCode::kWrongState, fmt::format("{} already exists; pass --force to replace it",
-                                    QuotedDisplayText(path->string())));
+                                                            QuotedDisplayText(path->string())));
     }
   }
   return {};
@@ -36,11 +36,12 @@ Result<FileIdentity> IssueFileIdentity(const Factory& factory, const FileIdentit
   // digested as HardwareSerialFromEk digests the EK's.
   IDEVID_ASSIGN_OR_RETURN(
       Bytes hw_serial,
-      request.hw_serial ? Result<Bytes>(*request.hw_serial) : HardwareSerialFromPublicKey(*key),
-      "unit {}", unit);
-  IDEVID_ASSIGN_OR_RETURN(CertificateSpec spec,
-                          IdevidCertificateSpec({request.serial, request.model, factory.manufacturer, hw_serial}),
-                          "unit {}", unit);
+      request.hw_serial ? Result<Bytes>(*request.hw_serial) : HardwareSerialFromPublicKey(*key), "unit {}",
+      unit);
+  IDEVID_ASSIGN_OR_RETURN(
+      CertificateSpec spec,
+      IdevidCertificateSpec({request.serial, request.model, factory.manufacturer, hw_serial}), "unit {}",
+      unit);
   // The TCG certificate policies (2.23.133.11.1.x) say that the key lives in a TPM; a key in a
   // file does not, so its certificate makes no such claim.
   std::erase_if(spec.extensions, [](const ConfExtension& e) { return e.name == "certificatePolicies"; });

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/idevid_profile.h"
 #include "core/openssl_error.h"
 #include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
@@ -15,7 +16,6 @@
 #include "core/x509.h"
 #include "core/x509_verify.h"
 #include "provisioning/ek_certificate.h"
-#include "core/idevid_profile.h"
 
 namespace idevid {
 namespace {
@@ -27,10 +27,14 @@ constexpr const char* kNoCertificate = "no readable certificate";
 // RFC 5280 4.2.1.3 bit names of a KeyUsage value.
 std::string KeyUsageNames(std::uint32_t usage) {
   static constexpr std::pair<std::uint32_t, const char*> kBits[] = {
-      {KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
-      {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
-      {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
-      {KU_CRL_SIGN, "cRLSign"},                   {KU_ENCIPHER_ONLY, "encipherOnly"},
+      {KU_DIGITAL_SIGNATURE, "digitalSignature"},
+      {KU_NON_REPUDIATION, "nonRepudiation"},
+      {KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+      {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+      {KU_KEY_AGREEMENT, "keyAgreement"},
+      {KU_KEY_CERT_SIGN, "keyCertSign"},
+      {KU_CRL_SIGN, "cRLSign"},
+      {KU_ENCIPHER_ONLY, "encipherOnly"},
       {KU_DECIPHER_ONLY, "decipherOnly"}};
   std::vector<std::string> names;
   for (const auto& [bit, name] : kBits) {
@@ -59,8 +63,7 @@ class Checker {
 
  private:
   void Add(std::string name, bool passed, std::string value, std::string expected) {
-    report_.measurements.push_back(
-        {std::move(name), passed, std::move(value), std::move(expected)});
+    report_.measurements.push_back({std::move(name), passed, std::move(value), std::move(expected)});
   }
   // A TPM answer becomes a failed measurement; anything else stops the check as infrastructure.
   void AddTpmFailure(std::string name, const Error& e, std::string expected) {
@@ -81,23 +84,20 @@ class Checker {
     Add("nv_certificate_present", pub->written(),
         pub->written() ? fmt::format("{} bytes", pub->size) : "defined but never written",
         "defined and written");
-    Add("nv_write_locked", pub->write_locked(), pub->write_locked() ? "locked" : "writable",
-        "locked");
+    Add("nv_write_locked", pub->write_locked(), pub->write_locked() ? "locked" : "writable", "locked");
     if (!pub->written()) return Add("certificate_parses", false, "empty " + where, "X.509 DER");
     auto der = NvRead(tpm_, request_.nv_index);
     if (!der) return AddTpmFailure("certificate_parses", der.error(), "X.509 DER");
     auto cert = ParseCertificate(*der);
-    Add("certificate_parses", cert.has_value(), cert ? "X.509 DER" : cert.error().message(),
-        "X.509 DER");
+    Add("certificate_parses", cert.has_value(), cert ? "X.509 DER" : cert.error().message(), "X.509 DER");
     if (cert) cert_ = std::move(*cert);
   }
 
   void CheckCertificate() {
     if (!cert_) {
       for (const char* name : {"chain_to_factory_ca", "subject_serial_number", "subject_model",
-                               "subject_organization", "basic_constraints", "key_usage",
-                               "key_identifiers", "certificate_policies", "not_after",
-                               "hardware_module_name"}) {
+                               "subject_organization", "basic_constraints", "key_usage", "key_identifiers",
+                               "certificate_policies", "not_after", "hardware_module_name"}) {
         Add(name, false, kNoCertificate, "");
       }
       if (request_.expect_serial) Add("expected_serial", false, kNoCertificate, *request_.expect_serial);
@@ -120,8 +120,8 @@ class Checker {
     id.issuer = IssuerLine(*cert_);
     id.fingerprint = Sha256Fingerprint(*cert_).value_or("");
     const EVP_PKEY* key = X509_get0_pubkey(cert_.get());
-    id.key_algorithm = key == nullptr ? "" : fmt::format("{}-{}", EVP_PKEY_get0_type_name(key),
-                                                          EVP_PKEY_get_bits(key));
+    id.key_algorithm =
+        key == nullptr ? "" : fmt::format("{}-{}", EVP_PKEY_get0_type_name(key), EVP_PKEY_get_bits(key));
   }
 
   void CheckChain() {
@@ -134,8 +134,7 @@ class Checker {
       return;
     }
     Add("chain_to_factory_ca", verdict->valid,
-        verdict->valid ? "verified" : fmt::format("{} (depth {})", verdict->error,
-                                                   verdict->error_depth),
+        verdict->valid ? "verified" : fmt::format("{} (depth {})", verdict->error, verdict->error_depth),
         "verified");
   }
 
@@ -158,9 +157,9 @@ class Checker {
     bool is_ca = (X509_get_extension_flags(cert_.get()) & EXFLAG_CA) != 0;
     bool bc_ok = bc && bc->has_value() && (*bc)->critical && !is_ca;
     Add("basic_constraints", bc_ok,
-        bc && bc->has_value() ? fmt::format("{}CA:{}", (*bc)->critical ? "critical," : "",
-                                            is_ca ? "TRUE" : "FALSE")
-                              : "absent",
+        bc && bc->has_value()
+            ? fmt::format("{}CA:{}", (*bc)->critical ? "critical," : "", is_ca ? "TRUE" : "FALSE")
+            : "absent",
         "critical,CA:FALSE");
     // RFC 5280 4.2.1.3, 802.1AR 8.10.2: digitalSignature.
     std::uint32_t usage = X509_get_key_usage(cert_.get());
@@ -176,14 +175,13 @@ class Checker {
     const ASN1_TIME* not_after = X509_get0_notAfter(cert_.get());
     std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(not_after)),
                      static_cast<std::size_t>(ASN1_STRING_length(not_after)));
-    Add("not_after", text == kIdevidNotAfter && ASN1_STRING_type(not_after) == V_ASN1_GENERALIZEDTIME,
-        text, std::string(kIdevidNotAfter));
+    Add("not_after", text == kIdevidNotAfter && ASN1_STRING_type(not_after) == V_ASN1_GENERALIZEDTIME, text,
+        std::string(kIdevidNotAfter));
   }
 
   void CheckPolicies() {
-    ossl::UniquePtr<CERTIFICATEPOLICIES> policies(
-        static_cast<CERTIFICATEPOLICIES*>(
-            X509_get_ext_d2i(cert_.get(), NID_certificate_policies, nullptr, nullptr)));
+    ossl::UniquePtr<CERTIFICATEPOLICIES> policies(static_cast<CERTIFICATEPOLICIES*>(
+        X509_get_ext_d2i(cert_.get(), NID_certificate_policies, nullptr, nullptr)));
     std::vector<std::string> found;
     for (int i = 0; policies && i < sk_POLICYINFO_num(policies.get()); ++i) {
       char oid[128];
@@ -199,8 +197,7 @@ class Checker {
   }
 
   void CheckHardwareModuleName() {
-    std::string expected = fmt::format("hwType {}, hwSerialNum = SHA-256(EK public key)",
-                                       kOidTpm2HwType);
+    std::string expected = fmt::format("hwType {}, hwSerialNum = SHA-256(EK public key)", kOidTpm2HwType);
     auto hwmn = FindHardwareModuleName(*cert_);
     if (!hwmn || !hwmn->has_value()) {
       return Add("hardware_module_name", false, hwmn ? "absent" : hwmn.error().message(), expected);
@@ -212,9 +209,8 @@ class Checker {
     auto from_ek = HardwareSerialFromEk(*(*ek)->cert);
     const HardwareModuleName& name = **hwmn;
     bool ok = name.hw_type == kOidTpm2HwType && from_ek && name.hw_serial == *from_ek;
-    Add("hardware_module_name", ok, fmt::format("hwType {}, hwSerialNum {}", name.hw_type,
-                                                Hex(name.hw_serial)),
-        expected);
+    Add("hardware_module_name", ok,
+        fmt::format("hwType {}, hwSerialNum {}", name.hw_type, Hex(name.hw_serial)), expected);
   }
 
   void CheckKey() {
@@ -241,8 +237,8 @@ class Checker {
     if (attributes & TPMA_OBJECT_FIXEDPARENT) names.push_back("fixedParent");
     if (attributes & TPMA_OBJECT_SENSITIVEDATAORIGIN) names.push_back("sensitiveDataOrigin");
     if (attributes & TPMA_OBJECT_SIGN_ENCRYPT) names.push_back("sign");
-    Add("key_attributes", (attributes & kRequired) == kRequired,
-        fmt::format("{}", fmt::join(names, "|")), "fixedTPM|fixedParent|sensitiveDataOrigin|sign");
+    Add("key_attributes", (attributes & kRequired) == kRequired, fmt::format("{}", fmt::join(names, "|")),
+        "fixedTPM|fixedParent|sensitiveDataOrigin|sign");
   }
 
   void CheckKeyMatches(const TPMT_PUBLIC& area) {
@@ -251,7 +247,9 @@ class Checker {
     auto cert_der = cert_key ? PublicKeyDer(*cert_key) : Result<Bytes>(Bytes{});
     bool match = cert_key && tpm_der && cert_der && *tpm_der == *cert_der;
     Add("key_matches_certificate", match,
-        !cert_ ? kNoCertificate : match ? "same public key" : "different public key",
+        !cert_  ? kNoCertificate
+        : match ? "same public key"
+                : "different public key",
         "the certificate's public key");
   }
 
@@ -294,8 +292,7 @@ class Checker {
 
 bool CheckReport::passed() const {
   return !measurements.empty() &&
-         std::all_of(measurements.begin(), measurements.end(),
-                     [](const Measurement& m) { return m.passed; });
+         std::all_of(measurements.begin(), measurements.end(), [](const Measurement& m) { return m.passed; });
 }
 
 std::vector<std::string> CheckReport::failures() const {

@@ -17,7 +17,7 @@
 namespace idevid {
 
 struct Measurement {
-  std::string name;      // stable identifier, e.g. "chain_to_factory_ca"
+  std::string name;  // stable identifier, e.g. "chain_to_factory_ca"
   bool passed = false;
   std::string value;     // what was found
   std::string expected;  // what the check wanted

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <functional>
 
-#include <gtest/gtest.h>
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
@@ -28,7 +28,7 @@ struct Tamper {
   std::function<void(const TpmContext&)> change;  // applied after provisioning
   bool other_ca;                                  // check against another factory
   std::string expect_serial;
-  std::vector<std::string> failures;              // exactly these measurements fail
+  std::vector<std::string> failures;  // exactly these measurements fail
   std::string expect_model = "SRX4300";
 };
 
@@ -57,9 +57,10 @@ void ReplaceKey(const TpmContext& tpm) {
 }
 
 const std::vector<std::string> kNeedCertificate = {
-    "certificate_parses",  "chain_to_factory_ca", "subject_serial_number", "subject_model",
-    "subject_organization", "basic_constraints",  "key_usage",             "key_identifiers",
-    "certificate_policies", "not_after",           "hardware_module_name", "key_matches_certificate",
+    "certificate_parses", "chain_to_factory_ca",  "subject_serial_number",
+    "subject_model",      "subject_organization", "basic_constraints",
+    "key_usage",          "key_identifiers",      "certificate_policies",
+    "not_after",          "hardware_module_name", "key_matches_certificate",
     "proof_of_possession"};
 
 std::vector<std::string> Plus(std::vector<std::string> a, std::vector<std::string> b) {
@@ -99,13 +100,15 @@ INSTANTIATE_TEST_SUITE_P(
         Tamper{"CertificateFromAnotherCa", nullptr, true, "CW1", {"chain_to_factory_ca"}},
         Tamper{"SerialMismatch", nullptr, false, "CW2", {"expected_serial"}},
         Tamper{"ModelMismatch", nullptr, false, "CW1", {"expected_model"}, "SRX1500"},
-        Tamper{"KeyDoesNotMatchCertificate", ReplaceKey, false, "CW1",
+        Tamper{"KeyDoesNotMatchCertificate",
+               ReplaceKey,
+               false,
+               "CW1",
                {"key_matches_certificate", "proof_of_possession"}},
-        Tamper{"EmptyNvIndex", [](const TpmContext& tpm) { ReplaceNv(tpm, {}, 512); }, false,
-               "CW1", Plus(kNeedCertificate, {"nv_certificate_present", "nv_write_locked",
-                                              "expected_serial", "expected_model"})},
-        Tamper{"GarbageDer",
-               [](const TpmContext& tpm) { ReplaceNv(tpm, Bytes(64, 0xA5), 64); }, false, "CW1",
+        Tamper{"EmptyNvIndex", [](const TpmContext& tpm) { ReplaceNv(tpm, {}, 512); }, false, "CW1",
+               Plus(kNeedCertificate,
+                    {"nv_certificate_present", "nv_write_locked", "expected_serial", "expected_model"})},
+        Tamper{"GarbageDer", [](const TpmContext& tpm) { ReplaceNv(tpm, Bytes(64, 0xA5), 64); }, false, "CW1",
                Plus(kNeedCertificate, {"nv_write_locked", "expected_serial", "expected_model"})},
         Tamper{"TruncatedDer", TruncateCertificate, false, "CW1",
                Plus(kNeedCertificate, {"nv_write_locked", "expected_serial", "expected_model"})}),

@@ -4,13 +4,13 @@
 
 #include <fmt/format.h>
 
+#include "core/idevid_profile.h"
 #include "core/tpm_nv.h"
 #include "core/tpm_sign.h"
 #include "core/tss_error.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "provisioning/ek_certificate.h"
-#include "core/idevid_profile.h"
 
 namespace idevid {
 namespace {
@@ -75,18 +75,15 @@ Result<ossl::PKey> CreateIdevidKey(const TpmContext& tpm, const ProvisionRequest
 }
 
 // Proof of possession: the TPM signs a request for its own public key.
-Result<ossl::UniquePtr<X509_REQ>> RequestFromTpm(const TpmContext& tpm,
-                                                            const ProvisionRequest& r,
-                                                            const UnitIdentity& unit,
-                                                            EVP_PKEY& public_key) {
-  IDEVID_ASSIGN_OR_RETURN(auto key, ReferencePersistentKey(tpm, r.key_handle),
-                          "proof of possession");
+Result<ossl::UniquePtr<X509_REQ>> RequestFromTpm(const TpmContext& tpm, const ProvisionRequest& r,
+                                                 const UnitIdentity& unit, EVP_PKEY& public_key) {
+  IDEVID_ASSIGN_OR_RETURN(auto key, ReferencePersistentKey(tpm, r.key_handle), "proof of possession");
   auto sign = [&](std::span<const std::uint8_t> tbs) {
     return SignMessage(tpm, key.handle(), RequestSignature(r.algorithm), tbs);
   };
-  return MakeSignedRequest({{"O", unit.manufacturer}, {"CN", unit.model},
-                            {std::string(kOidSubjectSerialNumber), unit.serial}},
-                           public_key, sign);
+  return MakeSignedRequest(
+      {{"O", unit.manufacturer}, {"CN", unit.model}, {std::string(kOidSubjectSerialNumber), unit.serial}},
+      public_key, sign);
 }
 
 Result<void> BurnCertificate(const TpmContext& tpm, TpmHandle index, const Bytes& der) {
@@ -101,8 +98,7 @@ Result<void> BurnCertificate(const TpmContext& tpm, TpmHandle index, const Bytes
   return {};
 }
 
-Result<UnitIdentity> IdentityFor(const ProvisionRequest& r, const Factory& factory,
-                                 const X509& ek_cert) {
+Result<UnitIdentity> IdentityFor(const ProvisionRequest& r, const Factory& factory, const X509& ek_cert) {
   IDEVID_ASSIGN_OR_RETURN(Bytes hw_serial, HardwareSerialFromEk(ek_cert), "hardwareModuleName");
   return UnitIdentity{r.serial, r.model, factory.manufacturer, std::move(hw_serial)};
 }
@@ -110,11 +106,12 @@ Result<UnitIdentity> IdentityFor(const ProvisionRequest& r, const Factory& facto
 Result<EkCertificate> RequireEkCertificate(const TpmContext& tpm) {
   IDEVID_ASSIGN_OR_RETURN(std::optional<EkCertificate> ek, ReadEkCertificate(tpm));
   if (!ek) {
-    return ConfigError(ConfigCode::kMissing, fmt::format(
-        "the TPM has no EK certificate in NV {:#010x} or {:#010x}: hardwareModuleName is derived "
-        "from it; a TPM vendor installs one (for swtpm: idevid tpm start --manufacture, or "
-        "swtpm_setup --create-ek-cert)",
-        kEkCertEccP256Index, kEkCertRsa2048Index));
+    return ConfigError(
+        ConfigCode::kMissing,
+        fmt::format("the TPM has no EK certificate in NV {:#010x} or {:#010x}: hardwareModuleName is derived "
+                    "from it; a TPM vendor installs one (for swtpm: idevid tpm start --manufacture, or "
+                    "swtpm_setup --create-ek-cert)",
+                    kEkCertEccP256Index, kEkCertRsa2048Index));
   }
   return std::move(*ek);
 }
@@ -127,22 +124,21 @@ Result<void> IssueAndBurn(const TpmContext& tpm, const Factory& factory, const P
   IDEVID_ASSIGN_OR_RETURN(auto csr, RequestFromTpm(tpm, request, unit, public_key));
   timer.Done("proof_of_possession");
   IDEVID_ASSIGN_OR_RETURN(CertificateSpec spec, IdevidCertificateSpec(unit));
-  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert,
-                          IssueCertificate(spec, *X509_REQ_get0_pubkey(csr.get()), factory.issuing.get(),
-                                           *factory.issuing_key),
-                          "cannot issue the IDevID certificate");
+  IDEVID_ASSIGN_OR_RETURN(
+      ossl::Cert cert,
+      IssueCertificate(spec, *X509_REQ_get0_pubkey(csr.get()), factory.issuing.get(), *factory.issuing_key),
+      "cannot issue the IDevID certificate");
   timer.Done("issue_certificate");
   IDEVID_ASSIGN_OR_RETURN(Bytes der, CertificateDer(*cert), "the IDevID certificate");
   std::uint32_t limit = nv_index_max == 0 ? 0xFFFF : std::min<std::uint32_t>(nv_index_max, 0xFFFF);
   if (der.size() > limit) {
-    return UsageError(UsageCode::kUnsupported,
-                      fmt::format("the certificate is {} bytes; this TPM's NV indices hold at most {}",
-                                  der.size(), limit));
+    return UsageError(
+        UsageCode::kUnsupported,
+        fmt::format("the certificate is {} bytes; this TPM's NV indices hold at most {}", der.size(), limit));
   }
   IDEVID_TRY(BurnCertificate(tpm, request.nv_index, der), "cannot write the IDevID certificate");
   timer.Done("write_nv");
-  IDEVID_ASSIGN_OR_RETURN(result.certificate_fingerprint, Sha256Fingerprint(*cert),
-                          "the IDevID certificate");
+  IDEVID_ASSIGN_OR_RETURN(result.certificate_fingerprint, Sha256Fingerprint(*cert), "the IDevID certificate");
   result.certificate = std::move(cert);
   return {};
 }
@@ -158,9 +154,8 @@ Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& fact
   IDEVID_ASSIGN_OR_RETURN(result.tpm, ReadTpmInfo(tpm));
   IDEVID_ASSIGN_OR_RETURN(std::vector<std::string> existing, ExistingIdentity(tpm, request));
   if (!existing.empty() && !request.force) {
-    return UsageError(UsageCode::kWrongState,
-                      fmt::format("the TPM already holds an identity ({}); {}", fmt::join(existing, "; "),
-                                  request.when_held));
+    return UsageError(UsageCode::kWrongState, fmt::format("the TPM already holds an identity ({}); {}",
+                                                          fmt::join(existing, "; "), request.when_held));
   }
   // Everything that can be checked is checked before the old identity is removed.
   IDEVID_ASSIGN_OR_RETURN(EkCertificate ek, RequireEkCertificate(tpm));
@@ -173,8 +168,8 @@ Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& fact
   timer.Done("prepare");
   IDEVID_ASSIGN_OR_RETURN(ossl::PKey public_key, CreateIdevidKey(tpm, request));
   timer.Done("create_key");
-  if (auto done = IssueAndBurn(tpm, factory, request, unit, *public_key, result.tpm.nv_index_max,
-                               timer, result);
+  if (auto done =
+          IssueAndBurn(tpm, factory, request, unit, *public_key, result.tpm.nv_index_max, timer, result);
       !done) {
     (void)UnpersistKey(tpm, request.key_handle);
     return Fail(std::move(done).error());

@@ -10,8 +10,8 @@
 #include "core/result.h"
 #include "core/tpm_capability.h"
 #include "core/tpm_context.h"
-#include "core/tpm_types.h"
 #include "core/tpm_keys.h"
+#include "core/tpm_types.h"
 #include "provisioning/factory.h"
 
 namespace idevid {
@@ -37,7 +37,7 @@ struct ProvisionResult {
   std::string ek_certificate_fingerprint;  // SHA-256 of the EK certificate's DER
   TpmHandle ek_certificate_index = 0;
   TpmInfo tpm;
-  std::vector<std::string> replaced;       // what --force removed, one line each
+  std::vector<std::string> replaced;         // what --force removed, one line each
   std::map<std::string, double> timings_ms;  // per step
 };
 

@@ -22,8 +22,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class ProvisioningTest : public testing::TpmTestBase,
-                         public ::testing::TestWithParam<KeyAlgorithm> {
+class ProvisioningTest : public testing::TpmTestBase, public ::testing::TestWithParam<KeyAlgorithm> {
  protected:
   void SetUp() override {
     StartTpm(testing::TpmAccess::kDirect, /*manufacture=*/true);
@@ -34,8 +33,8 @@ class ProvisioningTest : public testing::TpmTestBase,
   void TearDown() override { StopTpm(); }
 
   ProvisionResult Provision(const std::string& serial = "CW9876543210") {
-    auto result = ProvisionUnit(tpm(), *factory_,
-                                {.serial = serial, .model = "SRX4300", .algorithm = GetParam()});
+    auto result =
+        ProvisionUnit(tpm(), *factory_, {.serial = serial, .model = "SRX4300", .algorithm = GetParam()});
     EXPECT_TRUE(result) << result.error().ToString();
     return std::move(*result);
   }
@@ -68,17 +67,15 @@ TEST_P(ProvisioningTest, Tpm2ToolsAndOpensslAgreeWithTheBurntInIdentity) {
   auto der = dir() / "idevid.der";
   auto nvread = RunTool({"tpm2_nvread", "0x01C90000", "-o", der.string()});
   ASSERT_EQ(nvread.exit_status, 0) << nvread.err;
-  auto parsed = RunCommand({"openssl", "x509", "-inform", "der", "-in", der.string(), "-noout",
-                            "-subject", "-enddate"});
+  auto parsed = RunCommand(
+      {"openssl", "x509", "-inform", "der", "-in", der.string(), "-noout", "-subject", "-enddate"});
   ASSERT_TRUE(parsed && parsed->exit_status == 0);
   EXPECT_NE(parsed->out.find("serialNumber = CW9876543210"), std::string::npos) << parsed->out;
   EXPECT_NE(parsed->out.find("notAfter=Dec 31 23:59:59 9999 GMT"), std::string::npos) << parsed->out;
   auto pem = dir() / "idevid.pem";
-  ASSERT_TRUE(RunCommand({"openssl", "x509", "-inform", "der", "-in", der.string(), "-out",
-                          pem.string()}));
+  ASSERT_TRUE(RunCommand({"openssl", "x509", "-inform", "der", "-in", der.string(), "-out", pem.string()}));
   auto verify = RunCommand({"openssl", "verify", "-CAfile", FactoryFiles::RootCert(factory_->dir).string(),
-                            "-untrusted", FactoryFiles::IssuingCert(factory_->dir).string(),
-                            pem.string()});
+                            "-untrusted", FactoryFiles::IssuingCert(factory_->dir).string(), pem.string()});
   ASSERT_TRUE(verify);
   EXPECT_EQ(verify->exit_status, 0) << verify->out << verify->err;
   auto pub = dir() / "idevid.pub.pem";
@@ -96,12 +93,11 @@ TEST_P(ProvisioningTest, ASecondProvisioningIsRefusedUnlessForcedAndThenSaysWhat
   ProvisionResult first = Provision("CW1");
   auto refused = ProvisionUnit(tpm(), *factory_, {.serial = "CW2", .model = "SRX4300"});
   EXPECT_THAT(refused, ResultIs(ErrorDomain::kUsage, UsageCode::kWrongState,
-                               AllOf(HasSubstr("already holds an identity (key at 0x81020000; NV "
-                                               "index 0x01c90000"),
-                                     HasSubstr("serialNumber=CW1"))));
+                                AllOf(HasSubstr("already holds an identity (key at 0x81020000; NV "
+                                                "index 0x01c90000"),
+                                      HasSubstr("serialNumber=CW1"))));
   auto forced = ProvisionUnit(tpm(), *factory_,
-                              {.serial = "CW2", .model = "SRX4300", .algorithm = GetParam(),
-                               .force = true});
+                              {.serial = "CW2", .model = "SRX4300", .algorithm = GetParam(), .force = true});
   ASSERT_TRUE(forced) << forced.error().ToString();
   ASSERT_EQ(forced->replaced.size(), 2u);
   EXPECT_EQ(forced->replaced[0], "key at 0x81020000");
@@ -111,7 +107,8 @@ TEST_P(ProvisioningTest, ASecondProvisioningIsRefusedUnlessForcedAndThenSaysWhat
 
 TEST_P(ProvisioningTest, InvalidSerialIsRefusedBeforeTheTpmIsTouched) {
   auto refused = ProvisionUnit(tpm(), *factory_, {.serial = "CW 1\n", .model = "SRX4300"});
-  EXPECT_THAT(refused, ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, StartsWith("the serial number")));
+  EXPECT_THAT(refused,
+              ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, StartsWith("the serial number")));
   EXPECT_FALSE(ReadPersistentPublic(tpm(), kDefaultIdevidKeyHandle));
 }
 

@@ -12,8 +12,7 @@ namespace {
 
 std::string HandleText(TpmHandle h) { return fmt::format("{:#010x}", h); }
 
-nlohmann::json Envelope(const std::string& kind, const std::string& outcome,
-                        const StationContext& c) {
+nlohmann::json Envelope(const std::string& kind, const std::string& outcome, const StationContext& c) {
   return {{"record_version", kUnitRecordVersion},
           {"kind", kind},
           {"outcome", outcome},
@@ -36,8 +35,7 @@ nlohmann::json ProvisionRecord(const ProvisionRequest& request, const ProvisionR
                                const StationContext& context) {
   nlohmann::json j = Envelope("provision", "PASS", context);
   j["unit"] = {{"serial", request.serial}, {"model", request.model}};
-  j["key"] = {{"algorithm", KeyAlgorithmName(request.algorithm)},
-              {"handle", HandleText(request.key_handle)}};
+  j["key"] = {{"algorithm", KeyAlgorithmName(request.algorithm)}, {"handle", HandleText(request.key_handle)}};
   j["certificate"] = {{"nv_index", HandleText(request.nv_index)},
                       {"fingerprint_sha256", result.certificate_fingerprint},
                       {"subject", SubjectLine(*result.certificate)},
@@ -78,18 +76,15 @@ nlohmann::json CheckRecord(const CheckRequest& request, const CheckReport& repor
   return j;
 }
 
-nlohmann::json ErrorRecord(const std::string& kind, const Error& error,
-                           const StationContext& context) {
+nlohmann::json ErrorRecord(const std::string& kind, const Error& error, const StationContext& context) {
   nlohmann::json j = Envelope(kind, "ERROR", context);
-  j["error"] = {{"domain", DomainName(error.domain())},
-                {"code", error.code()},
-                {"message", error.message()}};
+  j["error"] = {{"domain", DomainName(error.domain())}, {"code", error.code()}, {"message", error.message()}};
   return j;
 }
 
 Result<void> WriteRecord(const std::filesystem::path& path, const nlohmann::json& record) {
-  return WriteFileAtomic(
-      path, record.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0644);
+  return WriteFileAtomic(path, record.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                         0644);
 }
 
 }  // namespace idevid

@@ -17,7 +17,7 @@ namespace idevid {
 inline constexpr int kUnitRecordVersion = 1;
 
 struct StationContext {
-  std::string station;   // line station id
+  std::string station;  // line station id
   std::string operator_name;
   std::string software_version;
   std::chrono::system_clock::time_point started;

@@ -43,7 +43,8 @@ std::string Histogram(const std::string& title, const std::map<std::string, std:
     for (int b = 0; b < kBins; ++b) {
       double h = static_cast<double>(c[b]) / static_cast<double>(tallest) * kHeight;
       bars += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>",
-                          b * kWidth / static_cast<double>(kBins) + color * w, kHeight - h, w, h, colors[color % 4]);
+                          b * kWidth / static_cast<double>(kBins) + color * w, kHeight - h, w, h,
+                          colors[color % 4]);
     }
     legend += fmt::format("<tspan fill=\"{}\">&#9632; {} ({} samples)</tspan> ", colors[color % 4],
                           HtmlEscape(name), series.at(name).size());
@@ -91,17 +92,19 @@ std::string SuiteTable(const std::string& suite, const std::vector<const Scenari
                         HtmlEscape(s->name), Badge(s->outcome), s->duration_ms, HtmlEscape(s->message),
                         findings, measurements);
   }
-  return fmt::format("<h2>{}</h2><table><tr><th>scenario</th><th>outcome</th><th>time</th>"
-                     "<th>message</th><th>findings</th><th>measurements</th></tr>{}</table>",
-                     HtmlEscape(suite), rows);
+  return fmt::format(
+      "<h2>{}</h2><table><tr><th>scenario</th><th>outcome</th><th>time</th>"
+      "<th>message</th><th>findings</th><th>measurements</th></tr>{}</table>",
+      HtmlEscape(suite), rows);
 }
 
 // When the run was, how long it took and which idevid made it.
 std::string RunRows(const RunRecord& r) {
-  return fmt::format("<tr><th>date</th><td>{}</td></tr><tr><th>duration</th><td>{:.1f} s (ended {})</td></tr>"
-                     "<tr><th>idevid version</th><td>{}</td></tr>",
-                     HtmlEscape(UtcTimestamp(r.started)), RunDurationMs(r) / 1000.0, HtmlEscape(UtcTimestamp(r.ended)),
-                     HtmlEscape(r.software_version));
+  return fmt::format(
+      "<tr><th>date</th><td>{}</td></tr><tr><th>duration</th><td>{:.1f} s (ended {})</td></tr>"
+      "<tr><th>idevid version</th><td>{}</td></tr>",
+      HtmlEscape(UtcTimestamp(r.started)), RunDurationMs(r) / 1000.0, HtmlEscape(UtcTimestamp(r.ended)),
+      HtmlEscape(r.software_version));
 }
 
 }  // namespace
@@ -118,7 +121,8 @@ std::string RunRecordHtml(const RunRecord& r) {
   std::string body;
   for (const auto& [suite, scenarios] : suites) body += SuiteTable(suite, scenarios);
   std::string identity;
-  for (const auto& [k, v] : r.identity) identity += fmt::format("<tr><th>{}</th><td>{}</td></tr>", HtmlEscape(k), HtmlEscape(v));
+  for (const auto& [k, v] : r.identity)
+    identity += fmt::format("<tr><th>{}</th><td>{}</td></tr>", HtmlEscape(k), HtmlEscape(v));
   return fmt::format(
       "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>idevid run {} {}</title>"
       "<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1em}}"
@@ -127,9 +131,10 @@ std::string RunRecordHtml(const RunRecord& r) {
       "<tr><th>unit</th><td>{} ({})</td></tr><tr><th>target</th><td>{} ({} firmware {})</td></tr>"
       "<tr><th>station</th><td>{}</td></tr>{}<tr><th>scenarios</th><td>{} of {} passed</td></tr>"
       "<tr><th>message</th><td>{}</td></tr>{}</table>{}{}</body></html>\n",
-      HtmlEscape(r.serial), OutcomeName(r.outcome), Badge(r.outcome), HtmlEscape(r.serial), HtmlEscape(r.model),
-      HtmlEscape(r.target_kind), HtmlEscape(r.tpm_manufacturer), HtmlEscape(r.tpm_firmware), HtmlEscape(r.station),
-      RunRows(r), passed, r.scenarios.size(), HtmlEscape(r.message), identity, body,
+      HtmlEscape(r.serial), OutcomeName(r.outcome), Badge(r.outcome), HtmlEscape(r.serial),
+      HtmlEscape(r.model), HtmlEscape(r.target_kind), HtmlEscape(r.tpm_manufacturer),
+      HtmlEscape(r.tpm_firmware), HtmlEscape(r.station), RunRows(r), passed, r.scenarios.size(),
+      HtmlEscape(r.message), identity, body,
       Histogram("Handshake latency, TPM mode vs file mode", latencies));
 }
 

@@ -9,8 +9,8 @@ namespace idevid {
 namespace {
 
 nlohmann::json MeasurementJson(const MeasurementRecord& m) {
-  nlohmann::json j = {{"name", m.name}, {"value", m.value}, {"unit", m.unit},
-                      {"outcome", m.passed ? "PASS" : "FAIL"}};
+  nlohmann::json j = {
+      {"name", m.name}, {"value", m.value}, {"unit", m.unit}, {"outcome", m.passed ? "PASS" : "FAIL"}};
   if (m.low) j["low_limit"] = *m.low;
   if (m.high) j["high_limit"] = *m.high;
   return j;
@@ -29,14 +29,21 @@ nlohmann::json ScenarioJson(const ScenarioRecord& s) {
   for (const auto& p : s.phases) {
     nlohmann::json measurements = nlohmann::json::array();
     for (const auto& m : p.measurements) measurements.push_back(MeasurementJson(m));
-    phases.push_back({{"name", p.name}, {"outcome", OutcomeName(p.outcome)}, {"message", p.message},
-                      {"duration_ms", p.duration_ms}, {"measurements", measurements},
+    phases.push_back({{"name", p.name},
+                      {"outcome", OutcomeName(p.outcome)},
+                      {"message", p.message},
+                      {"duration_ms", p.duration_ms},
+                      {"measurements", measurements},
                       {"findings", FindingsJson(p.findings)}});
   }
-  return {{"suite", s.suite},     {"name", s.name},
-          {"outcome", OutcomeName(s.outcome)}, {"message", s.message},
-          {"duration_ms", s.duration_ms}, {"phases", phases},
-          {"failure_codes", s.failure_codes}, {"series", s.series}};
+  return {{"suite", s.suite},
+          {"name", s.name},
+          {"outcome", OutcomeName(s.outcome)},
+          {"message", s.message},
+          {"duration_ms", s.duration_ms},
+          {"phases", phases},
+          {"failure_codes", s.failure_codes},
+          {"series", s.series}};
 }
 
 }  // namespace
@@ -44,22 +51,23 @@ nlohmann::json ScenarioJson(const ScenarioRecord& s) {
 nlohmann::json RunRecordJson(const RunRecord& r) {
   nlohmann::json scenarios = nlohmann::json::array();
   for (const auto& s : r.scenarios) scenarios.push_back(ScenarioJson(s));
-  return {{"record_version", kRunRecordVersion},
-          {"kind", "run"},
-          {"unit", {{"serial", r.serial}, {"model", r.model}}},
-          {"station", r.station},
-          {"operator", r.operator_name},
-          {"software_version", r.software_version},
-          {"target", {{"kind", r.target_kind}, {"tpm_manufacturer", r.tpm_manufacturer},
-                      {"tpm_firmware", r.tpm_firmware}}},
-          {"identity", r.identity},
-          {"shard", r.shard},
-          {"started_at", UtcTimestamp(r.started)},
-          {"ended_at", UtcTimestamp(r.ended)},
-          {"duration_ms", RunDurationMs(r)},
-          {"outcome", OutcomeName(r.outcome)},
-          {"message", r.message},
-          {"scenarios", scenarios}};
+  return {
+      {"record_version", kRunRecordVersion},
+      {"kind", "run"},
+      {"unit", {{"serial", r.serial}, {"model", r.model}}},
+      {"station", r.station},
+      {"operator", r.operator_name},
+      {"software_version", r.software_version},
+      {"target",
+       {{"kind", r.target_kind}, {"tpm_manufacturer", r.tpm_manufacturer}, {"tpm_firmware", r.tpm_firmware}}},
+      {"identity", r.identity},
+      {"shard", r.shard},
+      {"started_at", UtcTimestamp(r.started)},
+      {"ended_at", UtcTimestamp(r.ended)},
+      {"duration_ms", RunDurationMs(r)},
+      {"outcome", OutcomeName(r.outcome)},
+      {"message", r.message},
+      {"scenarios", scenarios}};
 }
 
 }  // namespace idevid

@@ -65,10 +65,10 @@ void AddCase(pugi::xml_node suite, const std::string& classname, const ScenarioR
   tc.append_attribute("classname") = classname.c_str();
   tc.append_attribute("name") = s.name.c_str();
   tc.append_attribute("time") = Seconds(s.duration_ms).c_str();
-  const char* element = s.outcome == Outcome::kFail    ? "failure"
-                        : s.outcome == Outcome::kSkip  ? "skipped"
-                        : s.outcome == Outcome::kPass  ? nullptr
-                                                       : "error";
+  const char* element = s.outcome == Outcome::kFail   ? "failure"
+                        : s.outcome == Outcome::kSkip ? "skipped"
+                        : s.outcome == Outcome::kPass ? nullptr
+                                                      : "error";
   if (element != nullptr) {
     pugi::xml_node n = tc.append_child(element);
     n.append_attribute("message") = s.message.c_str();
@@ -99,7 +99,8 @@ std::optional<ScenarioRecord> RunCase(const RunRecord& r) {
     return s.outcome == Outcome::kFail || s.outcome == Outcome::kError || s.outcome == Outcome::kAborted;
   });
   if (a_scenario_says && r.message.empty()) return std::nullopt;
-  std::string message = r.message.empty() ? fmt::format("the run ended {}", OutcomeName(r.outcome)) : r.message;
+  std::string message =
+      r.message.empty() ? fmt::format("the run ended {}", OutcomeName(r.outcome)) : r.message;
   return ScenarioRecord{kRunSuite, "run", r.outcome, message, RunDurationMs(r), {}, {}, {}};
 }
 

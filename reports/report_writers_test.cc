@@ -23,10 +23,15 @@ RunRecord Sample() {
   r.target_kind = "swtpm";
   r.started = r.ended = std::chrono::system_clock::now();
   ScenarioRecord pass{"ssli-tpm", "tls13", Outcome::kPass, "", 12.5, {}, {}, {}};
-  pass.phases.push_back({"handshake", Outcome::kPass, "", 12.0, {{"p50", 3.5, "ms", std::nullopt, 100.0, true}}});
+  pass.phases.push_back(
+      {"handshake", Outcome::kPass, "", 12.0, {{"p50", 3.5, "ms", std::nullopt, 100.0, true}}});
   pass.series["TPM mode"] = {3.0, 3.5, 4.0};
   ScenarioRecord fail{"negative", "wrong <ca>", Outcome::kFail, "it succeeded", 5, {}, {"phase"}, {}};
-  fail.phases.push_back({"refusal", Outcome::kFail, "cloud-accepted-unit: HTTP 200", 4, {},
+  fail.phases.push_back({"refusal",
+                         Outcome::kFail,
+                         "cloud-accepted-unit: HTTP 200",
+                         4,
+                         {},
                          {{"cloud-accepted-unit", Severity::kFailure, "HTTP 200 <accepted>"},
                           {"slow-answer", Severity::kWarning, "took 2 s"}}});
   ScenarioRecord skip{"negative", "hw only", Outcome::kSkip, "needs a real TPM", 0, {}, {}, {}};
@@ -83,10 +88,12 @@ RunRecord EndedBeforeTheScenarios(Outcome outcome, const std::string& message) {
 }
 
 TEST(JunitReportTest, AWrongUnitBeforeTheScenariosIsAFailureOfTheRun) {
-  RunRecord r = EndedBeforeTheScenarios(Outcome::kFail, "the TPM holds the idev-id of serial LAB-1, the bench expects LAB-2");
+  RunRecord r = EndedBeforeTheScenarios(Outcome::kFail,
+                                        "the TPM holds the idev-id of serial LAB-1, the bench expects LAB-2");
   pugi::xml_document doc;
   ASSERT_TRUE(doc.load_string(RunRecordJunit(r).c_str()));
-  auto run = doc.select_node("/testsuites/testsuite[@name='idevid run']/testcase[@classname='idevid run'][@name='run']");
+  auto run = doc.select_node(
+      "/testsuites/testsuite[@name='idevid run']/testcase[@classname='idevid run'][@name='run']");
   ASSERT_TRUE(run) << RunRecordJunit(r);
   EXPECT_STREQ(run.node().child("failure").attribute("message").value(), r.message.c_str());
   EXPECT_STREQ(run.node().child("failure").attribute("type").value(), "FAIL");
@@ -120,7 +127,8 @@ TEST(JunitReportTest, AnInterruptedRunIsAnErrorWithAnErrorForEachScenarioLeftUnr
   pugi::xml_document doc;
   ASSERT_TRUE(doc.load_string(RunRecordJunit(r).c_str()));
   EXPECT_EQ(doc.select_nodes("//testcase/error[@message='not run: the run was interrupted']").size(), 2u);
-  EXPECT_TRUE(doc.select_node("//testcase[@name='run']/error[@message='interrupted after 1 of 3 scenarios']"));
+  EXPECT_TRUE(
+      doc.select_node("//testcase[@name='run']/error[@message='interrupted after 1 of 3 scenarios']"));
   EXPECT_FALSE(doc.select_node("//testcase[@name='pkid loads idev-id']/error"));
   auto counts = JunitAsCiReadsIt(r);
   EXPECT_EQ(counts.tests, 4);
@@ -183,7 +191,8 @@ TEST(JsonReportTest, EachPhaseCarriesItsFindings) {
   EXPECT_EQ(j["record_version"], 2);
   auto findings = j["scenarios"][1]["phases"][0]["findings"];
   ASSERT_EQ(findings.size(), 2u) << j.dump();
-  EXPECT_EQ(findings[0], (nlohmann::json{{"id", "cloud-accepted-unit"}, {"severity", "failure"},
+  EXPECT_EQ(findings[0], (nlohmann::json{{"id", "cloud-accepted-unit"},
+                                         {"severity", "failure"},
                                          {"evidence", "HTTP 200 <accepted>"}}));
   EXPECT_EQ(findings[1]["severity"], "warning");
   EXPECT_EQ(j["scenarios"][0]["phases"][0]["findings"], nlohmann::json::array()) << "none is an empty array";
@@ -193,16 +202,19 @@ TEST(JunitReportTest, AFailureListsTheFindingsOfItsPhases) {
   pugi::xml_document doc;
   ASSERT_TRUE(doc.load_string(RunRecordJunit(Sample()).c_str()));
   auto failure = doc.select_node("//testcase[@name='wrong <ca>']/failure").node();
-  EXPECT_STREQ(failure.text().get(),
-               "refusal: failure cloud-accepted-unit: HTTP 200 <accepted>\nrefusal: warning slow-answer: took 2 s\n");
+  EXPECT_STREQ(
+      failure.text().get(),
+      "refusal: failure cloud-accepted-unit: HTTP 200 <accepted>\nrefusal: warning slow-answer: took 2 s\n");
   EXPECT_EQ(JunitAsCiReadsIt(Sample()).failures, 1);
 }
 
 TEST(HtmlReportTest, ShowsEachFindingUnderItsPhase) {
   std::string html = RunRecordHtml(Sample());
   EXPECT_NE(html.find("<th>findings</th>"), std::string::npos);
-  EXPECT_NE(html.find("refusal: <b style=\"color:#c62828\">cloud-accepted-unit</b> HTTP 200 &lt;accepted&gt;<br>"),
-            std::string::npos) << html;
+  EXPECT_NE(
+      html.find("refusal: <b style=\"color:#c62828\">cloud-accepted-unit</b> HTTP 200 &lt;accepted&gt;<br>"),
+      std::string::npos)
+      << html;
   EXPECT_NE(html.find("refusal: <b style=\"color:#ef6c00\">slow-answer</b> took 2 s<br>"), std::string::npos);
 }
 
@@ -221,7 +233,8 @@ TEST(HtmlReportTest, SaysWhenWhichVersionAndHowLong) {
   r.ended = r.started + std::chrono::milliseconds(8400);
   std::string html = RunRecordHtml(r);
   EXPECT_NE(html.find("<tr><th>date</th><td>2026-11-28T12:00:00Z</td></tr>"), std::string::npos) << html;
-  EXPECT_NE(html.find("<tr><th>duration</th><td>8.4 s (ended 2026-11-28T12:00:08Z)</td></tr>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><th>duration</th><td>8.4 s (ended 2026-11-28T12:00:08Z)</td></tr>"),
+            std::string::npos);
   EXPECT_NE(html.find("<tr><th>idevid version</th><td>0.9.3</td></tr>"), std::string::npos);
 }
 
@@ -230,15 +243,27 @@ TEST(HtmlReportTest, SaysWhenWhichVersionAndHowLong) {
 TEST(HtmlReportTest, MeasurementsNameTheirModeAndTheLimitTheyBroke) {
   RunRecord r = Sample();
   ScenarioRecord perf{"performance", "handshake latency", Outcome::kFail, "", 900, {}, {}, {}};
-  perf.phases.push_back({"TPM-mode handshakes", Outcome::kFail, "", 500,
-                         {{"p50", 3.5, "ms", std::nullopt, 100.0, true}, {"p95", 11.8912, "ms", std::nullopt, 10.0, false}}});
-  perf.phases.push_back({"file-mode handshakes", Outcome::kPass, "", 400,
-                         {{"p50", 1.7, "ms", std::nullopt, 100.0, true}, {"p95", 2.25, "ms", std::nullopt, 250.0, true}}});
+  perf.phases.push_back(
+      {"TPM-mode handshakes",
+       Outcome::kFail,
+       "",
+       500,
+       {{"p50", 3.5, "ms", std::nullopt, 100.0, true}, {"p95", 11.8912, "ms", std::nullopt, 10.0, false}}});
+  perf.phases.push_back(
+      {"file-mode handshakes",
+       Outcome::kPass,
+       "",
+       400,
+       {{"p50", 1.7, "ms", std::nullopt, 100.0, true}, {"p95", 2.25, "ms", std::nullopt, 250.0, true}}});
   r.scenarios = {perf};
   std::string html = RunRecordHtml(r);
-  EXPECT_NE(html.find("TPM-mode handshakes: p50 = 3.5 ms (limit &lt;= 100 ms)<br>"), std::string::npos) << html;
-  EXPECT_NE(html.find("TPM-mode handshakes: <span style=\"color:#c62828\">p95 = 11.89 ms is above its limit of "
-                      "10 ms</span><br>"), std::string::npos) << html;
+  EXPECT_NE(html.find("TPM-mode handshakes: p50 = 3.5 ms (limit &lt;= 100 ms)<br>"), std::string::npos)
+      << html;
+  EXPECT_NE(
+      html.find("TPM-mode handshakes: <span style=\"color:#c62828\">p95 = 11.89 ms is above its limit of "
+                "10 ms</span><br>"),
+      std::string::npos)
+      << html;
   EXPECT_NE(html.find("file-mode handshakes: p50 = 1.7 ms (limit &lt;= 100 ms)<br>"), std::string::npos);
   EXPECT_NE(html.find("file-mode handshakes: p95 = 2.25 ms (limit &lt;= 250 ms)<br>"), std::string::npos);
 }
@@ -251,10 +276,12 @@ TEST(WriteReportsTest, ShardFilesDoNotOverwriteEachOther) {
   b.shard = "2/2";
   ASSERT_TRUE(WriteReports(dir, a));
   ASSERT_TRUE(WriteReports(dir, b));
-  for (const char* f : {"run-record-shard-1-of-2.json", "junit-shard-2-of-2.xml", "report-shard-1-of-2.html"}) {
+  for (const char* f :
+       {"run-record-shard-1-of-2.json", "junit-shard-2-of-2.xml", "report-shard-1-of-2.html"}) {
     EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
   }
-  EXPECT_THAT(WriteReports("/proc/idevid-cannot-write-here", a), testing::ResultInDomain(ErrorDomain::kIo, _));
+  EXPECT_THAT(WriteReports("/proc/idevid-cannot-write-here", a),
+              testing::ResultInDomain(ErrorDomain::kIo, _));
 }
 
 TEST(JunitReportTest, ValidatesAgainstTheJunitSchemaWithEveryOutcome) {

@@ -17,9 +17,7 @@ const char* OutcomeName(Outcome outcome) {
   return "ERROR";
 }
 
-const char* SeverityName(Severity severity) {
-  return severity == Severity::kWarning ? "warning" : "failure";
-}
+const char* SeverityName(Severity severity) { return severity == Severity::kWarning ? "warning" : "failure"; }
 
 Outcome OverallOutcome(const std::vector<ScenarioRecord>& scenarios) {
   Outcome overall = Outcome::kPass;

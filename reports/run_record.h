@@ -23,8 +23,8 @@ const char* OutcomeName(Outcome outcome);
 struct MeasurementRecord {
   std::string name;
   double value = 0;
-  std::string unit;             // "ms", "1/s", "count", ...
-  std::optional<double> low;    // inclusive limits, when the measurement has any
+  std::string unit;           // "ms", "1/s", "count", ...
+  std::optional<double> low;  // inclusive limits, when the measurement has any
   std::optional<double> high;
   bool passed = true;
 };
@@ -32,7 +32,7 @@ struct MeasurementRecord {
 struct PhaseRecord {
   std::string name;
   Outcome outcome = Outcome::kPass;
-  std::string message;          // why it failed, was skipped or errored
+  std::string message;  // why it failed, was skipped or errored
   double duration_ms = 0;
   std::vector<MeasurementRecord> measurements;
   std::vector<Finding> findings;  // what its checks found, every one (failures and warnings)
@@ -45,7 +45,7 @@ struct ScenarioRecord {
   std::string message;
   double duration_ms = 0;
   std::vector<PhaseRecord> phases;
-  std::vector<std::string> failure_codes;            // the failed phases and measurements
+  std::vector<std::string> failure_codes;             // the failed phases and measurements
   std::map<std::string, std::vector<double>> series;  // samples for charts, e.g. latencies
 };
 
@@ -55,15 +55,15 @@ struct RunRecord {
   std::string station;
   std::string operator_name;
   std::string software_version;
-  std::string target_kind;            // "swtpm", "device", a TCTI
+  std::string target_kind;  // "swtpm", "device", a TCTI
   std::string tpm_manufacturer;
   std::string tpm_firmware;
   std::map<std::string, std::string> identity;  // fingerprint, subject, issuer, ek fingerprint
   std::chrono::system_clock::time_point started;
   std::chrono::system_clock::time_point ended;
   Outcome outcome = Outcome::kPass;
-  std::string message;                // for ERROR / ABORTED runs
-  std::string shard;                  // "1/2" or empty
+  std::string message;  // for ERROR / ABORTED runs
+  std::string shard;    // "1/2" or empty
   std::vector<ScenarioRecord> scenarios;
 };
 

@@ -15,8 +15,9 @@ Result<void> WriteReports(const std::filesystem::path& dir, const RunRecord& rec
     auto slash = record.shard.find('/');
     suffix = fmt::format("-shard-{}-of-{}", record.shard.substr(0, slash), record.shard.substr(slash + 1));
   }
-  Result<void> written = WriteFileAtomic(dir / ("run-record" + suffix + ".json"),
-                                         RunRecordJson(record).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  Result<void> written = WriteFileAtomic(
+      dir / ("run-record" + suffix + ".json"),
+      RunRecordJson(record).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   if (written) written = WriteFileAtomic(dir / ("junit" + suffix + ".xml"), RunRecordJunit(record));
   if (written) written = WriteFileAtomic(dir / ("report" + suffix + ".html"), RunRecordHtml(record));
   return written;

@@ -18,7 +18,9 @@ void StartLoads(TestedUnit& unit, ScenarioContext& s) {
   s.Phase("start pkid", [&](PhaseContext& p) -> Result<void> {
     auto start = std::chrono::steady_clock::now();
     IDEVID_ASSIGN_OR_RETURN(pkid, unit.StartPkid(unit.tcti(), socket));
-    p.Measure("start_to_answer", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(), "ms", std::nullopt, 5000.0);
+    p.Measure("start_to_answer",
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(),
+              "ms", std::nullopt, 5000.0);
     return {};
   });
   s.Phase("idev-id loaded from the TPM", [&](PhaseContext& p) -> Result<void> {
@@ -39,7 +41,9 @@ void RestartLoadsAgain(TestedUnit& unit, ScenarioContext& s) {
     auto loads = [&] {
       std::string log = LogTail(unit.dir() / "pkid.log", 1 << 20);
       std::size_t n = 0;
-      for (std::size_t at = log.find("idev-id: loaded"); at != std::string::npos; at = log.find("idev-id: loaded", at + 1)) ++n;
+      for (std::size_t at = log.find("idev-id: loaded"); at != std::string::npos;
+           at = log.find("idev-id: loaded", at + 1))
+        ++n;
       return n;
     };
     std::size_t before = loads();
@@ -61,7 +65,8 @@ void TpmDownThenUp(TestedUnit& unit, ScenarioContext& s) {
   std::uint16_t port = 0;
   s.Phase("provision a second unit, then stop its TPM", [&](PhaseContext&) -> Result<void> {
     // Ports picked by Start, which retries when another process takes them first.
-    IDEVID_ASSIGN_OR_RETURN(SwtpmInstance started, SwtpmInstance::Start({.state_dir = dir, .manufacture = true}));
+    IDEVID_ASSIGN_OR_RETURN(SwtpmInstance started,
+                            SwtpmInstance::Start({.state_dir = dir, .manufacture = true}));
     port = started.port();
     {
       IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(started.tcti()));
@@ -72,21 +77,25 @@ void TpmDownThenUp(TestedUnit& unit, ScenarioContext& s) {
     return {};
   });
   std::string tcti = fmt::format("swtpm:host=127.0.0.1,port={}", port);
-  s.Phase("pkid starts with the TPM down and says why idev-id is not loaded", [&](PhaseContext& p) -> Result<void> {
-    IDEVID_ASSIGN_OR_RETURN(pkid, unit.StartPkid(tcti, socket));
-    IDEVID_ASSIGN_OR_RETURN(std::string text, ShowIdevid(socket));
-    p.ExpectContains("loaded-without-tpm", text, "Load status: not loaded");
-    p.ExpectContains("tpm-not-named", text, tcti);
-    return {};
-  });
+  s.Phase("pkid starts with the TPM down and says why idev-id is not loaded",
+          [&](PhaseContext& p) -> Result<void> {
+            IDEVID_ASSIGN_OR_RETURN(pkid, unit.StartPkid(tcti, socket));
+            IDEVID_ASSIGN_OR_RETURN(std::string text, ShowIdevid(socket));
+            p.ExpectContains("loaded-without-tpm", text, "Load status: not loaded");
+            p.ExpectContains("tpm-not-named", text, tcti);
+            return {};
+          });
   s.Phase("TPM up, restart: idev-id loaded", [&](PhaseContext& p) -> Result<void> {
     IDEVID_ASSIGN_OR_RETURN(swtpm, SwtpmInstance::Start({.state_dir = dir, .port = port}));
     ::kill(pkid->pid(), SIGHUP);
-    bool loaded = PollUntil([&] {
-      auto text = ShowIdevid(socket);
-      return text && text->find("Serial number: CW-DOWN-1") != std::string::npos;
-    }, std::chrono::seconds(10));
-    if (!loaded) p.Finding("no-load-after-tpm-back", "idev-id was not loaded within 10 s of the TPM coming back");
+    bool loaded = PollUntil(
+        [&] {
+          auto text = ShowIdevid(socket);
+          return text && text->find("Serial number: CW-DOWN-1") != std::string::npos;
+        },
+        std::chrono::seconds(10));
+    if (!loaded)
+      p.Finding("no-load-after-tpm-back", "idev-id was not loaded within 10 s of the TPM coming back");
     return {};
   });
   if (pkid) pkid->Stop();

@@ -5,11 +5,11 @@
 #include <openssl/ssl.h>
 
 #include "cloud/cloud_server.h"
+#include "core/display_text.h"
 #include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
-#include "device/pkid/node_local_store.h"
-#include "core/display_text.h"
 #include "core/x509.h"
+#include "device/pkid/node_local_store.h"
 #include "device/ssli/ssli_client.h"
 #include "engine/tested_unit.h"
 #include "provisioning/line_check.h"
@@ -29,8 +29,9 @@ SsliConnectRequest TpmSession(TestedUnit& unit, std::uint16_t port) {
 void CloudWithoutFactoryCa(TestedUnit& unit, ScenarioContext& s) {
   s.Phase("a cloud trusting another CA refuses the unit", [&](PhaseContext& p) -> Result<void> {
     IDEVID_ASSIGN_OR_RETURN(auto other, InitFactory({.dir = unit.dir() / "other-ca", .force = true}));
-    IDEVID_ASSIGN_OR_RETURN(auto cloud, CloudServer::Start({"127.0.0.1", 0, unit.dir() / "cloud.pem",
-                                                            unit.dir() / "cloud.key", FactoryFiles::Chain(other.dir)}),
+    IDEVID_ASSIGN_OR_RETURN(auto cloud,
+                            CloudServer::Start({"127.0.0.1", 0, unit.dir() / "cloud.pem",
+                                                unit.dir() / "cloud.key", FactoryFiles::Chain(other.dir)}),
                             "starting a cloud that trusts another CA");
     IDEVID_ASSIGN_OR_RETURN(SsliResult session, SsliConnect(TpmSession(unit, cloud->port())));
     if (!session.refused()) {
@@ -55,7 +56,8 @@ void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const std:
     auto failures = report.failures();
     for (const auto& m : must_fail) {
       if (std::find(failures.begin(), failures.end(), m) == failures.end()) {
-        p.Finding(m + "-passed", fmt::format("measurement {} did not fail (failed: {})", m, fmt::join(failures, ",")));
+        p.Finding(m + "-passed",
+                  fmt::format("measurement {} did not fail (failed: {})", m, fmt::join(failures, ",")));
       }
     }
     return {};
@@ -66,7 +68,8 @@ void ExpectCheckFailures(ScenarioContext& s, const std::string& name, const std:
 void ExpectBootLoadRefused(TestedUnit& unit, ScenarioContext& s, const std::string& tcti,
                            const std::string& part) {
   s.Phase("pkid's boot load refuses idev-id", [&](PhaseContext& p) -> Result<void> {
-    StoreEntry entry = LoadIdevidEntry(unit.config().idevid, tcti, [] { return std::chrono::system_clock::now(); });
+    StoreEntry entry =
+        LoadIdevidEntry(unit.config().idevid, tcti, [] { return std::chrono::system_clock::now(); });
     if (entry.status.loaded) {
       p.Finding("spoiled-idevid-loaded", "pkid's boot load loaded the spoiled idev-id");
     } else {
@@ -107,7 +110,8 @@ bool DisposableUnitPhase(TestedUnit& unit, ScenarioContext& s, const std::string
                          std::optional<SwtpmInstance>& swtpm,
                          const std::function<Result<void>(const TpmContext&)>& spoil) {
   return s.Phase("provision a disposable unit", [&](PhaseContext&) -> Result<void> {
-    IDEVID_ASSIGN_OR_RETURN(swtpm, SwtpmInstance::Start({.state_dir = unit.dir() / name, .manufacture = true}));
+    IDEVID_ASSIGN_OR_RETURN(swtpm,
+                            SwtpmInstance::Start({.state_dir = unit.dir() / name, .manufacture = true}));
     IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(swtpm->tcti()));
     IDEVID_TRY(ProvisionUnit(tpm, unit.issuer(), {.serial = "CW-" + name, .model = "SRX4300"}),
                "provisioning the disposable unit");
@@ -147,7 +151,8 @@ void KeyMismatch(TestedUnit& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
   bool ready = DisposableUnitPhase(unit, s, "mismatch", swtpm, [](const TpmContext& tpm) -> Result<void> {
     IDEVID_TRY(UnpersistKey(tpm, 0x81020000));
-    IDEVID_ASSIGN_OR_RETURN(auto other, CreatePrimary(tpm, ESYS_TR_RH_OWNER, IdevidKeyTemplate(KeyAlgorithm::kRsa2048)));
+    IDEVID_ASSIGN_OR_RETURN(auto other,
+                            CreatePrimary(tpm, ESYS_TR_RH_OWNER, IdevidKeyTemplate(KeyAlgorithm::kRsa2048)));
     return PersistKey(tpm, other.object, 0x81020000);
   });
   if (!ready) return;
@@ -157,8 +162,8 @@ void KeyMismatch(TestedUnit& unit, ScenarioContext& s) {
   s.Phase("SSL-I refuses a TPM-mode session before the handshake", [&](PhaseContext& p) -> Result<void> {
     auto request = TpmSession(unit, unit.cloud().port());
     request.tcti = swtpm->tcti();
-    return ExpectError(p, SsliConnect(request), ErrorDomain::kVerify, "does not match the idev-id certificate",
-                       "mismatched-key-used");
+    return ExpectError(p, SsliConnect(request), ErrorDomain::kVerify,
+                       "does not match the idev-id certificate", "mismatched-key-used");
   });
 }
 
@@ -166,7 +171,8 @@ void KeyMismatch(TestedUnit& unit, ScenarioContext& s) {
 // as an infrastructure error naming the TPM, and the next session after it is back works.
 void TpmUnreachableMidRun(TestedUnit& unit, ScenarioContext& s) {
   std::optional<SwtpmInstance> swtpm;
-  if (!DisposableUnitPhase(unit, s, "unreachable", swtpm, [](const TpmContext&) { return Result<void>{}; })) return;
+  if (!DisposableUnitPhase(unit, s, "unreachable", swtpm, [](const TpmContext&) { return Result<void>{}; }))
+    return;
   auto session = [&] {
     auto request = TpmSession(unit, unit.cloud().port());
     request.tcti = swtpm->tcti();
@@ -183,7 +189,8 @@ void TpmUnreachableMidRun(TestedUnit& unit, ScenarioContext& s) {
     return ExpectError(p, session(), ErrorDomain::kTss, tcti, "session-without-tpm");
   });
   s.Phase("the TPM is back: the next session works", [&](PhaseContext& p) -> Result<void> {
-    IDEVID_ASSIGN_OR_RETURN(swtpm, SwtpmInstance::Start({.state_dir = unit.dir() / "unreachable", .port = swtpm->port()}));
+    IDEVID_ASSIGN_OR_RETURN(
+        swtpm, SwtpmInstance::Start({.state_dir = unit.dir() / "unreachable", .port = swtpm->port()}));
     return accepted(p);
   });
 }
@@ -191,23 +198,24 @@ void TpmUnreachableMidRun(TestedUnit& unit, ScenarioContext& s) {
 }  // namespace
 
 std::vector<Scenario> NegativeSuite() {
-  return {{"negative", "cloud without the factory CA refuses the unit", CloudWithoutFactoryCa},
-          {"negative", "serial mismatch fails the line check", SerialMismatch},
-          {"negative", "model mismatch fails the line check", ModelMismatch},
-          {"negative", "a line with another factory's CA fails the chain check", WrongFactoryCa},
-          {"negative", "corrupt certificate in NV fails the line check and the boot load", CorruptNvCertificate},
-          {"negative", "missing certificate in NV fails the line check and the boot load", MissingNvCertificate},
-          {"negative", "a key that does not match idev-id is refused everywhere", KeyMismatch},
-          {"negative", "TPM unreachable mid-run fails that session; the next one works", TpmUnreachableMidRun},
-          {"negative", "TPM unreachable fails SSL-I before the handshake",
-           [](TestedUnit& unit, ScenarioContext& s) {
-             s.Phase("TPM-mode session with a TPM that does not answer", [&](PhaseContext& p) -> Result<void> {
-               auto request = TpmSession(unit, unit.cloud().port());
-               request.tcti = "swtpm:host=127.0.0.1,port=1";
-               return ExpectError(p, SsliConnect(request), ErrorDomain::kTss, "swtpm:host=127.0.0.1,port=1",
-                                  "session-without-tpm");
-             });
-           }}};
+  return {
+      {"negative", "cloud without the factory CA refuses the unit", CloudWithoutFactoryCa},
+      {"negative", "serial mismatch fails the line check", SerialMismatch},
+      {"negative", "model mismatch fails the line check", ModelMismatch},
+      {"negative", "a line with another factory's CA fails the chain check", WrongFactoryCa},
+      {"negative", "corrupt certificate in NV fails the line check and the boot load", CorruptNvCertificate},
+      {"negative", "missing certificate in NV fails the line check and the boot load", MissingNvCertificate},
+      {"negative", "a key that does not match idev-id is refused everywhere", KeyMismatch},
+      {"negative", "TPM unreachable mid-run fails that session; the next one works", TpmUnreachableMidRun},
+      {"negative", "TPM unreachable fails SSL-I before the handshake",
+       [](TestedUnit& unit, ScenarioContext& s) {
+         s.Phase("TPM-mode session with a TPM that does not answer", [&](PhaseContext& p) -> Result<void> {
+           auto request = TpmSession(unit, unit.cloud().port());
+           request.tcti = "swtpm:host=127.0.0.1,port=1";
+           return ExpectError(p, SsliConnect(request), ErrorDomain::kTss, "swtpm:host=127.0.0.1,port=1",
+                              "session-without-tpm");
+         });
+       }}};
 }
 
 }  // namespace idevid

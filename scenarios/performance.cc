@@ -92,8 +92,8 @@ void BootLoadTime(TestedUnit& unit, ScenarioContext& s) {
     std::vector<double> samples;
     for (int i = 0; i < 10; ++i) {
       auto start = Clock::now();
-      StoreEntry entry = LoadIdevidEntry(unit.config().idevid, unit.tcti(),
-                                         [] { return std::chrono::system_clock::now(); });
+      StoreEntry entry =
+          LoadIdevidEntry(unit.config().idevid, unit.tcti(), [] { return std::chrono::system_clock::now(); });
       if (entry.status.tpm_unreachable) return FailTss(TSS2_BASE_RC_IO_ERROR, entry.status.error);
       if (!entry.status.loaded) {
         p.Finding("idevid-not-loaded", entry.status.error);
@@ -124,7 +124,8 @@ std::vector<Scenario> AllScenarios() {
 }
 
 std::vector<std::string> SuiteNames() {
-  return {"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative", "faults", "performance", "soak"};
+  return {"boot-load", "verify-refusal", "ssli-tpm",    "ssli-file",
+          "negative",  "faults",         "performance", "soak"};
 }
 
 std::vector<std::string> OnRequestSuites() { return {"soak"}; }

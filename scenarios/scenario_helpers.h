@@ -36,8 +36,8 @@ inline Result<void> CheckAccepted(PhaseContext& p, const SsliResult& session) {
 // name `part` is the finding "wrong-error"; an error of another domain is passed up (the check
 // could not be made, e.g. the cloud went away).
 template <typename T>
-Result<void> ExpectError(PhaseContext& p, const Result<T>& result, ErrorDomain domain, const std::string& part,
-                         const std::string& id) {
+Result<void> ExpectError(PhaseContext& p, const Result<T>& result, ErrorDomain domain,
+                         const std::string& part, const std::string& id) {
   if (result) {
     p.Finding(id, fmt::format("it succeeded; expected a {} error naming {}", DomainName(domain),
                               QuotedDisplayText(part)));
@@ -66,7 +66,8 @@ inline bool StartPkidPhase(TestedUnit& unit, ScenarioContext& s, const std::file
 // pkid's detailed view of idev-id, as `show ... certificate-id idev-id detail` answers on `socket`.
 inline Result<std::string> ShowIdevid(const std::filesystem::path& socket) {
   IDEVID_ASSIGN_OR_RETURN(
-      auto show, SendPkidCommand(socket, "show security pki node-local local-certificate certificate-id idev-id detail"),
+      auto show,
+      SendPkidCommand(socket, "show security pki node-local local-certificate certificate-id idev-id detail"),
       "asking pkid on {} for idev-id", socket.string());
   return show.text;
 }

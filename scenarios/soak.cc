@@ -25,21 +25,26 @@ struct Tally {
 };
 
 // One client: its own SSL-I client with idev-id from pkid, handshakes until `until`.
-void Client(TestedUnit& unit, const std::filesystem::path& socket, std::chrono::steady_clock::time_point until,
-            Tally& tally) {
+void Client(TestedUnit& unit, const std::filesystem::path& socket,
+            std::chrono::steady_clock::time_point until, Tally& tally) {
   auto fail = [&](const std::string& why) {
     ++tally.failures;
     std::lock_guard lock(tally.mutex);
     if (tally.first_failure.empty()) tally.first_failure = why;
   };
-  auto client = SsliClient::Create({&unit.config(), "aamw-tpm", socket, unit.tcti(), "127.0.0.1", unit.cloud().port()});
+  auto client =
+      SsliClient::Create({&unit.config(), "aamw-tpm", socket, unit.tcti(), "127.0.0.1", unit.cloud().port()});
   if (!client) return fail(client.error().message());
   while (std::chrono::steady_clock::now() < until) {
     auto session = (*client)->Connect();
-    if (!session) fail(session.error().message());
-    else if (session->refused()) fail("the cloud refused the unit: " + session->refusal->reason);
-    else if (!session->accepted()) fail(fmt::format("the cloud answered HTTP {} without a verdict", session->http_status));
-    else ++tally.handshakes;
+    if (!session)
+      fail(session.error().message());
+    else if (session->refused())
+      fail("the cloud refused the unit: " + session->refusal->reason);
+    else if (!session->accepted())
+      fail(fmt::format("the cloud answered HTTP {} without a verdict", session->http_status));
+    else
+      ++tally.handshakes;
   }
 }
 
@@ -89,7 +94,8 @@ void Soak(TestedUnit& unit, ScenarioContext& s) {
               }
               auto until = std::chrono::steady_clock::now() + round_time;
               std::vector<std::thread> clients;
-              for (int c = 0; c < kClients; ++c) clients.emplace_back([&] { Client(unit, socket, until, tally); });
+              for (int c = 0; c < kClients; ++c)
+                clients.emplace_back([&] { Client(unit, socket, until, tally); });
               for (auto& c : clients) c.join();
               if (round == kRounds) after = Memory(pids);
               return {};
@@ -109,10 +115,11 @@ void Soak(TestedUnit& unit, ScenarioContext& s) {
     // Through tpm2-abrmd a client's objects are saved and flushed after each command: what this
     // sees is objects left loaded in the TPM itself. A client that leaks connections (and with them
     // the objects tpm2-abrmd keeps for it) shows as open descriptors of the harness.
-    p.Measure("tpm_transient_slots_lost", static_cast<double>(slots_before) - static_cast<double>(slots), "count",
-              std::nullopt, 0.0);
-    p.Measure("open_fds_growth_idevid_run", static_cast<double>(OpenDescriptors()) - static_cast<double>(fds_before),
-              "count", std::nullopt, 8.0);
+    p.Measure("tpm_transient_slots_lost", static_cast<double>(slots_before) - static_cast<double>(slots),
+              "count", std::nullopt, 0.0);
+    p.Measure("open_fds_growth_idevid_run",
+              static_cast<double>(OpenDescriptors()) - static_cast<double>(fds_before), "count", std::nullopt,
+              8.0);
     // The failures are counted (the measurement above fails the phase); the first says what it was.
     if (tally.failures != 0) p.Finding("session-failed", "first failure: " + tally.first_failure);
     return {};

@@ -18,8 +18,9 @@ void ExpectAnswer(TestedUnit& unit, ScenarioContext& s, const std::string& socke
   s.Phase(command, [&](PhaseContext& p) -> Result<void> {
     IDEVID_ASSIGN_OR_RETURN(auto answer, SendPkidCommand(socket, command));
     if (answer.status != status || answer.text != text) {
-      p.Finding("wrong-answer", fmt::format("expected status {} and {}, got status {} and {}", status,
-                                            QuotedDisplayText(text), answer.status, QuotedDisplayText(answer.text)));
+      p.Finding("wrong-answer",
+                fmt::format("expected status {} and {}, got status {} and {}", status,
+                            QuotedDisplayText(text), answer.status, QuotedDisplayText(answer.text)));
     }
     return {};
   });

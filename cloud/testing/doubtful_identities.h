@@ -36,7 +36,8 @@ inline Bytes HardwareModuleNamesSan(const std::vector<Bytes>& hw_serials) {
 }
 
 // The idev-id spec of unit `serial` (an SRX4300) whose subjectAltName names `hw_serials`.
-inline CertificateSpec IdevidSpecWithHwSerials(const std::string& serial, const std::vector<Bytes>& hw_serials) {
+inline CertificateSpec IdevidSpecWithHwSerials(const std::string& serial,
+                                               const std::vector<Bytes>& hw_serials) {
   CertificateSpec spec = *IdevidCertificateSpec({serial, "SRX4300", "Example Networks", Bytes(32, 7)});
   spec.der_extensions = {{"2.5.29.17", false, HardwareModuleNamesSan(hw_serials)}};
   return spec;
@@ -51,9 +52,12 @@ struct DoubtfulIdentity {
 inline std::vector<DoubtfulIdentity> DoubtfulIdentities() {
   return {
       {"EmptyHwSerialNum", {Bytes{}}, "hardwareModuleName hwSerialNum is empty"},
-      {"TwoHardwareModuleNamesThatDiffer", {Bytes(32, 1), Bytes(32, 2)},
+      {"TwoHardwareModuleNamesThatDiffer",
+       {Bytes(32, 1), Bytes(32, 2)},
        "subjectAltName holds 2 hardwareModuleName entries that differ"},
-      {"HwSerialNumOf60KB", {Bytes(60000, 0x5a)}, "hardwareModuleName hwSerialNum is 60000 bytes, more than 64"},
+      {"HwSerialNumOf60KB",
+       {Bytes(60000, 0x5a)},
+       "hardwareModuleName hwSerialNum is 60000 bytes, more than 64"},
   };
 }
 

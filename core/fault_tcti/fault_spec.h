@@ -24,9 +24,9 @@ struct FaultSpec {
   int retry = 0;
   int yielded = 0;
   int delay_ms = 0;
-  int drop_after = -1;       // -1: never
+  int drop_after = -1;        // -1: never
   std::uint32_t drop_on = 0;  // 0: never
-  int corrupt = 0;           // 0: never
+  int corrupt = 0;            // 0: never
 };
 
 // Parses the FAULTS part; an unknown key or a bad number is a kUsage kInvalidArgument error

@@ -10,9 +10,9 @@
 namespace idevid {
 namespace {
 
-using ::testing::StartsWith;
 using idevid::testing::IsOk;
 using idevid::testing::ResultIs;
+using ::testing::StartsWith;
 
 TEST(FaultSpecTest, EveryFaultIsRead) {
   auto spec = ParseFaultSpec("retry=3,yielded=2,delay-ms=5,drop-after=40,drop-on=sign,corrupt=7");
@@ -39,7 +39,8 @@ TEST(FaultSpecTest, TheConfigSplitsAtTheFirstAt) {
   ASSERT_THAT(config, IsOk());
   EXPECT_EQ(config->first.retry, 1);
   EXPECT_EQ(config->second, "swtpm:host=127.0.0.1,port=2321");
-  EXPECT_EQ(*FaultTctiString("/lib/f.so", "retry=1", "device:/dev/tpmrm0"), "/lib/f.so:retry=1@device:/dev/tpmrm0");
+  EXPECT_EQ(*FaultTctiString("/lib/f.so", "retry=1", "device:/dev/tpmrm0"),
+            "/lib/f.so:retry=1@device:/dev/tpmrm0");
 }
 
 struct BadFaults {
@@ -56,8 +57,9 @@ TEST_P(BadFaultSpecTest, IsAUsageErrorSayingWhatIsWrong) {
 }
 
 TEST(FaultSpecTest, AFaultTctiWithoutAnInnerTctiIsAUsageError) {
-  EXPECT_THAT(FaultTctiString("/lib/f.so", "retry=1", ""),
-              ResultIs(ErrorDomain::kUsage, UsageCode::kMissingArgument, StartsWith("the fault TCTI needs a TCTI")));
+  EXPECT_THAT(
+      FaultTctiString("/lib/f.so", "retry=1", ""),
+      ResultIs(ErrorDomain::kUsage, UsageCode::kMissingArgument, StartsWith("the fault TCTI needs a TCTI")));
   EXPECT_THAT(FaultTctiString("/lib/f.so", "retry=x", "device:/dev/tpmrm0"),
               ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, StartsWith("fault 'retry=x'")));
 }

@@ -19,16 +19,16 @@ namespace idevid {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x4944455646415554;  // "IDEVFAUT"
-constexpr std::size_t kHeaderSize = 10;                // tag(2) size(4) code(4), TPM 2.0 Part 1, 18
+constexpr std::size_t kHeaderSize = 10;               // tag(2) size(4) code(4), TPM 2.0 Part 1, 18
 
 struct FaultContext {
   TSS2_TCTI_CONTEXT_COMMON_V2 common;  // first: the TSS sees a TSS2_TCTI_CONTEXT*
   TSS2_TCTI_CONTEXT* inner;            // owned; released by tctildr when dropped or finalized
   FaultSpec spec;
-  int commands;                        // sent so far (including those answered here)
-  int responses;                       // received from the inner TCTI so far
+  int commands;   // sent so far (including those answered here)
+  int responses;  // received from the inner TCTI so far
   bool dropped;
-  bool synthetic;                      // the next receive returns `answer`
+  bool synthetic;  // the next receive returns `answer`
   std::uint8_t answer[kHeaderSize];
 };
 
@@ -181,6 +181,4 @@ const TSS2_TCTI_INFO kInfo = {
 // declares only its type (TSS2_TCTI_INFO_FUNC).
 extern "C" __attribute__((visibility("default"))) const TSS2_TCTI_INFO* Tss2_Tcti_Info(void);
 
-extern "C" const TSS2_TCTI_INFO* Tss2_Tcti_Info(void) {
-  return &idevid::kInfo;
-}
+extern "C" const TSS2_TCTI_INFO* Tss2_Tcti_Info(void) { return &idevid::kInfo; }

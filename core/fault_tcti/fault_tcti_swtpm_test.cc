@@ -5,26 +5,26 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/fault_tcti/fault_spec.h"
 #include "core/testing/result_matchers.h"
 #include "core/tpm_capability.h"
-#include "core/tpm_keys.h"
 #include "core/tpm_key_signer.h"
-#include "fixtures/tpm_fixture.h"
-#include "core/fault_tcti/fault_spec.h"
+#include "core/tpm_keys.h"
 #include "engine/swtpm_instance.h"
+#include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
 
-using ::testing::_;
 using idevid::testing::IsOk;
 using idevid::testing::ResultInDomain;
 using idevid::testing::ResultIs;
+using ::testing::_;
 
 // An IDevID-template ECC key persisted at 0x81020000, for the signers below.
 Result<void> PersistSigningKey(const TpmContext& tpm) {
-  IDEVID_ASSIGN_OR_RETURN(PrimaryKey key,
-                          CreatePrimary(tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256)));
+  IDEVID_ASSIGN_OR_RETURN(
+      PrimaryKey key, CreatePrimary(tpm, ESYS_TR_RH_ENDORSEMENT, IdevidKeyTemplate(KeyAlgorithm::kEccP256)));
   return PersistKey(tpm, key.object, 0x81020000);
 }
 

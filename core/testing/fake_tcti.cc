@@ -43,9 +43,7 @@ TctiOwner FakeTcti::Handle() {
   return TctiOwner(reinterpret_cast<TSS2_TCTI_CONTEXT*>(&context_), NoFinalize);
 }
 
-FakeTcti& FakeTcti::Self(TSS2_TCTI_CONTEXT* tcti) {
-  return *reinterpret_cast<Context*>(tcti)->self;
-}
+FakeTcti& FakeTcti::Self(TSS2_TCTI_CONTEXT* tcti) { return *reinterpret_cast<Context*>(tcti)->self; }
 
 TSS2_RC FakeTcti::Transmit(TSS2_TCTI_CONTEXT* tcti, size_t size, const uint8_t* command) {
   if (size < kHeaderSize) return TSS2_TCTI_RC_BAD_VALUE;

@@ -29,8 +29,7 @@ ossl::Cert MakeSelfSigned(const TestCertSpec& spec, EVP_PKEY& key) {
   X509_NAME* name = X509_get_subject_name(cert.get());
   for (const auto& [field, value] : spec.subject) {
     Check(X509_NAME_add_entry_by_txt(name, field.c_str(), MBSTRING_UTF8,
-                                     reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
-                                     0) == 1,
+                                     reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1, 0) == 1,
           "subject attribute");
   }
   Check(X509_set_issuer_name(cert.get(), name) == 1, "issuer");

@@ -47,7 +47,8 @@ Result<std::vector<Token>> Tokenize(std::string_view line, const SourceLocation&
     } else if (c == '"') {
       std::size_t end = line.find('"', i + 1);
       if (end == std::string_view::npos) {
-        return ConfigError(ConfigCode::kSyntax, fmt::format("{}: unterminated quoted string",
+        return ConfigError(ConfigCode::kSyntax,
+                           fmt::format("{}: unterminated quoted string",
                                        SourceLocation{at.file, at.line, static_cast<int>(i + 1)}.ToString()));
       }
       tokens.push_back({std::string(line.substr(i + 1, end - i - 1)), static_cast<int>(i + 1)});
@@ -75,9 +76,9 @@ std::optional<std::uint32_t> ParseNumber(std::string_view text, int base) {
 
 // One position of a statement: a keyword, or a value with a description and a validator.
 struct Slot {
-  std::string description;                        // "'ca-profile'" or "a file path"
+  std::string description;  // "'ca-profile'" or "a file path"
   std::function<bool(const std::string&)> accepts;
-  bool keyword = false;                           // keywords are not passed to the action
+  bool keyword = false;  // keywords are not passed to the action
 };
 
 Slot Kw(const std::string& keyword) {
@@ -104,12 +105,12 @@ using Action = std::function<Result<void>(DeviceConfig&, const Values&, const So
 // setting it is refused, with the same value as well as with another one: each attribute is set
 // by one statement, so what a configuration means never depends on which of two lines wins, and
 // a line pasted twice is shown rather than silently absorbed.
-Result<void> SetOnce(AttributeLocations& set_at, const std::string& attribute,
-                     const std::string& owner, const SourceLocation& at) {
+Result<void> SetOnce(AttributeLocations& set_at, const std::string& attribute, const std::string& owner,
+                     const SourceLocation& at) {
   auto [first, inserted] = set_at.emplace(attribute, at);
   if (inserted) return {};
-  return ConfigError(ConfigCode::kConflict, fmt::format("{}: {} for {} already set at line {}", at.ToString(), attribute,
-                                 owner, first->second.line));
+  return ConfigError(ConfigCode::kConflict, fmt::format("{}: {} for {} already set at line {}", at.ToString(),
+                                                        attribute, owner, first->second.line));
 }
 
 struct Rule {
@@ -207,9 +208,8 @@ std::vector<Rule> SslRules() {
     return p;
   };
   Slot name = Value("a profile name");
-  Slot versions = {"'all', 'tls12' or 'tls13'", [](const std::string& t) {
-                     return t == "all" || t == "tls12" || t == "tls13";
-                   }};
+  Slot versions = {"'all', 'tls12' or 'tls13'",
+                   [](const std::string& t) { return t == "all" || t == "tls12" || t == "tls13"; }};
   // Sets one attribute of a profile, once; `assign` stores the value.
   using Assign = std::function<void(SslInitiationProfile&, const std::string&)>;
   auto set = [=](std::string attribute, Assign assign) -> Action {
@@ -230,15 +230,17 @@ std::vector<Rule> SslRules() {
       Make(profile, {name, Kw("server-name"), Value("a host name")},
            set("server-name", [](auto& p, auto& value) { p.server_name = value; })),
       Make(profile, {name, Kw("protocol-version"), versions},
-           set("protocol-version", [](auto& p, auto& value) {
-             p.versions = value == "tls12"   ? TlsVersions::kTls12
-                          : value == "tls13" ? TlsVersions::kTls13
-                                             : TlsVersions::kAll;
-           })),
+           set("protocol-version",
+               [](auto& p, auto& value) {
+                 p.versions = value == "tls12"   ? TlsVersions::kTls12
+                              : value == "tls13" ? TlsVersions::kTls13
+                                                 : TlsVersions::kAll;
+               })),
       Make(profile, {name, Kw("handshake-timeout"), Seconds()},
-           set("handshake-timeout", [](auto& p, auto& value) {
-             p.handshake_timeout_seconds = static_cast<int>(*ParseNumber(value, 10));
-           })),
+           set("handshake-timeout",
+               [](auto& p, auto& value) {
+                 p.handshake_timeout_seconds = static_cast<int>(*ParseNumber(value, 10));
+               })),
   };
 }
 
@@ -263,12 +265,12 @@ std::string Expected(const std::vector<const Rule*>& alive, std::size_t position
   return fmt::format("{} or {}", fmt::join(list, ", "), last);
 }
 
-Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& tokens,
-                            SourceLocation at) {
+Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& tokens, SourceLocation at) {
   std::vector<const Rule*> alive;
   for (const Rule& r : Grammar()) alive.push_back(&r);
   auto error = [&](ConfigCode code, int column, const std::string& what) {
-    return ConfigError(code, fmt::format("{}: {}", SourceLocation{at.file, at.line, column}.ToString(), what));
+    return ConfigError(code,
+                       fmt::format("{}: {}", SourceLocation{at.file, at.line, column}.ToString(), what));
   };
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     std::vector<const Rule*> next;
@@ -276,8 +278,8 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
       if (i < r->slots.size() && r->slots[i].accepts(tokens[i].text)) next.push_back(r);
     }
     if (next.empty()) {
-      bool complete = std::any_of(alive.begin(), alive.end(),
-                                  [&](const Rule* r) { return r->slots.size() == i; });
+      bool complete =
+          std::any_of(alive.begin(), alive.end(), [&](const Rule* r) { return r->slots.size() == i; });
       if (complete) {
         return error(ConfigCode::kSyntax, tokens[i].column,
                      fmt::format("unexpected {} after a complete statement", Echo(tokens[i].text)));
@@ -303,8 +305,8 @@ Result<void> ApplyStatement(DeviceConfig& config, const std::vector<Token>& toke
   }
   const Token& last = tokens.back();
   return error(ConfigCode::kSyntax, last.column + static_cast<int>(last.text.size()),
-               fmt::format("incomplete statement: expected {} after {}",
-                           Expected(alive, tokens.size()), Echo(last.text)));
+               fmt::format("incomplete statement: expected {} after {}", Expected(alive, tokens.size()),
+                           Echo(last.text)));
 }
 
 // Where a profile's offload and certificate disagree: at its client-certificate statement, or at
@@ -320,44 +322,54 @@ Result<void> CheckReferences(const DeviceConfig& c) {
   auto at = [](const SourceLocation& l) { return l.ToString(); };
   for (const auto& [id, cert] : c.local_certificates) {
     if (id == kIdevidCertificateId) {
-      return ConfigError(ConfigCode::kConflict, fmt::format("{}: certificate-id idev-id is reserved for the TPM-held "
+      return ConfigError(ConfigCode::kConflict,
+                         fmt::format("{}: certificate-id idev-id is reserved for the TPM-held "
                                      "identity; name the file certificate otherwise",
                                      at(cert.defined_at)));
     }
     if (cert.certificate.empty() || cert.private_key.empty()) {
-      return ConfigError(ConfigCode::kMissing, fmt::format("{}: local-certificate {} needs both 'certificate' and "
-                                     "'private-key'", at(cert.defined_at), Echo(id)));
+      return ConfigError(ConfigCode::kMissing,
+                         fmt::format("{}: local-certificate {} needs both 'certificate' and "
+                                     "'private-key'",
+                                     at(cert.defined_at), Echo(id)));
     }
     if (!cert.ca_profile.empty() && !c.ca_profiles.contains(cert.ca_profile)) {
-      return ConfigError(ConfigCode::kReference, fmt::format("{}: local-certificate {} names ca-profile {}, which is not "
-                                     "defined", at(cert.defined_at), Echo(id), Echo(cert.ca_profile)));
+      return ConfigError(ConfigCode::kReference,
+                         fmt::format("{}: local-certificate {} names ca-profile {}, which is not "
+                                     "defined",
+                                     at(cert.defined_at), Echo(id), Echo(cert.ca_profile)));
     }
   }
   for (const auto& [name, ca] : c.ca_profiles) {
     if (ca.certificate.empty()) {
-      return ConfigError(ConfigCode::kMissing, fmt::format("{}: ca-profile {} has no 'certificate'", at(ca.defined_at), Echo(name)));
+      return ConfigError(ConfigCode::kMissing, fmt::format("{}: ca-profile {} has no 'certificate'",
+                                                           at(ca.defined_at), Echo(name)));
     }
   }
   for (const auto& [name, p] : c.ssl_profiles) {
     bool idevid = p.client_certificate == kIdevidCertificateId;
     if (p.client_certificate.empty()) {
-      return ConfigError(ConfigCode::kMissing, fmt::format("{}: ssl initiation profile {} has no client-certificate",
+      return ConfigError(ConfigCode::kMissing,
+                         fmt::format("{}: ssl initiation profile {} has no client-certificate",
                                      at(p.defined_at), Echo(name)));
     }
     if (!idevid && !c.local_certificates.contains(p.client_certificate)) {
-      return ConfigError(ConfigCode::kReference, fmt::format("{}: ssl initiation profile {} names client-certificate {}, "
+      return ConfigError(ConfigCode::kReference,
+                         fmt::format("{}: ssl initiation profile {} names client-certificate {}, "
                                      "which is neither idev-id nor a defined local-certificate",
                                      at(p.defined_at), Echo(name), Echo(p.client_certificate)));
     }
     if (p.tpm_offload != idevid) {
-      return ConfigError(ConfigCode::kConflict, fmt::format("{}: ssl initiation profile {}: crypto-hardware-offload tpm "
+      return ConfigError(ConfigCode::kConflict,
+                         fmt::format("{}: ssl initiation profile {}: crypto-hardware-offload tpm "
                                      "goes with client-certificate idev-id, and only with it",
                                      at(OffloadMismatchAt(p)), Echo(name)));
     }
     if (p.trusted_ca.empty() || !c.ca_profiles.contains(p.trusted_ca)) {
       return ConfigError(p.trusted_ca.empty() ? ConfigCode::kMissing : ConfigCode::kReference,
                          fmt::format("{}: ssl initiation profile {} needs trusted-ca naming a "
-                                     "defined ca-profile{}", at(p.defined_at), Echo(name),
+                                     "defined ca-profile{}",
+                                     at(p.defined_at), Echo(name),
                                      p.trusted_ca.empty() ? "" : " (not: " + Echo(p.trusted_ca) + ")"));
     }
   }
@@ -376,9 +388,9 @@ Result<void> CheckCaFilesReadable(const DeviceConfig& c) {
     int error = directory ? EISDIR : errno;
     auto statement = ca.set_at.find("certificate");
     const SourceLocation& where = statement == ca.set_at.end() ? ca.defined_at : statement->second;
-    return ConfigError(ConfigCode::kFile, fmt::format("{}: ca-profile {} certificate {} cannot be read: {}",
-                                   where.ToString(), Echo(name), Echo(ca.certificate, kMaxPathBytes),
-                                   std::strerror(error)));
+    return ConfigError(ConfigCode::kFile,
+                       fmt::format("{}: ca-profile {} certificate {} cannot be read: {}", where.ToString(),
+                                   Echo(name), Echo(ca.certificate, kMaxPathBytes), std::strerror(error)));
   }
   return {};
 }
@@ -414,7 +426,8 @@ Result<DeviceConfig> LoadDeviceConfig(const std::filesystem::path& path) {
     // of the machine: kConfig, like any other problem with the configuration.
     int code = static_cast<int>(text.error().code());
     if (code == ENOENT || code == ENOTDIR || code == EACCES || code == EISDIR) {
-      return ConfigError(ConfigCode::kFile, fmt::format("configuration file {} cannot be read: {}",
+      return ConfigError(ConfigCode::kFile,
+                         fmt::format("configuration file {} cannot be read: {}",
                                      Echo(path.string(), kMaxPathBytes), std::strerror(code)));
     }
     return Fail(text.error());

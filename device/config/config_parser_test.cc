@@ -75,27 +75,28 @@ TEST_P(BadConfigTest, IsRefusedWithFileLineColumnAndWhatWasExpected) {
               ResultIs(ErrorDomain::kConfig, GetParam().code, GetParam().message));
 }
 
-const std::string kCa =
-    "set security pki ca-profile ca certificate /ca.pem\n";
+const std::string kCa = "set security pki ca-profile ca certificate /ca.pem\n";
 
 INSTANTIATE_TEST_SUITE_P(
     Statements, BadConfigTest,
     ::testing::Values(
-        BadCase{"UnknownFirstWord", "delete security pki\n",
-                "d.conf:1:1: expected 'set', got 'delete'", ConfigCode::kUnknownStatement},
-        BadCase{"UnknownSection", "set security pkx ca-profile a\n",
-                "d.conf:1:14: expected 'pki', got 'pkx'", ConfigCode::kUnknownStatement},
+        BadCase{"UnknownFirstWord", "delete security pki\n", "d.conf:1:1: expected 'set', got 'delete'",
+                ConfigCode::kUnknownStatement},
+        BadCase{"UnknownSection", "set security pkx ca-profile a\n", "d.conf:1:14: expected 'pki', got 'pkx'",
+                ConfigCode::kUnknownStatement},
         BadCase{"WrongBranch", "\nset security pki node-local remote-certificate x\n",
                 "d.conf:2:29: expected 'idev-id', 'local-certificate' or 'socket-group', got "
-                "'remote-certificate'", ConfigCode::kUnknownStatement},
+                "'remote-certificate'",
+                ConfigCode::kUnknownStatement},
         BadCase{"Incomplete", "set services ssl initiation profile p trusted-ca\n",
-                "d.conf:1:49: incomplete statement: expected a CA profile name after 'trusted-ca'", ConfigCode::kSyntax},
+                "d.conf:1:49: incomplete statement: expected a CA profile name after 'trusted-ca'",
+                ConfigCode::kSyntax},
         BadCase{"UnknownAttribute", "set services ssl initiation profile p cipher aes\n",
                 "d.conf:1:39: expected 'client-certificate', 'crypto-hardware-offload', "
                 "'handshake-timeout', 'protocol-version', 'server-name' or 'trusted-ca', got "
-                "'cipher'", ConfigCode::kUnknownStatement},
-        BadCase{"OffloadOtherThanTpm",
-                "set services ssl initiation profile p crypto-hardware-offload hsm\n",
+                "'cipher'",
+                ConfigCode::kUnknownStatement},
+        BadCase{"OffloadOtherThanTpm", "set services ssl initiation profile p crypto-hardware-offload hsm\n",
                 "d.conf:1:63: expected 'tpm', got 'hsm'", ConfigCode::kUnknownStatement},
         BadCase{"HandleNotHex", "set security pki node-local idev-id key-handle 81020000\n",
                 "d.conf:1:48: expected a key handle like 0x81020000, got '81020000'", ConfigCode::kBadValue},
@@ -110,13 +111,15 @@ INSTANTIATE_TEST_SUITE_P(
                 kCa + "set services ssl initiation profile p client-certificate nope\n"
                       "set services ssl initiation profile p trusted-ca ca\n",
                 "d.conf:2:1: ssl initiation profile 'p' names client-certificate 'nope', which is "
-                "neither idev-id nor a defined local-certificate", ConfigCode::kReference},
+                "neither idev-id nor a defined local-certificate",
+                ConfigCode::kReference},
         BadCase{"ProfileWithUnknownCa",
                 "set services ssl initiation profile p client-certificate idev-id\n"
                 "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                 "set services ssl initiation profile p trusted-ca cloud\n",
                 "d.conf:1:1: ssl initiation profile 'p' needs trusted-ca naming a defined "
-                "ca-profile (not: 'cloud')", ConfigCode::kReference},
+                "ca-profile (not: 'cloud')",
+                ConfigCode::kReference},
         BadCase{"TpmOffloadWithFileCertificate",
                 kCa + "set security pki node-local local-certificate f certificate /f.pem\n"
                       "set security pki node-local local-certificate f private-key /f.key\n"
@@ -124,20 +127,24 @@ INSTANTIATE_TEST_SUITE_P(
                       "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                       "set services ssl initiation profile p trusted-ca ca\n",
                 "d.conf:4:1: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
-                "client-certificate idev-id, and only with it", ConfigCode::kConflict},
+                "client-certificate idev-id, and only with it",
+                ConfigCode::kConflict},
         BadCase{"LocalCertificateNamedIdevid",
                 "set security pki node-local local-certificate idev-id certificate /f.pem\n"
                 "set security pki node-local local-certificate idev-id private-key /f.key\n",
                 "d.conf:1:1: certificate-id idev-id is reserved for the TPM-held identity; name the "
-                "file certificate otherwise", ConfigCode::kConflict},
+                "file certificate otherwise",
+                ConfigCode::kConflict},
         BadCase{"LocalCertificateWithoutKey",
                 "set security pki node-local local-certificate f certificate /f.pem\n",
-                "d.conf:1:1: local-certificate 'f' needs both 'certificate' and 'private-key'", ConfigCode::kMissing},
+                "d.conf:1:1: local-certificate 'f' needs both 'certificate' and 'private-key'",
+                ConfigCode::kMissing},
         BadCase{"LocalCertificateWithUnknownCaProfile",
                 "set security pki node-local local-certificate f certificate /f.pem\n"
                 "set security pki node-local local-certificate f private-key /f.key\n"
                 "set security pki node-local local-certificate f ca-profile nope\n",
-                "d.conf:1:1: local-certificate 'f' names ca-profile 'nope', which is not defined", ConfigCode::kReference},
+                "d.conf:1:1: local-certificate 'f' names ca-profile 'nope', which is not defined",
+                ConfigCode::kReference},
         // The offload/certificate mismatch is reported at the profile's client-certificate
         // statement, wherever the profile's first statement is.
         BadCase{"TpmOffloadWithFileCertificateAtItsCertificateLine",
@@ -147,18 +154,21 @@ INSTANTIATE_TEST_SUITE_P(
                       "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                       "set services ssl initiation profile p client-certificate f\n",
                 "d.conf:6:1: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
-                "client-certificate idev-id, and only with it", ConfigCode::kConflict},
+                "client-certificate idev-id, and only with it",
+                ConfigCode::kConflict},
         BadCase{"IdevidWithoutOffloadAtItsCertificateLine",
                 kCa + "set services ssl initiation profile p trusted-ca ca\n"
                       "  set services ssl initiation profile p client-certificate idev-id\n",
                 "d.conf:3:3: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
-                "client-certificate idev-id, and only with it", ConfigCode::kConflict}),
+                "client-certificate idev-id, and only with it",
+                ConfigCode::kConflict}),
     [](const auto& test) { return std::string(test.param.name); });
 
 TEST(ConfigFileTest, MissingFileIsAConfigErrorNamingIt) {
-  EXPECT_THAT(LoadDeviceConfig("/nonexistent/device.conf"),
-              ResultIs(ErrorDomain::kConfig, ConfigCode::kFile,
-                       "configuration file '/nonexistent/device.conf' cannot be read: No such file or directory"));
+  EXPECT_THAT(
+      LoadDeviceConfig("/nonexistent/device.conf"),
+      ResultIs(ErrorDomain::kConfig, ConfigCode::kFile,
+               "configuration file '/nonexistent/device.conf' cannot be read: No such file or directory"));
 }
 
 TEST(ConfigFileTest, ACaProfileNamingAMissingFileFailsTheLoadAtItsStatement) {
@@ -174,7 +184,8 @@ TEST(ConfigFileTest, ACaProfileNamingAMissingFileFailsTheLoadAtItsStatement) {
   EXPECT_THAT(LoadDeviceConfig(conf),
               ResultIs(ErrorDomain::kConfig, ConfigCode::kFile,
                        fmt::format("{}:4:1: ca-profile 'b' certificate '{}' cannot be read: No such file or "
-                                   "directory", conf.string(), missing.string())));
+                                   "directory",
+                                   conf.string(), missing.string())));
   // Parsing alone does not look at files.
   EXPECT_TRUE(ParseDeviceConfig(*ReadFileText(conf), "d.conf"));
 }
@@ -182,8 +193,8 @@ TEST(ConfigFileTest, ACaProfileNamingAMissingFileFailsTheLoadAtItsStatement) {
 TEST(ConfigFileTest, ACaProfileNamingADirectoryFailsTheLoadAtItsStatement) {
   testing::TempDir dir;
   auto conf = dir.path() / "d.conf";
-  ASSERT_TRUE(WriteFileAtomic(conf, fmt::format("set security pki ca-profile a certificate {}\n",
-                                                dir.path().string())));
+  ASSERT_TRUE(WriteFileAtomic(
+      conf, fmt::format("set security pki ca-profile a certificate {}\n", dir.path().string())));
   EXPECT_THAT(LoadDeviceConfig(conf),
               ResultIs(ErrorDomain::kConfig, ConfigCode::kFile,
                        fmt::format("{}:1:1: ca-profile 'a' certificate '{}' cannot be read: Is a directory",
@@ -221,18 +232,24 @@ const std::string kProfile = "set services ssl initiation profile p client-certi
 INSTANTIATE_TEST_SUITE_P(
     Attributes, RepeatedStatementTest,
     ::testing::Values(
-        BadCase{"LocalCertificateFile", kLocal + "\n\nset security pki node-local local-certificate "
-                                                 "fs-cert certificate /g.pem\n",
-                "d.conf:5:1: certificate for local-certificate 'fs-cert' already set at line 1", ConfigCode::kConflict},
+        BadCase{"LocalCertificateFile",
+                kLocal + "\n\nset security pki node-local local-certificate "
+                         "fs-cert certificate /g.pem\n",
+                "d.conf:5:1: certificate for local-certificate 'fs-cert' already set at line 1",
+                ConfigCode::kConflict},
         BadCase{"SameValueTwice", kLocal + kLocal,
-                "d.conf:3:1: certificate for local-certificate 'fs-cert' already set at line 1", ConfigCode::kConflict},
-        BadCase{"PrivateKey", kLocal + "set security pki node-local local-certificate fs-cert "
-                                       "private-key /g.key\n",
-                "d.conf:3:1: private-key for local-certificate 'fs-cert' already set at line 2", ConfigCode::kConflict},
+                "d.conf:3:1: certificate for local-certificate 'fs-cert' already set at line 1",
+                ConfigCode::kConflict},
+        BadCase{"PrivateKey",
+                kLocal + "set security pki node-local local-certificate fs-cert "
+                         "private-key /g.key\n",
+                "d.conf:3:1: private-key for local-certificate 'fs-cert' already set at line 2",
+                ConfigCode::kConflict},
         BadCase{"LocalCaProfile",
                 "set security pki node-local local-certificate f ca-profile a\n"
                 "set security pki node-local local-certificate f ca-profile b\n",
-                "d.conf:2:1: ca-profile for local-certificate 'f' already set at line 1", ConfigCode::kConflict},
+                "d.conf:2:1: ca-profile for local-certificate 'f' already set at line 1",
+                ConfigCode::kConflict},
         BadCase{"CaCertificate", kCa + kCa,
                 "d.conf:2:1: certificate for ca-profile 'ca' already set at line 1", ConfigCode::kConflict},
         BadCase{"CaIdentity",
@@ -252,29 +269,35 @@ INSTANTIATE_TEST_SUITE_P(
                 "socket-group b\n",
                 "d.conf:2:1: socket-group for node-local already set at line 1", ConfigCode::kConflict},
         BadCase{"ClientCertificate", kProfile + kProfile,
-                "d.conf:2:1: client-certificate for ssl initiation profile 'p' already set at line 1", ConfigCode::kConflict},
+                "d.conf:2:1: client-certificate for ssl initiation profile 'p' already set at line 1",
+                ConfigCode::kConflict},
         BadCase{"Offload",
                 kProfile + "set services ssl initiation profile p crypto-hardware-offload tpm\n"
                            "set services ssl initiation profile p crypto-hardware-offload tpm\n",
                 "d.conf:3:1: crypto-hardware-offload for ssl initiation profile 'p' already set at "
-                "line 2", ConfigCode::kConflict},
+                "line 2",
+                ConfigCode::kConflict},
         BadCase{"TrustedCa",
                 "set services ssl initiation profile p trusted-ca a\n"
                 "set services ssl initiation profile p trusted-ca b\n",
-                "d.conf:2:1: trusted-ca for ssl initiation profile 'p' already set at line 1", ConfigCode::kConflict},
+                "d.conf:2:1: trusted-ca for ssl initiation profile 'p' already set at line 1",
+                ConfigCode::kConflict},
         BadCase{"ServerName",
                 "set services ssl initiation profile p server-name a\n"
                 "set services ssl initiation profile p server-name a\n",
-                "d.conf:2:1: server-name for ssl initiation profile 'p' already set at line 1", ConfigCode::kConflict},
+                "d.conf:2:1: server-name for ssl initiation profile 'p' already set at line 1",
+                ConfigCode::kConflict},
         BadCase{"ProtocolVersion",
                 "set services ssl initiation profile p protocol-version tls12\n"
                 "set services ssl initiation profile p protocol-version tls13\n",
-                "d.conf:2:1: protocol-version for ssl initiation profile 'p' already set at line 1", ConfigCode::kConflict},
+                "d.conf:2:1: protocol-version for ssl initiation profile 'p' already set at line 1",
+                ConfigCode::kConflict},
         BadCase{"HandshakeTimeout",
                 "set services ssl initiation profile p handshake-timeout 5\n"
                 "set services ssl initiation profile p handshake-timeout 6\n",
                 "d.conf:2:1: handshake-timeout for ssl initiation profile 'p' already set at "
-                "line 1", ConfigCode::kConflict}),
+                "line 1",
+                ConfigCode::kConflict}),
     [](const auto& test) { return std::string(test.param.name); });
 
 // Words from the file are echoed escaped and cut: a terminal escape or a 100 KB name in a
@@ -283,24 +306,28 @@ INSTANTIATE_TEST_SUITE_P(
     OutsideText, BadConfigTest,
     ::testing::Values(
         BadCase{"EscapeSequenceInAWord", "set \x1b[2Jsecurity\n",
-                "d.conf:1:5: expected 'security' or 'services', got '\\x1b[2Jsecurity'", ConfigCode::kUnknownStatement},
+                "d.conf:1:5: expected 'security' or 'services', got '\\x1b[2Jsecurity'",
+                ConfigCode::kUnknownStatement},
         BadCase{"InvalidUtf8InAWord", "set security pki \xff\xfe\n",
-                "d.conf:1:18: expected 'ca-profile' or 'node-local', got '\\xff\\xfe'", ConfigCode::kUnknownStatement},
+                "d.conf:1:18: expected 'ca-profile' or 'node-local', got '\\xff\\xfe'",
+                ConfigCode::kUnknownStatement},
         BadCase{"HugeName",
                 "set services ssl initiation profile " + std::string(100000, 'n') +
-                    " client-certificate nope\n" + kCa +
-                    "set services ssl initiation profile " + std::string(100000, 'n') +
-                    " trusted-ca ca\n",
+                    " client-certificate nope\n" + kCa + "set services ssl initiation profile " +
+                    std::string(100000, 'n') + " trusted-ca ca\n",
                 "d.conf:1:1: ssl initiation profile '" + std::string(120, 'n') +
                     "...(100000 bytes)' names client-certificate 'nope', which is neither idev-id "
-                    "nor a defined local-certificate", ConfigCode::kReference},
+                    "nor a defined local-certificate",
+                ConfigCode::kReference},
         BadCase{"HugeWord", "set " + std::string(100000, 'w') + "\n",
                 "d.conf:1:5: expected 'security' or 'services', got '" + std::string(120, 'w') +
-                    "...(100000 bytes)'", ConfigCode::kUnknownStatement},
+                    "...(100000 bytes)'",
+                ConfigCode::kUnknownStatement},
         BadCase{"EscapeInAQuotedName",
                 "set security pki node-local local-certificate \"a\x1b]0;owned\x07\" certificate /f\n",
                 "d.conf:1:1: local-certificate 'a\\x1b]0;owned\\x07' needs both 'certificate' "
-                "and 'private-key'", ConfigCode::kMissing}),
+                "and 'private-key'",
+                ConfigCode::kMissing}),
     [](const auto& test) { return std::string(test.param.name); });
 
 }  // namespace

@@ -31,8 +31,8 @@ std::string NameText(const X509& cert, bool subject) {
 std::string TimeText(const ASN1_TIME* time) {
   std::tm tm{};
   if (ASN1_TIME_to_tm(time, &tm) != 1) return "invalid";
-  return fmt::format("{:02}-{:02}-{:04} {:02}:{:02} UTC", tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+  return fmt::format("{:02}-{:02}-{:04} {:02}:{:02} UTC", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900,
+                     tm.tm_hour, tm.tm_min);
 }
 
 std::string SerialText(const X509& cert) {
@@ -47,7 +47,9 @@ std::string SerialText(const X509& cert) {
 std::string KeyText(const X509& cert) {
   const EVP_PKEY* key = X509_get0_pubkey(&cert);
   if (key == nullptr) return "unknown";
-  const char* name = EVP_PKEY_is_a(key, "EC") ? "ecdsaEncryption" : EVP_PKEY_is_a(key, "RSA") ? "rsaEncryption" : EVP_PKEY_get0_type_name(key);
+  const char* name = EVP_PKEY_is_a(key, "EC")    ? "ecdsaEncryption"
+                     : EVP_PKEY_is_a(key, "RSA") ? "rsaEncryption"
+                                                 : EVP_PKEY_get0_type_name(key);
   return fmt::format("{} ({} bits)", name, EVP_PKEY_get_bits(key));
 }
 
@@ -64,8 +66,8 @@ std::string DetailText(const StoreEntry& e, const X509& c) {
       "  Fingerprint: {}\n"
       "  Load status: {}\n",
       e.id, X509_get_version(&c) + 1, SerialText(c), NameText(c, false), NameText(c, true),
-      TimeText(X509_get0_notBefore(&c)), TimeText(X509_get0_notAfter(&c)), KeyText(c),
-      e.key.ToString(), Sha256Fingerprint(c).value_or(""), e.status.ToString());
+      TimeText(X509_get0_notBefore(&c)), TimeText(X509_get0_notAfter(&c)), KeyText(c), e.key.ToString(),
+      Sha256Fingerprint(c).value_or(""), e.status.ToString());
 }
 
 std::string BriefText(const StoreEntry& e, const X509& c) {
@@ -89,8 +91,8 @@ nlohmann::json NameJson(const X509& cert, bool subject) {
 
 std::string FormatEntry(const StoreEntry& entry, ViewDetail detail) {
   if (!entry.certificate) {
-    return fmt::format("Certificate identifier: {}\n  Key location: {}\n  Load status: {}\n",
-                       entry.id, entry.key.ToString(), entry.status.ToString());
+    return fmt::format("Certificate identifier: {}\n  Key location: {}\n  Load status: {}\n", entry.id,
+                       entry.key.ToString(), entry.status.ToString());
   }
   return detail == ViewDetail::kDetail ? DetailText(entry, *entry.certificate)
                                        : BriefText(entry, *entry.certificate);

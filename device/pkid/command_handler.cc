@@ -30,14 +30,10 @@ CommandResponse CommandHandler::Execute(std::string_view line) const {
   auto command = ParseOperationalCommand(line);
   if (!command) return Failure(kStatusMalformed, command.error().message());
   switch (command->kind) {
-    case OperationalCommand::Kind::kShow:
-      return Show(*command);
-    case OperationalCommand::Kind::kVerify:
-      return Verify(*command->certificate_id);
-    case OperationalCommand::Kind::kExport:
-      return Export(*command->certificate_id);
-    case OperationalCommand::Kind::kReload:
-      return Reload();
+    case OperationalCommand::Kind::kShow: return Show(*command);
+    case OperationalCommand::Kind::kVerify: return Verify(*command->certificate_id);
+    case OperationalCommand::Kind::kExport: return Export(*command->certificate_id);
+    case OperationalCommand::Kind::kReload: return Reload();
   }
   return Failure(kStatusMalformed, "unhandled command");
 }
@@ -45,17 +41,18 @@ CommandResponse CommandHandler::Execute(std::string_view line) const {
 CommandResponse CommandHandler::Reload() const {
   auto reloaded = reload_();
   if (reloaded) return {kStatusOk, "node-local certificates reloaded\n", {{"reloaded", true}}};
-  std::string text = fmt::format("configuration rejected: {}; the previous configuration is still "
-                                 "in use\n", reloaded.error().message());
-  return {kStatusConfigRejected, text,
-          {{"reloaded", false}, {"error", reloaded.error().message()}}};
+  std::string text = fmt::format(
+      "configuration rejected: {}; the previous configuration is still "
+      "in use\n",
+      reloaded.error().message());
+  return {kStatusConfigRejected, text, {{"reloaded", false}, {"error", reloaded.error().message()}}};
 }
 
 CommandResponse CommandHandler::Show(const OperationalCommand& command) const {
   CommandResponse response{0, "", nlohmann::json::array()};
   if (command.certificate_id && !Find(*command.certificate_id)) {
-    return Failure(1, fmt::format("certificate-id {} is not configured\n",
-                                  DisplayText(*command.certificate_id)));
+    return Failure(
+        1, fmt::format("certificate-id {} is not configured\n", DisplayText(*command.certificate_id)));
   }
   for (const auto& [id, entry] : store_.entries) {
     if (command.certificate_id && id != *command.certificate_id) continue;
@@ -68,17 +65,18 @@ CommandResponse CommandHandler::Show(const OperationalCommand& command) const {
 
 CommandResponse CommandHandler::Verify(const std::string& id) const {
   if (id == kIdevidCertificateId) {
-    return {1, std::string(kIdevidVerifyRefusal) + "\n",
+    return {1,
+            std::string(kIdevidVerifyRefusal) + "\n",
             {{"certificate_id", id}, {"verified", false}, {"reason", kIdevidVerifyRefusal}}};
   }
   const StoreEntry* entry = Find(id);
-  if (entry == nullptr) return Failure(1, fmt::format("certificate-id {} is not configured\n", DisplayText(id)));
+  if (entry == nullptr)
+    return Failure(1, fmt::format("certificate-id {} is not configured\n", DisplayText(id)));
   if (!entry->certificate) {
     return Failure(1, fmt::format("Local certificate {} is not loaded: {}\n", id, entry->status.error));
   }
   auto profile = store_.ca_profiles.find(entry->ca_profile);
-  if (entry->ca_profile.empty() || profile == store_.ca_profiles.end() ||
-      !profile->second.status.loaded) {
+  if (entry->ca_profile.empty() || profile == store_.ca_profiles.end() || !profile->second.status.loaded) {
     return Failure(1, fmt::format("Local certificate {} cannot be verified: its ca-profile '{}' "
                                   "is not configured or not loaded\n",
                                   id, entry->ca_profile));
@@ -90,15 +88,18 @@ CommandResponse CommandHandler::Verify(const std::string& id) const {
   }
   auto verdict = VerifyChain(*entry->certificate, intermediates, anchors);
   if (!verdict) return Failure(2, verdict.error().message());
-  nlohmann::json data = {{"certificate_id", id}, {"verified", verdict->valid},
-                         {"ca_profile", entry->ca_profile}, {"reason", verdict->error}};
+  nlohmann::json data = {{"certificate_id", id},
+                         {"verified", verdict->valid},
+                         {"ca_profile", entry->ca_profile},
+                         {"reason", verdict->error}};
   if (verdict->valid) return {0, fmt::format("Local certificate {} verification success\n", id), data};
   return {1, fmt::format("Local certificate {} verification failed: {}\n", id, verdict->error), data};
 }
 
 CommandResponse CommandHandler::Export(const std::string& id) const {
   const StoreEntry* entry = Find(id);
-  if (entry == nullptr) return Failure(1, fmt::format("certificate-id {} is not configured\n", DisplayText(id)));
+  if (entry == nullptr)
+    return Failure(1, fmt::format("certificate-id {} is not configured\n", DisplayText(id)));
   if (!entry->certificate) {
     return Failure(1, fmt::format("certificate-id {} is not loaded: {}\n", id, entry->status.error));
   }

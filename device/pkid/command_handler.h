@@ -14,9 +14,9 @@ namespace idevid {
 
 // The statuses of an answer: what the command's client makes of it.
 inline constexpr int kStatusOk = 0;
-inline constexpr int kStatusFailed = 1;              // the command's verdict: refused or failed
-inline constexpr int kStatusMalformed = 2;           // not a command pkid knows
-inline constexpr int kStatusConfigRejected = 3;      // reload: the new configuration is refused
+inline constexpr int kStatusFailed = 1;          // the command's verdict: refused or failed
+inline constexpr int kStatusMalformed = 2;       // not a command pkid knows
+inline constexpr int kStatusConfigRejected = 3;  // reload: the new configuration is refused
 
 // The answer to one command: status (above); text as the appliance prints it; data = the same
 // facts for `--json`.

@@ -30,8 +30,8 @@ Result<ossl::Cert> ReadIdevid(const IdevidLocation& location, const std::string&
   IDEVID_ASSIGN_OR_RETURN(TpmContext tpm,
                           TpmContext::Open(tcti, {.command_timeout = std::chrono::seconds(10)}));
   IDEVID_ASSIGN_OR_RETURN(auto der, NvRead(tpm, location.nv_index));
-  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, ParseCertificate(der),
-                          "NV {:#010x} does not hold a certificate", location.nv_index);
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, ParseCertificate(der), "NV {:#010x} does not hold a certificate",
+                          location.nv_index);
   IDEVID_ASSIGN_OR_RETURN(auto pub, ReadPersistentPublic(tpm, location.key_handle));
   IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, PublicKeyFromTpm(pub.publicArea));
   const EVP_PKEY* cert_key = X509_get0_pubkey(cert.get());
@@ -57,8 +57,8 @@ Result<ossl::Cert> ReadFileCertificate(const LocalCertificate& local) {
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ClearOpenSslErrors();
     return Fail(ErrorDomain::kOpenSsl, ERR_PACK(ERR_LIB_X509, 0, X509_R_KEY_VALUES_MISMATCH),
-                fmt::format("the private key {} does not belong to the certificate {}",
-                            local.private_key, local.certificate));
+                fmt::format("the private key {} does not belong to the certificate {}", local.private_key,
+                            local.certificate));
   }
   return cert;  // the key stays in its file; only its location is kept
 }
@@ -90,14 +90,13 @@ std::string KeyLocation::ToString() const {
 }
 
 std::string LoadStatus::ToString() const {
-  std::string when = fmt::format("{:%Y-%m-%d %H:%M:%S} UTC",
-                                 fmt::gmtime(std::chrono::system_clock::to_time_t(at)));
+  std::string when =
+      fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(std::chrono::system_clock::to_time_t(at)));
   if (loaded) return fmt::format("loaded at {} from {}", when, source);
   return fmt::format("not loaded (at {} from {}): {}", when, source, error);
 }
 
-StoreEntry LoadIdevidEntry(const IdevidLocation& location, const std::string& tcti,
-                           const WallClock& now) {
+StoreEntry LoadIdevidEntry(const IdevidLocation& location, const std::string& tcti, const WallClock& now) {
   StoreEntry entry{kIdevidCertificateId, nullptr, {true, location.key_handle, ""}, "", {}};
   std::string source = fmt::format("NV 0x{:08X}", location.nv_index);
   auto cert = ReadIdevid(location, tcti);
@@ -110,8 +109,7 @@ StoreEntry LoadIdevidEntry(const IdevidLocation& location, const std::string& tc
   return entry;
 }
 
-NodeLocalStore LoadNodeLocalStore(const DeviceConfig& config, const std::string& tcti,
-                                  const WallClock& now) {
+NodeLocalStore LoadNodeLocalStore(const DeviceConfig& config, const std::string& tcti, const WallClock& now) {
   NodeLocalStore store;
   store.entries[kIdevidCertificateId] = LoadIdevidEntry(config.idevid, tcti, now);
   for (const auto& [id, local] : config.local_certificates) {

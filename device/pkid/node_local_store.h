@@ -28,8 +28,8 @@ struct KeyLocation {
 struct LoadStatus {
   bool loaded = false;
   std::chrono::system_clock::time_point at;
-  std::string source;  // "NV 0x01C90000" or the certificate file
-  std::string error;   // why it is not loaded
+  std::string source;            // "NV 0x01C90000" or the certificate file
+  std::string error;             // why it is not loaded
   bool tpm_unreachable = false;  // not loaded because the TPM did not answer (pkid retries)
   std::string ToString() const;  // "loaded at 2026-11-28 12:00:01 UTC from NV 0x01C90000"
 };
@@ -38,7 +38,7 @@ struct StoreEntry {
   std::string id;
   std::shared_ptr<X509> certificate;  // null when not loaded
   KeyLocation key;
-  std::string ca_profile;             // for verification; empty for idev-id
+  std::string ca_profile;  // for verification; empty for idev-id
   LoadStatus status;
 };
 
@@ -57,12 +57,10 @@ struct NodeLocalStore {
 // from NV, key handle resolved and checked against the certificate), file-system certificates
 // (certificate and key files, checked to match) and CA profiles. Never fails as a whole: a
 // certificate that does not load is entered with its reason.
-NodeLocalStore LoadNodeLocalStore(const DeviceConfig& config, const std::string& tcti,
-                                  const WallClock& now);
+NodeLocalStore LoadNodeLocalStore(const DeviceConfig& config, const std::string& tcti, const WallClock& now);
 
 // The idev-id entry alone, as loaded from the TPM. When the TPM does not answer, the status
 // says so naming the TCTI ("the TPM at <tcti> does not answer: ...") and is tpm_unreachable.
-StoreEntry LoadIdevidEntry(const IdevidLocation& location, const std::string& tcti,
-                           const WallClock& now);
+StoreEntry LoadIdevidEntry(const IdevidLocation& location, const std::string& tcti, const WallClock& now);
 
 }  // namespace idevid

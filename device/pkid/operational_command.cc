@@ -22,7 +22,8 @@ bool StartsWith(const std::vector<std::string>& words, const std::vector<std::st
 
 // The line is echoed escaped and cut (a client may send a kilobyte of anything printable).
 tl::unexpected<Error> Unknown(std::string_view line) {
-  return UsageError(UsageCode::kInvalidArgument, fmt::format("unknown command '{}'; known commands:\n  {}", DisplayText(line),
+  return UsageError(UsageCode::kInvalidArgument,
+                    fmt::format("unknown command '{}'; known commands:\n  {}", DisplayText(line),
                                 fmt::join(KnownCommands(), "\n  ")));
 }
 
@@ -53,8 +54,7 @@ Result<OperationalCommand> ParseRequest(const std::vector<std::string>& w, std::
   }
   if (w.size() == i + 4 && w[i] == "local-certificate" && w[i + 2] == "certificate-id" &&
       (w[i + 1] == "verify" || w[i + 1] == "export")) {
-    auto kind = w[i + 1] == "verify" ? OperationalCommand::Kind::kVerify
-                                     : OperationalCommand::Kind::kExport;
+    auto kind = w[i + 1] == "verify" ? OperationalCommand::Kind::kVerify : OperationalCommand::Kind::kExport;
     return OperationalCommand{kind, w[i + 3]};
   }
   return Unknown(line);
@@ -74,13 +74,15 @@ const std::vector<std::string>& KnownCommands() {
 
 Result<OperationalCommand> ParseOperationalCommand(std::string_view line) {
   if (line.size() > kMaxCommandLength) {
-    return UsageError(UsageCode::kInvalidArgument, fmt::format("command of {} bytes refused: at most {} bytes", line.size(),
-                                  kMaxCommandLength));
+    return UsageError(
+        UsageCode::kInvalidArgument,
+        fmt::format("command of {} bytes refused: at most {} bytes", line.size(), kMaxCommandLength));
   }
   for (char c : line) {
     auto byte = static_cast<unsigned char>(c);
     if ((byte < 0x20 && c != '\t') || byte > 0x7e) {
-      return UsageError(UsageCode::kInvalidArgument, fmt::format("command refused: byte {:#04x} is not printable ASCII", byte));
+      return UsageError(UsageCode::kInvalidArgument,
+                        fmt::format("command refused: byte {:#04x} is not printable ASCII", byte));
     }
   }
   auto words = Words(line);

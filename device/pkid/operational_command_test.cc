@@ -31,10 +31,12 @@ TEST_P(GoodCommandTest, Parses) {
 INSTANTIATE_TEST_SUITE_P(
     Forms, GoodCommandTest,
     ::testing::Values(
-        GoodCase{"show security pki node-local local-certificate", Kind::kShow, std::nullopt, Detail::kNormal},
-        GoodCase{"  show  security pki node-local local-certificate   detail ", Kind::kShow, std::nullopt, Detail::kDetail},
-        GoodCase{"show security pki node-local local-certificate certificate-id idev-id brief",
-                 Kind::kShow, "idev-id", Detail::kBrief},
+        GoodCase{"show security pki node-local local-certificate", Kind::kShow, std::nullopt,
+                 Detail::kNormal},
+        GoodCase{"  show  security pki node-local local-certificate   detail ", Kind::kShow, std::nullopt,
+                 Detail::kDetail},
+        GoodCase{"show security pki node-local local-certificate certificate-id idev-id brief", Kind::kShow,
+                 "idev-id", Detail::kBrief},
         GoodCase{"request security pki node-local local-certificate verify certificate-id fs-cert",
                  Kind::kVerify, "fs-cert", Detail::kNormal},
         GoodCase{"request security pki node-local local-certificate export certificate-id idev-id",
@@ -71,8 +73,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ControlCharacter", "show security\x1b[2J pki", "byte 0x1b is not printable ASCII"},
         BadCase{"NotUtf8", "show \xff", "byte 0xff is not printable ASCII"},
         // The line is echoed escaped and cut, whatever printable bytes a client sent.
-        BadCase{"LongUnknownLineIsCut", "show " + std::string(1000, 'x'),
-                "unknown command 'show xxxxxxxxxx"},
+        BadCase{"LongUnknownLineIsCut", "show " + std::string(1000, 'x'), "unknown command 'show xxxxxxxxxx"},
         BadCase{"BackslashIsEscaped", "show \\x1b[2J", "unknown command 'show \\\\x1b[2J';"}),
     [](const auto& test) { return std::string(test.param.name); });
 
@@ -83,9 +84,7 @@ TEST(BadCommandEchoTest, ALongLineIsEchoedCutWithItsLength) {
                                                       "...(1005 bytes)';")));
 }
 
-TEST(KnownCommandsTest, ListsEveryForm) {
-  EXPECT_EQ(KnownCommands().size(), 4u);
-}
+TEST(KnownCommandsTest, ListsEveryForm) { EXPECT_EQ(KnownCommands().size(), 4u); }
 
 }  // namespace
 }  // namespace idevid

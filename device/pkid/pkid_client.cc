@@ -15,7 +15,7 @@ Result<CommandResponse> SendPkidCommand(const std::filesystem::path& socket, con
     return CommandResponse{j.at("status").get<int>(), j.at("text").get<std::string>(), j.at("data")};
   } catch (const nlohmann::json::exception& e) {
     return PeerError(PeerCode::kMalformed, fmt::format("pkid at {} answered something else than its JSON: {}",
-                                   socket.string(), DisplayText(e.what())));
+                                                       socket.string(), DisplayText(e.what())));
   }
 }
 

@@ -35,7 +35,8 @@ Result<UniqueFd> SignalEvents() {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
-  if (int e = ::pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0) return ErrnoError(e, "cannot block signals");
+  if (int e = ::pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0)
+    return ErrnoError(e, "cannot block signals");
   UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC));
   if (!fd) return ErrnoError(errno, "cannot create a signalfd");
   return fd;
@@ -44,8 +45,7 @@ Result<UniqueFd> SignalEvents() {
 class Daemon {
  public:
   Daemon(const PkidOptions& options, DeviceConfig config)
-      : options_(options), config_(std::move(config)),
-        handler_(store_, [this] { return Reload(); }) {}
+      : options_(options), config_(std::move(config)), handler_(store_, [this] { return Reload(); }) {}
 
   // Loads the store from the configuration; the caller holds mutex_ exclusively (or no thread
   // runs yet). A TPM that does not answer starts the retries from their first pause.
@@ -169,10 +169,9 @@ class Daemon {
       }
       probe_failed_once_ = false;
       current.certificate = nullptr;
-      current.status = {false, options_.now(), current.status.source,
-                        TpmUnreachableReason(options_.tcti, probe.error()) +
-                            RetryingEvery(backoff.first_delay),
-                        true};
+      current.status = {
+          false, options_.now(), current.status.source,
+          TpmUnreachableReason(options_.tcti, probe.error()) + RetryingEvery(backoff.first_delay), true};
       spdlog::warn("{}: {}", kIdevidCertificateId, current.status.ToString());
       ReplaceIdevid(generation, std::move(current));
       return backoff.first_delay;
@@ -244,8 +243,7 @@ void AnswerClients(Daemon& daemon, int listener, int stop_fd) {
 // readable.
 void Broadcast(const Pipe& stop) {
   char byte = 1;
-  while (::write(stop.write.get(), &byte, 1) < 0 && errno == EINTR) {
-  }
+  while (::write(stop.write.get(), &byte, 1) < 0 && errno == EINTR) {}
 }
 
 }  // namespace
@@ -266,9 +264,8 @@ Result<void> RunPkid(const PkidOptions& given) {
     // daemon; the threads end when `stop` is broadcast, a client being answered with them.
     std::vector<std::jthread> clients;
     for (std::size_t i = 0; i < kClientThreads; ++i) {
-      clients.emplace_back([&daemon, &listener, &stop] {
-        AnswerClients(daemon, listener.get(), stop.read.get());
-      });
+      clients.emplace_back(
+          [&daemon, &listener, &stop] { AnswerClients(daemon, listener.get(), stop.read.get()); });
     }
     spdlog::info("serving on {}", options.socket.string());
     for (bool running = true; running;) {

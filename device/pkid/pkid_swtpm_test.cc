@@ -19,9 +19,9 @@
 #include "core/x509_build.h"
 #include "device/pkid/command_handler.h"
 #include "device/pkid/pkid_client.h"
-#include "fixtures/tpm_fixture.h"
 #include "engine/process.h"
 #include "engine/swtpm_instance.h"
+#include "fixtures/tpm_fixture.h"
 #include "provisioning/factory.h"
 #include "provisioning/provisioner.h"
 
@@ -35,19 +35,19 @@ const std::string kShowIdevid =
 void WriteFileCertificates(const std::filesystem::path& dir) {
   auto make_ca = [&](const std::string& name) {
     auto key = GenerateKey(KeyAlgorithm::kEccP256);
-    auto cert = IssueCertificate({.subject = {{"CN", name}},
-                                  .not_after = "20991231235959Z",
-                                  .extensions = {{"basicConstraints", "critical,CA:TRUE"},
-                                                 {"keyUsage", "critical,keyCertSign"}}},
-                                 **key, nullptr, **key);
+    auto cert = IssueCertificate(
+        {.subject = {{"CN", name}},
+         .not_after = "20991231235959Z",
+         .extensions = {{"basicConstraints", "critical,CA:TRUE"}, {"keyUsage", "critical,keyCertSign"}}},
+        **key, nullptr, **key);
     EXPECT_TRUE(WriteFileAtomic(dir / (name + ".pem"), *CertificatePem(**cert)));
     return std::pair(std::move(*key), std::move(*cert));
   };
   auto [ca_key, ca] = make_ca("fs-ca");
   make_ca("other-ca");
   auto key = GenerateKey(KeyAlgorithm::kEccP256);
-  auto leaf = IssueCertificate({.subject = {{"CN", "fs-cert"}}, .not_after = "20991231235959Z"},
-                               **key, ca.get(), *ca_key);
+  auto leaf = IssueCertificate({.subject = {{"CN", "fs-cert"}}, .not_after = "20991231235959Z"}, **key,
+                               ca.get(), *ca_key);
   ASSERT_TRUE(leaf);
   ASSERT_TRUE(WriteFileAtomic(dir / "fs-cert.pem", *CertificatePem(**leaf)));
   ASSERT_TRUE(WritePrivateKeyPem(dir / "fs-cert.key", **key));
@@ -94,20 +94,23 @@ class PkidTest : public ::testing::Test {
   }
   // Starts pkid with `extra` options and waits until it answers.
   void StartPkid(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {IDEVID_BINARY, "pkid", "--tcti", Tcti(), "--config",
-                                     (dir() / "device.conf").string(), "--socket", Socket()};
+    std::vector<std::string> argv = {IDEVID_BINARY, "pkid",     "--tcti",
+                                     Tcti(),        "--config", (dir() / "device.conf").string(),
+                                     "--socket",    Socket()};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    auto child = ChildProcess::Spawn(
-        {.argv = argv,
-         .log = dir() / "pkid.log",
-         .env = {{"TSS2_LOG", "all+NONE"}}});
+    auto child =
+        ChildProcess::Spawn({.argv = argv, .log = dir() / "pkid.log", .env = {{"TSS2_LOG", "all+NONE"}}});
     ASSERT_TRUE(child);
     pkid_ = std::move(*child);
-    ASSERT_TRUE(PollUntil([&] { return SendPkidCommand(Socket(), "request security pki node-local "
-                                                                "local-certificate export "
-                                                                "certificate-id fs-cert")
-                                    .has_value(); },
-                          std::chrono::seconds(10)))
+    ASSERT_TRUE(PollUntil(
+        [&] {
+          return SendPkidCommand(Socket(),
+                                 "request security pki node-local "
+                                 "local-certificate export "
+                                 "certificate-id fs-cert")
+              .has_value();
+        },
+        std::chrono::seconds(10)))
         << LogTail(dir() / "pkid.log");
   }
   CommandResponse Ask(const std::string& command) {
@@ -145,11 +148,10 @@ TEST_F(PkidTest, ShowListsIdevidWithTheUnitsSerialModelAndTpmKey) {
   StartPkid();
   CommandResponse show = Ask(kShowIdevid);
   EXPECT_EQ(show.status, 0);
-  for (const char* line : {"Certificate identifier: idev-id",
-                           "Common name: SRX4300, Serial number: CW9876543210",
-                           "Not after: 12-31-9999 23:59 UTC",
-                           "Public key algorithm: ecdsaEncryption (256 bits)",
-                           "Key location: tpm 0x81020000", "from NV 0x01C90000"}) {
+  for (const char* line :
+       {"Certificate identifier: idev-id", "Common name: SRX4300, Serial number: CW9876543210",
+        "Not after: 12-31-9999 23:59 UTC", "Public key algorithm: ecdsaEncryption (256 bits)",
+        "Key location: tpm 0x81020000", "from NV 0x01C90000"}) {
     EXPECT_NE(show.text.find(line), std::string::npos) << line << "\n" << show.text;
   }
   EXPECT_EQ(show.data[0]["subject"]["serial_number"], "CW9876543210");
@@ -175,8 +177,9 @@ TEST_F(PkidTest, VerifyOfIdevidIsRefusedWordForWordAndFileCertificatesAreVerifie
   CommandResponse bad =
       Ask("request security pki node-local local-certificate verify certificate-id wrong-ca");
   EXPECT_EQ(bad.status, 1);
-  EXPECT_EQ(bad.text, "Local certificate wrong-ca verification failed: unable to get local "
-                      "issuer certificate\n");
+  EXPECT_EQ(bad.text,
+            "Local certificate wrong-ca verification failed: unable to get local "
+            "issuer certificate\n");
 }
 
 TEST_F(PkidTest, SighupAfterReprovisioningShowsTheNewCertificate) {
@@ -209,7 +212,9 @@ TEST_F(PkidTest, PkidStartedBeforeTheTpmReportsIdevidNotLoadedAndLoadsItAfterRes
   EXPECT_NE(down.text.find("; retrying every "), std::string::npos) << down.text;
   EXPECT_EQ(down.data[0]["loaded"], false);
   EXPECT_EQ(Ask("request security pki node-local local-certificate verify certificate-id "
-                "fs-cert").status, 0)
+                "fs-cert")
+                .status,
+            0)
       << "a missing TPM must not stop the other certificates";
   StartSwtpm();
   RestartUntil("Load status: loaded at");
@@ -227,7 +232,8 @@ TEST_F(PkidTest, TheCliPrintsAnswersWithTheDesignsExitCodes) {
   auto show = run({"show", "security", "pki", "node-local", "local-certificate", "brief"});
   EXPECT_EQ(show.exit_status, 0);
   EXPECT_NE(show.out.find("Issued to: Organization: Example Networks, Common name: SRX4300"),
-            std::string::npos) << show.out;
+            std::string::npos)
+      << show.out;
   auto refused = run({"request", "security", "pki", "node-local", "local-certificate", "verify",
                       "certificate-id", "idev-id"});
   EXPECT_EQ(refused.exit_status, 1);
@@ -235,9 +241,10 @@ TEST_F(PkidTest, TheCliPrintsAnswersWithTheDesignsExitCodes) {
   auto unknown = run({"show", "version"});
   EXPECT_EQ(unknown.exit_status, 4);
   EXPECT_NE(unknown.err.find("known commands:\n  show security pki node-local local-certificate"),
-            std::string::npos) << unknown.err;
-  auto json = run({"--json", "show", "security", "pki", "node-local", "local-certificate",
-                   "certificate-id", "idev-id"});
+            std::string::npos)
+      << unknown.err;
+  auto json = run(
+      {"--json", "show", "security", "pki", "node-local", "local-certificate", "certificate-id", "idev-id"});
   EXPECT_EQ(nlohmann::json::parse(json.out)["data"][0]["key_location"], "tpm 0x81020000");
 }
 
@@ -300,9 +307,12 @@ TEST_F(PkidTest, ClientsUnderLoadSeeAnswersOrCleanErrorsWhilePkidRestarts) {
         auto start = std::chrono::steady_clock::now();
         auto r = SendPkidCommand(Socket(), kShowIdevid, std::chrono::seconds(5));
         t->slowest = std::max(t->slowest, std::chrono::steady_clock::now() - start);
-        if (r && r->text.find("Serial number: CW1") != std::string::npos) ++t->answered;
-        else if (!r && r.error().domain() == ErrorDomain::kIo) ++t->refused;
-        else ++t->wrong;
+        if (r && r->text.find("Serial number: CW1") != std::string::npos)
+          ++t->answered;
+        else if (!r && r.error().domain() == ErrorDomain::kIo)
+          ++t->refused;
+        else
+          ++t->wrong;
       }
     });
   }
@@ -316,12 +326,14 @@ TEST_F(PkidTest, ClientsUnderLoadSeeAnswersOrCleanErrorsWhilePkidRestarts) {
   // After the last restart every client must be answered again (within a deadline).
   std::vector<int> answered_before;
   for (const auto& t : tallies) answered_before.push_back(t.answered);
-  bool all_answered = PollUntil([&] {
-    for (std::size_t i = 0; i < tallies.size(); ++i) {
-      if (tallies[i].answered <= answered_before[i]) return false;
-    }
-    return true;
-  }, std::chrono::seconds(15));
+  bool all_answered = PollUntil(
+      [&] {
+        for (std::size_t i = 0; i < tallies.size(); ++i) {
+          if (tallies[i].answered <= answered_before[i]) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(15));
   done = true;
   for (auto& c : clients) c.join();
   EXPECT_TRUE(all_answered) << "a client is not answered after the restarts";
@@ -349,8 +361,7 @@ TEST_F(PkidTest, UnknownSocketGroupStopsPkidAtStartWithAUsageError) {
                         {{"TSS2_LOG", "all+NONE"}}, std::chrono::seconds(30));
   ASSERT_TRUE(run);
   EXPECT_EQ(run->exit_status, 4);
-  EXPECT_NE(run->err.find("socket-group 'no-such-group' is not a group"), std::string::npos)
-      << run->err;
+  EXPECT_NE(run->err.find("socket-group 'no-such-group' is not a group"), std::string::npos) << run->err;
   EXPECT_FALSE(std::filesystem::exists(Socket()));
 }
 
@@ -393,19 +404,22 @@ TEST_F(PkidTest, AReloadWithABadConfigurationIsRefusedAndTheRunningOneStays) {
   EXPECT_NE(cli.err.find("; the previous configuration is still in use"), std::string::npos) << cli.err;
   // Fixed, it loads.
   ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", Config(dir())));
-  EXPECT_EQ(Idevid({"cli", "--socket", Socket(), "request", "security", "pki", "node-local",
-                    "reload"}).exit_status, 0);
+  EXPECT_EQ(
+      Idevid({"cli", "--socket", Socket(), "request", "security", "pki", "node-local", "reload"}).exit_status,
+      0);
 }
 
 TEST_F(PkidTest, ACaProfileWithAMissingFileStopsAStartAndIsRefusedByAReload) {
   Provision("CW1");
   std::string missing = (dir() / "gone-ca.pem").string();
   std::string bad = Config(dir()) + "set security pki ca-profile gone certificate " + missing + "\n";
-  std::string expected = fmt::format("{}/device.conf:10:1: ca-profile 'gone' certificate '{}' cannot "
-                                     "be read: No such file or directory", dir().string(), missing);
+  std::string expected = fmt::format(
+      "{}/device.conf:10:1: ca-profile 'gone' certificate '{}' cannot "
+      "be read: No such file or directory",
+      dir().string(), missing);
   ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", bad));
-  auto start = Idevid({"pkid", "--tcti", Tcti(), "--config", (dir() / "device.conf").string(),
-                       "--socket", Socket()});
+  auto start =
+      Idevid({"pkid", "--tcti", Tcti(), "--config", (dir() / "device.conf").string(), "--socket", Socket()});
   EXPECT_EQ(start.exit_status, 4);
   EXPECT_NE(start.err.find(expected), std::string::npos) << start.err;
   ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", Config(dir())));
@@ -413,8 +427,8 @@ TEST_F(PkidTest, ACaProfileWithAMissingFileStopsAStartAndIsRefusedByAReload) {
   ASSERT_TRUE(WriteFileAtomic(dir() / "device.conf", bad));
   CommandResponse refused = Ask(kReload);
   EXPECT_EQ(refused.status, kStatusConfigRejected);
-  EXPECT_EQ(refused.text, "configuration rejected: " + expected +
-                              "; the previous configuration is still in use\n");
+  EXPECT_EQ(refused.text,
+            "configuration rejected: " + expected + "; the previous configuration is still in use\n");
 }
 
 // A configuration file that is not there is the user's to fix: a usage error (4) naming it,
@@ -425,8 +439,7 @@ TEST_F(PkidTest, AMissingConfigurationFileIsAUsageErrorNamingIt) {
   auto pkid = Idevid({"pkid", "--tcti", Tcti(), "--config", missing, "--socket", Socket()});
   EXPECT_EQ(pkid.exit_status, 4);
   EXPECT_NE(pkid.err.find(expected), std::string::npos) << pkid.err;
-  auto ssli = Idevid({"ssli", "connect", "--config", missing, "--profile", "p", "--peer",
-                      "127.0.0.1:1"});
+  auto ssli = Idevid({"ssli", "connect", "--config", missing, "--profile", "p", "--peer", "127.0.0.1:1"});
   EXPECT_EQ(ssli.exit_status, 4);
   EXPECT_NE(ssli.err.find(expected), std::string::npos) << ssli.err;
 }
@@ -447,9 +460,9 @@ TEST_F(PkidTest, IdevidIsLoadedAgainByItselfWhenTheTpmAnswersAgain) {
   EXPECT_NE(down.text.find("; retrying every "), std::string::npos) << down.text;
   EXPECT_EQ(down.text.find("0x01c90000"), std::string::npos) << down.text;
   StartSwtpm();  // the same state and port
-  EXPECT_TRUE(PollUntil([&] {
-    return Ask(kShowIdevid).text.find("Load status: loaded at") != std::string::npos;
-  }, std::chrono::seconds(10)))
+  EXPECT_TRUE(
+      PollUntil([&] { return Ask(kShowIdevid).text.find("Load status: loaded at") != std::string::npos; },
+                std::chrono::seconds(10)))
       << Ask(kShowIdevid).text << LogTail(dir() / "pkid.log");
   EXPECT_NE(Ask(kShowIdevid).text.find("Serial number: CW1\n"), std::string::npos);
 }

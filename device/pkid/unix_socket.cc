@@ -21,9 +21,8 @@ Result<sockaddr_un> Address(const std::filesystem::path& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.string().size() >= sizeof addr.sun_path) {
-    return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("socket path {} is longer than {} bytes", path.string(),
-                                  sizeof addr.sun_path - 1));
+    return UsageError(UsageCode::kInvalidArgument, fmt::format("socket path {} is longer than {} bytes",
+                                                               path.string(), sizeof addr.sun_path - 1));
   }
   std::strcpy(addr.sun_path, path.c_str());
   return addr;
@@ -56,8 +55,7 @@ Result<void> SetPermissions(const std::filesystem::path& path, const std::option
 
 // Waits until `fd` is ready for `events`, the deadline passes (kIo ETIMEDOUT, `late` says what
 // was late) or `stop_fd` becomes readable (kIo ECANCELED).
-Result<void> WaitFor(int fd, short events, Clock::time_point deadline, int stop_fd,
-                     const std::string& late) {
+Result<void> WaitFor(int fd, short events, Clock::time_point deadline, int stop_fd, const std::string& late) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return Fail(ErrorDomain::kIo, ETIMEDOUT, late);
@@ -83,9 +81,9 @@ Result<UniqueFd> ListenUnix(const std::filesystem::path& path, const std::option
                   fmt::format("{} exists and is not a socket; choose another --socket", path.string()));
     }
     if (Connect(path)) {
-      return Fail(ErrorDomain::kIo, EADDRINUSE,
-                  fmt::format("{} is in use by another process; stop it or choose another --socket",
-                              path.string()));
+      return Fail(
+          ErrorDomain::kIo, EADDRINUSE,
+          fmt::format("{} is in use by another process; stop it or choose another --socket", path.string()));
     }
     ::unlink(path.c_str());  // a stale socket nobody listens on
   }

@@ -26,8 +26,7 @@ Result<std::string> ReadMessage(int fd, char delimiter, std::size_t max_bytes,
 
 // Writes all of `data` within `timeout` (kIo ETIMEDOUT; kIo with errno on failure). Ends early
 // with kIo ECANCELED when `stop_fd` (if not -1) becomes readable.
-Result<void> WriteAll(int fd, std::string_view data, std::chrono::milliseconds timeout,
-                      int stop_fd = -1);
+Result<void> WriteAll(int fd, std::string_view data, std::chrono::milliseconds timeout, int stop_fd = -1);
 
 // Connects to `path`, sends `request`, half-closes, and reads the whole answer, each within
 // `timeout`.

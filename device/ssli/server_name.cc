@@ -18,7 +18,8 @@ namespace {
 
 bool IsIpLiteral(const std::string& name) {
   unsigned char address[16];
-  return ::inet_pton(AF_INET, name.c_str(), address) == 1 || ::inet_pton(AF_INET6, name.c_str(), address) == 1;
+  return ::inet_pton(AF_INET, name.c_str(), address) == 1 ||
+         ::inet_pton(AF_INET6, name.c_str(), address) == 1;
 }
 
 // "IP:192.0.2.1" / "IP:2001:db8::1" for an iPAddress entry.
@@ -43,7 +44,8 @@ ExpectedServerName ExpectedServerFor(const SslInitiationProfile& profile, const 
 Result<void> RequireServerName(SSL* ssl, const ExpectedServerName& expected) {
   if (expected.is_ip) {
     if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), expected.name.c_str()) != 1) {
-      return FailOpenSsl(fmt::format("cannot check the server's address {}", QuotedDisplayText(expected.name)));
+      return FailOpenSsl(
+          fmt::format("cannot check the server's address {}", QuotedDisplayText(expected.name)));
     }
     return {};
   }
@@ -68,17 +70,20 @@ std::string ServerNameMismatch(const SSL* ssl, const ExpectedServerName& expecte
                           ? fmt::format(" (it is for {})", CertificateNames(*sk_X509_value(chain, 0)))
                           : "";
   std::string fix = expected.from_profile
-                        ? fmt::format("set server-name in ssl initiation profile {} to a name the "
-                                      "server's certificate carries", profile)
-                        : fmt::format("set server-name in ssl initiation profile {}, or connect to the "
-                                      "cloud by the name in its certificate", profile);
+                        ? fmt::format(
+                              "set server-name in ssl initiation profile {} to a name the "
+                              "server's certificate carries",
+                              profile)
+                        : fmt::format(
+                              "set server-name in ssl initiation profile {}, or connect to the "
+                              "cloud by the name in its certificate",
+                              profile);
   return fmt::format("the server's certificate is not for {} {}{}; {}", expected.is_ip ? "address" : "name",
                      QuotedDisplayText(expected.name), names, fix);
 }
 
 std::string CertificateNames(const X509& cert) {
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(&cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(&cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return DisplayText(SubjectLine(cert));
   std::vector<std::string> entries;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {

@@ -80,7 +80,8 @@ Result<UniqueFd> ConnectOne(const addrinfo& address, const SessionLimits& limits
 
 // "[::1]" -> "::1": an IPv6 literal as written in HOST:PORT (RFC 3986 3.2.2).
 std::string Unbracketed(const std::string& host) {
-  return host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+  return host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2)
+                                                                      : host;
 }
 
 }  // namespace
@@ -103,7 +104,8 @@ Result<UniqueFd> ConnectTcpWithin(const std::string& host, std::uint16_t port, c
     last = fd.error();
     if (!last->Is(ErrorDomain::kPeer, PeerCode::kUnreachable)) break;  // a limit passed: no time for the next
   }
-  if (!last) last = Error(ErrorDomain::kPeer, static_cast<std::uint64_t>(PeerCode::kUnreachable), "no address");
+  if (!last)
+    last = Error(ErrorDomain::kPeer, static_cast<std::uint64_t>(PeerCode::kUnreachable), "no address");
   return Fail(last->WithContext(fmt::format("connecting to the cloud at {}:{}", DisplayText(host), port)));
 }
 

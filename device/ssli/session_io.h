@@ -18,7 +18,7 @@ namespace idevid {
 // The limits of one session, fixed when it starts.
 struct SessionLimits {
   std::chrono::steady_clock::time_point deadline;
-  std::chrono::milliseconds total{0};    // the whole session's allowance, for messages
+  std::chrono::milliseconds total{0};     // the whole session's allowance, for messages
   std::chrono::milliseconds per_wait{0};  // the longest wait for the cloud at a time
 
   // Limits for a session starting now.
@@ -36,9 +36,9 @@ Result<UniqueFd> ConnectTcpWithin(const std::string& host, std::uint16_t port, c
 
 // What an OpenSSL call on a session came to once it stopped wanting to wait.
 struct TlsCall {
-  int ret = 0;                // the call's return value
-  int ssl_error = 0;          // SSL_get_error for it (SSL_ERROR_NONE when ret > 0)
-  int saved_errno = 0;        // errno right after it
+  int ret = 0;          // the call's return value
+  int ssl_error = 0;    // SSL_get_error for it (SSL_ERROR_NONE when ret > 0)
+  int saved_errno = 0;  // errno right after it
 };
 
 // Repeats `call` (SSL_connect, SSL_read, SSL_write on `ssl`) while it wants the socket to become

@@ -1,9 +1,9 @@
 #include "device/ssli/ssli_client.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,8 +29,8 @@
 namespace idevid {
 namespace {
 
-using ossl::SslCtx;
 using ossl::Ssl;
+using ossl::SslCtx;
 using ossl::SslSession;
 
 // The client's certificate and key, wherever they come from.
@@ -38,7 +38,7 @@ struct Credentials {
   ossl::Cert certificate;
   ossl::PKey key;
   std::shared_ptr<TpmKeySigner> signer;  // TPM mode
-  bool pkcs1_only = false;  // an RSA TPM key whose PSS salt TLS 1.3 would reject
+  bool pkcs1_only = false;               // an RSA TPM key whose PSS salt TLS 1.3 would reject
 };
 
 Result<ossl::Cert> ParsePem(const std::string& pem) {
@@ -47,11 +47,15 @@ Result<ossl::Cert> ParsePem(const std::string& pem) {
 
 // certificate PEM and key reference of `id` from pkid's export.
 Result<nlohmann::json> ExportFromPkid(const std::filesystem::path& socket, const std::string& id) {
-  IDEVID_ASSIGN_OR_RETURN(auto answer, SendPkidCommand(socket, "request security pki node-local local-certificate "
-                                                                "export certificate-id " + id));
+  IDEVID_ASSIGN_OR_RETURN(auto answer, SendPkidCommand(socket,
+                                                       "request security pki node-local local-certificate "
+                                                       "export certificate-id " +
+                                                           id));
   if (answer.status != 0) {
-    return UsageError(UsageCode::kWrongState,
-                      fmt::format("pkid cannot give certificate-id {}: {}", id, DisplayText(answer.text)));
+    // The unit has no identity to offer (not loaded, or refused by its own pkid): a failed check
+    // of the unit, not a fault of the bench.
+    return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
+                fmt::format("pkid cannot give certificate-id {}: {}", id, DisplayText(answer.text)));
   }
   return answer.data;
 }
@@ -69,7 +73,8 @@ Result<Credentials> TpmCredentials(const SsliConnectRequest& r, const TpmProvide
     IDEVID_ASSIGN_OR_RETURN(c.certificate, ParsePem(pem.get<std::string>()), "idev-id from pkid");
     handle = key_handle.get<std::uint32_t>();
   } else {
-    IDEVID_ASSIGN_OR_RETURN(auto tpm, TpmContext::Open(r.tcti, {.command_timeout = std::chrono::seconds(30)}));
+    IDEVID_ASSIGN_OR_RETURN(auto tpm,
+                            TpmContext::Open(r.tcti, {.command_timeout = std::chrono::seconds(30)}));
     IDEVID_ASSIGN_OR_RETURN(auto der, NvRead(tpm, r.config->idevid.nv_index), "reading idev-id");
     IDEVID_ASSIGN_OR_RETURN(c.certificate, ParseCertificate(der), "idev-id in NV");
   }
@@ -95,8 +100,8 @@ Result<Credentials> FileCredentials(const SsliConnectRequest& r, const std::stri
   return Credentials{std::move(cert), std::move(key), nullptr};
 }
 
-Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p,
-                             const DeviceConfig& config, const Credentials& c) {
+Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p, const DeviceConfig& config,
+                             const Credentials& c) {
   SslCtx ctx(SSL_CTX_new_ex(libctx, nullptr, TLS_client_method()));
   if (!ctx) return FailOpenSsl("cannot create the TLS client context");
   int min = p.versions == TlsVersions::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
@@ -108,7 +113,8 @@ Result<SslCtx> ClientContext(OSSL_LIB_CTX* libctx, const SslInitiationProfile& p
       return UsageError(UsageCode::kUnsupported,
                         fmt::format("ssl initiation profile {} needs TLS 1.3, but this TPM signs "
                                     "RSA-PSS with a salt TLS 1.3 rejects; allow tls12 or use an "
-                                    "ECC IDevID", p.name));
+                                    "ECC IDevID",
+                                    p.name));
     }
     max = TLS1_2_VERSION;
     SSL_CTX_set1_client_sigalgs_list(ctx.get(), "RSA+SHA256:RSA+SHA384:RSA+SHA512");
@@ -132,7 +138,8 @@ std::optional<int> ReceivedAlert() {
   for (unsigned long code : {ERR_peek_error(), ERR_peek_last_error()}) {
     if (code == 0 || ERR_GET_LIB(code) != ERR_LIB_SSL) continue;
     int reason = ERR_GET_REASON(code);
-    if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) return reason - SSL_AD_REASON_OFFSET;
+    if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256)
+      return reason - SSL_AD_REASON_OFFSET;
   }
   return std::nullopt;
 }
@@ -150,10 +157,8 @@ bool RefusesTheIdentity(int alert) {
     case SSL_AD_UNKNOWN_CA:
     case SSL_AD_ACCESS_DENIED:
     case SSL_AD_DECRYPT_ERROR:
-    case SSL_AD_CERTIFICATE_REQUIRED:
-      return true;
-    default:
-      return false;
+    case SSL_AD_CERTIFICATE_REQUIRED: return true;
+    default: return false;
   }
 }
 
@@ -217,7 +222,8 @@ std::string SignatureScheme(SSL* ssl) {
 
 Result<UniqueFd> ConnectTcpSocket(const std::string& host, std::uint16_t port, int timeout_seconds) {
   auto timeout = std::chrono::milliseconds(std::chrono::seconds(timeout_seconds));
-  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcpWithin(host, port, SessionLimits::StartingNow(timeout, timeout)));
+  IDEVID_ASSIGN_OR_RETURN(UniqueFd fd,
+                          ConnectTcpWithin(host, port, SessionLimits::StartingNow(timeout, timeout)));
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   timeval tv{timeout_seconds, 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -232,7 +238,8 @@ void CloseAfterPeer(UniqueFd fd) {
   std::size_t left = 16 * 1024;
   char buffer[512];
   for (;;) {
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     pollfd p{fd.get(), POLLIN, 0};
     if (wait.count() <= 0 || ::poll(&p, 1, static_cast<int>(wait.count())) <= 0) break;
     ssize_t n = ::recv(fd.get(), buffer, std::min(sizeof buffer, left), MSG_DONTWAIT);
@@ -269,7 +276,8 @@ Result<std::string> ReadAnswer(SSL* ssl, const std::string& host, const SessionL
   std::string response;
   char buffer[16384];
   for (;;) {
-    IDEVID_ASSIGN_OR_RETURN(TlsCall got, RunTlsCall(ssl, limits, [&] { return SSL_read(ssl, buffer, sizeof buffer); }),
+    IDEVID_ASSIGN_OR_RETURN(TlsCall got,
+                            RunTlsCall(ssl, limits, [&] { return SSL_read(ssl, buffer, sizeof buffer); }),
                             "waiting for the answer of {}", DisplayText(host));
     if (got.ret <= 0) {
       if (!response.empty()) return response;
@@ -287,7 +295,8 @@ Result<std::string> ReadAnswer(SSL* ssl, const std::string& host, const SessionL
 
 // The reason the cloud's JSON verdict gives, or its body when it gives none (escaped).
 std::string VerdictReason(const SsliResult& result) {
-  if (result.verdict.is_object() && result.verdict.contains("reason") && result.verdict["reason"].is_string()) {
+  if (result.verdict.is_object() && result.verdict.contains("reason") &&
+      result.verdict["reason"].is_string()) {
     return DisplayText(result.verdict["reason"].get<std::string>(), 400);
   }
   return DisplayText(result.body, 400);
@@ -295,12 +304,15 @@ std::string VerdictReason(const SsliResult& result) {
 
 }  // namespace
 
-Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result,
-                         const SessionLimits& limits, std::size_t max_response_bytes) {
-  std::string request = fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host);
-  IDEVID_ASSIGN_OR_RETURN(TlsCall written, RunTlsCall(ssl, limits, [&] {
-    return SSL_write(ssl, request.data(), static_cast<int>(request.size()));
-  }), "sending the request to {}", DisplayText(host));
+Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result, const SessionLimits& limits,
+                         std::size_t max_response_bytes) {
+  std::string request =
+      fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host);
+  IDEVID_ASSIGN_OR_RETURN(
+      TlsCall written,
+      RunTlsCall(ssl, limits,
+                 [&] { return SSL_write(ssl, request.data(), static_cast<int>(request.size())); }),
+      "sending the request to {}", DisplayText(host));
   // A server that refuses the client certificate may already have sent its alert and closed:
   // read the alert so that the refusal says why.
   if (written.ret <= 0) {
@@ -328,7 +340,8 @@ Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result,
 
 Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) {
   SsliClientOptions defaults;
-  return AskIdentity(ssl, host, result, SessionLimits::StartingNow(defaults.deadline, std::chrono::seconds(30)),
+  return AskIdentity(ssl, host, result,
+                     SessionLimits::StartingNow(defaults.deadline, std::chrono::seconds(30)),
                      defaults.max_response_bytes);
 }
 
@@ -379,7 +392,8 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
                                                        const SsliClientOptions& options) {
   auto found = r.config->ssl_profiles.find(r.profile);
   if (found == r.config->ssl_profiles.end()) {
-    return ConfigError(ConfigCode::kReference, fmt::format("ssl initiation profile {} is not configured", r.profile));
+    return ConfigError(ConfigCode::kReference,
+                       fmt::format("ssl initiation profile {} is not configured", r.profile));
   }
   auto state = std::make_unique<State>();
   state->profile = found->second;
@@ -391,10 +405,12 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
   IDEVID_ASSIGN_OR_RETURN(state->credentials, state->profile.tpm_offload
                                                   ? TpmCredentials(r, *state->library)
                                                   : FileCredentials(r, state->profile.client_certificate));
-  IDEVID_ASSIGN_OR_RETURN(state->ctx, ClientContext(state->library->get(), state->profile, *r.config, state->credentials));
+  IDEVID_ASSIGN_OR_RETURN(
+      state->ctx, ClientContext(state->library->get(), state->profile, *r.config, state->credentials));
   if (options.resume_sessions) {
     SSL_CTX_set_app_data(state->ctx.get(), state.get());
-    SSL_CTX_set_session_cache_mode(state->ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_set_session_cache_mode(state->ctx.get(),
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(state->ctx.get(), KeepSession);
   }
   return std::unique_ptr<SsliClient>(new SsliClient(std::move(state)));

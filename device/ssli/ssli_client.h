@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <openssl/types.h>
+#include <nlohmann/json.hpp>
 
 #include "core/result.h"
 #include "core/unique_fd.h"
@@ -25,7 +25,7 @@ struct SsliConnectRequest {
   const DeviceConfig* config = nullptr;
   std::string profile;
   std::optional<std::filesystem::path> pkid_socket;  // certificate and key reference from pkid
-  std::string tcti;           // the TPM (TPM mode); without pkid also where idev-id is read
+  std::string tcti;  // the TPM (TPM mode); without pkid also where idev-id is read
   std::string host;
   std::uint16_t port = 0;
 };
@@ -51,23 +51,23 @@ struct SsliRefusal {
     kHttpVerdict,  // its answer to GET /v1/identity: HTTP 403 with a JSON verdict
   };
   Kind kind = Kind::kTlsAlert;
-  int alert = 0;        // kTlsAlert: the alert's description (RFC 8446 6.2), e.g. 48 unknown_ca
-  std::string reason;   // "TLS alert unknown CA (48)", or "HTTP 403: <the verdict's reason>" (escaped)
+  int alert = 0;       // kTlsAlert: the alert's description (RFC 8446 6.2), e.g. 48 unknown_ca
+  std::string reason;  // "TLS alert unknown CA (48)", or "HTTP 403: <the verdict's reason>" (escaped)
 };
 
 // What a session came to. The cloud either answered (accepted() when its verdict accepts the
 // identity; refused() when it refused it, with why), or the session is an Error: SsliClient::Connect.
 struct SsliResult {
   bool tpm_mode = false;
-  std::string protocol;          // "TLSv1.3"
+  std::string protocol;  // "TLSv1.3"
   std::string cipher;
   std::string signature_scheme;  // what the client signed with, e.g. "ecdsa_secp256r1_sha256"
   std::string server_subject;
-  int http_status = 0;           // 0 when the cloud refused with an alert before answering
-  nlohmann::json verdict;        // the cloud's answer (null when it is not JSON)
-  std::string body;              // the answer as sent
+  int http_status = 0;     // 0 when the cloud refused with an alert before answering
+  nlohmann::json verdict;  // the cloud's answer (null when it is not JSON)
+  std::string body;        // the answer as sent
   std::uint64_t tpm_signatures = 0;
-  bool resumed = false;          // the TLS session of an earlier connection was resumed
+  bool resumed = false;                // the TLS session of an earlier connection was resumed
   std::optional<SsliRefusal> refusal;  // set when the cloud refused the identity
   // HTTP 200 with the verdict "accepted".
   bool accepted() const;
@@ -121,8 +121,8 @@ Result<UniqueFd> ConnectTcpSocket(const std::string& host, std::uint16_t port, i
 // 1.3 servers send it after the handshake, RFC 8446 4.4.2.4; or HTTP 403). kPeer when the cloud
 // closes before it answers (kClosed), answers something other than HTTP/1.x (kMalformed) or more
 // than `max_response_bytes` (kTooLarge), or a limit passes (kTimeout); kTls for another alert.
-Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result,
-                         const SessionLimits& limits, std::size_t max_response_bytes);
+Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result, const SessionLimits& limits,
+                         std::size_t max_response_bytes);
 // The same within the default limits of SsliClientOptions, waiting at most 30 s at a time.
 Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result);
 

@@ -44,9 +44,12 @@ class SsliClientTpmTest : public testing::TpmTestBase, public ::testing::Test {
   void TearDown() override { StopTpm(); }
 
   void AddProfile(const std::string& name, const std::string& server_name, TlsVersions versions) {
-    config_.ssl_profiles[name] = {.name = name, .client_certificate = kIdevidCertificateId,
-                                  .tpm_offload = true, .trusted_ca = "cloud-ca",
-                                  .server_name = server_name, .versions = versions};
+    config_.ssl_profiles[name] = {.name = name,
+                                  .client_certificate = kIdevidCertificateId,
+                                  .tpm_offload = true,
+                                  .trusted_ca = "cloud-ca",
+                                  .server_name = server_name,
+                                  .versions = versions};
   }
   // s_server with the server certificate `name`, asking for the unit's idev-id.
   testing::TlsPeer Serve(const std::string& name) {
@@ -54,8 +57,8 @@ class SsliClientTpmTest : public testing::TpmTestBase, public ::testing::Test {
     EXPECT_TRUE(peer) << peer.error().ToString();
     return peer ? std::move(*peer) : testing::TlsPeer{};
   }
-  std::unique_ptr<SsliClient> Client(const std::string& profile, const std::string& host,
-                                     std::uint16_t port, const SsliClientOptions& options = {}) {
+  std::unique_ptr<SsliClient> Client(const std::string& profile, const std::string& host, std::uint16_t port,
+                                     const SsliClientOptions& options = {}) {
     auto client = SsliClient::Create({&config_, profile, std::nullopt, swtpm().tcti(), host, port}, options);
     EXPECT_TRUE(client) << client.error().ToString();
     return client ? std::move(*client) : nullptr;
@@ -101,7 +104,8 @@ TEST_F(SsliClientTpmTest, TlsVersion12AlsoRefusesTheWrongNameBeforeSigning) {
   ASSERT_TRUE(client);
   ExpectRefusedBeforeSigning(client->Connect(), *client,
                              fmt::format("TLS handshake with localhost:{} failed: the server's "
-                                         "certificate is not for name \"localhost\"", server.port));
+                                         "certificate is not for name \"localhost\"",
+                                         server.port));
 }
 
 TEST_F(SsliClientTpmTest, AServerWithTheDialledIpAddressIsAccepted) {
@@ -121,7 +125,8 @@ TEST_F(SsliClientTpmTest, AServerWithAnotherIpAddressIsRefusedBeforeTheTpmSigns)
   ExpectRefusedBeforeSigning(
       client->Connect(), *client,
       fmt::format("TLS handshake with 127.0.0.1:{} failed: the server's certificate is not for "
-                  "address \"127.0.0.1\" (it is for DNS:localhost, IP:192.0.2.7)", server.port));
+                  "address \"127.0.0.1\" (it is for DNS:localhost, IP:192.0.2.7)",
+                  server.port));
 }
 
 TEST_F(SsliClientTpmTest, TheProfilesServerNameOverridesTheDialledHost) {
@@ -174,13 +179,15 @@ TEST_P(SsliResumptionTest, AServerThatCannotResumeTheSessionMustProveItsNameAgai
   server.process.Stop();
   // Another holder of a certificate from the trusted CA takes the port: it does not know the
   // session, so the handshake is a full one and the name check refuses it before the TPM signs.
-  auto impostor = testing::StartOpensslServer(dir(), "elsewhere", FactoryFiles::Chain(dir() / "factory"), {}, port);
+  auto impostor =
+      testing::StartOpensslServer(dir(), "elsewhere", FactoryFiles::Chain(dir() / "factory"), {}, port);
   ASSERT_TRUE(impostor) << impostor.error().ToString();
   EXPECT_THAT(client->Connect(),
-              testing::ResultInDomain(ErrorDomain::kVerify,
-                                      ::testing::StartsWith(fmt::format("TLS handshake with 127.0.0.1:{} failed: the "
-                                                                        "server's certificate is not for address "
-                                                                        "\"127.0.0.1\"", port))))
+              testing::ResultInDomain(ErrorDomain::kVerify, ::testing::StartsWith(fmt::format(
+                                                                "TLS handshake with 127.0.0.1:{} failed: the "
+                                                                "server's certificate is not for address "
+                                                                "\"127.0.0.1\"",
+                                                                port))))
       << "the client resumed with a server that did not prove its name";
   EXPECT_EQ(client->tpm_signatures(), 1u) << "the TPM signed for the impostor";
 }
@@ -198,7 +205,9 @@ TEST_P(SsliResumptionTest, WithoutTheOptionEverySessionIsAFullHandshake) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, SsliResumptionTest, ::testing::Values("tpm", "tpm12"),
-                         [](const auto& test) { return std::string(test.param) == "tpm" ? "Tls13" : "Tls12"; });
+                         [](const auto& test) {
+                           return std::string(test.param) == "tpm" ? "Tls13" : "Tls12";
+                         });
 
 }  // namespace
 }  // namespace idevid

@@ -23,9 +23,9 @@
 namespace idevid {
 namespace {
 
-using ::testing::StartsWith;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::StartsWith;
 
 class SsliClientLimitsTest : public ::testing::Test {
  protected:
@@ -36,10 +36,12 @@ class SsliClientLimitsTest : public ::testing::Test {
     ASSERT_TRUE(ca_->IssueServer("server", "IP:127.0.0.1"));
     ASSERT_TRUE(ca_->IssueClient("client"));
     config_.ca_profiles["ca"] = {.name = "ca", .certificate = ca_->certificate().string()};
-    config_.local_certificates["client"] = {.id = "client", .certificate = ca_->Pem("client").string(),
-                                            .private_key = ca_->Key("client").string(), .ca_profile = "ca"};
-    config_.ssl_profiles["file"] = {.name = "file", .client_certificate = "client", .trusted_ca = "ca",
-                                    .handshake_timeout_seconds = 1};
+    config_.local_certificates["client"] = {.id = "client",
+                                            .certificate = ca_->Pem("client").string(),
+                                            .private_key = ca_->Key("client").string(),
+                                            .ca_profile = "ca"};
+    config_.ssl_profiles["file"] = {
+        .name = "file", .client_certificate = "client", .trusted_ca = "ca", .handshake_timeout_seconds = 1};
   }
   Result<SsliResult> Connect(std::uint16_t port, const SsliClientOptions& options = {}) {
     return SsliConnect({&config_, "file", std::nullopt, "", "127.0.0.1", port}, options);
@@ -71,7 +73,8 @@ TEST_F(SsliClientLimitsTest, TheResponseCapIsAnOption) {
   auto server = testing::StartMisbehavingServer(dir_.path(), "server", "huge");
   ASSERT_TRUE(server) << server.error().ToString();
   EXPECT_THAT(Connect(server->port, {.max_response_bytes = 1000}),
-              testing::ResultIs(ErrorDomain::kPeer, PeerCode::kTooLarge, StartsWith("the cloud's response exceeds 1000 bytes")));
+              testing::ResultIs(ErrorDomain::kPeer, PeerCode::kTooLarge,
+                                StartsWith("the cloud's response exceeds 1000 bytes")));
 }
 
 TEST_F(SsliClientLimitsTest, AnAnswerTrickledBelowThePerReadTimeoutEndsAtTheSessionDeadline) {
@@ -83,7 +86,8 @@ TEST_F(SsliClientLimitsTest, AnAnswerTrickledBelowThePerReadTimeoutEndsAtTheSess
   EXPECT_THAT(result, testing::ResultIs(ErrorDomain::kPeer, PeerCode::kTimeout,
                                         StartsWith("waiting for the answer of 127.0.0.1: the session did not "
                                                    "finish within its deadline of 2 s")))
-      << "a trickled answer held the client for " << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
+      << "a trickled answer held the client for " << std::chrono::duration_cast<milliseconds>(took).count()
+      << " ms";
   EXPECT_GE(took, milliseconds(1900));
   EXPECT_LT(took, seconds(5)) << "the deadline bounds the whole session";
 }
@@ -94,11 +98,12 @@ TEST_F(SsliClientLimitsTest, ASilentCloudIsAPeerTimeout) {
   auto silent = testing::SilentListener::Start();
   ASSERT_THAT(silent, testing::IsOk());
   auto start = std::chrono::steady_clock::now();
-  EXPECT_THAT(Connect(silent->port()),
-              testing::ResultIs(ErrorDomain::kPeer, PeerCode::kTimeout,
-                                StartsWith(fmt::format("TLS handshake with 127.0.0.1:{} failed: the cloud did not "
-                                                       "answer within the profile's handshake-timeout of 1 s",
-                                                       silent->port()))));
+  EXPECT_THAT(
+      Connect(silent->port()),
+      testing::ResultIs(ErrorDomain::kPeer, PeerCode::kTimeout,
+                        StartsWith(fmt::format("TLS handshake with 127.0.0.1:{} failed: the cloud did not "
+                                               "answer within the profile's handshake-timeout of 1 s",
+                                               silent->port()))));
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
 }
 
@@ -111,7 +116,8 @@ TEST_F(SsliClientLimitsTest, NobodyListeningIsAnUnreachablePeer) {
   }
   EXPECT_THAT(Connect(port), testing::ResultIs(ErrorDomain::kPeer, PeerCode::kUnreachable,
                                                fmt::format("connecting to the cloud at 127.0.0.1:{}: cannot "
-                                                           "connect: Connection refused", port)));
+                                                           "connect: Connection refused",
+                                                           port)));
 }
 
 TEST_F(SsliClientLimitsTest, ACloudThatClosesWithoutAnAnswerIsAClosedPeer) {

@@ -21,20 +21,21 @@ class SsliConnectCommandTest : public ::testing::Test {
     ca_ = std::move(*ca);
     ASSERT_TRUE(ca_->IssueServer("server", "IP:127.0.0.1"));
     ASSERT_TRUE(ca_->IssueClient("client"));
-    ASSERT_TRUE(WriteFileAtomic(Config(), fmt::format(
-        "set security pki ca-profile ca certificate {0}\n"
-        "set security pki node-local local-certificate client certificate {1}\n"
-        "set security pki node-local local-certificate client private-key {2}\n"
-        "set security pki node-local local-certificate client ca-profile ca\n"
-        "set services ssl initiation profile file client-certificate client\n"
-        "set services ssl initiation profile file trusted-ca ca\n"
-        "set services ssl initiation profile file handshake-timeout 1\n",
-        ca_->certificate().string(), ca_->Pem("client").string(), ca_->Key("client").string())));
+    ASSERT_TRUE(WriteFileAtomic(
+        Config(),
+        fmt::format("set security pki ca-profile ca certificate {0}\n"
+                    "set security pki node-local local-certificate client certificate {1}\n"
+                    "set security pki node-local local-certificate client private-key {2}\n"
+                    "set security pki node-local local-certificate client ca-profile ca\n"
+                    "set services ssl initiation profile file client-certificate client\n"
+                    "set services ssl initiation profile file trusted-ca ca\n"
+                    "set services ssl initiation profile file handshake-timeout 1\n",
+                    ca_->certificate().string(), ca_->Pem("client").string(), ca_->Key("client").string())));
   }
   std::filesystem::path Config() const { return dir_.path() / "device.conf"; }
   CommandOutput Connect(std::uint16_t port) {
-    auto out = RunCommand({IDEVID_BINARY, "ssli", "connect", "--config", Config().string(), "--profile", "file",
-                           "--peer", fmt::format("127.0.0.1:{}", port)},
+    auto out = RunCommand({IDEVID_BINARY, "ssli", "connect", "--config", Config().string(), "--profile",
+                           "file", "--peer", fmt::format("127.0.0.1:{}", port)},
                           {}, std::chrono::seconds(30));
     EXPECT_TRUE(out);
     return out.value_or(CommandOutput{});
@@ -51,7 +52,8 @@ TEST_F(SsliConnectCommandTest, APeerThatAcceptsAndSaysNothingExitsTwo) {
   auto start = std::chrono::steady_clock::now();
   auto run = Connect(silent->port());
   EXPECT_EQ(run.exit_status, 2) << run.err;
-  EXPECT_NE(run.err.find("the cloud did not answer within the profile's handshake-timeout of 1 s"), std::string::npos)
+  EXPECT_NE(run.err.find("the cloud did not answer within the profile's handshake-timeout of 1 s"),
+            std::string::npos)
       << run.err;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }

@@ -11,8 +11,8 @@
 #include <cstdarg>
 #include <cstring>
 #include <mutex>
-#include <utility>
 #include <string>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -98,8 +98,7 @@ int KeyImport(void* keydata, int /*selection*/, const OSSL_PARAM params[]) {
 }
 
 const OSSL_PARAM* KeyImportTypes(int /*selection*/) {
-  static const OSSL_PARAM types[] = {OSSL_PARAM_octet_string(kSignerParam, nullptr, 0),
-                                     OSSL_PARAM_END};
+  static const OSSL_PARAM types[] = {OSSL_PARAM_octet_string(kSignerParam, nullptr, 0), OSSL_PARAM_END};
   return types;
 }
 
@@ -115,11 +114,10 @@ int KeyExport(void* keydata, int selection, OSSL_CALLBACK* callback, void* cbarg
 }
 
 const OSSL_PARAM* KeyExportTypes(int /*selection*/) {
-  static const OSSL_PARAM types[] = {
-      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
-      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
-      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
-      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0), OSSL_PARAM_END};
+  static const OSSL_PARAM types[] = {OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+                                     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+                                     OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
+                                     OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0), OSSL_PARAM_END};
   return types;
 }
 
@@ -135,17 +133,16 @@ int KeyGetParams(void* keydata, OSSL_PARAM params[]) {
 }
 
 const OSSL_PARAM* KeyGettableParams(void* /*provctx*/) {
-  static const OSSL_PARAM params[] = {
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr),
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
-      OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr),
-      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
-      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
-      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
-      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
-      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
-      OSSL_PARAM_END};
+  static const OSSL_PARAM params[] = {OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr),
+                                      OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
+                                      OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr),
+                                      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+                                      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
+                                      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
+                                      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+                                      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
+                                      OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
+                                      OSSL_PARAM_END};
   return params;
 }
 
@@ -158,24 +155,22 @@ int KeyMatch(const void* a, const void* b, int /*selection*/) {
 const char* EcOperationName(int operation_id) {
   return operation_id == OSSL_OP_SIGNATURE ? "ECDSA" : nullptr;
 }
-const char* RsaOperationName(int operation_id) {
-  return operation_id == OSSL_OP_SIGNATURE ? "RSA" : nullptr;
-}
+const char* RsaOperationName(int operation_id) { return operation_id == OSSL_OP_SIGNATURE ? "RSA" : nullptr; }
 
 using Fn = void (*)();
 
-#define IDEVID_KEYMGMT(name, operation_name)                                         \
-  const OSSL_DISPATCH name[] = {                                                     \
-      {OSSL_FUNC_KEYMGMT_NEW, reinterpret_cast<Fn>(KeyNew)},                         \
-      {OSSL_FUNC_KEYMGMT_FREE, reinterpret_cast<Fn>(KeyFree)},                       \
-      {OSSL_FUNC_KEYMGMT_HAS, reinterpret_cast<Fn>(KeyHas)},                         \
-      {OSSL_FUNC_KEYMGMT_MATCH, reinterpret_cast<Fn>(KeyMatch)},                     \
-      {OSSL_FUNC_KEYMGMT_IMPORT, reinterpret_cast<Fn>(KeyImport)},                   \
-      {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, reinterpret_cast<Fn>(KeyImportTypes)},        \
-      {OSSL_FUNC_KEYMGMT_EXPORT, reinterpret_cast<Fn>(KeyExport)},                   \
-      {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, reinterpret_cast<Fn>(KeyExportTypes)},        \
-      {OSSL_FUNC_KEYMGMT_GET_PARAMS, reinterpret_cast<Fn>(KeyGetParams)},            \
-      {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, reinterpret_cast<Fn>(KeyGettableParams)},  \
+#define IDEVID_KEYMGMT(name, operation_name)                                          \
+  const OSSL_DISPATCH name[] = {                                                      \
+      {OSSL_FUNC_KEYMGMT_NEW, reinterpret_cast<Fn>(KeyNew)},                          \
+      {OSSL_FUNC_KEYMGMT_FREE, reinterpret_cast<Fn>(KeyFree)},                        \
+      {OSSL_FUNC_KEYMGMT_HAS, reinterpret_cast<Fn>(KeyHas)},                          \
+      {OSSL_FUNC_KEYMGMT_MATCH, reinterpret_cast<Fn>(KeyMatch)},                      \
+      {OSSL_FUNC_KEYMGMT_IMPORT, reinterpret_cast<Fn>(KeyImport)},                    \
+      {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, reinterpret_cast<Fn>(KeyImportTypes)},         \
+      {OSSL_FUNC_KEYMGMT_EXPORT, reinterpret_cast<Fn>(KeyExport)},                    \
+      {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, reinterpret_cast<Fn>(KeyExportTypes)},         \
+      {OSSL_FUNC_KEYMGMT_GET_PARAMS, reinterpret_cast<Fn>(KeyGetParams)},             \
+      {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, reinterpret_cast<Fn>(KeyGettableParams)},   \
       {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, reinterpret_cast<Fn>(operation_name)}, \
       {0, nullptr}};
 
@@ -190,7 +185,7 @@ struct SignContext {
   TpmKey* key = nullptr;
   std::string digest = "SHA256";
   ossl::MdCtx md;
-  int padding = RSA_PKCS1_PADDING;         // RSA only
+  int padding = RSA_PKCS1_PADDING;           // RSA only
   int salt_length = RSA_PSS_SALTLEN_DIGEST;  // RSA-PSS only
 };
 
@@ -201,8 +196,8 @@ void SigFree(void* ctx) { delete static_cast<SignContext*>(ctx); }
 
 void* SigDup(void* ctx) {
   auto* from = static_cast<SignContext*>(ctx);
-  auto* to = new SignContext{from->provider, from->key, from->digest, nullptr, from->padding,
-                             from->salt_length};
+  auto* to =
+      new SignContext{from->provider, from->key, from->digest, nullptr, from->padding, from->salt_length};
   if (from->md) {
     to->md.reset(EVP_MD_CTX_new());
     if (!to->md || EVP_MD_CTX_copy_ex(to->md.get(), from->md.get()) != 1) {
@@ -214,8 +209,7 @@ void* SigDup(void* ctx) {
 }
 
 // A parameter given as an integer or as one of OpenSSL's names for it.
-bool GetIntOrName(const OSSL_PARAM* p, std::initializer_list<std::pair<const char*, int>> names,
-                  int* out) {
+bool GetIntOrName(const OSSL_PARAM* p, std::initializer_list<std::pair<const char*, int>> names, int* out) {
   if (p->data_type != OSSL_PARAM_UTF8_STRING) return OSSL_PARAM_get_int(p, out) == 1;
   for (const auto& [name, value] : names) {
     if (std::strcmp(static_cast<const char*>(p->data), name) == 0) {
@@ -241,8 +235,11 @@ int SetParams(SignContext* ctx, const OSSL_PARAM params[]) {
     }
   }
   if (const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) {
-    if (!GetIntOrName(p, {{"digest", RSA_PSS_SALTLEN_DIGEST}, {"max", RSA_PSS_SALTLEN_MAX},
-                          {"auto", RSA_PSS_SALTLEN_AUTO}}, &ctx->salt_length)) {
+    if (!GetIntOrName(p,
+                      {{"digest", RSA_PSS_SALTLEN_DIGEST},
+                       {"max", RSA_PSS_SALTLEN_MAX},
+                       {"auto", RSA_PSS_SALTLEN_AUTO}},
+                      &ctx->salt_length)) {
       return 0;
     }
   }
@@ -254,11 +251,11 @@ int SigSetParams(void* ctx, const OSSL_PARAM params[]) {
 }
 
 const OSSL_PARAM* SigSettableParams(void* /*ctx*/, void* /*provctx*/) {
-  static const OSSL_PARAM params[] = {
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0), OSSL_PARAM_END};
+  static const OSSL_PARAM params[] = {OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+                                      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
+                                      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
+                                      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0),
+                                      OSSL_PARAM_END};
   return params;
 }
 
@@ -268,8 +265,8 @@ int SigGetParams(void* ctx, OSSL_PARAM params[]) {
 }
 
 const OSSL_PARAM* SigGettableParams(void* /*ctx*/, void* /*provctx*/) {
-  static const OSSL_PARAM params[] = {
-      OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0), OSSL_PARAM_END};
+  static const OSSL_PARAM params[] = {OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+                                      OSSL_PARAM_END};
   return params;
 }
 
@@ -277,7 +274,8 @@ int SigSignInit(void* ctx, void* provkey, const OSSL_PARAM params[]) {
   auto* c = static_cast<SignContext*>(ctx);
   c->key = static_cast<TpmKey*>(provkey);
   if (c->key == nullptr || c->key->signer == nullptr) {
-    IDEVID_PROVIDER_ERROR(*c->provider, kReasonNoSigner, "a key of the idevid-tpm provider without its signer");
+    IDEVID_PROVIDER_ERROR(*c->provider, kReasonNoSigner,
+                          "a key of the idevid-tpm provider without its signer");
     return 0;
   }
   return SetParams(c, params);
@@ -289,8 +287,8 @@ Result<TpmSignScheme> SchemeFor(SignContext* c, std::size_t digest_length) {
   TpmKeySigner& signer = *c->key->signer;
   if (!signer.is_rsa()) return TpmSignScheme::kEcdsa;
   if (c->padding == RSA_PKCS1_PADDING) return TpmSignScheme::kRsaPkcs1;
-  bool digest_salt = c->salt_length == RSA_PSS_SALTLEN_DIGEST ||
-                     c->salt_length == static_cast<int>(digest_length);
+  bool digest_salt =
+      c->salt_length == RSA_PSS_SALTLEN_DIGEST || c->salt_length == static_cast<int>(digest_length);
   IDEVID_ASSIGN_OR_RETURN(bool tpm_salt_ok, signer.RsaPssSaltIsDigestLength());
   if (!digest_salt || !tpm_salt_ok) {
     return UsageError(UsageCode::kUnsupported, "this TPM's RSA-PSS salt is not the one asked for");
@@ -318,7 +316,7 @@ int SignDigestInTpm(SignContext* c, unsigned char* sig, std::size_t* siglen, std
   }
   if (signature->size() > sigsize) {
     IDEVID_PROVIDER_ERROR(*c->provider, kReasonBufferTooSmall, "the signature has %zu bytes, the buffer %zu",
-               signature->size(), sigsize);
+                          signature->size(), sigsize);
     return 0;
   }
   std::memcpy(sig, signature->data(), signature->size());
@@ -326,8 +324,8 @@ int SignDigestInTpm(SignContext* c, unsigned char* sig, std::size_t* siglen, std
   return 1;
 }
 
-int SigSign(void* ctx, unsigned char* sig, std::size_t* siglen, std::size_t sigsize,
-            const unsigned char* tbs, std::size_t tbslen) {
+int SigSign(void* ctx, unsigned char* sig, std::size_t* siglen, std::size_t sigsize, const unsigned char* tbs,
+            std::size_t tbslen) {
   return SignDigestInTpm(static_cast<SignContext*>(ctx), sig, siglen, sigsize, tbs, tbslen);
 }
 
@@ -395,27 +393,20 @@ const OSSL_DISPATCH kProvider[] = {
     {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, reinterpret_cast<Fn>(ReasonStrings)},
     {0, nullptr}};
 
-int ProviderInit(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in,
-                 const OSSL_DISPATCH** out, void** provctx) {
+int ProviderInit(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in, const OSSL_DISPATCH** out,
+                 void** provctx) {
   OSSL_FUNC_core_get_libctx_fn* get_libctx = nullptr;
   ProviderContext context;
   context.handle = handle;
   for (; in->function_id != 0; ++in) {
     switch (in->function_id) {
-      case OSSL_FUNC_CORE_GET_LIBCTX:
-        get_libctx = OSSL_FUNC_core_get_libctx(in);
-        break;
-      case OSSL_FUNC_CORE_NEW_ERROR:
-        context.new_error = OSSL_FUNC_core_new_error(in);
-        break;
+      case OSSL_FUNC_CORE_GET_LIBCTX: get_libctx = OSSL_FUNC_core_get_libctx(in); break;
+      case OSSL_FUNC_CORE_NEW_ERROR: context.new_error = OSSL_FUNC_core_new_error(in); break;
       case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
         context.set_error_debug = OSSL_FUNC_core_set_error_debug(in);
         break;
-      case OSSL_FUNC_CORE_VSET_ERROR:
-        context.vset_error = OSSL_FUNC_core_vset_error(in);
-        break;
-      default:
-        break;
+      case OSSL_FUNC_CORE_VSET_ERROR: context.vset_error = OSSL_FUNC_core_vset_error(in); break;
+      default: break;
     }
   }
   if (get_libctx == nullptr || context.new_error == nullptr || context.set_error_debug == nullptr ||
@@ -475,8 +466,8 @@ void TpmProviderLibrary::Release() {
 
 Result<ossl::PKey> MakeTpmPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<TpmKeySigner> signer) {
   std::shared_ptr<TpmKeySigner>* holder = &signer;
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(kSignerParam, &holder, sizeof holder), OSSL_PARAM_END};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(kSignerParam, &holder, sizeof holder),
+                         OSSL_PARAM_END};
   ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(libctx, signer->is_rsa() ? "RSA" : "EC", kProperties));
   EVP_PKEY* key = nullptr;
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||

@@ -41,8 +41,8 @@ class TpmProviderLibrary {
   OSSL_PROVIDER* tpm_provider_ = nullptr;
 };
 
-// An EVP_PKEY in `libctx` (a TpmProviderLibrary's) whose public half is the TPM key's and whose signatures are made by
-// `signer` (shared; it outlives the key). A PSS signature with a salt the TPM does not make is
+// An EVP_PKEY in `libctx` (a TpmProviderLibrary's) whose public half is the TPM key's and whose signatures
+// are made by `signer` (shared; it outlives the key). A PSS signature with a salt the TPM does not make is
 // refused (the signing call fails) rather than sent.
 Result<ossl::PKey> MakeTpmPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<TpmKeySigner> signer);
 

@@ -23,8 +23,8 @@ namespace {
 
 constexpr std::uint32_t kHandle = 0x81020000;
 
-using ossl::SslCtx;
 using ossl::Ssl;
+using ossl::SslCtx;
 
 class TpmProviderTest : public testing::TpmTestBase, public ::testing::Test {
  protected:
@@ -53,22 +53,26 @@ TEST_F(TpmProviderTest, SignaturesMadeThroughTheProviderVerifyWithThePublicKey) 
   ASSERT_TRUE(key) << key.error().ToString();
   const std::string message = "client hello transcript";
   ossl::MdCtx sign(EVP_MD_CTX_new());
-  ASSERT_EQ(EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", libctx, nullptr, key->get(),
-                                  nullptr), 1) << OpenSslError("init").message();
+  ASSERT_EQ(EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", libctx, nullptr, key->get(), nullptr), 1)
+      << OpenSslError("init").message();
   std::size_t length = 0;
   ASSERT_EQ(EVP_DigestSign(sign.get(), nullptr, &length,
-                           reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1);
+                           reinterpret_cast<const unsigned char*>(message.data()), message.size()),
+            1);
   Bytes signature(length);
   ASSERT_EQ(EVP_DigestSign(sign.get(), signature.data(), &length,
-                           reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1)
+                           reinterpret_cast<const unsigned char*>(message.data()), message.size()),
+            1)
       << OpenSslError("sign").message();
   signature.resize(length);
   EXPECT_EQ(signer_->signatures(), 1u);
   ossl::MdCtx verify(EVP_MD_CTX_new());
   ASSERT_EQ(EVP_DigestVerifyInit(verify.get(), nullptr, EVP_sha256(), nullptr,
-                                 const_cast<EVP_PKEY*>(&signer_->public_key())), 1);
+                                 const_cast<EVP_PKEY*>(&signer_->public_key())),
+            1);
   EXPECT_EQ(EVP_DigestVerify(verify.get(), signature.data(), signature.size(),
-                             reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1);
+                             reinterpret_cast<const unsigned char*>(message.data()), message.size()),
+            1);
 }
 
 // A signature the TPM does not make (its key evicted under the signer) leaves an OpenSSL error
@@ -82,15 +86,18 @@ TEST_F(TpmProviderTest, AFailedSignatureLeavesAnOpenSslErrorNamingOurReason) {
   ASSERT_TRUE(UnpersistKey(tpm(), kHandle));
   const std::string message = "client hello transcript";
   ossl::MdCtx sign(EVP_MD_CTX_new());
-  ASSERT_EQ(EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", library->get(), nullptr, key->get(),
-                                  nullptr), 1) << OpenSslError("init").message();
+  ASSERT_EQ(
+      EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", library->get(), nullptr, key->get(), nullptr), 1)
+      << OpenSslError("init").message();
   std::size_t length = 0;
   ASSERT_EQ(EVP_DigestSign(sign.get(), nullptr, &length,
-                           reinterpret_cast<const unsigned char*>(message.data()), message.size()), 1);
+                           reinterpret_cast<const unsigned char*>(message.data()), message.size()),
+            1);
   Bytes signature(length);
   ERR_clear_error();
   EXPECT_EQ(EVP_DigestSign(sign.get(), signature.data(), &length,
-                           reinterpret_cast<const unsigned char*>(message.data()), message.size()), 0);
+                           reinterpret_cast<const unsigned char*>(message.data()), message.size()),
+            0);
   unsigned long code = ERR_peek_error();
   EXPECT_STREQ(ERR_lib_error_string(code), "idevid-tpm");
   EXPECT_STREQ(ERR_reason_error_string(code), "TPM2_Sign failed");
@@ -121,11 +128,11 @@ struct Pki {
 Pki MakePki(const EVP_PKEY& tpm_public) {
   Pki pki;
   pki.ca_key = *GenerateKey(KeyAlgorithm::kEccP256);
-  pki.ca = *IssueCertificate({.subject = {{"CN", "test CA"}},
-                              .not_after = "20991231235959Z",
-                              .extensions = {{"basicConstraints", "critical,CA:TRUE"},
-                                             {"keyUsage", "critical,keyCertSign"}}},
-                             *pki.ca_key, nullptr, *pki.ca_key);
+  pki.ca = *IssueCertificate(
+      {.subject = {{"CN", "test CA"}},
+       .not_after = "20991231235959Z",
+       .extensions = {{"basicConstraints", "critical,CA:TRUE"}, {"keyUsage", "critical,keyCertSign"}}},
+      *pki.ca_key, nullptr, *pki.ca_key);
   pki.server_key = *GenerateKey(KeyAlgorithm::kEccP256);
   pki.server = *IssueCertificate({.subject = {{"CN", "cloud"}}, .not_after = "20991231235959Z"},
                                  *pki.server_key, pki.ca.get(), *pki.ca_key);
@@ -136,8 +143,8 @@ Pki MakePki(const EVP_PKEY& tpm_public) {
   return pki;
 }
 
-SslCtx Context(OSSL_LIB_CTX* libctx, const SSL_METHOD* method, int version, X509* cert,
-               EVP_PKEY* key, X509* trusted) {
+SslCtx Context(OSSL_LIB_CTX* libctx, const SSL_METHOD* method, int version, X509* cert, EVP_PKEY* key,
+               X509* trusted) {
   SslCtx ctx(SSL_CTX_new_ex(libctx, nullptr, method));
   SSL_CTX_set_min_proto_version(ctx.get(), version);
   SSL_CTX_set_max_proto_version(ctx.get(), version);
@@ -151,7 +158,7 @@ SslCtx Context(OSSL_LIB_CTX* libctx, const SSL_METHOD* method, int version, X509
 struct HandshakeCase {
   int version;
   KeyAlgorithm key;
-  const char* scheme;       // the client's signature as OpenSSL names its type
+  const char* scheme;        // the client's signature as OpenSSL names its type
   const char* sigalgs = "";  // the client's offer, when not OpenSSL's default
 };
 
@@ -166,10 +173,10 @@ TEST_P(TpmHandshakeTest, ClientAuthenticatesWithTheTpmKey) {
   ASSERT_TRUE(key) << key.error().ToString();
   Pki pki = MakePki(signer_->public_key());
   int version = GetParam().version;
-  SslCtx server_ctx = Context(nullptr, TLS_server_method(), version, pki.server.get(),
-                              pki.server_key.get(), pki.ca.get());
-  SslCtx client_ctx = Context(libctx, TLS_client_method(), version, pki.client.get(),
-                              key->get(), pki.ca.get());
+  SslCtx server_ctx =
+      Context(nullptr, TLS_server_method(), version, pki.server.get(), pki.server_key.get(), pki.ca.get());
+  SslCtx client_ctx =
+      Context(libctx, TLS_client_method(), version, pki.client.get(), key->get(), pki.ca.get());
   if (*GetParam().sigalgs != '\0') SSL_CTX_set1_client_sigalgs_list(client_ctx.get(), GetParam().sigalgs);
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
@@ -209,8 +216,7 @@ INSTANTIATE_TEST_SUITE_P(
                       HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kEccP256, "id-ecPublicKey"},
                       HandshakeCase{TLS1_3_VERSION, KeyAlgorithm::kRsa2048, "RSASSA-PSS"},
                       HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kRsa2048, "RSASSA-PSS"},
-                      HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kRsa2048, "rsaEncryption",
-                                    "RSA+SHA256"}),
+                      HandshakeCase{TLS1_2_VERSION, KeyAlgorithm::kRsa2048, "rsaEncryption", "RSA+SHA256"}),
     [](const auto& test) {
       return std::string(test.param.version == TLS1_3_VERSION ? "Tls13" : "Tls12") +
              (test.param.key == KeyAlgorithm::kEccP256 ? "Ecc" : "Rsa") +

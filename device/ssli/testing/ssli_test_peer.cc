@@ -84,7 +84,8 @@ Result<void> TestCa::Issue(const std::string& name, const std::string& cn, const
   IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, GenerateKey(KeyAlgorithm::kEccP256));
   CertificateSpec spec{.subject = {{"CN", cn}}, .not_after = kNotAfter};
   if (!san.empty()) spec.extensions.push_back({"subjectAltName", san});
-  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, IssueCertificate(spec, *key, cert_.get(), *key_), "issuing {}", name);
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert, IssueCertificate(spec, *key, cert_.get(), *key_), "issuing {}",
+                          name);
   IDEVID_ASSIGN_OR_RETURN(std::string pem, CertificatePem(*cert));
   IDEVID_TRY(WriteFileAtomic(Pem(name), pem));
   return WritePrivateKeyPem(Key(name), *key);
@@ -103,16 +104,20 @@ Result<TlsPeer> TryOpensslServer(const std::filesystem::path& dir, const std::st
                                  const std::filesystem::path& client_ca,
                                  const std::vector<std::string>& extra, std::uint16_t port) {
   TlsPeer peer{{}, port, dir / fmt::format("s_server-{}-{}.log", port, name)};
-  std::vector<std::string> argv = {"openssl", "s_server", "-accept", fmt::format("127.0.0.1:{}", port),
-                                   "-cert", (dir / (name + ".pem")).string(),
-                                   "-key", (dir / (name + ".key")).string(), "-www"};
+  std::vector<std::string> argv = {"openssl", "s_server",
+                                   "-accept", fmt::format("127.0.0.1:{}", port),
+                                   "-cert",   (dir / (name + ".pem")).string(),
+                                   "-key",    (dir / (name + ".key")).string(),
+                                   "-www"};
   if (!client_ca.empty()) argv.insert(argv.end(), {"-Verify", "1", "-CAfile", client_ca.string()});
   argv.insert(argv.end(), extra.begin(), extra.end());
-  IDEVID_ASSIGN_OR_RETURN(peer.process, ChildProcess::Spawn({.argv = argv, .log = peer.log}), "starting openssl s_server");
+  IDEVID_ASSIGN_OR_RETURN(peer.process, ChildProcess::Spawn({.argv = argv, .log = peer.log}),
+                          "starting openssl s_server");
   // Our s_server must hold the port: another server that took it would answer the probe too.
-  bool listening = PollUntil([&] { return peer.process.Ended() || ProcessListensOn(peer.process.pid(), port); },
-                             std::chrono::seconds(10)) &&
-                   !peer.process.Ended();
+  bool listening =
+      PollUntil([&] { return peer.process.Ended() || ProcessListensOn(peer.process.pid(), port); },
+                std::chrono::seconds(10)) &&
+      !peer.process.Ended();
   if (!listening) {
     return PeerError(PeerCode::kTimeout, "openssl s_server did not listen within 10 s: " + LogTail(peer.log));
   }
@@ -140,15 +145,17 @@ Result<TlsPeer> StartMisbehavingServer(const std::filesystem::path& dir, const s
   std::filesystem::path port_file = dir / fmt::format("{}-server.port", mode);
   IDEVID_TRY(WriteFileAtomic(script, kMisbehavingServer));
   TlsPeer peer{{}, 0, dir / fmt::format("{}-server.log", mode)};
-  IDEVID_ASSIGN_OR_RETURN(peer.process,
-                          ChildProcess::Spawn({.argv = {"python3", script.string(), mode, (dir / (name + ".pem")).string(),
-                                                        (dir / (name + ".key")).string(), port_file.string()},
-                                               .log = peer.log}),
-                          "starting the python3 TLS server");
+  IDEVID_ASSIGN_OR_RETURN(
+      peer.process,
+      ChildProcess::Spawn({.argv = {"python3", script.string(), mode, (dir / (name + ".pem")).string(),
+                                    (dir / (name + ".key")).string(), port_file.string()},
+                           .log = peer.log}),
+      "starting the python3 TLS server");
   std::optional<std::string> port;
   if (!PollUntil([&] { return (port = ReadFileText(port_file).value_or("")) && !port->empty(); },
                  std::chrono::seconds(10))) {
-    return PeerError(PeerCode::kTimeout, "the python3 TLS server did not listen within 10 s: " + LogTail(peer.log));
+    return PeerError(PeerCode::kTimeout,
+                     "the python3 TLS server did not listen within 10 s: " + LogTail(peer.log));
   }
   peer.port = static_cast<std::uint16_t>(std::stoi(*port));
   return peer;
