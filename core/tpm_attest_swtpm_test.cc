@@ -147,6 +147,10 @@ TEST_P(AttestTest, IakFromTheTemplateIsARestrictedSigningKey) {
   EXPECT_NE(attributes & TPMA_OBJECT_SIGN_ENCRYPT, 0u);
   EXPECT_EQ(attributes & TPMA_OBJECT_DECRYPT, 0u);
   EXPECT_EQ(attributes, IakKeyTemplate(GetParam()).publicArea.objectAttributes);
+  // The IAK's own policy digest (TCG device-identity spec 7.3.6.6 Table 19), not the IDevID's.
+  const TPM2B_DIGEST& policy = pub->publicArea.authPolicy;
+  EXPECT_EQ(Hex(Bytes(policy.buffer, policy.buffer + policy.size)),
+            "5437182326e414fca797d5f174615a1641f61255797c3a2b22c21d120b2d1e07");
   // A restricted key signs with its own scheme only (Part 1 §25.2.2).
   if (GetParam() == KeyAlgorithm::kRsa2048) {
     EXPECT_EQ(pub->publicArea.parameters.rsaDetail.scheme.scheme, TPM2_ALG_RSASSA);
