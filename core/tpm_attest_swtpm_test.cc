@@ -9,6 +9,7 @@
 
 #include "core/file_io.h"
 #include "core/testing/result_matchers.h"
+#include "core/tpm_capability.h"
 #include "core/tpm_nv.h"
 #include "core/tss_error.h"
 #include "core/x509.h"
@@ -231,6 +232,8 @@ TEST_P(AttestTest, MadeCredentialIsActivatedForTheNamedObject) {
   auto activated = ActivateCredential(tpm(), object.object.handle(), ek.object.handle(), *credential);
   ASSERT_THAT(activated, IsOk());
   EXPECT_EQ(*activated, secret);
+  EXPECT_THAT(ReadTpmProperty(tpm(), TPM2_PT_HR_LOADED), ::testing::Optional(0u))
+      << "the EK's policy session outlived the activation";
 }
 
 TEST_P(AttestTest, ACredentialForAnotherNameFailsWithIntegrity) {
@@ -243,6 +246,8 @@ TEST_P(AttestTest, ACredentialForAnotherNameFailsWithIntegrity) {
   auto activated = ActivateCredential(tpm(), object.object.handle(), ek.object.handle(), *credential);
   ASSERT_THAT(activated, ResultInDomain(ErrorDomain::kTss, StartsWith("TPM2_ActivateCredential failed")));
   ExpectTpmRc(activated.error(), TPM2_RC_INTEGRITY);
+  EXPECT_THAT(ReadTpmProperty(tpm(), TPM2_PT_HR_LOADED), ::testing::Optional(0u))
+      << "the EK's policy session outlived the failed activation";
 }
 
 TEST_P(AttestTest, ACredentialForAnotherEkFails) {
@@ -274,6 +279,40 @@ TEST_P(AttestTest, TheSpecIakNeedsItsAdminPolicyToActivateACredential) {
   ASSERT_THAT(activated, ResultInDomain(ErrorDomain::kTss, HasSubstr("object the credential is for has "
                                                                      "adminWithPolicy")));
   ExpectTpmRc(activated.error(), TPM2_RC_AUTH_TYPE);
+}
+
+TEST_P(AttestTest, TheContextsEndorsementAuthAuthorizesTheEkPolicy) {
+  auto change = RunTool({"tpm2_changeauth", "-c", "e", "endorsement secret"});
+  ASSERT_EQ(change.exit_status, 0) << change.err;
+  Bytes secret = ToBytes("activated under an endorsement password");
+  std::optional<Credential> credential;
+  {
+    TpmOpenOptions options{.command_timeout = std::chrono::seconds(30)};
+    options.auth.endorsement = "endorsement secret";
+    auto with_auth = TpmContext::Open(swtpm().tcti(), options);
+    ASSERT_THAT(with_auth, IsOk());
+    auto ek = CreateEk(*with_auth);
+    ASSERT_THAT(ek, IsOk());
+    auto object = CreatePrimary(*with_auth, ESYS_TR_RH_ENDORSEMENT, CertifiableKeyTemplate(GetParam()));
+    ASSERT_THAT(object, IsOk());
+    auto made = MakeCredential(**PublicKeyFromTpm(ek->public_area.publicArea),
+                               *ObjectName(object->public_area.publicArea), secret);
+    ASSERT_THAT(made, IsOk());
+    credential = *made;
+    EXPECT_THAT(ActivateCredential(*with_auth, object->object.handle(), ek->object.handle(), *credential),
+                ::testing::Optional(secret));
+    ASSERT_THAT(PersistKey(*with_auth, ek->object, kEkHandle), IsOk());
+    ASSERT_THAT(PersistKey(*with_auth, object->object, kObjectHandle), IsOk());
+  }
+  // Without the endorsement password TPM2_PolicySecret, and so the activation, fails.
+  Reconnect();
+  EsysReference object = Persistent(kObjectHandle);
+  EsysReference ek = Persistent(kEkHandle);
+  auto activated = ActivateCredential(tpm(), object.handle(), ek.handle(), *credential);
+  ASSERT_THAT(activated,
+              ResultInDomain(ErrorDomain::kTss, StartsWith("cannot authorize the EK: "
+                                                           "TPM2_PolicySecret on the endorsement")));
+  ExpectTpmRc(activated.error(), TPM2_RC_BAD_AUTH);
 }
 
 TEST_P(AttestTest, Tpm2MakecredentialIsActivatedByUs) {
