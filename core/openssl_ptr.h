@@ -10,6 +10,7 @@
 #include <openssl/conf.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
@@ -37,6 +38,9 @@ IDEVID_OSSL_FREE(EVP_PKEY, EVP_PKEY_free(p));
 IDEVID_OSSL_FREE(EVP_PKEY_CTX, EVP_PKEY_CTX_free(p));
 IDEVID_OSSL_FREE(EVP_MD, EVP_MD_free(p));
 IDEVID_OSSL_FREE(EVP_MD_CTX, EVP_MD_CTX_free(p));
+IDEVID_OSSL_FREE(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free(p));
+IDEVID_OSSL_FREE(EVP_KDF, EVP_KDF_free(p));
+IDEVID_OSSL_FREE(EVP_KDF_CTX, EVP_KDF_CTX_free(p));
 IDEVID_OSSL_FREE(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free(p));
 IDEVID_OSSL_FREE(OSSL_PARAM, OSSL_PARAM_free(p));
 IDEVID_OSSL_FREE(OSSL_LIB_CTX, OSSL_LIB_CTX_free(p));

@@ -22,7 +22,9 @@ struct Attestation {
 // TPM2_Certify of `object` by `signer` (both with empty auth) with `qualifying_data` (at most 64
 // bytes) as extraData, in the signer's own scheme (ECDSA-SHA256 for an ECC key, RSASSA-SHA256
 // for an RSA key without one). Fails with kUsage for oversize qualifying data, the TPM's error
-// otherwise (e.g. TPM_RC_KEY when `signer` cannot sign).
+// otherwise (e.g. TPM_RC_KEY when `signer` cannot sign, TPM_RC_AUTH_TYPE when `object` has
+// adminWithPolicy, as the TCG IDevID template does: its ADMIN role then takes only a policy
+// session that satisfies its authPolicy).
 Result<Attestation> Certify(const TpmContext& tpm, ESYS_TR object, ESYS_TR signer,
                             std::span<const std::uint8_t> qualifying_data);
 
@@ -38,7 +40,9 @@ Result<PrimaryKey> CreateEk(const TpmContext& tpm);
 // TPM2_ActivateCredential: `ek` (authorized by a policy session with TPM2_PolicySecret on the
 // endorsement hierarchy, its policy A) opens `credential` for `object` (empty auth) and gives back
 // the secret. Fails with the TPM's TPM_RC_INTEGRITY (kTss) when the credential was made for
-// another EK or another object's name.
+// another object's name; for another EK the seed does not decrypt (TPM_RC_VALUE, or
+// TPM_RC_FAILURE from libtpms/swtpm). TPM_RC_AUTH_TYPE when `object` has adminWithPolicy (the TCG
+// IAK template): its ADMIN role takes only a policy session.
 Result<Bytes> ActivateCredential(const TpmContext& tpm, ESYS_TR object, ESYS_TR ek,
                                  const Credential& credential);
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <span>
 #include <string>
 
 #include <openssl/core_names.h>
@@ -21,16 +22,58 @@ namespace {
 constexpr std::array<std::uint8_t, 32> kIdevidAuthPolicySha256 = {
     0xad, 0x6b, 0x3a, 0x22, 0x84, 0xfd, 0x69, 0x8a, 0x07, 0x10, 0xbf, 0x5c, 0xc1, 0xb9, 0xbd, 0xf1,
     0x5e, 0x25, 0x32, 0xe3, 0xf6, 0x01, 0xfa, 0x4b, 0x93, 0xa6, 0xa8, 0xfa, 0x8d, 0xe5, 0x79, 0xea};
-constexpr std::string_view kIdevidUnique = "IDEVID";
+// The same spec, 7.3.6.6 Table 19: authPolicy of the IAK templates for nameAlg SHA-256.
+constexpr std::array<std::uint8_t, 32> kIakAuthPolicySha256 = {
+    0x54, 0x37, 0x18, 0x23, 0x26, 0xe4, 0x14, 0xfc, 0xa7, 0x97, 0xd5, 0xf1, 0x74, 0x61, 0x5a, 0x16,
+    0x41, 0xf6, 0x12, 0x55, 0x79, 0x7c, 0x3a, 0x2b, 0x22, 0xc2, 0x1d, 0x12, 0x0b, 0x2d, 0x1e, 0x07};
 
 constexpr TPMA_OBJECT kIdevidAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
                                           TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
                                           TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_SIGN_ENCRYPT;
 
+// What distinguishes the device-identity templates of 7.3.4 from each other.
+struct IdentityKeyProfile {
+  TPMA_OBJECT attributes;
+  std::span<const std::uint8_t> auth_policy;
+  std::string_view unique;
+  TPMI_ALG_RSA_SCHEME rsa_scheme;  // the ECC keys sign ECDSA-SHA256 in every template
+};
+
 template <typename Tpm2b>
-void FillUnique(Tpm2b& field) {
-  field.size = static_cast<UINT16>(kIdevidUnique.size());
-  std::memcpy(field.buffer, kIdevidUnique.data(), kIdevidUnique.size());
+void FillUnique(Tpm2b& field, std::string_view unique) {
+  field.size = static_cast<UINT16>(unique.size());
+  std::memcpy(field.buffer, unique.data(), unique.size());
+}
+
+// Template H-2 (ECC NIST P-256) or H-1 (RSA-2048), nameAlg SHA-256, shaped by `profile`.
+TPM2B_PUBLIC IdentityKeyTemplate(KeyAlgorithm alg, const IdentityKeyProfile& profile) {
+  TPM2B_PUBLIC t{};
+  TPMT_PUBLIC& area = t.publicArea;
+  area.nameAlg = TPM2_ALG_SHA256;
+  area.objectAttributes = profile.attributes;
+  area.authPolicy.size = static_cast<UINT16>(profile.auth_policy.size());
+  std::memcpy(area.authPolicy.buffer, profile.auth_policy.data(), profile.auth_policy.size());
+  if (alg == KeyAlgorithm::kEccP256) {
+    area.type = TPM2_ALG_ECC;
+    area.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+    area.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+    area.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+    area.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+    area.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+    FillUnique(area.unique.ecc.x, profile.unique);
+    FillUnique(area.unique.ecc.y, profile.unique);
+  } else {
+    area.type = TPM2_ALG_RSA;
+    area.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+    area.parameters.rsaDetail.scheme.scheme = profile.rsa_scheme;
+    if (profile.rsa_scheme != TPM2_ALG_NULL) {
+      area.parameters.rsaDetail.scheme.details.anySig.hashAlg = TPM2_ALG_SHA256;
+    }
+    area.parameters.rsaDetail.keyBits = 2048;
+    area.parameters.rsaDetail.exponent = 0;
+    FillUnique(area.unique.rsa, profile.unique);
+  }
+  return t;
 }
 
 Result<ossl::PKey> FromParams(const char* type, OSSL_PARAM_BLD* bld) {
@@ -94,30 +137,17 @@ Result<KeyAlgorithm> ParseKeyAlgorithm(std::string_view text) {
 }
 
 TPM2B_PUBLIC IdevidKeyTemplate(KeyAlgorithm alg) {
-  TPM2B_PUBLIC t{};
-  TPMT_PUBLIC& area = t.publicArea;
-  area.nameAlg = TPM2_ALG_SHA256;
-  area.objectAttributes = kIdevidAttributes;
-  area.authPolicy.size = kIdevidAuthPolicySha256.size();
-  std::memcpy(area.authPolicy.buffer, kIdevidAuthPolicySha256.data(), kIdevidAuthPolicySha256.size());
-  if (alg == KeyAlgorithm::kEccP256) {
-    area.type = TPM2_ALG_ECC;
-    area.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    area.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
-    area.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
-    area.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-    area.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-    FillUnique(area.unique.ecc.x);
-    FillUnique(area.unique.ecc.y);
-  } else {
-    area.type = TPM2_ALG_RSA;
-    area.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    area.parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
-    area.parameters.rsaDetail.keyBits = 2048;
-    area.parameters.rsaDetail.exponent = 0;
-    FillUnique(area.unique.rsa);
-  }
-  return t;
+  return IdentityKeyTemplate(alg, {.attributes = kIdevidAttributes,
+                                   .auth_policy = kIdevidAuthPolicySha256,
+                                   .unique = "IDEVID",
+                                   .rsa_scheme = TPM2_ALG_NULL});
+}
+
+TPM2B_PUBLIC IakKeyTemplate(KeyAlgorithm alg) {
+  return IdentityKeyTemplate(alg, {.attributes = kIdevidAttributes | TPMA_OBJECT_RESTRICTED,
+                                   .auth_policy = kIakAuthPolicySha256,
+                                   .unique = "IAK",
+                                   .rsa_scheme = TPM2_ALG_RSASSA});
 }
 
 Result<PrimaryKey> CreatePrimary(const TpmContext& tpm, ESYS_TR hierarchy, const TPM2B_PUBLIC& key_template) {

@@ -28,7 +28,8 @@ TPM2B_PUBLIC IdevidKeyTemplate(KeyAlgorithm alg);
 
 // The IAK template of the same spec, 7.3.4: H-2 (ECC NIST P-256, ECDSA-SHA256) or H-1 (RSA-2048,
 // RSASSA-SHA256); attributes fixedTPM fixedParent sensitiveDataOrigin userWithAuth
-// adminWithPolicy restricted sign, the same authPolicy as the IDevID's, and unique "IAK".
+// adminWithPolicy restricted sign, the IAK's own SHA-256 authPolicy (7.3.6.6 Table 19, not the
+// IDevID's) and unique "IAK".
 TPM2B_PUBLIC IakKeyTemplate(KeyAlgorithm alg);
 
 // A primary key just created: its transient object (flushed when dropped) and public area.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include <tss2/tss2_tpm2_types.h>
@@ -14,7 +15,8 @@
 
 namespace idevid {
 
-// The marshalled form of a TPMT_PUBLIC, TPMS_ATTEST or TPMT_SIGNATURE (big-endian, Part 2).
+// The marshalled form of a TPMT_PUBLIC, TPMS_ATTEST or TPMT_SIGNATURE (big-endian, Part 2);
+// empty when the structure holds a selector (type, scheme, tag) that Part 2 does not define.
 Bytes MarshalPublic(const TPMT_PUBLIC& pub);
 Bytes MarshalAttest(const TPMS_ATTEST& attest);
 Bytes MarshalSignature(const TPMT_SIGNATURE& signature);
@@ -30,10 +32,18 @@ Result<TPMT_SIGNATURE> UnmarshalSignature(std::span<const std::uint8_t> bytes);
 Result<Bytes> ObjectName(const TPMT_PUBLIC& pub);
 
 // Verifies `signature` (ECDSA, RSASSA or RSAPSS, with the hash the signature names) over
-// `message` with the TPM key `pub`. Fails with kVerify/X509_V_ERR_SIGNATURE_FAILURE when it does
-// not verify or its scheme does not fit the key, kUsage/kUnsupported for other schemes.
+// `message` with the TPM key `pub`. Fails with kVerify/X509_V_ERR_CERT_SIGNATURE_FAILURE (the
+// code x509_build uses for a CSR's signature) when it does not verify or its scheme does not fit
+// the key, kUsage/kUnsupported for other schemes.
 Result<void> VerifyTpmSignature(const TPMT_PUBLIC& pub, std::span<const std::uint8_t> message,
                                 const TPMT_SIGNATURE& signature);
+
+// KDFa (Part 1 §11.4.10.2): `bits` of HMAC_hash(key, [i]32 || label || 0x00 || context_u ||
+// context_v || [bits]32) for i = 1, 2, ... (SP 800-108 counter mode); `bits` a multiple of 8.
+// Fails with kUsage/kUnsupported for an unsupported hash, kOpenSsl when OpenSSL fails.
+Result<Bytes> KdfA(TPMI_ALG_HASH hash, std::span<const std::uint8_t> key, std::string_view label,
+                   std::span<const std::uint8_t> context_u, std::span<const std::uint8_t> context_v,
+                   std::size_t bits);
 
 // What TPM2_MakeCredential returns: the two inputs of TPM2_ActivateCredential.
 struct Credential {
