@@ -360,6 +360,29 @@ TEST_F(FactoryServiceTest, TheClientRefusesAServiceReachedByANameItsCertificateD
   EXPECT_THAT(Client(ClientOptions())->Begin({.serial = "A", .model = "B"}), IsOk());
 }
 
+TEST_F(FactoryServiceTest, TheClientDoesNotFallBackToTheCommonNameWhenTheCertificateHasNames) {
+  // RFC 6125 6.4.4: CN = localhost does not count when subjectAltName names another host.
+  auto key = GenerateKey(KeyAlgorithm::kEccP256);
+  auto cert = IssueCertificate(
+      {.subject = {{"CN", "localhost"}},
+       .not_after = "20991231235959Z",
+       .extensions = {{"extendedKeyUsage", "serverAuth"}, {"subjectAltName", "DNS:factory.example"}}},
+      **key, factory_->issuing.get(), *factory_->issuing_key);
+  ASSERT_THAT(cert, IsOk());
+  ASSERT_THAT(WriteFileAtomic(dir() / "cn-only.pem", *CertificatePem(**cert)), IsOk());
+  ASSERT_THAT(WritePrivateKeyPem(dir() / "cn-only.key", **key), IsOk());
+  auto service_options = ServiceOptions();
+  service_options.certificate = dir() / "cn-only.pem";
+  service_options.private_key = dir() / "cn-only.key";
+  StartService(service_options);
+  auto options = ClientOptions();
+  options.url = Url("localhost");
+  EXPECT_THAT(
+      Client(options)->Begin({.serial = "A", .model = "B"}),
+      ResultIs(ErrorDomain::kVerify, X509_V_ERR_HOSTNAME_MISMATCH, HasSubstr("nothing was sent to it")));
+  EXPECT_EQ(authority_.calls(), 0u);
+}
+
 TEST_F(FactoryServiceTest, AStoppedServiceIsUnreachable) {
   StartService(ServiceOptions());
   auto client = Client(ClientOptions());
@@ -462,6 +485,53 @@ TEST_F(FactoryServiceTest, AnUnknownPathIs404AndAnotherMethodIs405) {
   EXPECT_EQ(Json::parse(get->body, nullptr, false)["error"],
             "\"GET\" \"/v1/enrol/begin\" is not allowed; only POST is");
   EXPECT_EQ(authority_.calls(), 0u);
+}
+
+TEST_F(FactoryServiceTest, TheClientSaysWhatTheServiceAnsweredToABodyItRefused) {
+  StartService(ServiceOptions());
+  auto submitted = Client(ClientOptions())->Submit("s-0001", Bytes(200 * 1024, 7));
+  EXPECT_THAT(submitted,
+              ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed,
+                       HasSubstr("answered HTTP 413 to POST /v1/enrol/request: the body is larger than "
+                                 "262144 bytes")));
+  EXPECT_EQ(authority_.calls(), 0u);
+}
+
+TEST_F(FactoryServiceTest, AnAnswerOutsideTheWireFormatIsMalformed) {
+  // A service that speaks HTTPS with the right certificate and answers nonsense.
+  httplib::SSLServer server(ServiceFiles::Certificate(dir()).c_str(), ServiceFiles::Key(dir()).c_str());
+  ASSERT_TRUE(server.is_valid());
+  server.Post(kEnrolBeginPath, [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"version":1,"session":"s\n1","nonce":""})", "application/json");
+  });
+  server.Post(kEnrolRequestPath, [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("hello", "text/plain");
+  });
+  server.Post(kEnrolActivatePath, [](const httplib::Request&, httplib::Response& res) {
+    res.status = 403;
+    res.set_content(R"({"version":1})", "application/json");
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread thread([&] { server.listen_after_bind(); });
+  ASSERT_TRUE(PollUntil([&] { return server.is_running(); }, 10s));
+  auto options = ClientOptions();
+  options.url = fmt::format("https://127.0.0.1:{}", port);
+  auto client = Client(options);
+
+  EXPECT_THAT(
+      client->Begin({.serial = "A", .model = "B"}),
+      ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed, HasSubstr("answered a session id that is empty")));
+  EXPECT_THAT(client->Submit("s", Bytes{1}),
+              ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed,
+                       AllOf(HasSubstr("to POST /v1/enrol/request is not enrolment version 1"),
+                             HasSubstr("the body is not JSON"))));
+  EXPECT_THAT(client->Activate("s", Bytes{1}),
+              ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed,
+                       AllOf(HasSubstr("the refusal of https://127.0.0.1:"),
+                             HasSubstr("the field \"refused\" is missing"))));
+  server.stop();
+  thread.join();
 }
 
 TEST_F(FactoryServiceTest, TheLogHasOneJsonLinePerRequest) {
