@@ -15,6 +15,8 @@ packages=(
   # libraries named in the design
   libcli11-dev libexpected-dev nlohmann-json3-dev libpugixml-dev libyaml-cpp-dev
   libfmt-dev libspdlog-dev
+  # the factory's enrolment service and its client (HTTPS)
+  libcpp-httplib-dev
   # fuzzing (libFuzzer comes with clang's runtime); the house style's formatter
   clang libclang-rt-14-dev clang-format
   # tests and benchmarks; JUnit schema validation; the HTML report rendered in headless Chromium;
