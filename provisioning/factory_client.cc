@@ -235,6 +235,12 @@ Result<EnrolmentAnswer<T>> HttpsEnrolmentChannel::Impl::Step(const char* path, c
   if (!res)
     return Fail(
         TransportError(res.error(), Clock::now() - started).WithContext(fmt::format("POST {}", path)));
+  if (res->body.size() > kEnrolmentBodyMaxBytes) {
+    return PeerError(PeerCode::kTooLarge,
+                     fmt::format("{} answered {} bytes to POST {}, more than the {} an enrolment "
+                                 "answer may have",
+                                 options.url, res->body.size(), path, kEnrolmentBodyMaxBytes));
+  }
   if (res->status == 200) {
     IDEVID_ASSIGN_OR_RETURN(T value, parse(res->body),
                             "the answer of {} to POST {} is not enrolment version {}", options.url, path,

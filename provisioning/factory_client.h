@@ -31,7 +31,8 @@ struct FactoryClientOptions {
 //                       is sent to it;
 //   kTls (SSL_ERROR_SSL) the TLS session failed (e.g. it refused the station's certificate);
 //   kPeer/kMalformed    an answer outside the wire format, or 400/404/405/413/5xx, with the
-//                       service's error text escaped.
+//                       service's error text escaped;
+//   kPeer/kTooLarge     an answer over 256 KiB.
 // A 403 is the authority's refusal, returned as the answer. Calls are serialized.
 class HttpsEnrolmentChannel : public EnrolmentChannel {
  public:

@@ -501,8 +501,12 @@ TEST_F(FactoryServiceTest, AnAnswerOutsideTheWireFormatIsMalformed) {
   // A service that speaks HTTPS with the right certificate and answers nonsense.
   httplib::SSLServer server(ServiceFiles::Certificate(dir()).c_str(), ServiceFiles::Key(dir()).c_str());
   ASSERT_TRUE(server.is_valid());
-  server.Post(kEnrolBeginPath, [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(R"({"version":1,"session":"s\n1","nonce":""})", "application/json");
+  server.Post(kEnrolBeginPath, [](const httplib::Request& req, httplib::Response& res) {
+    if (ParseBeginRequest(req.body)->serial == "big") {
+      res.set_content(EncodeSession({"s-1", Bytes(kEnrolmentBodyMaxBytes, 1)}), "application/json");
+    } else {
+      res.set_content(R"({"version":1,"session":"s\n1","nonce":""})", "application/json");
+    }
   });
   server.Post(kEnrolRequestPath, [](const httplib::Request&, httplib::Response& res) {
     res.set_content("hello", "text/plain");
@@ -522,6 +526,8 @@ TEST_F(FactoryServiceTest, AnAnswerOutsideTheWireFormatIsMalformed) {
   EXPECT_THAT(
       client->Begin({.serial = "A", .model = "B"}),
       ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed, HasSubstr("answered a session id that is empty")));
+  EXPECT_THAT(client->Begin({.serial = "big", .model = "B"}),
+              ResultIs(ErrorDomain::kPeer, PeerCode::kTooLarge, HasSubstr("more than the 262144")));
   EXPECT_THAT(client->Submit("s", Bytes{1}),
               ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed,
                        AllOf(HasSubstr("to POST /v1/enrol/request is not enrolment version 1"),
