@@ -2,11 +2,13 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "core/tpm_policy.h"
 #include "core/tpm_types.h"
 #include "core/tss_error.h"
 
@@ -62,14 +64,32 @@ Result<TransientObject> EkPolicySession(const TpmContext& tpm) {
   return session;
 }
 
+// How `object` is authorized in its ADMIN role for `command`: a policy session when it carries our
+// device-identity admin policy (core/tpm_policy.h), else its empty password.
+class AdminAuth {
+ public:
+  explicit AdminAuth(std::optional<TransientObject> session) : session_(std::move(session)) {}
+  ESYS_TR handle() const { return session_ ? session_->handle() : ESYS_TR_PASSWORD; }
+
+ private:
+  std::optional<TransientObject> session_;
+};
+
+Result<AdminAuth> AdminAuthorization(const TpmContext& tpm, ESYS_TR object, TPM2_CC command) {
+  IDEVID_ASSIGN_OR_RETURN(TPM2B_PUBLIC pub, ReadPublic(tpm, object), "reading the object's policy");
+  if (!TakesIdentityAdminSession(pub.publicArea)) return AdminAuth(std::nullopt);
+  IDEVID_ASSIGN_OR_RETURN(TransientObject session, IdentityAdminSession(tpm, command));
+  return AdminAuth(std::move(session));
+}
+
 // "<command> failed", with the reason for TPM_RC_AUTH_TYPE: the object's ADMIN role (Part 1
 // §19.7.7) takes only a policy session when it has adminWithPolicy, as the TCG IDevID and IAK
 // templates do, and these commands authorize it with its (empty) password.
 std::string WhatFailed(std::string_view command, TSS2_RC rc, std::string_view object) {
   if (BaseTpmRc(rc) != TPM2_RC_AUTH_TYPE) return fmt::format("{} failed", command);
   return fmt::format(
-      "{} failed: the {} has adminWithPolicy, so its ADMIN role needs a policy session "
-      "satisfying its authPolicy, not a password",
+      "{} failed: the {} has adminWithPolicy with a policy other than ours, so its ADMIN role needs a "
+      "policy session satisfying that authPolicy",
       command, object);
 }
 
@@ -88,10 +108,11 @@ Result<Attestation> Certify(const TpmContext& tpm, ESYS_TR object, ESYS_TR signe
   IDEVID_ASSIGN_OR_RETURN(TPM2B_PUBLIC signer_public, ReadPublic(tpm, signer),
                           "cannot learn the certifying key's scheme");
   TPMT_SIG_SCHEME scheme = CertifyScheme(signer_public.publicArea);
+  IDEVID_ASSIGN_OR_RETURN(auto admin, AdminAuthorization(tpm, object, TPM2_CC_Certify), "TPM2_Certify");
   EsysBuffer<TPM2B_ATTEST> attest;
   EsysBuffer<TPMT_SIGNATURE> signature;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_Certify(tpm.esys(), object, signer, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD, ESYS_TR_NONE, &extra,
+    return Esys_Certify(tpm.esys(), object, signer, admin.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE, &extra,
                         &scheme, attest.out(), signature.out());
   });
   if (rc != TSS2_RC_SUCCESS) return FailTss(rc, WhatFailed("TPM2_Certify", rc, "certified object"));
@@ -145,10 +166,12 @@ Result<Bytes> ActivateCredential(const TpmContext& tpm, ESYS_TR object, ESYS_TR 
   std::copy(credential.blob.begin(), credential.blob.end(), blob.credential);
   secret.size = static_cast<UINT16>(credential.encrypted_secret.size());
   std::copy(credential.encrypted_secret.begin(), credential.encrypted_secret.end(), secret.secret);
+  IDEVID_ASSIGN_OR_RETURN(auto admin, AdminAuthorization(tpm, object, TPM2_CC_ActivateCredential),
+                          "TPM2_ActivateCredential");
   IDEVID_ASSIGN_OR_RETURN(TransientObject session, EkPolicySession(tpm), "cannot authorize the EK");
   EsysBuffer<TPM2B_DIGEST> cert_info;
   TSS2_RC rc = tpm.Run([&] {
-    return Esys_ActivateCredential(tpm.esys(), object, ek, ESYS_TR_PASSWORD, session.handle(), ESYS_TR_NONE,
+    return Esys_ActivateCredential(tpm.esys(), object, ek, admin.handle(), session.handle(), ESYS_TR_NONE,
                                    &blob, &secret, cert_info.out());
   });
   if (rc != TSS2_RC_SUCCESS) {

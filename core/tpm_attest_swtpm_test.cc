@@ -53,6 +53,14 @@ TPM2B_PUBLIC StorageKeyTemplate() {
 
 Bytes ToBytes(std::string_view text) { return Bytes(text.begin(), text.end()); }
 
+std::optional<Bytes> FromHexForTest(std::string_view hex) {
+  Bytes out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
 void WriteBe(Bytes& out, std::uint32_t value, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
 }
@@ -148,10 +156,11 @@ TEST_P(AttestTest, IakFromTheTemplateIsARestrictedSigningKey) {
   EXPECT_NE(attributes & TPMA_OBJECT_SIGN_ENCRYPT, 0u);
   EXPECT_EQ(attributes & TPMA_OBJECT_DECRYPT, 0u);
   EXPECT_EQ(attributes, IakKeyTemplate(GetParam()).publicArea.objectAttributes);
-  // The IAK's own policy digest (TCG device-identity spec 7.3.6.6 Table 19), not the IDevID's.
+  // Our admin policy: PolicyOR(PolicyCommandCode(Certify), PolicyCommandCode(ActivateCredential)),
+  // its digest computed apart (Python hashlib) from TPM 2.0 Part 3 §23.
   const TPM2B_DIGEST& policy = pub->publicArea.authPolicy;
   EXPECT_EQ(Hex(Bytes(policy.buffer, policy.buffer + policy.size)),
-            "5437182326e414fca797d5f174615a1641f61255797c3a2b22c21d120b2d1e07");
+            "beca03ea8b9ed2abddcfd231d039e20df78246ebe68397cbc42e62990e8dfc39");
   // A restricted key signs with its own scheme only (Part 1 §25.2.2).
   if (GetParam() == KeyAlgorithm::kRsa2048) {
     EXPECT_EQ(pub->publicArea.parameters.rsaDetail.scheme.scheme, TPM2_ALG_RSASSA);
@@ -205,9 +214,23 @@ TEST_P(AttestTest, CertifyRefusesOversizeQualifyingDataAndASignerThatCannotSign)
   ExpectTpmRc(by_storage_key.error(), TPM2_RC_KEY);
 }
 
-TEST_P(AttestTest, TheSpecIdevidNeedsItsAdminPolicyToBeCertified) {
+// The templates' adminWithPolicy: TPM2_Certify of the IDevID goes through our admin policy.
+TEST_P(AttestTest, TheIdevidIsCertifiedThroughItsAdminPolicy) {
   PrimaryKey iak = Create(IakKeyTemplate(GetParam()));
   PrimaryKey idevid = Create(IdevidKeyTemplate(GetParam()));
+  EXPECT_THAT(Certify(tpm(), idevid.object.handle(), iak.object.handle(), Bytes(32, 7)), IsOk());
+  EXPECT_THAT(ReadTpmProperty(tpm(), TPM2_PT_HR_LOADED), ::testing::Optional(0u))
+      << "the admin policy session outlived the certify";
+}
+
+// A key whose admin policy is not ours (here the spec's IDevID digest) cannot be certified with a
+// password, and the error says why.
+TEST_P(AttestTest, AForeignAdminPolicyIsRefusedWithTheReason) {
+  PrimaryKey iak = Create(IakKeyTemplate(GetParam()));
+  TPM2B_PUBLIC foreign = IdevidKeyTemplate(GetParam());
+  Bytes spec = *FromHexForTest("ad6b3a2284fd698a0710bf5cc1b9bdf15e2532e3f601fa4b93a6a8fa8de579ea");
+  std::copy(spec.begin(), spec.end(), foreign.publicArea.authPolicy.buffer);
+  PrimaryKey idevid = Create(foreign);
   auto attestation = Certify(tpm(), idevid.object.handle(), iak.object.handle(), {});
   ASSERT_THAT(attestation, ResultInDomain(ErrorDomain::kTss, StartsWith("TPM2_Certify failed: the certified "
                                                                         "object has adminWithPolicy")));
@@ -270,15 +293,17 @@ TEST_P(AttestTest, ACredentialForAnotherEkFails) {
   EXPECT_THAT(ActivateCredential(tpm(), object.object.handle(), ek.object.handle(), *good), IsOk());
 }
 
-TEST_P(AttestTest, TheSpecIakNeedsItsAdminPolicyToActivateACredential) {
+TEST_P(AttestTest, TheIakActivatesACredentialThroughItsAdminPolicy) {
   PrimaryKey ek = Ek();
   PrimaryKey iak = Create(IakKeyTemplate(GetParam()));
-  auto credential = MakeCredential(*EkCertificateKey(), NameOf(iak), ToBytes("secret"));
+  Bytes secret = ToBytes("for the IAK");
+  auto credential = MakeCredential(*EkCertificateKey(), NameOf(iak), secret);
   ASSERT_THAT(credential, IsOk());
   auto activated = ActivateCredential(tpm(), iak.object.handle(), ek.object.handle(), *credential);
-  ASSERT_THAT(activated, ResultInDomain(ErrorDomain::kTss, HasSubstr("object the credential is for has "
-                                                                     "adminWithPolicy")));
-  ExpectTpmRc(activated.error(), TPM2_RC_AUTH_TYPE);
+  ASSERT_THAT(activated, IsOk());
+  EXPECT_EQ(*activated, secret);
+  EXPECT_THAT(ReadTpmProperty(tpm(), TPM2_PT_HR_LOADED), ::testing::Optional(0u))
+      << "a policy session outlived the activation";
 }
 
 TEST_P(AttestTest, TheContextsEndorsementAuthAuthorizesTheEkPolicy) {

@@ -11,21 +11,12 @@
 #include <fmt/format.h>
 
 #include "core/openssl_error.h"
+#include "core/tpm_policy.h"
 #include "core/tpm_types.h"
 #include "core/tss_error.h"
 
 namespace idevid {
 namespace {
-
-// TCG "TPM 2.0 Keys for Device Identity and Attestation" 7.3.4: authPolicy of the IDevID
-// templates for nameAlg SHA-256.
-constexpr std::array<std::uint8_t, 32> kIdevidAuthPolicySha256 = {
-    0xad, 0x6b, 0x3a, 0x22, 0x84, 0xfd, 0x69, 0x8a, 0x07, 0x10, 0xbf, 0x5c, 0xc1, 0xb9, 0xbd, 0xf1,
-    0x5e, 0x25, 0x32, 0xe3, 0xf6, 0x01, 0xfa, 0x4b, 0x93, 0xa6, 0xa8, 0xfa, 0x8d, 0xe5, 0x79, 0xea};
-// The same spec, 7.3.6.6 Table 19: authPolicy of the IAK templates for nameAlg SHA-256.
-constexpr std::array<std::uint8_t, 32> kIakAuthPolicySha256 = {
-    0x54, 0x37, 0x18, 0x23, 0x26, 0xe4, 0x14, 0xfc, 0xa7, 0x97, 0xd5, 0xf1, 0x74, 0x61, 0x5a, 0x16,
-    0x41, 0xf6, 0x12, 0x55, 0x79, 0x7c, 0x3a, 0x2b, 0x22, 0xc2, 0x1d, 0x12, 0x0b, 0x2d, 0x1e, 0x07};
 
 constexpr TPMA_OBJECT kIdevidAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
                                           TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
@@ -138,14 +129,14 @@ Result<KeyAlgorithm> ParseKeyAlgorithm(std::string_view text) {
 
 TPM2B_PUBLIC IdevidKeyTemplate(KeyAlgorithm alg) {
   return IdentityKeyTemplate(alg, {.attributes = kIdevidAttributes,
-                                   .auth_policy = kIdevidAuthPolicySha256,
+                                   .auth_policy = IdentityAdminPolicy(),
                                    .unique = "IDEVID",
                                    .rsa_scheme = TPM2_ALG_NULL});
 }
 
 TPM2B_PUBLIC IakKeyTemplate(KeyAlgorithm alg) {
   return IdentityKeyTemplate(alg, {.attributes = kIdevidAttributes | TPMA_OBJECT_RESTRICTED,
-                                   .auth_policy = kIakAuthPolicySha256,
+                                   .auth_policy = IdentityAdminPolicy(),
                                    .unique = "IAK",
                                    .rsa_scheme = TPM2_ALG_RSASSA});
 }

@@ -21,15 +21,15 @@ Result<KeyAlgorithm> ParseKeyAlgorithm(std::string_view text);
 
 // The IDevID key template of TCG "TPM 2.0 Keys for Device Identity and Attestation" 7.3.4:
 // H-2 (ECC NIST P-256, SHA-256) or H-1 (RSA-2048, SHA-256); attributes fixedTPM fixedParent
-// sensitiveDataOrigin userWithAuth adminWithPolicy sign, the spec's SHA-256 authPolicy and unique
-// "IDEVID". The ECC key signs ECDSA-SHA256 only; the RSA scheme is left open (TPM_ALG_NULL) so
-// that each signature can choose RSASSA or RSAPSS, as TLS requires.
+// sensitiveDataOrigin userWithAuth adminWithPolicy sign and unique "IDEVID". The authPolicy is
+// ours (core/tpm_policy.h: TPM2_Certify and TPM2_ActivateCredential only), since the spec's
+// digests cannot be satisfied from what it publishes. The ECC key signs ECDSA-SHA256 only; the RSA scheme is
+// left open (TPM_ALG_NULL) so that each signature can choose RSASSA or RSAPSS, as TLS requires.
 TPM2B_PUBLIC IdevidKeyTemplate(KeyAlgorithm alg);
 
 // The IAK template of the same spec, 7.3.4: H-2 (ECC NIST P-256, ECDSA-SHA256) or H-1 (RSA-2048,
 // RSASSA-SHA256); attributes fixedTPM fixedParent sensitiveDataOrigin userWithAuth
-// adminWithPolicy restricted sign, the IAK's own SHA-256 authPolicy (7.3.6.6 Table 19, not the
-// IDevID's) and unique "IAK".
+// adminWithPolicy restricted sign, unique "IAK", and the same authPolicy as our IDevID's.
 TPM2B_PUBLIC IakKeyTemplate(KeyAlgorithm alg);
 
 // A primary key just created: its transient object (flushed when dropped) and public area.

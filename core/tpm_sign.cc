@@ -64,8 +64,8 @@ std::string_view DigestName(TPMI_ALG_HASH hash) {
   }
 }
 
-Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key, SignatureAlgorithm algorithm,
-                                             std::span<const std::uint8_t> digest) {
+Result<TPMT_SIGNATURE> SignDigestAsTpm(const TpmContext& tpm, ESYS_TR key, SignatureAlgorithm algorithm,
+                                       std::span<const std::uint8_t> digest) {
   std::size_t expected = DigestSize(algorithm.hash);
   if (expected == 0)
     return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", algorithm.hash));
@@ -86,25 +86,28 @@ Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key,
                      &ticket, signature.out());
   });
   if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_Sign failed");
-  switch (signature->sigAlg) {
-    case TPM2_ALG_ECDSA: return EcdsaToDer(signature->signature.ecdsa);
+  return *signature;
+}
+
+Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key, SignatureAlgorithm algorithm,
+                                             std::span<const std::uint8_t> digest) {
+  IDEVID_ASSIGN_OR_RETURN(TPMT_SIGNATURE signature, SignDigestAsTpm(tpm, key, algorithm, digest));
+  switch (signature.sigAlg) {
+    case TPM2_ALG_ECDSA: return EcdsaToDer(signature.signature.ecdsa);
     case TPM2_ALG_RSASSA:
     case TPM2_ALG_RSAPSS: {
-      const TPM2B_PUBLIC_KEY_RSA& rsa = signature->signature.rsassa.sig;
+      const TPM2B_PUBLIC_KEY_RSA& rsa = signature.signature.rsassa.sig;
       return std::vector<std::uint8_t>(rsa.buffer, rsa.buffer + rsa.size);
     }
     default:
       return UsageError(UsageCode::kUnsupported,
-                        fmt::format("the TPM returned signature algorithm {:#x}", signature->sigAlg));
+                        fmt::format("the TPM returned signature algorithm {:#x}", signature.sigAlg));
   }
 }
 
-Result<std::vector<std::uint8_t>> SignMessage(const TpmContext& tpm, ESYS_TR key,
-                                              SignatureAlgorithm algorithm,
-                                              std::span<const std::uint8_t> message) {
-  std::string_view name = DigestName(algorithm.hash);
-  if (name.empty())
-    return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", algorithm.hash));
+Result<std::vector<std::uint8_t>> HashMessage(TPMI_ALG_HASH hash, std::span<const std::uint8_t> message) {
+  std::string_view name = DigestName(hash);
+  if (name.empty()) return UsageError(UsageCode::kUnsupported, fmt::format("unsupported hash {:#x}", hash));
   std::vector<std::uint8_t> digest(EVP_MAX_MD_SIZE);
   unsigned int length = 0;
   if (EVP_Digest(message.data(), message.size(), digest.data(), &length,
@@ -112,6 +115,13 @@ Result<std::vector<std::uint8_t>> SignMessage(const TpmContext& tpm, ESYS_TR key
     return FailOpenSsl("cannot hash the message to sign");
   }
   digest.resize(length);
+  return digest;
+}
+
+Result<std::vector<std::uint8_t>> SignMessage(const TpmContext& tpm, ESYS_TR key,
+                                              SignatureAlgorithm algorithm,
+                                              std::span<const std::uint8_t> message) {
+  IDEVID_ASSIGN_OR_RETURN(auto digest, HashMessage(algorithm.hash, message));
   return SignDigest(tpm, key, algorithm, digest);
 }
 

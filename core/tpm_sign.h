@@ -34,6 +34,13 @@ std::size_t DigestSize(TPMI_ALG_HASH hash);
 Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key, SignatureAlgorithm algorithm,
                                              std::span<const std::uint8_t> digest);
 
+// SignDigest's signature as the TPM gives it (TPMT_SIGNATURE), for structures that carry it so.
+Result<TPMT_SIGNATURE> SignDigestAsTpm(const TpmContext& tpm, ESYS_TR key, SignatureAlgorithm algorithm,
+                                       std::span<const std::uint8_t> digest);
+
+// The digest of `message` with `hash` (SHA-256/384/512) in software; kUsage for another hash.
+Result<std::vector<std::uint8_t>> HashMessage(TPMI_ALG_HASH hash, std::span<const std::uint8_t> message);
+
 // Hashes `message` in software with algorithm.hash, then SignDigest.
 Result<std::vector<std::uint8_t>> SignMessage(const TpmContext& tpm, ESYS_TR key,
                                               SignatureAlgorithm algorithm,

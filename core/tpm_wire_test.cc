@@ -79,8 +79,16 @@ const Bytes kIdevidRsaTemplateWire =
 constexpr std::string_view kIdevidRsaTemplateName =
     "000bc6c5281791b49ffcc29b7ca83bb3d7c73f6a6b8bfd2a0080457662c7c64f0ac5";
 
-TEST(TpmWire, PublicAreaMarshalsAsPart2DefinesIt) {
+// The RSA IDevID template with the spec's authPolicy in place of ours.
+TPMT_PUBLIC IdevidRsaWithSpecPolicy() {
   TPMT_PUBLIC pub = IdevidKeyTemplate(KeyAlgorithm::kRsa2048).publicArea;
+  Bytes spec_policy = FromHex("ad6b3a2284fd698a0710bf5cc1b9bdf15e2532e3f601fa4b93a6a8fa8de579ea");
+  std::copy(spec_policy.begin(), spec_policy.end(), pub.authPolicy.buffer);
+  return pub;
+}
+
+TEST(TpmWire, PublicAreaMarshalsAsPart2DefinesIt) {
+  TPMT_PUBLIC pub = IdevidRsaWithSpecPolicy();
   EXPECT_EQ(MarshalPublic(pub), kIdevidRsaTemplateWire);
   auto back = UnmarshalPublic(kIdevidRsaTemplateWire);
   ASSERT_THAT(back, IsOk());
@@ -89,7 +97,7 @@ TEST(TpmWire, PublicAreaMarshalsAsPart2DefinesIt) {
 }
 
 TEST(TpmWire, ObjectNameIsNameAlgAndTheHashOfThePublicArea) {
-  auto name = ObjectName(IdevidKeyTemplate(KeyAlgorithm::kRsa2048).publicArea);
+  auto name = ObjectName(IdevidRsaWithSpecPolicy());
   ASSERT_THAT(name, IsOk());
   EXPECT_EQ(*name, FromHex(kIdevidRsaTemplateName));
   TPMT_PUBLIC sha1 = IdevidKeyTemplate(KeyAlgorithm::kRsa2048).publicArea;
