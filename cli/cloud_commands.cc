@@ -42,21 +42,6 @@ struct CloudArgs {
   unsigned request_deadline_ms = 10000;
 };
 
-// "host:port"; kUsage otherwise.
-Result<std::pair<std::string, std::uint16_t>> SplitHostPort(const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("{} is not HOST:PORT", QuotedDisplayText(text)));
-  }
-  auto port = ParseHandle("port", text.substr(colon + 1));
-  if (!port || *port > 65535) {
-    return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("{} has no valid port", QuotedDisplayText(text)));
-  }
-  return std::pair(text.substr(0, colon), static_cast<std::uint16_t>(*port));
-}
-
 void Print(const SsliResult& r, bool json) {
   nlohmann::json j = {{"mode", r.tpm_mode ? "tpm" : "file"},
                       {"protocol", r.protocol},

@@ -8,7 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "cli/enrol_commands.h"
 #include "cli/option_checks.h"
+#include "cli/station_record.h"
 #include "cli/tpm_args.h"
 #include "core/display_text.h"
 #include "core/x509.h"
@@ -43,19 +45,7 @@ struct FactoryIssueArgs {
   bool json = false;
 };
 
-struct ProvisionArgs {
-  TpmArgs tpm;
-  std::string factory;
-  std::string serial;
-  std::string model;
-  std::string key_alg = "ecc-p256";
-  std::string handle = "0x81020000";
-  std::string nv_index = "0x01C90000";
-  std::string record;
-  std::string station;
-  bool force = false;
-  bool json = false;
-};
+using ProvisionArgs = EnrolArgs;  // the local provisioning takes the options it knows
 
 struct CheckArgs {
   TpmArgs tpm;
@@ -63,27 +53,16 @@ struct CheckArgs {
   std::optional<std::string> expect_serial;
   std::optional<std::string> expect_model;
   std::string handle = "0x81020000";
-  std::string nv_index = "0x01C90000";
+  std::string nv_index;  // by --nv-layout when empty
+  std::string nv_layout = "default";
+  bool iak = false;
+  std::string iak_handle = "0x81020001";
+  std::string iak_nv_index = "0x01C90100";
+  std::vector<std::string> tpm_vendor_cas;
   std::string record;
   std::string station;
   bool json = false;
 };
-
-StationContext Context(const std::string& station) {
-  const char* user = ::getenv("USER");
-  return {station, user ? user : "", IDEVID_VERSION, SystemClock::now(), {}};
-}
-
-// Writes `record` to `path` when one was asked for; a failed write is reported and turns a
-// pass into an infrastructure error.
-int Finish(const std::string& path, const nlohmann::json& record, int exit_code) {
-  if (path.empty()) return exit_code;
-  if (auto written = WriteRecord(path, record); !written) {
-    (void)ReportError(written.error());
-    return kExitInfrastructure;
-  }
-  return exit_code;
-}
 
 // The factory CA `idevid factory init` creates.
 Result<Factory> InitFactoryFromArgs(const FactoryInitArgs& args) {
@@ -197,7 +176,8 @@ int FactoryIssue(const FactoryIssueArgs& args) {
 Result<ProvisionRequest> MakeProvisionRequest(const ProvisionArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.key_alg));
   IDEVID_ASSIGN_OR_RETURN(std::uint32_t handle, ParseHandle("--handle", args.handle));
-  IDEVID_ASSIGN_OR_RETURN(std::uint32_t index, ParseHandle("--nv-index", args.nv_index));
+  IDEVID_ASSIGN_OR_RETURN(std::uint32_t index,
+                          ParseHandle("--nv-index", IdevidNvIndexText(args.nv_index, args.nv_layout)));
   return ProvisionRequest{args.serial, args.model, alg, handle, index, args.force};
 }
 
@@ -217,12 +197,12 @@ Result<Provisioned> ProvisionFromArgs(const ProvisionArgs& args) {
 }
 
 int Provision(const ProvisionArgs& args) {
-  StationContext context = Context(args.station);
+  StationContext context = MakeStationContext(args.station);
   auto provisioned = ProvisionFromArgs(args);
   context.ended = SystemClock::now();
   if (!provisioned) {
-    return Finish(args.record, ErrorRecord("provision", provisioned.error(), context),
-                  ReportError(provisioned.error()));
+    return FinishRecord(args.record, ErrorRecord("provision", provisioned.error(), context),
+                        ReportError(provisioned.error()));
   }
   const ProvisionRequest& request = provisioned->request;
   const ProvisionResult& result = provisioned->result;
@@ -237,7 +217,7 @@ int Provision(const ProvisionArgs& args) {
         request.serial, request.model, request.key_handle, request.nv_index, SubjectLine(*result.certificate),
         result.certificate_fingerprint);
   }
-  return Finish(args.record, record, kExitPass);
+  return FinishRecord(args.record, record, kExitPass);
 }
 
 void PrintTable(const CheckReport& report, const std::string& station) {
@@ -261,21 +241,29 @@ struct Checked {
 // The line check of the unit on the TPM the options name.
 Result<Checked> CheckFromArgs(const CheckArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(std::uint32_t handle, ParseHandle("--handle", args.handle));
-  IDEVID_ASSIGN_OR_RETURN(std::uint32_t index, ParseHandle("--nv-index", args.nv_index));
+  IDEVID_ASSIGN_OR_RETURN(std::uint32_t index,
+                          ParseHandle("--nv-index", IdevidNvIndexText(args.nv_index, args.nv_layout)));
   IDEVID_ASSIGN_OR_RETURN(TrustBundle bundle, LoadTrustBundle(args.factory_ca));
-  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args.tpm));
   CheckRequest request{handle, index, args.expect_serial, args.expect_model};
+  request.check_iak = args.iak || !args.tpm_vendor_cas.empty();
+  IDEVID_ASSIGN_OR_RETURN(request.iak_handle, ParseHandle("--iak-handle", args.iak_handle));
+  IDEVID_ASSIGN_OR_RETURN(request.iak_nv_index, ParseHandle("--iak-nv-index", args.iak_nv_index));
+  for (const auto& path : args.tpm_vendor_cas) {
+    IDEVID_ASSIGN_OR_RETURN(TrustBundle vendor, LoadTrustBundle(path), "--tpm-vendor-ca");
+    request.vendor_cas.push_back(std::move(vendor));
+  }
+  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args.tpm));
   IDEVID_ASSIGN_OR_RETURN(CheckReport report, CheckUnit(tpm, bundle, request));
   return Checked{std::move(request), std::move(report)};
 }
 
 int Check(const CheckArgs& args) {
-  StationContext context = Context(args.station);
+  StationContext context = MakeStationContext(args.station);
   auto checked = CheckFromArgs(args);
   context.ended = SystemClock::now();
   if (!checked) {
-    return Finish(args.record, ErrorRecord("line-check", checked.error(), context),
-                  ReportError(checked.error()));
+    return FinishRecord(args.record, ErrorRecord("line-check", checked.error(), context),
+                        ReportError(checked.error()));
   }
   const CheckReport& report = checked->report;
   nlohmann::json record = CheckRecord(checked->request, report, context);
@@ -284,7 +272,7 @@ int Check(const CheckArgs& args) {
   } else {
     PrintTable(report, args.station);
   }
-  return Finish(args.record, record, report.passed() ? kExitPass : kExitFail);
+  return FinishRecord(args.record, record, report.passed() ? kExitPass : kExitFail);
 }
 
 void AddFactoryInit(CLI::App& factory, int* exit_code) {
@@ -331,19 +319,24 @@ void AddFactoryIssue(CLI::App& factory, int* exit_code) {
 void AddProvision(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ProvisionArgs>();
   CLI::App* cmd =
-      app.add_subcommand("provision", "Give one unit its IDevID key and burnt-in idev-id certificate");
+      app.add_subcommand("provision",
+                         "Give one unit its burnt-in identity: TCG enrolment (IAK and IDevID, every CA "
+                         "check) with --tpm-vendor-ca or a service URL, else the IDevID alone");
   AddTpmOptions(*cmd, args->tpm);
-  cmd->add_option("--factory", args->factory, "Factory CA directory")->required();
+  cmd->add_option("--factory", args->factory,
+                  "Factory CA directory, or the enrolment service https://HOST:PORT ('idevid factory serve')")
+      ->required();
   cmd->add_option("--serial", args->serial, "Unit serial number")->required();
   cmd->add_option("--model", args->model, "Unit model")->required();
   cmd->add_option("--key-alg", args->key_alg, "ecc-p256 (TCG H-2) or rsa-2048 (H-1)")->capture_default_str();
   cmd->add_option("--handle", args->handle, "Persistent key handle")->capture_default_str();
-  cmd->add_option("--nv-index", args->nv_index, "NV index of the certificate")->capture_default_str();
+  cmd->add_option("--nv-index", args->nv_index, "NV index of the IDevID certificate (default 0x01C90000)");
   cmd->add_option("--record", args->record, "Write the per-unit JSON record here");
   cmd->add_option("--station", args->station, "Station id for the record");
   cmd->add_flag("--force", args->force, "Replace an identity the TPM already holds");
   cmd->add_flag("--json", args->json, "Print the record as JSON");
-  cmd->callback([args, exit_code] { *exit_code = Provision(*args); });
+  AddEnrolOptions(*cmd, *args);
+  cmd->callback([args, exit_code] { *exit_code = WantsEnrolment(*args) ? Enrol(*args) : Provision(*args); });
 }
 
 void AddCheck(CLI::App& app, int* exit_code) {
@@ -356,7 +349,19 @@ void AddCheck(CLI::App& app, int* exit_code) {
   cmd->add_option("--expect-serial", args->expect_serial, "Serial number the line expects");
   cmd->add_option("--expect-model", args->expect_model, "Model the line expects");
   cmd->add_option("--handle", args->handle, "Persistent key handle")->capture_default_str();
-  cmd->add_option("--nv-index", args->nv_index, "NV index of the certificate")->capture_default_str();
+  cmd->add_option("--nv-index", args->nv_index, "NV index of the IDevID certificate (default 0x01C90000)");
+  cmd->add_option("--nv-layout", args->nv_layout,
+                  "default (IDevID certificate 0x01C90000) or swtpm (0x01C90200, as swtpm_setup --idevid)")
+      ->check(CLI::IsMember({"default", "swtpm"}))
+      ->capture_default_str();
+  cmd->add_flag("--iak", args->iak,
+                "Also check the IAK, its certificate and a fresh certify of the IDevID by it");
+  cmd->add_option("--iak-handle", args->iak_handle, "Persistent handle of the IAK")->capture_default_str();
+  cmd->add_option("--iak-nv-index", args->iak_nv_index, "NV index of the IAK certificate")
+      ->capture_default_str();
+  cmd->add_option("--tpm-vendor-ca", args->tpm_vendor_cas,
+                  "Check that the EK certificate chains to this TPM vendor CA (implies --iak; repeatable)")
+      ->check(ExistingFileCheck());
   cmd->add_option("--station", args->station, "Station id");
   cmd->add_option("--record", args->record, "Write the per-unit JSON record here");
   cmd->add_flag("--json", args->json, "Print the record as JSON");
@@ -370,6 +375,7 @@ void AddFactoryCommands(CLI::App& app, int* exit_code) {
   factory->require_subcommand(1);
   AddFactoryInit(*factory, exit_code);
   AddFactoryIssue(*factory, exit_code);
+  AddFactoryServe(*factory, exit_code);
   AddProvision(app, exit_code);
   AddCheck(app, exit_code);
 }

@@ -64,10 +64,15 @@ int Start(const StartArgs& args) {
     return ReportError(written.error());
   }
   tpm->Release();
+  bool has_vendor_ca = std::filesystem::exists(tpm->vendor_ca());
   if (args.json) {
-    std::cout << ToJson(record).dump(2) << "\n";
+    nlohmann::json j = ToJson(record);
+    if (has_vendor_ca) j["tpm_vendor_ca"] = tpm->vendor_ca().string();
+    std::cout << j.dump(2) << "\n";
   } else {
     std::cout << record.tcti << "\n";
+    if (has_vendor_ca)
+      std::cerr << "TPM vendor CA (for --tpm-vendor-ca): " << tpm->vendor_ca().string() << "\n";
     if (record.abrmd) {
       std::cerr << "clients need: export DBUS_SESSION_BUS_ADDRESS=" << record.abrmd->bus_address << "\n";
     }

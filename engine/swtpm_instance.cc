@@ -71,9 +71,31 @@ Result<std::filesystem::path> WriteSetupConfig(const std::filesystem::path& dir)
   return setup_conf;
 }
 
+// swtpm-localca's issuing CA and root, as one bundle: the "TPM vendor" of a manufactured swtpm.
+Result<void> WriteVendorCa(const std::filesystem::path& dir) {
+  IDEVID_ASSIGN_OR_RETURN(std::string issuing, ReadFileText(dir / "localca" / "issuercert.pem"),
+                          "the TPM vendor CA of swtpm_setup");
+  IDEVID_ASSIGN_OR_RETURN(std::string root, ReadFileText(dir / "localca" / "swtpm-localca-rootca-cert.pem"),
+                          "the TPM vendor CA of swtpm_setup");
+  return WriteFileAtomic(SwtpmInstance::VendorCaOf(dir), issuing + root);
+}
+
 // Runs swtpm_setup once on the state directory: EK (RSA-2048) and its certificate in NV.
-Result<void> Manufacture(const std::filesystem::path& dir) {
+// The vendor's local CA (its key, certificates and serial counter) copied into `dir`, so that
+// swtpm_setup signs with it instead of making a CA of its own.
+Result<void> ShareVendor(const std::filesystem::path& vendor, const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir / "localca", ec);
+  std::filesystem::copy(
+      vendor / "localca", dir / "localca",
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) return ErrnoError(ec.value(), "cannot take the TPM vendor CA from " + vendor.string());
+  return {};
+}
+
+Result<void> Manufacture(const std::filesystem::path& dir, const std::filesystem::path& vendor) {
   if (std::filesystem::exists(dir / "tpm" / "tpm2-00.permall")) return {};
+  if (!vendor.empty()) IDEVID_TRY(ShareVendor(vendor, dir), "manufacturing the TPM in {}", dir.string());
   IDEVID_ASSIGN_OR_RETURN(auto config, WriteSetupConfig(dir), "manufacturing the TPM in {}", dir.string());
   auto log = dir / "swtpm_setup.log";
   IDEVID_ASSIGN_OR_RETURN(
@@ -86,7 +108,7 @@ Result<void> Manufacture(const std::filesystem::path& dir) {
                 fmt::format("swtpm_setup failed (exit status {}); its log {} ends with:\n{}{}",
                             run.exit_status, log.string(), LogTail(log), run.err));
   }
-  return {};
+  return WriteVendorCa(dir);
 }
 
 }  // namespace
@@ -97,7 +119,7 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
   if (ec) return ErrnoError(ec.value(), "cannot create " + (options.state_dir / "tpm").string());
   SwtpmInstance instance;
   instance.state_dir_ = std::filesystem::absolute(options.state_dir);
-  if (options.manufacture) IDEVID_TRY(Manufacture(instance.state_dir_));
+  if (options.manufacture) IDEVID_TRY(Manufacture(instance.state_dir_, options.vendor));
   auto log = instance.state_dir_ / "swtpm.log";
   for (int attempt = 1;; ++attempt) {
     IDEVID_ASSIGN_OR_RETURN(std::uint16_t port,

@@ -24,6 +24,9 @@ struct SwtpmOptions {
   // true: before the first start, swtpm_setup gives the TPM an EK and an EK certificate from a
   // local CA kept in the state directory, as a TPM vendor would.
   bool manufacture = false;
+  // With manufacture: the state directory of another manufactured TPM whose local CA signs this
+  // one's EK certificate too (two TPMs of one vendor). Empty: a CA of its own.
+  std::filesystem::path vendor;
   std::chrono::milliseconds start_timeout{15000};
   // Command port (control = port + 1); 0 picks a free pair. A fixed port lets a TPM come back
   // at the address its clients already know.
@@ -46,6 +49,12 @@ class SwtpmInstance {
   std::uint16_t port() const { return port_; }
   pid_t swtpm_pid() const { return swtpm_.pid(); }
   const std::filesystem::path& state_dir() const { return state_dir_; }
+  // The TPM vendor's CA bundle (issuing CA, then root) that signed a manufactured TPM's EK
+  // certificate: what an enrolment authority takes as --tpm-vendor-ca.
+  std::filesystem::path vendor_ca() const { return VendorCaOf(state_dir_); }
+  static std::filesystem::path VendorCaOf(const std::filesystem::path& state_dir) {
+    return state_dir / "tpm-vendor-ca.pem";
+  }
   const std::optional<AbrmdInstance>& abrmd() const { return abrmd_; }
   std::optional<AbrmdInstance>& abrmd() { return abrmd_; }
   // Environment for client processes such as tpm2-tools: TPM2TOOLS_TCTI and the bus address.

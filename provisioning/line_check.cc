@@ -16,6 +16,7 @@
 #include "core/x509.h"
 #include "core/x509_verify.h"
 #include "provisioning/ek_certificate.h"
+#include "provisioning/line_check_iak.h"
 
 namespace idevid {
 namespace {
@@ -57,6 +58,11 @@ class Checker {
     Timed("read_certificate", [&] { ReadCertificate(); });
     Timed("check_profile", [&] { CheckCertificate(); });
     Timed("check_key", [&] { CheckKey(); });
+    if (request_.check_iak) {
+      Timed("check_iak", [&] {
+        CheckIak(tpm_, ca_, request_, report_.identity.serial, report_.measurements, infrastructure_);
+      });
+    }
     if (infrastructure_) return Fail(*infrastructure_);
     return std::move(report_);
   }

@@ -28,6 +28,12 @@ struct CheckRequest {
   TpmHandle nv_index = kDefaultIdevidNvIndex;
   std::optional<std::string> expect_serial;
   std::optional<std::string> expect_model;
+  // The TCG enrolment part (line_check_iak.h): the IAK, its certificate and a fresh certify.
+  bool check_iak = false;
+  TpmHandle iak_handle = 0x81020001;
+  TpmHandle iak_nv_index = 0x01C90100;
+  // TPM vendor CAs the EK certificate must chain to; no such measurement when empty.
+  std::vector<TrustBundle> vendor_cas;
 };
 
 // What the unit turned out to be; empty strings where it could not be read.

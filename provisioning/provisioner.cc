@@ -11,54 +11,12 @@
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "provisioning/ek_certificate.h"
+#include "provisioning/unit_tpm.h"
 
 namespace idevid {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Records how long each step takes into `timings`.
-class StepTimer {
- public:
-  explicit StepTimer(std::map<std::string, double>& timings) : timings_(timings) {}
-  void Done(const std::string& step) {
-    auto now = Clock::now();
-    timings_[step] = std::chrono::duration<double, std::milli>(now - last_).count();
-    last_ = now;
-  }
-
- private:
-  std::map<std::string, double>& timings_;
-  Clock::time_point last_ = Clock::now();
-};
-
-// "NV index 0x01c90000 (597 bytes): certificate <subject>", for messages about what is there.
-std::string DescribeNvIndex(const TpmContext& tpm, const NvPublic& pub) {
-  std::string what = fmt::format("NV index {:#010x} ({} bytes)", pub.index, pub.size);
-  if (!pub.written()) return what + ", never written";
-  auto der = NvRead(tpm, pub.index);
-  if (!der) return what;
-  auto cert = ParseCertificate(*der);
-  return what + (cert ? ": certificate " + SubjectLine(**cert) : ": not a certificate");
-}
-
-// What identity the TPM holds at the request's handle and index, one line each.
-Result<std::vector<std::string>> ExistingIdentity(const TpmContext& tpm, const ProvisionRequest& r) {
-  std::vector<std::string> found;
-  IDEVID_ASSIGN_OR_RETURN(auto key, OrAbsent(ReadPersistentPublic(tpm, r.key_handle)),
-                          "cannot look for an IDevID key");
-  if (key) found.push_back(fmt::format("key at {:#010x}", r.key_handle));
-  IDEVID_ASSIGN_OR_RETURN(auto pub, OrAbsent(NvReadPublic(tpm, r.nv_index)),
-                          "cannot look for an IDevID certificate");
-  if (pub) found.push_back(DescribeNvIndex(tpm, *pub));
-  return found;
-}
-
-Result<void> RemoveIdentity(const TpmContext& tpm, const ProvisionRequest& r) {
-  IDEVID_TRY(OrAbsent(UnpersistKey(tpm, r.key_handle)), "replacing the identity the TPM holds");
-  IDEVID_TRY(OrAbsent(NvUndefine(tpm, r.nv_index)), "replacing the identity the TPM holds");
-  return {};
-}
+IdentitySlots SlotsOf(const ProvisionRequest& r) { return {{r.key_handle}, {r.nv_index}}; }
 
 SignatureAlgorithm RequestSignature(KeyAlgorithm alg) {
   return {alg == KeyAlgorithm::kEccP256 ? SignatureScheme::kEcdsa : SignatureScheme::kRsaPkcs1,
@@ -86,34 +44,9 @@ Result<ossl::UniquePtr<X509_REQ>> RequestFromTpm(const TpmContext& tpm, const Pr
       public_key, sign);
 }
 
-Result<void> BurnCertificate(const TpmContext& tpm, TpmHandle index, const Bytes& der) {
-  IDEVID_TRY(NvDefine(tpm, {.index = index, .size = static_cast<std::uint16_t>(der.size())}));
-  IDEVID_TRY(NvWrite(tpm, index, der));
-  IDEVID_TRY(NvWriteLock(tpm, index));
-  IDEVID_ASSIGN_OR_RETURN(auto back, NvRead(tpm, index), "reading the certificate back");
-  if (back != der) {
-    return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
-                fmt::format("NV index {:#010x} does not read back what was written", index));
-  }
-  return {};
-}
-
 Result<UnitIdentity> IdentityFor(const ProvisionRequest& r, const Factory& factory, const X509& ek_cert) {
   IDEVID_ASSIGN_OR_RETURN(Bytes hw_serial, HardwareSerialFromEk(ek_cert), "hardwareModuleName");
   return UnitIdentity{r.serial, r.model, factory.manufacturer, std::move(hw_serial)};
-}
-
-Result<EkCertificate> RequireEkCertificate(const TpmContext& tpm) {
-  IDEVID_ASSIGN_OR_RETURN(std::optional<EkCertificate> ek, ReadEkCertificate(tpm));
-  if (!ek) {
-    return ConfigError(
-        ConfigCode::kMissing,
-        fmt::format("the TPM has no EK certificate in NV {:#010x} or {:#010x}: hardwareModuleName is derived "
-                    "from it; a TPM vendor installs one (for swtpm: idevid tpm start --manufacture, or "
-                    "swtpm_setup --create-ek-cert)",
-                    kEkCertEccP256Index, kEkCertRsa2048Index));
-  }
-  return std::move(*ek);
 }
 
 // After the key is persisted: proof of possession, the certificate, NV. The caller removes
@@ -130,13 +63,8 @@ Result<void> IssueAndBurn(const TpmContext& tpm, const Factory& factory, const P
       "cannot issue the IDevID certificate");
   timer.Done("issue_certificate");
   IDEVID_ASSIGN_OR_RETURN(Bytes der, CertificateDer(*cert), "the IDevID certificate");
-  std::uint32_t limit = nv_index_max == 0 ? 0xFFFF : std::min<std::uint32_t>(nv_index_max, 0xFFFF);
-  if (der.size() > limit) {
-    return UsageError(
-        UsageCode::kUnsupported,
-        fmt::format("the certificate is {} bytes; this TPM's NV indices hold at most {}", der.size(), limit));
-  }
-  IDEVID_TRY(BurnCertificate(tpm, request.nv_index, der), "cannot write the IDevID certificate");
+  IDEVID_TRY(BurnCertificate(tpm, request.nv_index, der, nv_index_max),
+             "cannot write the IDevID certificate");
   timer.Done("write_nv");
   IDEVID_ASSIGN_OR_RETURN(result.certificate_fingerprint, Sha256Fingerprint(*cert), "the IDevID certificate");
   result.certificate = std::move(cert);
@@ -152,7 +80,7 @@ Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& fact
   ProvisionResult result;
   StepTimer timer(result.timings_ms);
   IDEVID_ASSIGN_OR_RETURN(result.tpm, ReadTpmInfo(tpm));
-  IDEVID_ASSIGN_OR_RETURN(std::vector<std::string> existing, ExistingIdentity(tpm, request));
+  IDEVID_ASSIGN_OR_RETURN(std::vector<std::string> existing, ExistingIdentity(tpm, SlotsOf(request)));
   if (!existing.empty() && !request.force) {
     return UsageError(UsageCode::kWrongState, fmt::format("the TPM already holds an identity ({}); {}",
                                                           fmt::join(existing, "; "), request.when_held));
@@ -163,7 +91,7 @@ Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& fact
   IDEVID_ASSIGN_OR_RETURN(result.ek_certificate_fingerprint, Sha256Fingerprint(*ek.cert),
                           "the EK certificate in NV {:#010x}", ek.index);
   IDEVID_ASSIGN_OR_RETURN(UnitIdentity unit, IdentityFor(request, factory, *ek.cert));
-  IDEVID_TRY(RemoveIdentity(tpm, request));
+  IDEVID_TRY(RemoveIdentity(tpm, SlotsOf(request)));
   result.replaced = std::move(existing);
   timer.Done("prepare");
   IDEVID_ASSIGN_OR_RETURN(ossl::PKey public_key, CreateIdevidKey(tpm, request));

@@ -97,6 +97,9 @@ Result<void> WriteServiceIdentity(const ServiceIdentity& identity, const std::fi
     IDEVID_ASSIGN_OR_RETURN(std::string ca_pem, CertificatePem(*ca), "the service certificate's chain");
     pem += ca_pem;
   }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return ErrnoError(ec.value(), "cannot create " + dir.string());
   IDEVID_TRY(WritePrivateKeyPem(ServiceFiles::Key(dir), *identity.key), "the service key");
   return WriteFileAtomic(ServiceFiles::Certificate(dir), pem, 0644);
 }

@@ -33,8 +33,8 @@ struct ServiceFiles {
 // nor a DNS name of at most 64 characters.
 Result<ServiceIdentity> IssueServiceCertificate(const Factory& factory, const std::string& host);
 
-// Writes DIR/service.pem (the certificate, then the chain) and DIR/service.key (mode 0600),
-// each atomically. Fails with kIo naming the file.
+// Creates DIR when missing and writes DIR/service.pem (the certificate, then the chain) and DIR/service.key
+// (mode 0600), each atomically. Fails with kIo naming the file.
 Result<void> WriteServiceIdentity(const ServiceIdentity& identity, const std::filesystem::path& dir);
 
 }  // namespace idevid

@@ -48,6 +48,31 @@ nlohmann::json ProvisionRecord(const ProvisionRequest& request, const ProvisionR
   return j;
 }
 
+nlohmann::json EnrolRecord(const EnrolRequest& request, const EnrolResult& result,
+                           const StationContext& context) {
+  nlohmann::json j = Envelope("enrol", result.refusal ? "FAIL" : "PASS", context);
+  j["unit"] = {{"serial", request.serial}, {"model", request.model}};
+  j["keys"] = {{"algorithm", KeyAlgorithmName(request.algorithm)},
+               {"idevid_handle", HandleText(request.idevid_handle)},
+               {"iak_handle", HandleText(request.iak_handle)}};
+  if (result.refusal) {
+    j["refusal"] = {{"reason", result.refusal->reason}, {"detail", result.refusal->detail}};
+  } else {
+    auto describe = [](const X509& cert, TpmHandle index) {
+      auto fingerprint = Sha256Fingerprint(cert);
+      return nlohmann::json{{"nv_index", HandleText(index)},
+                            {"fingerprint_sha256", fingerprint ? *fingerprint : ""},
+                            {"subject", SubjectLine(cert)},
+                            {"issuer", IssuerLine(cert)}};
+    };
+    j["idevid_certificate"] = describe(*result.idevid_certificate, request.idevid_nv_index);
+    j["iak_certificate"] = describe(*result.iak_certificate, request.iak_nv_index);
+  }
+  j["replaced"] = result.replaced;
+  j["timings_ms"] = result.timings_ms;
+  return j;
+}
+
 nlohmann::json CheckRecord(const CheckRequest& request, const CheckReport& report,
                            const StationContext& context) {
   nlohmann::json j = Envelope("line-check", report.passed() ? "PASS" : "FAIL", context);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "provisioning/enrolment_station.h"
 #include "provisioning/line_check.h"
 #include "provisioning/provisioner.h"
 
@@ -26,6 +27,10 @@ struct StationContext {
 
 nlohmann::json ProvisionRecord(const ProvisionRequest& request, const ProvisionResult& result,
                                const StationContext& context);
+
+// The record of a TCG enrolment: outcome PASS with both certificates, or FAIL with the refusal.
+nlohmann::json EnrolRecord(const EnrolRequest& request, const EnrolResult& result,
+                           const StationContext& context);
 
 nlohmann::json CheckRecord(const CheckRequest& request, const CheckReport& report,
                            const StationContext& context);

@@ -1,0 +1,68 @@
+// The factory's enrolment authority (TCG "TPM 2.0 Keys for Device Identity and Attestation" v1.0
+// rev 12 §6.2, §13): checks a unit's TCG-CSR-IDEVID, proves with credential activation that the
+// IAK sits in the TPM whose EK certificate the request carries, and only then issues the IAK and
+// IDevID certificates from the factory's issuing CA. Thread-safe: a service calls it from several
+// connections at once.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "provisioning/enrolment_channel.h"
+#include "provisioning/enrolment_checks.h"
+#include "provisioning/factory.h"
+#include "provisioning/issued_units.h"
+
+namespace idevid {
+
+inline constexpr std::string_view kOidPolicyIakRestricted = "2.23.133.11.1.3";  // TCG verifiedTPMRestricted
+
+struct AuthorityOptions {
+  std::vector<std::filesystem::path> tpm_vendor_cas;  // bundles the EK certificates must chain to
+  std::chrono::milliseconds session_lifetime{60000};  // from Begin to Activate
+  // What the authority writes to its log, one line per decision (may be empty).
+  std::function<void(const std::string& line)> log;
+};
+
+class EnrolmentAuthority : public EnrolmentChannel {
+ public:
+  // Loads the vendor CA bundles. Fails with kConfig naming a bundle that does not load or holds no
+  // root, kUsage when none is given.
+  static Result<std::unique_ptr<EnrolmentAuthority>> Create(Factory factory, AuthorityOptions options);
+
+  Result<EnrolmentAnswer<EnrolmentSession>> Begin(const EnrolmentOrder& order) override;
+  Result<EnrolmentAnswer<Credential>> Submit(const std::string& session,
+                                             std::span<const std::uint8_t> csr) override;
+  Result<EnrolmentAnswer<EnrolmentCertificates>> Activate(const std::string& session,
+                                                          std::span<const std::uint8_t> secret) override;
+
+  const Factory& factory() const { return factory_; }
+
+ private:
+  struct Session {
+    EnrolmentOrder order;
+    Bytes nonce;
+    std::chrono::steady_clock::time_point expires;
+    std::optional<CheckedRequest> request;  // set by Submit
+    Bytes secret;                           // what activation must give back
+  };
+  EnrolmentAuthority(Factory factory, AuthorityOptions options, std::vector<TrustBundle> vendor_cas);
+  // Takes the session out of the table (a session is used once); nullopt when unknown or expired.
+  std::variant<Session, EnrolmentRefusal> TakeSession(const std::string& id);
+  Result<EnrolmentCertificates> Issue(const Session& session);
+  EnrolmentRefusal Refused(const std::string& session, EnrolmentRefusal refusal);
+
+  Factory factory_;
+  AuthorityOptions options_;
+  std::vector<TrustBundle> vendor_cas_;
+  IssuedUnits issued_;
+  std::mutex mutex_;
+  std::map<std::string, Session> sessions_;
+};
+
+}  // namespace idevid
