@@ -16,6 +16,7 @@ constexpr double kHandshakesVsFileMode = 0.5;
 constexpr double kSignerVsRawSign = 1 / 1.10;  // at most 10% more time per signature
 constexpr double kBootVsTpm2Tools = 5;
 constexpr double kTwoInstancesVsOne = 1.6;
+constexpr double kTwoStationsVsOne = 1.6;  // enrolment through one service
 constexpr double kRunBudgetSeconds = 60;
 
 void AddHandshakes(std::vector<ComparisonSpec>& specs) {
@@ -63,6 +64,18 @@ std::vector<ComparisonSpec> BenchComparisons(const std::string& identity_algorit
                    "ratio_vs_one_instance", kTwoInstancesVsOne, true, 0, "provisioning and line check"});
   specs.push_back({"Units per minute, 4 swtpm instances", "provision_parallel/n4", "provision_parallel/n1",
                    "ratio_vs_one_instance", std::nullopt, false, 0, "provisioning and line check"});
+  for (const char* alg : {"ecc-p256", "rsa-2048"}) {
+    specs.push_back({fmt::format("TCG enrolment of one unit ({}) over local provisioning", alg),
+                     fmt::format("enrol/{}", alg), fmt::format("provision/{}", alg),
+                     "ratio_vs_local_provisioning", std::nullopt, false, 0,
+                     "IAK, certify, TCG-CSR-IDEVID, credential activation, two NV writes"});
+  }
+  specs.push_back({"Units per minute through one factory serve, 2 stations", "enrol_service/n2",
+                   "enrol_service/n1", "ratio_vs_one_station", kTwoStationsVsOne, true, 0,
+                   "TCG enrolment over HTTPS, one service"});
+  specs.push_back({"Units per minute through one factory serve, 4 stations", "enrol_service/n4",
+                   "enrol_service/n1", "ratio_vs_one_station", std::nullopt, false, 0,
+                   "TCG enrolment over HTTPS, one service"});
   specs.push_back({"idevid run, all suites, embedded default", "idevid_run/embedded", "",
                    "ratio_vs_60s_budget", 1.0, true, 1 / kRunBudgetSeconds, "wall time under 60 s"});
   return specs;

@@ -69,6 +69,7 @@ void RegisterSignBenchmarks(BenchContext& context);
 void RegisterHandshakeBenchmarks(BenchContext& context);
 void RegisterBootBenchmarks(BenchContext& context);
 void RegisterProvisioningBenchmarks(BenchContext& context);
+void RegisterEnrolmentBenchmarks(BenchContext& context);
 void RegisterRunBenchmark(BenchContext& context);
 
 }  // namespace idevid

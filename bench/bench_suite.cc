@@ -91,6 +91,7 @@ Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filt
   RegisterHandshakeBenchmarks(context);
   RegisterBootBenchmarks(context);
   RegisterProvisioningBenchmarks(context);
+  RegisterEnrolmentBenchmarks(context);
   if (context.options().include_run) RegisterRunBenchmark(context);
   FigureReporter reporter(on_figure);
   std::size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter, filter);
