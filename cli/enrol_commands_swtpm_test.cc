@@ -118,6 +118,26 @@ TEST_F(EnrolCommandsTest, AStationTrustsTheServiceOnlyThroughTheFactoryCa) {
   EXPECT_THAT(missing.err, HasSubstr("--factory-ca"));
 }
 
+// The layout of newer `swtpm_setup --idevid --iak`: the IDevID certificate at 0x01C90200.
+TEST_F(EnrolCommandsTest, TheSwtpmNvLayoutIsWrittenAndChecked) {
+  auto enrolled =
+      Provision("CW5", {"--factory", Factory(), "--tpm-vendor-ca", Vendor(), "--nv-layout", "swtpm"});
+  ASSERT_EQ(enrolled.exit_status, 0) << enrolled.err;
+  EXPECT_THAT(enrolled.out, HasSubstr("certificate in NV 0x01c90200"));
+  auto tools = Environment();
+  tools["TPM2TOOLS_TCTI"] = swtpm().tcti();
+  auto listed = RunCommand({"tpm2_getcap", "handles-nv-index"}, tools);
+  ASSERT_TRUE(listed && listed->exit_status == 0);
+  EXPECT_THAT(listed->out, HasSubstr("0x1C90200"));
+  EXPECT_THAT(listed->out, HasSubstr("0x1C90100"));
+  EXPECT_THAT(listed->out, ::testing::Not(HasSubstr("0x1C90000")));
+  auto checked = Run({"check", "--tcti", swtpm().tcti(), "--factory-ca", FactoryCa(), "--nv-layout", "swtpm",
+                      "--iak", "--expect-serial", "CW5"});
+  EXPECT_EQ(checked.exit_status, 0) << checked.out << checked.err;
+  auto default_layout = Run({"check", "--tcti", swtpm().tcti(), "--factory-ca", FactoryCa()});
+  EXPECT_EQ(default_layout.exit_status, 1) << "the default layout has no certificate at 0x01C90000";
+}
+
 TEST_F(EnrolCommandsTest, AnUnreachableServiceIsAnInfrastructureError) {
   auto refused = Provision("CW4", {"--factory", "https://127.0.0.1:1", "--factory-ca", FactoryCa()});
   EXPECT_EQ(refused.exit_status, 2);
