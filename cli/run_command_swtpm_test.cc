@@ -65,14 +65,14 @@ TEST_F(RunCommandTest, EverySuitePassesOnTheEmbeddedSwtpmAndTheThreeReportsAreWr
     suites.insert(s["suite"]);
   }
   EXPECT_EQ(suites, (std::set<std::string>{"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative",
-                                           "faults", "performance"}));
+                                           "faults", "enrolment", "performance"}));
   pugi::xml_document junit;
   ASSERT_TRUE(junit.load_file((std::filesystem::path(Report()) / "junit.xml").c_str()));
   EXPECT_EQ(junit.select_nodes("//testcase").size(), record["scenarios"].size());
   auto valid = testing::ValidateJunitXml(std::filesystem::path(Report()) / "junit.xml");
   EXPECT_TRUE(valid) << valid.error().message();
   auto rendered = testing::ScreenshotHtml(std::filesystem::path(Report()) / "report.html",
-                                          temp_.path() / "report.png", 1280, 2400);
+                                          temp_.path() / "report.png", 1280, 4800);
   ASSERT_TRUE(rendered) << rendered.error().message();
   auto shot = testing::ReadScreenshot(temp_.path() / "report.png", 0x1565c0);
   ASSERT_TRUE(shot) << shot.error().message();
