@@ -38,22 +38,13 @@ TPMT_SIG_SCHEME CertifyScheme(const TPMT_PUBLIC& signer) {
 // A policy session that satisfies the EK's policy A: TPM2_PolicySecret on the endorsement
 // hierarchy, authorized with its auth value (set on the context when one is configured).
 Result<TransientObject> EkPolicySession(const TpmContext& tpm) {
-  TPMT_SYM_DEF no_symmetric{};
-  no_symmetric.algorithm = TPM2_ALG_NULL;
-  ESYS_TR handle = ESYS_TR_NONE;
-  TSS2_RC rc = tpm.Run([&] {
-    return Esys_StartAuthSession(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                 ESYS_TR_NONE, nullptr, TPM2_SE_POLICY, &no_symmetric, TPM2_ALG_SHA256,
-                                 &handle);
-  });
-  if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "cannot start a policy session for the EK");
-  TransientObject session(tpm, handle);
+  IDEVID_ASSIGN_OR_RETURN(TransientObject session, StartPolicySession(tpm, "the EK"));
   TPM2B_NONCE nonce_tpm{};
   TPM2B_DIGEST cp_hash{};
   TPM2B_NONCE policy_ref{};
   EsysBuffer<TPM2B_TIMEOUT> timeout;
   EsysBuffer<TPMT_TK_AUTH> ticket;
-  rc = tpm.Run([&] {
+  TSS2_RC rc = tpm.Run([&] {
     return Esys_PolicySecret(tpm.esys(), ESYS_TR_RH_ENDORSEMENT, session.handle(), ESYS_TR_PASSWORD,
                              ESYS_TR_NONE, ESYS_TR_NONE, &nonce_tpm, &cp_hash, &policy_ref, 0, timeout.out(),
                              ticket.out());

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/tss_error.h"
 
 namespace idevid {
@@ -61,7 +63,7 @@ bool TakesIdentityAdminSession(const TPMT_PUBLIC& pub) {
          std::equal(policy.begin(), policy.end(), pub.authPolicy.buffer);
 }
 
-Result<TransientObject> IdentityAdminSession(const TpmContext& tpm, TPM2_CC command) {
+Result<TransientObject> StartPolicySession(const TpmContext& tpm, std::string_view what) {
   TPMT_SYM_DEF no_symmetric{};
   no_symmetric.algorithm = TPM2_ALG_NULL;
   ESYS_TR handle = ESYS_TR_NONE;
@@ -70,16 +72,21 @@ Result<TransientObject> IdentityAdminSession(const TpmContext& tpm, TPM2_CC comm
                                  ESYS_TR_NONE, nullptr, TPM2_SE_POLICY, &no_symmetric, TPM2_ALG_SHA256,
                                  &handle);
   });
-  if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "cannot start a policy session for a device-identity key");
-  TransientObject session(tpm, handle);
-  rc = tpm.Run([&] {
+  if (rc != TSS2_RC_SUCCESS) return FailTss(rc, fmt::format("cannot start a policy session for {}", what));
+  return TransientObject(tpm, handle);
+}
+
+Result<TransientObject> IdentityAdminSession(const TpmContext& tpm, TPM2_CC command) {
+  IDEVID_ASSIGN_OR_RETURN(TransientObject session, StartPolicySession(tpm, "a device-identity key"));
+  TSS2_RC rc = tpm.Run([&] {
     return Esys_PolicyCommandCode(tpm.esys(), session.handle(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                   command);
   });
   if (rc != TSS2_RC_SUCCESS) return FailTss(rc, "TPM2_PolicyCommandCode failed");
   TPML_DIGEST branches{};
-  for (const Bytes& branch : IdentityAdminPolicyBranches())
+  for (const Bytes& branch : IdentityAdminPolicyBranches()) {
     branches.digests[branches.count++] = ToTpm2b(branch);
+  }
   rc = tpm.Run([&] {
     return Esys_PolicyOR(tpm.esys(), session.handle(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &branches);
   });

@@ -6,6 +6,7 @@
 //   PolicyOR( PolicyCommandCode(TPM_CC_Certify), PolicyCommandCode(TPM_CC_ActivateCredential) )
 #pragma once
 
+#include <string_view>
 #include <vector>
 
 #include <tss2/tss2_tpm2_types.h>
@@ -23,6 +24,10 @@ Bytes PolicyOrDigest(const std::vector<Bytes>& branches);
 // The authPolicy of our IDevID and IAK templates (32 bytes) and its two branches.
 const Bytes& IdentityAdminPolicy();
 const std::vector<Bytes>& IdentityAdminPolicyBranches();
+
+// A fresh SHA-256 policy session (unbound, unsalted), flushed when dropped; `what` names its use
+// in the error. Fails with the TPM's error (e.g. TPM_RC_SESSION_MEMORY).
+Result<TransientObject> StartPolicySession(const TpmContext& tpm, std::string_view what);
 
 // A policy session that satisfies IdentityAdminPolicy for `command` (TPM2_CC_Certify or
 // TPM2_CC_ActivateCredential); flushed when dropped. Fails with the TPM's error.
