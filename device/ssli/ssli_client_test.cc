@@ -30,11 +30,9 @@ using ::testing::StartsWith;
 class SsliClientLimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca = testing::TestCa::Create(dir_.path());
+    auto ca = testing::TestCa::CreateWithServerAndClient(dir_.path());
     ASSERT_TRUE(ca) << ca.error().ToString();
     ca_ = std::move(*ca);
-    ASSERT_TRUE(ca_->IssueServer("server", "IP:127.0.0.1"));
-    ASSERT_TRUE(ca_->IssueClient("client"));
     config_.ca_profiles["ca"] = {.name = "ca", .certificate = ca_->certificate().string()};
     config_.local_certificates["client"] = {.id = "client",
                                             .certificate = ca_->Pem("client").string(),

@@ -16,11 +16,9 @@ namespace {
 class SsliConnectCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca = testing::TestCa::Create(dir_.path());
+    auto ca = testing::TestCa::CreateWithServerAndClient(dir_.path());
     ASSERT_TRUE(ca) << ca.error().ToString();
     ca_ = std::move(*ca);
-    ASSERT_TRUE(ca_->IssueServer("server", "IP:127.0.0.1"));
-    ASSERT_TRUE(ca_->IssueClient("client"));
     ASSERT_TRUE(WriteFileAtomic(
         Config(),
         fmt::format("set security pki ca-profile ca certificate {0}\n"

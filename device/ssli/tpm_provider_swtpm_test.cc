@@ -26,6 +26,20 @@ constexpr std::uint32_t kHandle = 0x81020000;
 using ossl::Ssl;
 using ossl::SslCtx;
 
+// A SHA-256 digest-sign context for `key` in `libctx`, and the signature length it announces for
+// `message` in `length`; empty (with the failure recorded) when OpenSSL refuses.
+ossl::MdCtx StartSigning(OSSL_LIB_CTX* libctx, EVP_PKEY* key, const std::string& message,
+                         std::size_t& length) {
+  ossl::MdCtx sign(EVP_MD_CTX_new());
+  if (EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", libctx, nullptr, key, nullptr) != 1 ||
+      EVP_DigestSign(sign.get(), nullptr, &length, reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size()) != 1) {
+    ADD_FAILURE() << OpenSslError("starting a signature").message();
+    return {};
+  }
+  return sign;
+}
+
 class TpmProviderTest : public testing::TpmTestBase, public ::testing::Test {
  protected:
   void SetUp() override { StartTpm(testing::TpmAccess::kAbrmd); }
@@ -52,13 +66,9 @@ TEST_F(TpmProviderTest, SignaturesMadeThroughTheProviderVerifyWithThePublicKey) 
   auto key = MakeTpmPrivateKey(libctx, signer_);
   ASSERT_TRUE(key) << key.error().ToString();
   const std::string message = "client hello transcript";
-  ossl::MdCtx sign(EVP_MD_CTX_new());
-  ASSERT_EQ(EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", libctx, nullptr, key->get(), nullptr), 1)
-      << OpenSslError("init").message();
   std::size_t length = 0;
-  ASSERT_EQ(EVP_DigestSign(sign.get(), nullptr, &length,
-                           reinterpret_cast<const unsigned char*>(message.data()), message.size()),
-            1);
+  ossl::MdCtx sign = StartSigning(libctx, key->get(), message, length);
+  ASSERT_TRUE(sign && length > 0);
   Bytes signature(length);
   ASSERT_EQ(EVP_DigestSign(sign.get(), signature.data(), &length,
                            reinterpret_cast<const unsigned char*>(message.data()), message.size()),
@@ -85,14 +95,9 @@ TEST_F(TpmProviderTest, AFailedSignatureLeavesAnOpenSslErrorNamingOurReason) {
   ASSERT_TRUE(key) << key.error().ToString();
   ASSERT_TRUE(UnpersistKey(tpm(), kHandle));
   const std::string message = "client hello transcript";
-  ossl::MdCtx sign(EVP_MD_CTX_new());
-  ASSERT_EQ(
-      EVP_DigestSignInit_ex(sign.get(), nullptr, "SHA256", library->get(), nullptr, key->get(), nullptr), 1)
-      << OpenSslError("init").message();
   std::size_t length = 0;
-  ASSERT_EQ(EVP_DigestSign(sign.get(), nullptr, &length,
-                           reinterpret_cast<const unsigned char*>(message.data()), message.size()),
-            1);
+  ossl::MdCtx sign = StartSigning(library->get(), key->get(), message, length);
+  ASSERT_TRUE(sign && length > 0);
   Bytes signature(length);
   ERR_clear_error();
   EXPECT_EQ(EVP_DigestSign(sign.get(), signature.data(), &length,

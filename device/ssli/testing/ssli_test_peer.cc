@@ -65,6 +65,13 @@ while True:
 
 }  // namespace
 
+Result<TestCa> TestCa::CreateWithServerAndClient(const std::filesystem::path& dir) {
+  IDEVID_ASSIGN_OR_RETURN(TestCa ca, Create(dir));
+  IDEVID_TRY(ca.IssueServer("server", "IP:127.0.0.1"));
+  IDEVID_TRY(ca.IssueClient("client"));
+  return ca;
+}
+
 Result<TestCa> TestCa::Create(const std::filesystem::path& dir, const std::string& ca_name) {
   TestCa ca;
   ca.dir_ = dir;

@@ -20,6 +20,8 @@ class TestCa {
  public:
   // Writes the CA certificate to dir/<ca_name>.pem. Fails when OpenSSL or the file system does.
   static Result<TestCa> Create(const std::filesystem::path& dir, const std::string& ca_name = "test-ca");
+  // Create, then a server certificate "server" for 127.0.0.1 and a client certificate "client".
+  static Result<TestCa> CreateWithServerAndClient(const std::filesystem::path& dir);
   const std::filesystem::path& certificate() const { return certificate_; }
   // A server certificate, CN `name`, subjectAltName `san` ("DNS:a,IP:127.0.0.1"; empty for none).
   Result<void> IssueServer(const std::string& name, const std::string& san) const;
