@@ -2,6 +2,7 @@
 
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include <fmt/format.h>
 
@@ -129,6 +130,18 @@ Result<std::vector<std::string>> IssuerAttribute(const X509& cert, std::string_v
 
 std::string SubjectLine(const X509& cert) { return NameLine(X509_get_subject_name(&cert)); }
 std::string IssuerLine(const X509& cert) { return NameLine(X509_get_issuer_name(&cert)); }
+
+std::vector<std::string> CertificatePolicyOids(const X509& cert) {
+  ossl::UniquePtr<CERTIFICATEPOLICIES> policies(
+      static_cast<CERTIFICATEPOLICIES*>(X509_get_ext_d2i(&cert, NID_certificate_policies, nullptr, nullptr)));
+  std::vector<std::string> oids;
+  for (int i = 0; policies && i < sk_POLICYINFO_num(policies.get()); ++i) {
+    char oid[128];
+    OBJ_obj2txt(oid, sizeof oid, sk_POLICYINFO_value(policies.get(), i)->policyid, 1);
+    oids.emplace_back(oid);
+  }
+  return oids;
+}
 
 Result<std::optional<Extension>> FindExtension(const X509& cert, std::string_view oid) {
   IDEVID_ASSIGN_OR_RETURN(ossl::Asn1Object obj, ParseOid(oid));

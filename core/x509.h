@@ -45,6 +45,8 @@ Result<std::vector<std::string>> SubjectAttribute(const X509& cert, std::string_
 Result<std::vector<std::string>> IssuerAttribute(const X509& cert, std::string_view oid);
 // One-line RFC 2253 form of the subject / issuer.
 std::string SubjectLine(const X509& cert);
+// The policy OIDs of the certificatePolicies extension, in order (dotted); empty when it has none.
+std::vector<std::string> CertificatePolicyOids(const X509& cert);
 std::string IssuerLine(const X509& cert);
 
 // An extension as it appears in the certificate.

@@ -84,6 +84,24 @@ void AlterOnSubmit(TamperingChannel& channel, const TpmContext& tpm,
   };
 }
 
+// Replaces the request's TPM2_Certify by one of the key at `certified` by the IAK, over what
+// `nonce_of` makes of the session's nonce, and signs the request again.
+void ReplaceCertify(TamperingChannel& channel, const TpmContext& tpm, TpmHandle certified,
+                    std::function<Bytes(const Bytes&)> nonce_of) {
+  channel.on_submit = [&tpm, &channel, certified, nonce_of](Bytes& csr) {
+    auto iak = ReferencePersistentKey(tpm, kIak);
+    auto object = ReferencePersistentKey(tpm, certified);
+    if (!iak || !object) return;
+    auto certify = Certify(tpm, object->handle(), iak->handle(), nonce_of(channel.last_nonce));
+    if (!certify) return;
+    auto altered = AlterRequest(tpm, kIdevid, csr, [&](TcgCsrContent& c) {
+      c.idevid_certify_info = certify->attest;
+      c.idevid_certify_signature = certify->signature;
+    });
+    if (altered) csr = std::move(*altered);
+  };
+}
+
 // §6.2: another TPM's EK certificate gets a credential only that TPM can open.
 Forgery EkOfAnotherTpm() {
   return Tampered(
@@ -100,6 +118,18 @@ Forgery EkCertificateGarbage() {
   return Tampered("ek-certificate-garbage", refusal::kEkCertificate,
                   [](TamperingChannel& channel, const TpmContext& tpm, const ForgeryBench&) {
                     AlterOnSubmit(channel, tpm, [](TcgCsrContent& c) { c.ek_certificate = Bytes(64, 0x30); });
+                  });
+}
+
+// The vendor's own CA certificate given as the EK certificate: it chains, but it is not an EK's.
+Forgery EkCertificateIsACa() {
+  return Tampered("ek-certificate-is-a-ca", refusal::kEkCertificate,
+                  [](TamperingChannel& channel, const TpmContext& tpm, const ForgeryBench& bench) {
+                    Bytes ca;
+                    if (auto bundle = LoadTrustBundle(bench.vendor_ca); bundle && !bundle->anchors.empty()) {
+                      ca = CertificateDer(*bundle->anchors.front()).value_or(Bytes{});
+                    }
+                    AlterOnSubmit(channel, tpm, [ca](TcgCsrContent& c) { c.ek_certificate = ca; });
                   });
 }
 
@@ -217,6 +247,32 @@ Forgery CertifyByAnotherKey() {
                   });
 }
 
+// A TPM2_Certify by the IAK made for another nonce (an earlier session's, or one the forger
+// chose): TPM-made and signed by the IAK, but not fresh.
+Forgery WithDetail(Forgery forgery, std::string part) {
+  forgery.detail_part = std::move(part);
+  return forgery;
+}
+
+Forgery StaleNonce() {
+  return Tampered("stale-nonce", refusal::kCertify,
+                  [](TamperingChannel& channel, const TpmContext& tpm, const ForgeryBench&) {
+                    ReplaceCertify(channel, tpm, kIdevid, [](const Bytes& nonce) {
+                      Bytes stale = nonce;
+                      stale.at(0) ^= 0x01;
+                      return stale;
+                    });
+                  });
+}
+
+// The IAK certifies itself instead of the IDevID: fresh and signed by the IAK, for another key.
+Forgery CertifiesAnotherKey() {
+  return Tampered("certifies-another-key", refusal::kCertify,
+                  [](TamperingChannel& channel, const TpmContext& tpm, const ForgeryBench&) {
+                    ReplaceCertify(channel, tpm, kIak, [](const Bytes& nonce) { return nonce; });
+                  });
+}
+
 Forgery ChangedAfterSigning() {
   return Tampered("request-changed-after-signing", refusal::kRequestSignature,
                   [](TamperingChannel& channel, const TpmContext&, const ForgeryBench&) {
@@ -305,10 +361,13 @@ std::vector<Forgery> EnrolmentForgeries() {
   return {EkOfAnotherTpm(),
           EkFromUnknownVendor(),
           EkCertificateGarbage(),
+          EkCertificateIsACa(),
           IakNotRestricted(),
           ImportedIdevidKey(),
           IakOfAnotherTpm(),
-          CertifyByAnotherKey(),
+          WithDetail(CertifyByAnotherKey(), "not signed by the IAK"),
+          WithDetail(StaleNonce(), "not this enrolment's nonce"),
+          WithDetail(CertifiesAnotherKey(), "certifies another key"),
           ChangedAfterSigning(),
           ReplayedActivationAnswer(),
           OrderChanged("serial-not-ordered", [](EnrolmentOrder& o) { o.serial += "-OTHER"; }),
@@ -330,9 +389,13 @@ Result<Verdict> JudgeForgery(const Forgery& forgery, const ForgeryBench& bench) 
   } else if (refusal->reason != forgery.reason) {
     verdict.Add("wrong-reason", fmt::format("refused as {} ({}); expected {}", refusal->reason,
                                             DisplayText(refusal->detail), forgery.reason));
+  } else if (!forgery.detail_part.empty() && refusal->detail.find(forgery.detail_part) == std::string::npos) {
+    verdict.Add("wrong-detail",
+                fmt::format("refused as {} for {}; expected it to say {}", refusal->reason,
+                            DisplayText(refusal->detail), QuotedDisplayText(forgery.detail_part)));
   }
   bool logged = std::any_of(log.begin(), log.end(), [&](const std::string& line) {
-    return line.find(forgery.reason) != std::string::npos;
+    return line.find(": " + forgery.reason + ": ") != std::string::npos;
   });
   if (refusal && !logged)
     verdict.Add("refusal-not-logged", "the authority's log does not name " + forgery.reason);

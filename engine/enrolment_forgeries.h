@@ -38,13 +38,15 @@ struct Forgery {
   // lines go to `log`. Errors are the bench failing (a TPM or a tool), not a verdict.
   std::function<Result<std::optional<EnrolmentRefusal>>(const ForgeryBench&, std::vector<std::string>& log)>
       play;
+  std::string detail_part;  // when set, the refusal's detail must say this
 };
 
 // Every forgery, in a stable order.
 std::vector<Forgery> EnrolmentForgeries();
 
-// Plays `forgery` and judges it: findings "forgery-accepted", "wrong-reason", "refusal-not-logged",
-// "identity-left-behind" (a key or certificate in the unit's TPM afterwards) and "serial-recorded".
+// Plays `forgery` and judges it: findings "forgery-accepted", "wrong-reason", "wrong-detail",
+// "refusal-not-logged", "identity-left-behind" (a key or certificate in the unit's TPM afterwards) and
+// "serial-recorded".
 Result<Verdict> JudgeForgery(const Forgery& forgery, const ForgeryBench& bench);
 
 }  // namespace idevid

@@ -121,8 +121,11 @@ Result<EnrolmentAnswer<Credential>> EnrolmentAuthority::Submit(const std::string
   auto taken = TakeSession(id);
   if (auto* refused = std::get_if<EnrolmentRefusal>(&taken)) return Refused(id, *refused);
   Session session = std::move(std::get<Session>(taken));
-  if (session.request)
+  if (session.request) {
+    // A repeated request leaves the session as it was, for the station that holds the credential.
+    Restore(id, std::move(session));
     return Refused(id, {std::string(refusal::kSession), "the request was submitted already"});
+  }
   auto checked = CheckEnrolmentRequest(
       csr, {.order = &session.order, .nonce = session.nonce, .vendor_cas = &vendor_cas_});
   if (auto* refused = std::get_if<EnrolmentRefusal>(&checked)) return Refused(id, *refused);
@@ -131,15 +134,24 @@ Result<EnrolmentAnswer<Credential>> EnrolmentAuthority::Submit(const std::string
   IDEVID_ASSIGN_OR_RETURN(session.secret, RandomBytes(kSecretBytes));
   IDEVID_ASSIGN_OR_RETURN(Bytes iak_name, ObjectName(session.request->iak), "the IAK's name");
   EVP_PKEY* ek_key = X509_get0_pubkey(session.request->ek_certificate.get());
-  if (ek_key == nullptr) return FailOpenSsl("the EK certificate's public key");
+  if (ek_key == nullptr) {
+    return Refused(id,
+                   {std::string(refusal::kEkCertificate), "the EK certificate's public key does not load"});
+  }
   auto credential = MakeCredential(*ek_key, iak_name, session.secret);
-  if (!credential) {
+  if (!credential && credential.error().domain() == ErrorDomain::kUsage) {
     return Refused(id, {std::string(refusal::kEkCertificate),
                         "no credential can be made to this EK: " + credential.error().message()});
   }
+  IDEVID_TRY(credential, "making the credential");
+  Credential made = *credential;
+  Restore(id, std::move(session));
+  return made;
+}
+
+void EnrolmentAuthority::Restore(const std::string& id, Session session) {
   std::lock_guard lock(mutex_);
   sessions_[id] = std::move(session);
-  return *credential;
 }
 
 Result<EnrolmentAnswer<EnrolmentCertificates>> EnrolmentAuthority::Activate(

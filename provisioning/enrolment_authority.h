@@ -54,6 +54,8 @@ class EnrolmentAuthority : public EnrolmentChannel {
   EnrolmentAuthority(Factory factory, AuthorityOptions options, std::vector<TrustBundle> vendor_cas);
   // Takes the session out of the table (a session is used once); nullopt when unknown or expired.
   std::variant<Session, EnrolmentRefusal> TakeSession(const std::string& id);
+  // Puts a session taken out back into the table.
+  void Restore(const std::string& id, Session session);
   Result<EnrolmentCertificates> Issue(const Session& session);
   EnrolmentRefusal Refused(const std::string& session, EnrolmentRefusal refusal);
 

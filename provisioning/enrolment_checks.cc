@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <openssl/x509v3.h>
+
 #include <fmt/format.h>
 
 #include "core/display_text.h"
@@ -10,6 +12,8 @@
 
 namespace idevid {
 namespace {
+
+constexpr std::string_view kOidEkCertificateUsage = "2.23.133.8.1";  // tcg-kp-EKCertificate
 
 EnrolmentRefusal Refuse(std::string_view reason, std::string detail) {
   return {std::string(reason), std::move(detail)};
@@ -88,6 +92,27 @@ std::optional<EnrolmentRefusal> ReadKeys(const TcgCsrContent& content, CheckedRe
   return std::nullopt;
 }
 
+// TCG EK Credential Profile 2.3 §3.2: an EK certificate is an end-entity certificate with the
+// extended key usage tcg-kp-EKCertificate; ours must hold the RSA-2048 key MakeCredential needs.
+std::optional<std::string> EkShapeProblem(X509& ek) {
+  if (X509_check_ca(&ek) != 0) return "the EK certificate is a CA certificate";
+  ossl::UniquePtr<EXTENDED_KEY_USAGE> usage(
+      static_cast<EXTENDED_KEY_USAGE*>(X509_get_ext_d2i(&ek, NID_ext_key_usage, nullptr, nullptr)));
+  bool ek_usage = false;
+  for (int i = 0; usage && i < sk_ASN1_OBJECT_num(usage.get()); ++i) {
+    char oid[64];
+    OBJ_obj2txt(oid, sizeof oid, sk_ASN1_OBJECT_value(usage.get(), i), 1);
+    ek_usage = ek_usage || std::string_view(oid) == kOidEkCertificateUsage;
+  }
+  if (!ek_usage)
+    return fmt::format("the EK certificate lacks the extended key usage {}", kOidEkCertificateUsage);
+  const EVP_PKEY* key = X509_get0_pubkey(&ek);
+  if (key == nullptr || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(key) != 2048) {
+    return "the EK certificate's key is not RSA-2048 (the EK credentials are made to, template L-1)";
+  }
+  return std::nullopt;
+}
+
 std::optional<EnrolmentRefusal> EkProblem(const TcgCsrContent& content, const RequestExpectations& expect,
                                           CheckedRequest& out) {
   auto ek = ParseCertificate(content.ek_certificate);
@@ -95,10 +120,11 @@ std::optional<EnrolmentRefusal> EkProblem(const TcgCsrContent& content, const Re
     return Refuse(refusal::kEkCertificate, "the EK certificate does not parse: " + ek.error().message());
   }
   out.ek_certificate = std::move(*ek);
+  if (auto problem = EkShapeProblem(*out.ek_certificate)) return Refuse(refusal::kEkCertificate, *problem);
   if (auto problem = ChainProblem(*out.ek_certificate, *expect.vendor_cas)) {
     return Refuse(refusal::kEkChain,
                   fmt::format("the EK certificate ({}) does not chain to a TPM vendor CA: {}",
-                              SubjectLine(*out.ek_certificate), *problem));
+                              DisplayText(SubjectLine(*out.ek_certificate)), *problem));
   }
   return std::nullopt;
 }
@@ -109,12 +135,13 @@ std::optional<std::string> KeyAttributeProblem(const TPMT_PUBLIC& pub, bool rest
   if (auto shape = KeyShapeProblem(pub)) return shape;
   TPMA_OBJECT attributes = pub.objectAttributes;
   if ((attributes & kRequiredAttributes) != kRequiredAttributes) {
-    return fmt::format("lacks {} (attributes {:#010x}): a key made outside this TPM or one that can leave it",
-                       (attributes & TPMA_OBJECT_FIXEDTPM) == 0              ? "fixedTPM"
-                       : (attributes & TPMA_OBJECT_FIXEDPARENT) == 0         ? "fixedParent"
-                       : (attributes & TPMA_OBJECT_SENSITIVEDATAORIGIN) == 0 ? "sensitiveDataOrigin"
-                                                                             : "sign",
-                       attributes);
+    return fmt::format(
+        "lacks {} (attributes {:#010x}): by its own account the key may leave its TPM or was not made there",
+        (attributes & TPMA_OBJECT_FIXEDTPM) == 0              ? "fixedTPM"
+        : (attributes & TPMA_OBJECT_FIXEDPARENT) == 0         ? "fixedParent"
+        : (attributes & TPMA_OBJECT_SENSITIVEDATAORIGIN) == 0 ? "sensitiveDataOrigin"
+                                                              : "sign",
+        attributes);
   }
   if ((attributes & TPMA_OBJECT_DECRYPT) != 0) {
     return fmt::format("has decrypt set (attributes {:#010x}); a device-identity key only signs", attributes);

@@ -7,6 +7,7 @@
 #include "core/tpm_capability.h"
 #include "core/tpm_sign.h"
 #include "core/tpm_wire.h"
+#include "core/tss_error.h"
 #include "provisioning/tcg_csr.h"
 #include "provisioning/unit_tpm.h"
 
@@ -29,12 +30,21 @@ SignatureAlgorithm RequestSignature(const TPMT_PUBLIC& key) {
   return {key.type == TPM2_ALG_ECC ? SignatureScheme::kEcdsa : SignatureScheme::kRsaPkcs1, TPM2_ALG_SHA256};
 }
 
+// TPM2_ActivateCredential's answers for a credential made for another EK or another key (Part 3
+// §12.5: INTEGRITY, VALUE; libtpms answers FAILURE for a seed its EK cannot decrypt). Any other
+// error (an endorsement password, lockout, no memory) is the station's own trouble.
+bool CannotOpen(const Error& error) {
+  if (!IsTpmAnswer(error)) return false;
+  TSS2_RC rc = BaseTpmRc(static_cast<TSS2_RC>(error.code()));
+  return rc == TPM2_RC_INTEGRITY || rc == TPM2_RC_VALUE || rc == TPM2_RC_FAILURE;
+}
+
 // The station's answer: what TPM2_ActivateCredential gave, or nothing (a wrong answer the
 // authority refuses) when this TPM cannot open the credential; `why` then holds the TPM's error.
 Result<Bytes> AnswerOrNothing(const TpmContext& tpm, const EnrolRequest& r, const Credential& credential,
                               std::string& why) {
   auto secret = AnswerCredential(tpm, r.iak_handle, credential);
-  if (secret || !IsTpmAnswer(secret.error())) return secret;
+  if (secret || !CannotOpen(secret.error())) return secret;
   why = secret.error().message();
   return Bytes{};
 }

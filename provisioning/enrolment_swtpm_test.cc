@@ -35,18 +35,6 @@ using ::testing::HasSubstr;
 
 constexpr char kSerial[] = "CW0000000001";
 
-// The certificatePolicies OIDs of `cert`, in order.
-std::vector<std::string> PolicyOids(const X509& cert) {
-  ossl::UniquePtr<CERTIFICATEPOLICIES> policies(
-      static_cast<CERTIFICATEPOLICIES*>(X509_get_ext_d2i(&cert, NID_certificate_policies, nullptr, nullptr)));
-  std::vector<std::string> oids;
-  for (int i = 0; policies && i < sk_POLICYINFO_num(policies.get()); ++i) {
-    char oid[128];
-    OBJ_obj2txt(oid, sizeof oid, sk_POLICYINFO_value(policies.get(), i)->policyid, 1);
-    oids.emplace_back(oid);
-  }
-  return oids;
-}
 constexpr char kModel[] = "SRX4300";
 
 class EnrolmentTest : public testing::TpmTestBase, public ::testing::TestWithParam<KeyAlgorithm> {
@@ -123,9 +111,9 @@ TEST_P(EnrolmentTest, EnrolsAUnitWhoseKeysLiveInItsTpm) {
     EXPECT_TRUE(pub->write_locked());
     EXPECT_THAT(SubjectAttribute(**cert, "2.5.4.5"), ::testing::Optional(::testing::ElementsAre(kSerial)));
   }
-  EXPECT_THAT(PolicyOids(*result->iak_certificate),
+  EXPECT_THAT(CertificatePolicyOids(*result->iak_certificate),
               ::testing::ElementsAre("2.23.133.11.1.1", "2.23.133.11.1.2", "2.23.133.11.1.3"));
-  EXPECT_THAT(PolicyOids(*result->idevid_certificate),
+  EXPECT_THAT(CertificatePolicyOids(*result->idevid_certificate),
               ::testing::ElementsAre("2.23.133.11.1.1", "2.23.133.11.1.2"));
   // The certificates' keys are the TPM's keys at their handles.
   for (auto [handle, cert] : {std::pair{0x81020000u, &result->idevid_certificate},
@@ -153,8 +141,22 @@ TEST_P(EnrolmentTest, TheLineCheckPassesAnEnrolledUnitWithItsIak) {
   std::vector<std::string> names;
   for (const auto& m : report->measurements) names.push_back(m.name);
   EXPECT_THAT(names, ::testing::IsSupersetOf({"iak_present", "iak_attributes", "iak_certificate_chain",
-                                              "iak_certificate_serial", "iak_certifies_idevid",
-                                              "ek_chain_to_vendor_ca"}));
+                                              "iak_certificate_serial", "iak_certificate_key",
+                                              "iak_certifies_idevid", "ek_chain_to_vendor_ca"}));
+}
+
+// A copy of the IDevID certificate where the IAK's belongs chains and names the serial, but is
+// not the IAK's.
+TEST_P(EnrolmentTest, TheLineCheckFailsACopyOfTheIdevidCertificateAsTheIaks) {
+  auto result = EnrolUnit(tpm(), *authority_, Request());
+  ASSERT_TRUE(result && !result->refusal);
+  ASSERT_TRUE(NvUndefine(tpm(), 0x01C90100));
+  ASSERT_TRUE(BurnCertificate(tpm(), 0x01C90100, *CertificateDer(*result->idevid_certificate), 0));
+  auto factory_ca = LoadTrustBundle(FactoryFiles::Chain(dir() / "factory"));
+  ASSERT_TRUE(factory_ca);
+  auto report = CheckUnit(tpm(), *factory_ca, {.expect_serial = kSerial, .check_iak = true});
+  ASSERT_TRUE(report) << report.error().ToString();
+  EXPECT_THAT(report->failures(), ::testing::ElementsAre("iak_certificate_key"));
 }
 
 TEST_P(EnrolmentTest, TheLineCheckFailsAUnitWithoutAnIak) {

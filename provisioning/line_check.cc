@@ -186,14 +186,7 @@ class Checker {
   }
 
   void CheckPolicies() {
-    ossl::UniquePtr<CERTIFICATEPOLICIES> policies(static_cast<CERTIFICATEPOLICIES*>(
-        X509_get_ext_d2i(cert_.get(), NID_certificate_policies, nullptr, nullptr)));
-    std::vector<std::string> found;
-    for (int i = 0; policies && i < sk_POLICYINFO_num(policies.get()); ++i) {
-      char oid[128];
-      OBJ_obj2txt(oid, sizeof oid, sk_POLICYINFO_value(policies.get(), i)->policyid, 1);
-      found.emplace_back(oid);
-    }
+    std::vector<std::string> found = CertificatePolicyOids(*cert_);
     auto has = [&](std::string_view oid) {
       return std::find(found.begin(), found.end(), oid) != found.end();
     };

@@ -2,14 +2,19 @@
 
 #include <openssl/rand.h>
 
-#include <fmt/format.h>
+#include <algorithm>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/display_text.h"
 #include "core/idevid_profile.h"
 #include "core/openssl_error.h"
 #include "core/tpm_attest.h"
 #include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
 #include "core/x509.h"
+#include "provisioning/enrolment_authority.h"
 #include "provisioning/enrolment_checks.h"
 #include "provisioning/unit_tpm.h"
 
@@ -57,18 +62,37 @@ class IakChecker {
     auto der = NvRead(tpm_, request_.iak_nv_index);
     if (!der) {
       AddTpmFailure("iak_certificate_chain", der.error(), "verified");
-      return Add("iak_certificate_serial", false, "no IAK certificate in " + where, serial);
+      Add("iak_certificate_serial", false, "no IAK certificate in " + where, serial);
+      return Add("iak_certificate_key", false, "no IAK certificate in " + where, "the IAK's public key");
     }
     auto cert = ParseCertificate(*der);
     if (!cert) {
       Add("iak_certificate_chain", false, cert.error().message(), "verified");
-      return Add("iak_certificate_serial", false, "no IAK certificate in " + where, serial);
+      Add("iak_certificate_serial", false, "no IAK certificate in " + where, serial);
+      return Add("iak_certificate_key", false, cert.error().message(), "the IAK's public key");
     }
     auto problem = ChainProblem(**cert, std::span(&ca_, 1));
     Add("iak_certificate_chain", !problem, problem ? *problem : "verified", "verified");
     auto names = SubjectAttribute(**cert, kOidSubjectSerialNumber);
     std::string named = names && !names->empty() ? names->front() : "";
-    Add("iak_certificate_serial", !serial.empty() && named == serial, named, serial);
+    Add("iak_certificate_serial", !serial.empty() && named == serial, DisplayText(named), serial);
+    CheckCertificateKey(**cert);
+  }
+
+  // The IAK certificate is for the IAK (not a copy of the IDevID's) and says it is restricted.
+  void CheckCertificateKey(const X509& cert) {
+    std::string expected = fmt::format("the IAK's public key, policy {}", kOidPolicyIakRestricted);
+    auto iak_der =
+        iak_ ? PublicKeyFromTpm(*iak_).and_then([](const ossl::PKey& k) { return PublicKeyDer(*k); })
+             : Result<Bytes>(Bytes{});
+    const EVP_PKEY* cert_key = X509_get0_pubkey(&cert);
+    auto cert_der = cert_key ? PublicKeyDer(*cert_key) : Result<Bytes>(Bytes{});
+    bool same_key = iak_ && iak_der && cert_der && *iak_der == *cert_der;
+    auto policies = CertificatePolicyOids(cert);
+    bool restricted = std::find(policies.begin(), policies.end(), kOidPolicyIakRestricted) != policies.end();
+    Add("iak_certificate_key", same_key && restricted,
+        fmt::format("{}, policies {}", same_key ? "the IAK's key" : "another key", fmt::join(policies, ",")),
+        expected);
   }
 
   // A fresh TPM2_Certify of the IDevID by the IAK, with a nonce of the check's own.

@@ -16,7 +16,8 @@
 namespace idevid {
 
 // Appends the measurements iak_present, iak_attributes, iak_certificate_chain,
-// iak_certificate_serial, iak_certifies_idevid and, when `request.vendor_cas` is not empty,
+// iak_certificate_serial, iak_certificate_key (the IAK's key, policy verifiedTPMRestricted),
+// iak_certifies_idevid and, when `request.vendor_cas` is not empty,
 // ek_chain_to_vendor_ca. `serial` is what the IDevID certificate names (empty when unread). A TPM
 // answer is a failed measurement; any other error is put into `infrastructure`.
 void CheckIak(const TpmContext& tpm, const TrustBundle& factory_ca, const CheckRequest& request,

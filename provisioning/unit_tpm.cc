@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/tpm_keys.h"
 #include "core/tpm_nv.h"
 
@@ -19,7 +20,7 @@ std::string DescribeNvIndex(const TpmContext& tpm, const NvPublic& pub) {
   auto der = NvRead(tpm, pub.index);
   if (!der) return what;
   auto cert = ParseCertificate(*der);
-  return what + (cert ? ": certificate " + SubjectLine(**cert) : ": not a certificate");
+  return what + (cert ? ": certificate " + DisplayText(SubjectLine(**cert)) : ": not a certificate");
 }
 
 }  // namespace
