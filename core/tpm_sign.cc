@@ -25,8 +25,9 @@ TPMT_SIG_SCHEME TpmScheme(SignatureAlgorithm algorithm) {
   return scheme;
 }
 
-// RFC 3279 2.2.3: Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }.
-Result<std::vector<std::uint8_t>> EcdsaToDer(const TPMS_SIGNATURE_ECC& ecc) {
+}  // namespace
+
+Result<std::vector<std::uint8_t>> EcdsaSignatureDer(const TPMS_SIGNATURE_ECC& ecc) {
   ossl::EcdsaSig sig(ECDSA_SIG_new());
   BIGNUM* r = BN_bin2bn(ecc.signatureR.buffer, ecc.signatureR.size, nullptr);
   BIGNUM* s = BN_bin2bn(ecc.signatureS.buffer, ecc.signatureS.size, nullptr);
@@ -43,8 +44,6 @@ Result<std::vector<std::uint8_t>> EcdsaToDer(const TPMS_SIGNATURE_ECC& ecc) {
   }
   return der;
 }
-
-}  // namespace
 
 std::size_t DigestSize(TPMI_ALG_HASH hash) {
   switch (hash) {
@@ -93,7 +92,7 @@ Result<std::vector<std::uint8_t>> SignDigest(const TpmContext& tpm, ESYS_TR key,
                                              std::span<const std::uint8_t> digest) {
   IDEVID_ASSIGN_OR_RETURN(TPMT_SIGNATURE signature, SignDigestAsTpm(tpm, key, algorithm, digest));
   switch (signature.sigAlg) {
-    case TPM2_ALG_ECDSA: return EcdsaToDer(signature.signature.ecdsa);
+    case TPM2_ALG_ECDSA: return EcdsaSignatureDer(signature.signature.ecdsa);
     case TPM2_ALG_RSASSA:
     case TPM2_ALG_RSAPSS: {
       const TPM2B_PUBLIC_KEY_RSA& rsa = signature.signature.rsassa.sig;

@@ -21,6 +21,10 @@ struct SignatureAlgorithm {
   TPMI_ALG_HASH hash = TPM2_ALG_SHA256;  // SHA-256, SHA-384 or SHA-512
 };
 
+// A TPM ECDSA signature (r, s) as OpenSSL verifies it: DER Ecdsa-Sig-Value (RFC 3279 2.2.3).
+// Fails with kOpenSsl when it cannot be encoded.
+Result<std::vector<std::uint8_t>> EcdsaSignatureDer(const TPMS_SIGNATURE_ECC& ecc);
+
 // The OpenSSL digest name of a TPM hash ("SHA256"); empty for an unsupported one.
 std::string_view DigestName(TPMI_ALG_HASH hash);
 

@@ -74,21 +74,6 @@ tl::unexpected<Error> SignatureFailure(std::string_view why) {
               fmt::format("the TPM signature does not verify: {}", why));
 }
 
-// RFC 3279 2.2.3: Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }.
-Result<Bytes> EcdsaDer(const TPMS_SIGNATURE_ECC& ecc) {
-  ossl::EcdsaSig sig(ECDSA_SIG_new());
-  ossl::Bignum r(BN_bin2bn(ecc.signatureR.buffer, ecc.signatureR.size, nullptr));
-  ossl::Bignum s(BN_bin2bn(ecc.signatureS.buffer, ecc.signatureS.size, nullptr));
-  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
-    return FailOpenSsl("cannot hold the TPM's ECDSA signature");
-  }
-  (void)r.release();  // owned by sig now
-  (void)s.release();
-  unsigned char* der = nullptr;
-  int length = i2d_ECDSA_SIG(sig.get(), &der);
-  return AdoptDer(der, length, "the TPM's ECDSA signature");
-}
-
 // What OpenSSL verifies for a TPMT_SIGNATURE: the hash, the signature bytes and the RSA padding.
 struct OpenSslSignature {
   TPMI_ALG_HASH hash = TPM2_ALG_NULL;
@@ -100,7 +85,7 @@ Result<OpenSslSignature> ForOpenSsl(const TPMT_PUBLIC& pub, const TPMT_SIGNATURE
   switch (signature.sigAlg) {
     case TPM2_ALG_ECDSA: {
       if (pub.type != TPM2_ALG_ECC) return SignatureFailure("an ECDSA signature by a key that is not ECC");
-      IDEVID_ASSIGN_OR_RETURN(Bytes der, EcdsaDer(signature.signature.ecdsa));
+      IDEVID_ASSIGN_OR_RETURN(Bytes der, EcdsaSignatureDer(signature.signature.ecdsa));
       return OpenSslSignature{signature.signature.ecdsa.hash, std::move(der), 0};
     }
     case TPM2_ALG_RSASSA:
