@@ -58,18 +58,21 @@ std::string EventTypeName(std::uint32_t type);
 Result<std::uint32_t> EventTypeFromName(std::string_view name);
 
 // Parses a whole log (hostile input: at most kMaxEventLogBytes, every length checked without
-// adding lengths together). Fails with kConfig/kSyntax naming the event's index and byte offset
-// ("event 12 at byte 1880: digest count 9 exceeds the 1 bank of the Spec ID event"), kConfig/
-// kTooLarge (when over kMaxEventLogBytes).
+// adding lengths together). Fails with kConfig/kSyntax naming the event's index (as tpm2_eventlog
+// counts: the Spec ID event is event 0, events[i] is event i + 1) and the byte offset where it
+// starts ("event 12 at byte 1880: digest count 9, but the Spec ID event declares 1 bank(s)"),
+// kConfig/kLimit when over kMaxEventLogBytes. A log cut at an event boundary parses as the
+// shorter log it then is.
 Result<EventLog> ParseEventLog(std::span<const std::uint8_t> bytes);
 
 // The log's bytes: the Spec ID event (SHA-256 bank only) then each event as a TCG_PCR_EVENT2 with
-// its SHA-256 digest (events must carry one).
+// its SHA-256 digest (events must carry one: 32 zero bytes are written for an event without).
 Bytes EncodeEventLog(const std::vector<LogEvent>& events);
 
 // The SHA-256 PCR values the log predicts: for each PCR an event touches, starting from 32 zero
 // bytes, PCR := SHA-256(PCR || digest) for every event but EV_NO_ACTION. Fails with kConfig/kSyntax
-// when an event lacks a SHA-256 digest or names a PCR above 23.
+// naming the event (numbered as ParseEventLog does) when it lacks a SHA-256 digest or names a PCR
+// above 23.
 Result<std::map<std::uint32_t, Bytes>> ReplayEventLog(const EventLog& log);
 
 }  // namespace idevid
