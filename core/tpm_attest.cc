@@ -20,21 +20,6 @@ constexpr std::array<std::uint8_t, 32> kEkPolicyASha256 = {
     0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xB3, 0xF8, 0x1A, 0x90, 0xCC, 0x8D, 0x46, 0xA5, 0xD7, 0x24,
     0xFD, 0x52, 0xD7, 0x6E, 0x06, 0x52, 0x0B, 0x64, 0xF2, 0xA1, 0xDA, 0x1B, 0x33, 0x14, 0x69, 0xAA};
 
-// The scheme to ask TPM2_Certify for: none when the key has its own (Part 3 §18.2: inScheme
-// must then be TPM_ALG_NULL or the same), else ECDSA or RSASSA with SHA-256.
-TPMT_SIG_SCHEME CertifyScheme(const TPMT_PUBLIC& signer) {
-  TPMT_SIG_SCHEME scheme{};
-  scheme.scheme = TPM2_ALG_NULL;
-  TPMI_ALG_ASYM_SCHEME own = TPM2_ALG_NULL;
-  if (signer.type == TPM2_ALG_RSA) own = signer.parameters.rsaDetail.scheme.scheme;
-  if (signer.type == TPM2_ALG_ECC) own = signer.parameters.eccDetail.scheme.scheme;
-  if (own != TPM2_ALG_NULL) return scheme;
-  if (signer.type == TPM2_ALG_RSA) scheme.scheme = TPM2_ALG_RSASSA;
-  if (signer.type == TPM2_ALG_ECC) scheme.scheme = TPM2_ALG_ECDSA;
-  scheme.details.any.hashAlg = TPM2_ALG_SHA256;
-  return scheme;
-}
-
 // A policy session that satisfies the EK's policy A: TPM2_PolicySecret on the endorsement
 // hierarchy, authorized with its auth value (set on the context when one is configured).
 Result<TransientObject> EkPolicySession(const TpmContext& tpm) {
@@ -86,19 +71,48 @@ std::string WhatFailed(std::string_view command, TSS2_RC rc, std::string_view ob
 
 }  // namespace
 
-Result<Attestation> Certify(const TpmContext& tpm, ESYS_TR object, ESYS_TR signer,
-                            std::span<const std::uint8_t> qualifying_data) {
+TPMT_SIG_SCHEME SigningScheme(const TPMT_PUBLIC& signer) {
+  TPMT_SIG_SCHEME scheme{};
+  scheme.scheme = TPM2_ALG_NULL;
+  TPMI_ALG_ASYM_SCHEME own = TPM2_ALG_NULL;
+  if (signer.type == TPM2_ALG_RSA) own = signer.parameters.rsaDetail.scheme.scheme;
+  if (signer.type == TPM2_ALG_ECC) own = signer.parameters.eccDetail.scheme.scheme;
+  if (own != TPM2_ALG_NULL) return scheme;
+  if (signer.type == TPM2_ALG_RSA) scheme.scheme = TPM2_ALG_RSASSA;
+  if (signer.type == TPM2_ALG_ECC) scheme.scheme = TPM2_ALG_ECDSA;
+  scheme.details.any.hashAlg = TPM2_ALG_SHA256;
+  return scheme;
+}
+
+Result<TPM2B_DATA> QualifyingData(std::span<const std::uint8_t> qualifying_data, std::string_view command) {
   TPM2B_DATA extra{};
   if (qualifying_data.size() > sizeof(extra.buffer)) {
     return UsageError(UsageCode::kInvalidArgument,
-                      fmt::format("qualifying data of {} bytes: TPM2_Certify takes at most {}",
-                                  qualifying_data.size(), sizeof(extra.buffer)));
+                      fmt::format("qualifying data of {} bytes: {} takes at most {}", qualifying_data.size(),
+                                  command, sizeof(extra.buffer)));
   }
   extra.size = static_cast<UINT16>(qualifying_data.size());
   std::copy(qualifying_data.begin(), qualifying_data.end(), extra.buffer);
+  return extra;
+}
+
+Result<Attestation> AttestationOf(const TPM2B_ATTEST& attest, const TPMT_SIGNATURE& signature) {
+  Bytes signature_bytes = MarshalSignature(signature);
+  if (signature_bytes.empty()) {
+    return UsageError(
+        UsageCode::kUnsupported,
+        fmt::format("the TPM signed with algorithm {:#x}, which does not marshal", signature.sigAlg));
+  }
+  return Attestation{Bytes(attest.attestationData, attest.attestationData + attest.size),
+                     std::move(signature_bytes)};
+}
+
+Result<Attestation> Certify(const TpmContext& tpm, ESYS_TR object, ESYS_TR signer,
+                            std::span<const std::uint8_t> qualifying_data) {
+  IDEVID_ASSIGN_OR_RETURN(TPM2B_DATA extra, QualifyingData(qualifying_data, "TPM2_Certify"));
   IDEVID_ASSIGN_OR_RETURN(TPM2B_PUBLIC signer_public, ReadPublic(tpm, signer),
                           "cannot learn the certifying key's scheme");
-  TPMT_SIG_SCHEME scheme = CertifyScheme(signer_public.publicArea);
+  TPMT_SIG_SCHEME scheme = SigningScheme(signer_public.publicArea);
   IDEVID_ASSIGN_OR_RETURN(auto admin, AdminAuthorization(tpm, object, TPM2_CC_Certify), "TPM2_Certify");
   EsysBuffer<TPM2B_ATTEST> attest;
   EsysBuffer<TPMT_SIGNATURE> signature;
@@ -107,14 +121,7 @@ Result<Attestation> Certify(const TpmContext& tpm, ESYS_TR object, ESYS_TR signe
                         &scheme, attest.out(), signature.out());
   });
   if (rc != TSS2_RC_SUCCESS) return FailTss(rc, WhatFailed("TPM2_Certify", rc, "certified object"));
-  Bytes signature_bytes = MarshalSignature(*signature);
-  if (signature_bytes.empty()) {
-    return UsageError(
-        UsageCode::kUnsupported,
-        fmt::format("the TPM signed with algorithm {:#x}, which does not marshal", signature->sigAlg));
-  }
-  return Attestation{Bytes(attest->attestationData, attest->attestationData + attest->size),
-                     std::move(signature_bytes)};
+  return AttestationOf(*attest, *signature);
 }
 
 TPM2B_PUBLIC EkRsaTemplate() {

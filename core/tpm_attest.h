@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "core/result.h"
 #include "core/tpm_context.h"
@@ -18,6 +19,18 @@ struct Attestation {
   Bytes attest;
   Bytes signature;
 };
+
+// The scheme to ask a signing command (TPM2_Certify, TPM2_Quote) for: TPM_ALG_NULL when the key
+// has its own (Part 3 §18.2: inScheme must then be TPM_ALG_NULL or the same), else ECDSA or
+// RSASSA with SHA-256.
+TPMT_SIG_SCHEME SigningScheme(const TPMT_PUBLIC& signer);
+
+// `qualifying_data` as the extraData of `command`. Fails with kUsage/kInvalidArgument over 64 bytes.
+Result<TPM2B_DATA> QualifyingData(std::span<const std::uint8_t> qualifying_data, std::string_view command);
+
+// What a signing command returned, marshalled. Fails with kUsage/kUnsupported for a signature
+// algorithm that does not marshal.
+Result<Attestation> AttestationOf(const TPM2B_ATTEST& attest, const TPMT_SIGNATURE& signature);
 
 // TPM2_Certify of `object` by `signer` (both with empty auth) with `qualifying_data` (at most 64
 // bytes) as extraData, in the signer's own scheme (ECDSA-SHA256 for an ECC key, RSASSA-SHA256
