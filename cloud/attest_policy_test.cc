@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "cloud/testing/event_data.h"
 #include "core/testing/result_matchers.h"
 #include "core/work_dir.h"
 #include "core/x509.h"
@@ -25,17 +26,23 @@ LogEvent Event(std::uint32_t pcr, std::uint32_t type, std::uint8_t fill, std::st
   return LogEvent{pcr, type, {{kAlgSha256, Bytes(32, fill)}}, Bytes(data.begin(), data.end())};
 }
 
+// An image load into PCR 4 of `file`, with data as firmware writes it.
+LogEvent Image(std::uint8_t fill, std::string_view file) {
+  return LogEvent{
+      4, kEvEfiBootServicesApplication, {{kAlgSha256, Bytes(32, fill)}}, testing::ImageLoadData(file)};
+}
+
 // A known-good boot: events 1.. as the log numbers them (the Spec ID event is event 0).
 EventLog GoldenLog() {
   EventLog log;
   log.algorithms = {kAlgSha256};
   log.events = {
-      Event(0, kEvSCrtmVersion, 0x01, "firmware 1.2"),               // event 1
-      Event(0, kEvNoAction, 0x00),                                   // event 2: not measured
-      Event(4, kEvEfiBootServicesApplication, 0x04, "grubx64.efi"),  // event 3
-      Event(4, kEvEfiBootServicesApplication, 0x05, "vmlinuz-6.1"),  // event 4
-      Event(4, kEvSeparator, 0x06),                                  // event 5
-      Event(12, kEvIpl, 0x0c, "not selected"),                       // event 6
+      Event(0, kEvSCrtmVersion, 0x01, "firmware 1.2"),  // event 1
+      Event(0, kEvNoAction, 0x00),                      // event 2: not measured
+      Image(0x04, "grubx64.efi"),                       // event 3
+      Image(0x05, "vmlinuz-6.1"),                       // event 4
+      Event(4, kEvSeparator, 0x06),                     // event 5
+      Event(12, kEvIpl, 0x0c, "not selected"),          // event 6
   };
   return log;
 }
