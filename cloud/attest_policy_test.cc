@@ -10,6 +10,8 @@
 #include "core/testing/result_matchers.h"
 #include "core/work_dir.h"
 #include "core/x509.h"
+#include "engine/boot_profile.h"
+#include "engine/synthetic_boot.h"
 
 namespace idevid {
 namespace {
@@ -168,6 +170,26 @@ TEST(AttestPolicy, EventDataThatIsNotTextIsNotQuoted) {
   Verdict verdict = CheckEventsAgainstPolicy(log, policy);
   ASSERT_EQ(verdict.findings().size(), 1u);
   EXPECT_THAT(verdict.findings()[0].evidence, StartsWith("event 1 (PCR 0, EV_S_CRTM_VERSION) digest eeee"));
+}
+
+TEST(AttestPolicy, AnotherKernelOfTheSyntheticBootIsNamedWhereItWasMeasured) {
+  const BootProfile golden = DefaultBootProfile();
+  const AttestPolicy policy =
+      PolicyFromLog(EventLog{{kAlgSha256}, BootEvents(golden)}, "g", BootPcrSelection());
+  EXPECT_THAT(CheckEventsAgainstPolicy(EventLog{{kAlgSha256}, BootEvents(golden)}, policy).findings(),
+              IsEmpty());
+  BootProfile other = golden;
+  other.kernel.digest = Bytes(32, 0x12);
+  Verdict verdict = CheckEventsAgainstPolicy(EventLog{{kAlgSha256}, BootEvents(other)}, policy);
+  // The shim loads it (an image load into PCR 4), grub measures it as a file (PCR 9).
+  const std::string suffix =
+      "\"" + golden.kernel.name + "\") digest " + Hex(Bytes(32, 0x12)) + " is not in policy \"g\"";
+  EXPECT_THAT(
+      verdict.findings(),
+      ElementsAre(
+          Field(&Finding::evidence,
+                AllOf(HasSubstr("(PCR 4, EV_EFI_BOOT_SERVICES_APPLICATION "), ::testing::EndsWith(suffix))),
+          Field(&Finding::evidence, AllOf(HasSubstr("(PCR 9, EV_IPL "), ::testing::EndsWith(suffix)))));
 }
 
 }  // namespace
