@@ -1,11 +1,7 @@
 #include "provisioning/enrolment_wire.h"
 
-#include <openssl/evp.h>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include "core/display_text.h"
 
 namespace idevid {
 namespace {
@@ -20,10 +16,6 @@ tl::unexpected<Error> Malformed(std::string message) {
 std::string Dump(Json fields) {
   fields["version"] = kEnrolmentWireVersion;
   return fields.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-bool IsBase64Letter(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
 // A JSON object of our version.
@@ -54,43 +46,13 @@ Result<std::string> StringField(const Json& doc, const std::string& name) {
 
 Result<Bytes> Base64Field(const Json& doc, const std::string& name) {
   IDEVID_ASSIGN_OR_RETURN(std::string text, StringField(doc, name));
-  IDEVID_ASSIGN_OR_RETURN(Bytes bytes, DecodeBase64(text), "the field \"{}\"", name);
-  return bytes;
+  auto bytes = DecodeBase64(text);
+  // Bad base64 from a peer is a malformed message, whatever the decoder calls it.
+  if (!bytes) return Malformed(fmt::format("the field \"{}\": {}", name, bytes.error().root_message()));
+  return std::move(bytes).value();
 }
 
 }  // namespace
-
-std::string EncodeBase64(std::span<const std::uint8_t> bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-Result<Bytes> DecodeBase64(std::string_view text) {
-  // RFC 4648 §4: groups of four letters, the last one padded with at most two '='.
-  if (text.size() % 4 != 0) {
-    return Malformed(
-        fmt::format("is not padded base64 (RFC 4648 §4): {} characters, not a multiple of 4", text.size()));
-  }
-  std::size_t padding = 0;
-  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
-  for (std::size_t i = 0; i + padding < text.size(); ++i) {
-    if (!IsBase64Letter(text[i])) {
-      return Malformed(fmt::format("is not base64 (RFC 4648 §4): character {} is {}", i,
-                                   QuotedDisplayText(text.substr(i, 1))));
-    }
-  }
-  if (text.empty()) return Bytes{};
-  Bytes out(text.size() / 4 * 3);
-  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0 || static_cast<std::size_t>(n) < padding) return Malformed("is not base64 (RFC 4648 §4)");
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  out.resize(static_cast<std::size_t>(n) - padding);
-  return out;
-}
 
 std::string EncodeBeginRequest(const EnrolmentOrder& order) {
   Json body = {{"serial", order.serial}, {"model", order.model}};

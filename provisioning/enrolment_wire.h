@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/byte_text.h"
 #include "core/result.h"
 #include "core/x509.h"
 #include "provisioning/enrolment_channel.h"
@@ -33,12 +34,6 @@ inline constexpr std::size_t kEnrolmentBodyMaxBytes = 256 * 1024;
 inline constexpr const char* kEnrolBeginPath = "/v1/enrol/begin";
 inline constexpr const char* kEnrolRequestPath = "/v1/enrol/request";
 inline constexpr const char* kEnrolActivatePath = "/v1/enrol/activate";
-
-// Padded base64 (RFC 4648 §4) of `bytes`.
-std::string EncodeBase64(std::span<const std::uint8_t> bytes);
-// Decodes padded base64: only the alphabet, a length that is a multiple of 4, at most two '=' at
-// the end. Fails with kPeer/kMalformed otherwise.
-Result<Bytes> DecodeBase64(std::string_view text);
 
 // The bodies of the second and third requests.
 struct SubmitRequest {

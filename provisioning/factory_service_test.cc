@@ -755,24 +755,5 @@ TEST(ServiceCertificate, NamesTheHostAndServesTls) {
   }
 }
 
-TEST(EnrolmentWire, Base64IsStrictAndRoundTrips) {
-  const Bytes all = EveryByte();
-  for (std::size_t n = 0; n < 8; ++n) {
-    Bytes bytes(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
-    auto decoded = DecodeBase64(EncodeBase64(bytes));
-    ASSERT_THAT(decoded, IsOk());
-    EXPECT_EQ(*decoded, bytes);
-  }
-  EXPECT_EQ(EncodeBase64(Bytes{'f', 'o', 'o', 'b'}), "Zm9vYg==");  // RFC 4648 §10
-  EXPECT_THAT(DecodeBase64("Zm9vYg"),
-              ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed, HasSubstr("multiple of 4")));
-  EXPECT_THAT(DecodeBase64("Zm9v Yg="),
-              ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed, HasSubstr("character 4")));
-  EXPECT_THAT(DecodeBase64("Zm9=Yg=="),
-              ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed, HasSubstr("character 3")));
-  EXPECT_THAT(DecodeBase64("Z==="),
-              ResultIs(ErrorDomain::kPeer, PeerCode::kMalformed, HasSubstr("character 1")));
-}
-
 }  // namespace
 }  // namespace idevid
