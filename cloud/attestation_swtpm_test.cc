@@ -176,6 +176,40 @@ TEST_F(AttestationTest, EvidenceReplayedFromAnEarlierSessionIsRefusedWithQualify
   EXPECT_THAT(replayed->refusal->reason, StartsWith("HTTP 403: qualifying-data: "));
 }
 
+// The hook's other inputs, as the scenarios use them: a quote by another key than the IAK, and
+// evidence larger than the cloud reads.
+TEST_F(AttestationTest, AQuoteByTheIdevidKeyIsRefusedWithQuoteSignature) {
+  StartCloud();
+  DeviceConfig config = Config();
+  auto result = Connect(config, [](const AttestationChallenge& challenge,
+                                   std::span<const std::uint8_t> exporter, const AttestationProver& genuine) {
+    return genuine.Make({0x81020000, challenge.pcrs, SessionBinding(challenge.nonce, exporter)});
+  });
+  ASSERT_THAT(result, IsOk());
+  ASSERT_TRUE(result->refused()) << result->body;
+  EXPECT_THAT(result->refusal->reason, StartsWith("HTTP 403: quote-signature: "));
+}
+
+TEST_F(AttestationTest, EvidenceOverTheLimitIsRefusedWith413) {
+  StartCloud();
+  DeviceConfig config = Config();
+  auto result =
+      Connect(config,
+              [](const AttestationChallenge& challenge, std::span<const std::uint8_t> exporter,
+                 const AttestationProver& genuine) -> Result<AttestationEvidence> {
+                IDEVID_ASSIGN_OR_RETURN(AttestationEvidence evidence, genuine.Prove(challenge, exporter));
+                evidence.event_log.resize(kMaxEvidenceBytes);
+                return evidence;
+              });
+  ASSERT_THAT(result, IsOk());
+  ASSERT_TRUE(result->refused()) << result->body;
+  EXPECT_EQ(result->http_status, 413);
+  EXPECT_THAT(result->refusal->reason, StartsWith("HTTP 413: evidence-too-large: the evidence of "));
+  auto log = CloudLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0]["attestation_findings"][0]["id"], "evidence-too-large");
+}
+
 TEST_F(AttestationTest, ACloudWithoutAPolicyAnswersTheIdentityAsBefore) {
   StartCloud(/*with_policy=*/false);
   DeviceConfig config = Config();
