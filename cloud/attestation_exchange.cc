@@ -133,10 +133,12 @@ void EndedWithoutEvidence(IoOutcome how, const AttestationExchange& x, Connectio
   ClearOpenSslErrors();
 }
 
-// Answers and records a verdict on the evidence request.
+// Answers and records a verdict on the evidence request; a refusal of the request itself gives
+// its status and headers (405's Allow).
 void Conclude(const AttestationExchange& x, const AttestationVerdict& verdict,
-              const IdentityVerdict& identity, ConnectionRecord& r, int status = 0) {
-  HttpResponse response = AttestationResponse(verdict, identity, status);
+              const IdentityVerdict& identity, ConnectionRecord& r, const HttpResponse* refusal = nullptr) {
+  HttpResponse response = AttestationResponse(verdict, identity, refusal ? refusal->status : 0);
+  if (refusal) response.headers = refusal->headers;
   r.status = response.status;
   r.outcome = response.outcome;
   r.served = response.served;
@@ -156,13 +158,14 @@ void JudgeEvidenceRequest(const AttestationExchange& x, const AttestationContext
   r.request = DisplayText(RequestLine(data));
   std::size_t head_end = data.find("\r\n\r\n");
   if (head_end == std::string::npos) {
-    return Conclude(x, RefusedEvidence(*context.policy, "evidence-request", HeadTooLarge().reason), identity,
-                    r, 400);
+    HttpResponse too_large = HeadTooLarge();
+    return Conclude(x, RefusedEvidence(*context.policy, "evidence-request", too_large.reason), identity, r,
+                    &too_large);
   }
   auto length = EvidenceBodyLength(std::string_view(data).substr(0, head_end + 4));
   if (auto* refusal = std::get_if<HttpResponse>(&length)) {
     std::string id = refusal->status == 413 ? "evidence-too-large" : "evidence-request";
-    return Conclude(x, RefusedEvidence(*context.policy, id, refusal->reason), identity, r, refusal->status);
+    return Conclude(x, RefusedEvidence(*context.policy, id, refusal->reason), identity, r, refusal);
   }
   std::size_t total = head_end + 4 + std::get<std::size_t>(length);
   auto body_done = [total](const std::string& d) { return d.size() >= total; };
@@ -173,7 +176,9 @@ void JudgeEvidenceRequest(const AttestationExchange& x, const AttestationContext
       JudgeEvidence(std::string_view(data).substr(head_end + 4, total - head_end - 4), context);
   bool malformed = !verdict.attested && verdict.findings.first_failure() != nullptr &&
                    verdict.findings.first_failure()->id == "evidence-malformed";
-  Conclude(x, verdict, identity, r, malformed ? 400 : 0);
+  HttpResponse bad_request;
+  bad_request.status = 400;
+  Conclude(x, verdict, identity, r, malformed ? &bad_request : nullptr);
 }
 
 }  // namespace

@@ -13,10 +13,15 @@
 #include "cloud/testing/server_certificate.h"
 #include "core/event_log.h"
 #include "core/file_io.h"
+#include "core/idevid_profile.h"
 #include "core/testing/result_matchers.h"
+#include "core/tpm_keys.h"
+#include "core/x509.h"
+#include "core/x509_build.h"
 #include "device/config/config_parser.h"
 #include "device/ssli/ssli_client.h"
 #include "engine/boot_profile.h"
+#include "engine/process.h"
 #include "engine/synthetic_boot.h"
 #include "fixtures/tpm_fixture.h"
 #include "provisioning/enrolment_authority.h"
@@ -208,6 +213,70 @@ TEST_F(AttestationTest, EvidenceOverTheLimitIsRefusedWith413) {
   auto log = CloudLog();
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0]["attestation_findings"][0]["id"], "evidence-too-large");
+}
+
+// A python3 ssl client holding a file-mode identity of the factory: GET /v1/identity, the
+// challenge read by its Content-Length on the open connection, then `second` sent as is; prints
+// the challenge's status line and headers, then the answer to `second`.
+constexpr const char* kRawClient = R"PY(
+import socket, ssl, sys
+cert, key, port, second = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+context.load_cert_chain(cert, key)
+tls = context.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+tls.sendall(b"GET /v1/identity HTTP/1.1\r\nHost: cloud.example\r\n\r\n")
+data = b""
+while b"\r\n\r\n" not in data:
+    data += tls.recv(4096)
+head, body = data.split(b"\r\n\r\n", 1)
+length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+while len(body) < length:
+    body += tls.recv(4096)
+print(head.decode())
+tls.sendall(second)
+answer = b""
+while True:
+    chunk = tls.recv(4096)
+    if not chunk:
+        break
+    answer += chunk
+print(answer.decode())
+)PY";
+
+TEST_F(AttestationTest, AnHttpClientSeesTheChallengeAndTheRefusalsOfBadEvidenceRequests) {
+  StartCloud();
+  auto factory = LoadFactory(dir() / "factory");
+  ASSERT_THAT(factory, IsOk());
+  auto key = GenerateKey(KeyAlgorithm::kEccP256);
+  auto spec = IdevidCertificateSpec({"FS0001", "SRX4300", "Example Networks", Bytes(32, 1)});
+  auto cert = IssueCertificate(*spec, **key, factory->issuing.get(), *factory->issuing_key);
+  ASSERT_THAT(cert, IsOk());
+  ASSERT_THAT(WriteFileAtomic(dir() / "fs.pem", *CertificatePem(**cert)), IsOk());
+  ASSERT_THAT(WritePrivateKeyPem(dir() / "fs.key", **key), IsOk());
+  ASSERT_THAT(WriteFileAtomic(dir() / "client.py", kRawClient), IsOk());
+  auto run = [&](const std::string& second) {
+    auto ran = RunCommand({"python3", (dir() / "client.py").string(), (dir() / "fs.pem").string(),
+                           (dir() / "fs.key").string(), std::to_string(cloud_->port()), second});
+    EXPECT_THAT(ran, IsOk());
+    EXPECT_EQ(ran->exit_status, 0) << ran->err;
+    return ran->out;
+  };
+  std::string malformed =
+      run("POST /v1/attestation HTTP/1.1\r\nHost: cloud.example\r\nContent-Length: 1\r\n\r\n{");
+  EXPECT_THAT(malformed, StartsWith("HTTP/1.1 401 Unauthorized\r\n"));
+  EXPECT_THAT(malformed, HasSubstr("\r\nWWW-Authenticate: IDevID-Attestation version=\"1\""));
+  EXPECT_THAT(malformed, HasSubstr("HTTP/1.1 400 Bad Request\r\n"));
+  EXPECT_THAT(malformed, HasSubstr("\"reason\":\"evidence-malformed: "));
+  std::string wrong_method = run("GET /v1/attestation HTTP/1.1\r\nHost: cloud.example\r\n\r\n");
+  EXPECT_THAT(wrong_method, HasSubstr("HTTP/1.1 405 Method Not Allowed\r\n"));
+  EXPECT_THAT(wrong_method, HasSubstr("\r\nAllow: POST\r\n"));
+  EXPECT_THAT(wrong_method, HasSubstr("\"reason\":\"evidence-request: method \\\"GET\\\" is not allowed"));
+  auto log = CloudLog();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0]["attestation_findings"][0]["id"], "evidence-malformed");
+  EXPECT_EQ(log[1]["status"], 405);
 }
 
 TEST_F(AttestationTest, ACloudWithoutAPolicyAnswersTheIdentityAsBefore) {
