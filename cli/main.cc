@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "cli/attest_commands.h"
 #include "cli/bench_command.h"
 #include "cli/cloud_commands.h"
 #include "cli/device_commands.h"
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   idevid::cli::AddDeviceCommands(app, &exit_code);
   idevid::cli::AddCloudCommands(app, &exit_code);
   idevid::cli::AddBenchCommand(app, &exit_code);
+  idevid::cli::AddAttestCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include "cloud/event_label.h"
 #include "core/byte_text.h"
 #include "core/display_text.h"
 #include "core/file_io.h"
@@ -192,17 +193,10 @@ class PolicyParser {
   std::vector<std::pair<std::uint32_t, YAML::Node>> event_pcrs_;  // where each entry names its PCR
 };
 
-// The event's data as a short quoted label when it is text (a synthetic boot's component name, a
-// command line), empty otherwise.
-std::string EventLabel(const LogEvent& event) {
-  std::string_view text(reinterpret_cast<const char*>(event.data.data()), event.data.size());
-  while (!text.empty() && text.back() == '\0') text.remove_suffix(1);
-  if (text.empty()) return "";
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) return "";
-  }
-  return " " + QuotedDisplayText(text, kEventLabelBytes);
+// " \"label\"" of the event, or nothing when it has none.
+std::string QuotedLabel(const LogEvent& event) {
+  std::string label = EventLabel(event);
+  return label.empty() ? "" : " " + QuotedDisplayText(label, kEventLabelBytes);
 }
 
 }  // namespace
@@ -264,7 +258,7 @@ Verdict CheckEventsAgainstPolicy(const EventLog& log, const AttestPolicy& policy
       continue;
     // Events count from 1: the Spec ID event is event 0 of the log, as tpm2_eventlog numbers them.
     const std::string what = fmt::format("event {} (PCR {}, {}{})", i + 1, event.pcr,
-                                         EventTypeName(event.type), EventLabel(event));
+                                         EventTypeName(event.type), QuotedLabel(event));
     auto allowed = policy.allowed.find({event.pcr, event.type});
     if (allowed == policy.allowed.end()) {
       verdict.Add("event-not-allowed",

@@ -36,7 +36,7 @@ struct AttestPolicy {
 // Parses policy text; `name` (the file) is for errors. Bad input is a kConfig error naming the
 // file, line and column: kSyntax (not YAML, not a mapping, a digest that is not 64 hex digits),
 // kUnknownStatement (a key), kBadValue (a value of the wrong kind, an unknown event type or PCR
-// selection), kMissing (name, pcrs or events), kConflict (a key given twice), kUsage/kUnsupported
+// selection), kMissing (version, name, pcrs or events), kConflict (a key given twice), kUsage/kUnsupported
 // for a version other than 1.
 Result<AttestPolicy> ParseAttestPolicy(const std::string& text, const std::string& name);
 // Reads and parses a policy file; a file that cannot be read is a kIo error.

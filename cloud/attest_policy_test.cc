@@ -6,9 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "cloud/testing/event_data.h"
 #include "core/testing/result_matchers.h"
 #include "core/work_dir.h"
 #include "core/x509.h"
+#include "engine/boot_profile.h"
+#include "engine/synthetic_boot.h"
 
 namespace idevid {
 namespace {
@@ -25,17 +28,23 @@ LogEvent Event(std::uint32_t pcr, std::uint32_t type, std::uint8_t fill, std::st
   return LogEvent{pcr, type, {{kAlgSha256, Bytes(32, fill)}}, Bytes(data.begin(), data.end())};
 }
 
+// An image load into PCR 4 of `file`, with data as firmware writes it.
+LogEvent Image(std::uint8_t fill, std::string_view file) {
+  return LogEvent{
+      4, kEvEfiBootServicesApplication, {{kAlgSha256, Bytes(32, fill)}}, testing::ImageLoadData(file)};
+}
+
 // A known-good boot: events 1.. as the log numbers them (the Spec ID event is event 0).
 EventLog GoldenLog() {
   EventLog log;
   log.algorithms = {kAlgSha256};
   log.events = {
-      Event(0, kEvSCrtmVersion, 0x01, "firmware 1.2"),               // event 1
-      Event(0, kEvNoAction, 0x00),                                   // event 2: not measured
-      Event(4, kEvEfiBootServicesApplication, 0x04, "grubx64.efi"),  // event 3
-      Event(4, kEvEfiBootServicesApplication, 0x05, "vmlinuz-6.1"),  // event 4
-      Event(4, kEvSeparator, 0x06),                                  // event 5
-      Event(12, kEvIpl, 0x0c, "not selected"),                       // event 6
+      Event(0, kEvSCrtmVersion, 0x01, "firmware 1.2"),  // event 1
+      Event(0, kEvNoAction, 0x00),                      // event 2: not measured
+      Image(0x04, "grubx64.efi"),                       // event 3
+      Image(0x05, "vmlinuz-6.1"),                       // event 4
+      Event(4, kEvSeparator, 0x06),                     // event 5
+      Event(12, kEvIpl, 0x0c, "not selected"),          // event 6
   };
   return log;
 }
@@ -161,6 +170,26 @@ TEST(AttestPolicy, EventDataThatIsNotTextIsNotQuoted) {
   Verdict verdict = CheckEventsAgainstPolicy(log, policy);
   ASSERT_EQ(verdict.findings().size(), 1u);
   EXPECT_THAT(verdict.findings()[0].evidence, StartsWith("event 1 (PCR 0, EV_S_CRTM_VERSION) digest eeee"));
+}
+
+TEST(AttestPolicy, AnotherKernelOfTheSyntheticBootIsNamedWhereItWasMeasured) {
+  const BootProfile golden = DefaultBootProfile();
+  const AttestPolicy policy =
+      PolicyFromLog(EventLog{{kAlgSha256}, BootEvents(golden)}, "g", BootPcrSelection());
+  EXPECT_THAT(CheckEventsAgainstPolicy(EventLog{{kAlgSha256}, BootEvents(golden)}, policy).findings(),
+              IsEmpty());
+  BootProfile other = golden;
+  other.kernel.digest = Bytes(32, 0x12);
+  Verdict verdict = CheckEventsAgainstPolicy(EventLog{{kAlgSha256}, BootEvents(other)}, policy);
+  // The shim loads it (an image load into PCR 4), grub measures it as a file (PCR 9).
+  const std::string suffix =
+      "\"" + golden.kernel.name + "\") digest " + Hex(Bytes(32, 0x12)) + " is not in policy \"g\"";
+  EXPECT_THAT(
+      verdict.findings(),
+      ElementsAre(
+          Field(&Finding::evidence,
+                AllOf(HasSubstr("(PCR 4, EV_EFI_BOOT_SERVICES_APPLICATION "), ::testing::EndsWith(suffix))),
+          Field(&Finding::evidence, AllOf(HasSubstr("(PCR 9, EV_IPL "), ::testing::EndsWith(suffix)))));
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ struct Checked {
   ossl::Cert iak;            // null when the certificate does not parse
   bool iak_trusted = false;  // chains to the factory CA and names the TLS identity's serial
   std::optional<TPMS_ATTEST> quote;
-  bool is_quote = false;  // of type TPM_ST_ATTEST_QUOTE: attested.quote is what it holds
+  bool is_quote = false;         // of type TPM_ST_ATTEST_QUOTE: attested.quote is what it holds
   bool quote_authentic = false;  // a TPM-generated quote, signed by the IAK, for this session
   std::optional<PcrSelection> quoted;
   std::optional<EventLog> log;

@@ -10,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "cloud/testing/event_data.h"
 #include "core/event_log.h"
 #include "core/testing/result_matchers.h"
 #include "core/tpm_wire.h"
@@ -61,11 +62,17 @@ LogEvent Event(std::uint32_t pcr, std::uint32_t type, std::uint8_t fill, std::st
   return LogEvent{pcr, type, {{kAlgSha256, Bytes(32, fill)}}, Bytes(data.begin(), data.end())};
 }
 
+// An image load into PCR 4 of `file`, with data as firmware writes it.
+LogEvent Image(std::uint8_t fill, std::string_view file) {
+  return LogEvent{
+      4, kEvEfiBootServicesApplication, {{kAlgSha256, Bytes(32, fill)}}, testing::ImageLoadData(file)};
+}
+
 std::vector<LogEvent> GoldenEvents() {
   return {Event(0, kEvSCrtmVersion, 0x01, "firmware 1.2"),
           Event(0, kEvSeparator, 0x02, ""),
-          Event(4, kEvEfiBootServicesApplication, 0x04, "grubx64.efi"),
-          Event(4, kEvEfiBootServicesApplication, 0x05, "vmlinuz-6.1"),
+          Image(0x04, "grubx64.efi"),
+          Image(0x05, "vmlinuz-6.1"),
           Event(4, kEvSeparator, 0x02, ""),
           Event(7, kEvSeparator, 0x02, "")};
 }
