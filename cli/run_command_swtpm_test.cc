@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
 
+#include "core/event_log.h"
 #include "core/file_io.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
@@ -308,6 +309,27 @@ TEST_F(RunCommandTest, NoFileOfARunHoldsTheTpmIdentitysPrivateKey) {
         << e.path() << " holds the private key of idev-id";
   }
   EXPECT_GE(keys, 4) << "the CAs', the cloud's and the file certificate's keys were expected";
+}
+
+// The embedded unit boots before it is tested: its event log is in the work directory (the TPM's
+// state directory), a crypto-agile log of PCRs 0-9.
+TEST_F(RunCommandTest, TheEmbeddedUnitIsBootedAndItsEventLogKept) {
+  auto run =
+      RunCommand({IDEVID_BINARY, "run", "--report", Report(), "--keep-work", "--suite", "boot-load"},
+                 {{"TSS2_LOG", "all+NONE"}, {"TMPDIR", temp_.path().string()}}, std::chrono::seconds(180));
+  ASSERT_TRUE(run && run->exit_status == 0) << run->err;
+  std::filesystem::path work;
+  for (const auto& e : std::filesystem::directory_iterator(temp_.path())) {
+    if (e.path().filename().string().rfind("idevid-run-", 0) == 0) work = e.path();
+  }
+  ASSERT_FALSE(work.empty());
+  auto bytes = ReadFileBytes(work / "tpm" / "boot-log.bin");
+  ASSERT_TRUE(bytes) << bytes.error().message();
+  auto log = ParseEventLog(*bytes);
+  ASSERT_TRUE(log) << log.error().message();
+  auto replay = ReplayEventLog(*log);
+  ASSERT_TRUE(replay) << replay.error().message();
+  EXPECT_EQ(replay->size(), kBootPcrCount);
 }
 
 // A TPM the harness did not start (here one of `idevid tpm start`, as a lab board would be).

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/option_checks.h"
 #include "cli/tpm_args.h"
 #include "cli/tpm_state_file.h"
 #include "core/tpm_capability.h"
@@ -15,6 +16,7 @@
 #include "engine/exit_codes.h"
 #include "engine/process.h"
 #include "engine/swtpm_instance.h"
+#include "engine/synthetic_boot.h"
 
 namespace idevid::cli {
 namespace {
@@ -23,6 +25,7 @@ struct StartArgs {
   std::string state;
   bool abrmd = false;
   bool manufacture = false;
+  std::string boot_profile;
   bool json = false;
 };
 
@@ -48,6 +51,17 @@ bool StillRunning(const std::filesystem::path& dir) {
   return line && line->find(record->state_dir) != std::string::npos;
 }
 
+// The chain a started TPM boots: --boot-profile's, else the default one for a manufactured TPM
+// (a unit off the line boots), else none.
+Result<std::optional<BootProfile>> BootOf(const StartArgs& args) {
+  if (!args.boot_profile.empty()) {
+    IDEVID_ASSIGN_OR_RETURN(BootProfile profile, LoadBootProfile(args.boot_profile));
+    return std::optional<BootProfile>(std::move(profile));
+  }
+  if (args.manufacture) return std::optional<BootProfile>(DefaultBootProfile());
+  return std::optional<BootProfile>();
+}
+
 int Start(const StartArgs& args) {
   if (StillRunning(args.state)) {
     return ReportError(Error(ErrorDomain::kUsage, static_cast<std::uint64_t>(UsageCode::kWrongState),
@@ -55,8 +69,13 @@ int Start(const StartArgs& args) {
                                          "with 'idevid tpm stop --state {}'",
                                          args.state, args.state)));
   }
-  auto tpm = SwtpmInstance::Start(
-      {.state_dir = args.state, .with_abrmd = args.abrmd, .detach = true, .manufacture = args.manufacture});
+  auto boot = BootOf(args);
+  if (!boot) return ReportError(boot.error());
+  auto tpm = SwtpmInstance::Start({.state_dir = args.state,
+                                   .with_abrmd = args.abrmd,
+                                   .detach = true,
+                                   .manufacture = args.manufacture,
+                                   .boot = *boot});
   if (!tpm) return ReportError(tpm.error());
   TpmStateRecord record = RecordOf(*tpm);
   if (auto written = WriteStateRecord(args.state, record); !written) {
@@ -68,11 +87,18 @@ int Start(const StartArgs& args) {
   if (args.json) {
     nlohmann::json j = ToJson(record);
     if (has_vendor_ca) j["tpm_vendor_ca"] = tpm->vendor_ca().string();
+    if (!tpm->event_log().empty()) {
+      j["event_log"] = {{"path", tpm->event_log().string()}, {"pcrs", BootPcrSelection().ToString()}};
+    }
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << record.tcti << "\n";
     if (has_vendor_ca)
       std::cerr << "TPM vendor CA (for --tpm-vendor-ca): " << tpm->vendor_ca().string() << "\n";
+    if (!tpm->event_log().empty()) {
+      std::cerr << "booted; event log of PCRs " << BootPcrSelection().ToString() << ": "
+                << tpm->event_log().string() << "\n";
+    }
     if (record.abrmd) {
       std::cerr << "clients need: export DBUS_SESSION_BUS_ADDRESS=" << record.abrmd->bus_address << "\n";
     }
@@ -151,8 +177,15 @@ void AddTpmCommand(CLI::App& app, int* exit_code) {
       "start", "Start a private swtpm (and tpm2-abrmd) on free loopback ports; print its TCTI");
   start->add_option("--state", start_args->state, "State directory (created if missing)")->required();
   start->add_flag("--abrmd", start_args->abrmd, "Put tpm2-abrmd on a private D-Bus in front of it");
-  start->add_flag("--manufacture", start_args->manufacture,
-                  "On first start, give the TPM an EK and EK certificate (swtpm_setup)");
+  start->add_flag(
+      "--manufacture", start_args->manufacture,
+      "On first start, give the TPM an EK and EK certificate (swtpm_setup); on every start, "
+      "boot the unit (measure the default boot chain into PCRs 0-9, event log in STATE/boot-log.bin)");
+  start
+      ->add_option("--boot-profile", start_args->boot_profile,
+                   "Boot the chain this YAML boot profile names (firmware, boot loader, kernel, initrd, "
+                   "command line) instead of the default one")
+      ->check(ExistingFileCheck());
   start->add_flag("--json", start_args->json, "Print the TCTI, ports and pids as JSON");
   start->callback([start_args, exit_code] { *exit_code = Start(*start_args); });
 

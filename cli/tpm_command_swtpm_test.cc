@@ -9,6 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/tpm_state_file.h"
+#include "core/event_log.h"
+#include "core/file_io.h"
+#include "core/tpm_pcr.h"
 #include "engine/exit_codes.h"
 #include "engine/ports.h"
 #include "engine/process.h"
@@ -63,10 +66,12 @@ class TpmCommandTest : public ::testing::Test {
     }
   }
 
-  // `idevid tpm start --state D --json [--abrmd]`: asserts success, keeps the printed record.
-  void StartTpm(bool abrmd) {
+  // `idevid tpm start --state D --json [--abrmd] [extra...]`: asserts success, keeps the printed
+  // record.
+  void StartTpm(bool abrmd, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {"tpm", "start", "--state", state_, "--json"};
     if (abrmd) args.push_back("--abrmd");
+    args.insert(args.end(), extra.begin(), extra.end());
     CommandOutput output = Idevid(args);
     ASSERT_EQ(output.exit_status, kExitPass) << Describe(output);
     ASSERT_NO_FATAL_FAILURE(RememberStartedProcesses());
@@ -165,6 +170,58 @@ TEST_F(TpmCommandTest, StartWithoutJsonPrintsTheTctiAndTheBusToExport) {
   ASSERT_TRUE(record.abrmd);
   EXPECT_EQ(output.out, record.tcti + "\n");
   EXPECT_THAT(output.err, HasSubstr("export DBUS_SESSION_BUS_ADDRESS=" + record.abrmd->bus_address));
+}
+
+// --- the measured boot of a started TPM -------------------------------------------------------------
+
+// The PCR values the event log that `idevid tpm start` named predicts, checked against the TPM's.
+PcrValues ReplayOfTheStartedLog(const nlohmann::json& started) {
+  EXPECT_EQ(started["event_log"].value("pcrs", ""), "sha256:0,1,2,3,4,5,6,7,8,9");
+  auto bytes = ReadFileBytes(started["event_log"].value("path", ""));
+  EXPECT_TRUE(bytes) << bytes.error().ToString();
+  auto log = ParseEventLog(bytes.value_or(Bytes{}));
+  EXPECT_TRUE(log) << log.error().ToString();
+  auto replay = ReplayEventLog(log.value_or(EventLog{}));
+  EXPECT_TRUE(replay) << replay.error().ToString();
+  auto tpm = TpmContext::Open(started["tcti"].get<std::string>());
+  EXPECT_TRUE(tpm) << tpm.error().ToString();
+  if (!tpm || !replay) return {};
+  auto values = ReadPcrs(*tpm, {TPM2_ALG_SHA256, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}});
+  EXPECT_TRUE(values) << values.error().ToString();
+  EXPECT_EQ(values.value_or(PcrValues{}), *replay) << "the TPM's PCRs must be the log's replay";
+  return *replay;
+}
+
+TEST_F(TpmCommandTest, ManufactureBootsTheUnitAndNamesItsEventLog) {
+  ASSERT_NO_FATAL_FAILURE(StartTpm(false, {"--manufacture"}));
+  EXPECT_EQ(started_["event_log"]["path"], (std::filesystem::absolute(state_) / "boot-log.bin").string());
+  EXPECT_EQ(ReplayOfTheStartedLog(started_).size(), 10u);
+}
+
+TEST_F(TpmCommandTest, ABootProfileBootsAnotherKernel) {
+  auto profile = temp_.path() / "other-kernel.yaml";
+  ASSERT_TRUE(
+      WriteFileAtomic(profile, std::string_view("kernel: {name: /boot/vmlinuz-other, text: other}\n")));
+  ASSERT_NO_FATAL_FAILURE(StartTpm(false, {"--boot-profile", profile.string()}));
+  PcrValues other = ReplayOfTheStartedLog(started_);
+  ASSERT_EQ(other.size(), 10u);
+  ASSERT_EQ(Idevid({"tpm", "stop", "--state", state_}).exit_status, kExitPass);
+  ASSERT_NO_FATAL_FAILURE(StartTpm(false, {"--boot-profile", profile.string()}));
+  EXPECT_EQ(ReplayOfTheStartedLog(started_), other) << "a restart boots the same chain again";
+  auto plain_state = (temp_.path() / "plain").string();
+  CommandOutput plain = Idevid({"tpm", "start", "--state", plain_state, "--json"});
+  ASSERT_EQ(plain.exit_status, kExitPass) << Describe(plain);
+  EXPECT_FALSE(nlohmann::json::parse(plain.out).contains("event_log")) << "a plain TPM does not boot";
+  EXPECT_EQ(Idevid({"tpm", "stop", "--state", plain_state}).exit_status, kExitPass);
+}
+
+TEST_F(TpmCommandTest, ABadBootProfileIsRefusedBeforeAnythingStarts) {
+  auto profile = temp_.path() / "bad.yaml";
+  ASSERT_TRUE(WriteFileAtomic(profile, std::string_view("kernel:\n  name: k\n  digest: abc\n")));
+  CommandOutput output = Idevid({"tpm", "start", "--state", state_, "--boot-profile", profile.string()});
+  EXPECT_EQ(output.exit_status, kExitUsage) << Describe(output);
+  EXPECT_THAT(output.err, HasSubstr(profile.string() + ":3:11: 'kernel.digest' must be a SHA-256"));
+  EXPECT_FALSE(std::filesystem::exists(StateFilePath(state_)));
 }
 
 // --- errors --------------------------------------------------------------------------------------

@@ -25,9 +25,13 @@ inline constexpr std::uint32_t kEvAction = 0x00000005;
 inline constexpr std::uint32_t kEvSCrtmVersion = 0x00000008;
 inline constexpr std::uint32_t kEvIpl = 0x0000000D;
 inline constexpr std::uint32_t kEvEfiVariableDriverConfig = 0x80000001;
+inline constexpr std::uint32_t kEvEfiVariableBoot = 0x80000002;
 inline constexpr std::uint32_t kEvEfiBootServicesApplication = 0x80000003;
 inline constexpr std::uint32_t kEvEfiGptEvent = 0x80000006;
+inline constexpr std::uint32_t kEvEfiAction = 0x80000007;
 inline constexpr std::uint32_t kEvEfiPlatformFirmwareBlob = 0x80000008;
+// PFP §10.2.5 UEFI_PLATFORM_FIRMWARE_BLOB2: the blob with its description (the firmware's name).
+inline constexpr std::uint32_t kEvEfiPlatformFirmwareBlob2 = 0x8000000A;
 
 // TPM_ALG_SHA256: the one bank the harness measures into and replays.
 inline constexpr std::uint16_t kAlgSha256 = 0x000B;

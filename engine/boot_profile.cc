@@ -1,5 +1,6 @@
 #include "engine/boot_profile.h"
 
+#include <cstring>
 #include <functional>
 #include <map>
 #include <optional>
@@ -147,7 +148,9 @@ class ProfileParser {
       std::filesystem::path path = base_ / value;  // an absolute value replaces the base
       auto bytes = ReadFileBytes(path);
       if (!bytes) {
-        return At(v, ConfigCode::kFile, fmt::format("cannot measure '{}': {}", key, bytes.error().message()));
+        return At(v, ConfigCode::kFile,
+                  fmt::format("cannot measure '{}' {}: {}", key, QuotedDisplayText(path.string()),
+                              std::strerror(static_cast<int>(bytes.error().code()))));
       }
       digest = Sha256(*bytes);
     }

@@ -96,8 +96,9 @@ INSTANTIATE_TEST_SUITE_P(
                    "boot.yaml:2:3: 'kernel' needs exactly one of path, text and digest"},
         BadProfile{"ShortDigest", "kernel: {name: k, digest: abc}\n", ConfigCode::kBadValue,
                    "boot.yaml:1:27: 'kernel.digest' must be a SHA-256 as 64 hex digits"},
-        BadProfile{"MissingFile", "firmware:\n  name: fw\n  path: no-such-firmware.bin\n", ConfigCode::kFile,
-                   "boot.yaml:3:9: cannot measure 'firmware.path'"},
+        BadProfile{
+            "MissingFile", "firmware:\n  name: fw\n  path: no-such-firmware.bin\n", ConfigCode::kFile,
+            "boot.yaml:3:9: cannot measure 'firmware.path' \"/profiles/no-such-firmware.bin\": No such file"},
         BadProfile{"KeyTwice", "name: a\nname: b\n", ConfigCode::kConflict,
                    "boot.yaml:2:1: 'name' is given twice"},
         BadProfile{"ComponentNotAMapping", "kernel: vmlinuz\n", ConfigCode::kBadValue,

@@ -12,11 +12,6 @@
 namespace idevid {
 namespace {
 
-// PFP §10.4.1 event types the chain uses beside those core/event_log.h names.
-constexpr std::uint32_t kEvEfiVariableBoot = 0x80000002;
-constexpr std::uint32_t kEvEfiAction = 0x80000007;
-constexpr std::uint32_t kEvEfiPlatformFirmwareBlob2 = 0x8000000A;
-
 using Guid = std::array<std::uint8_t, 16>;
 // EFI_GLOBAL_VARIABLE 8BE4DF61-93CA-11D2-AA0D-00E098032B8C and EFI_IMAGE_SECURITY_DATABASE_GUID
 // D719B2CB-3D3A-4596-A3BC-DAD00E67656F, in their in-memory (mixed-endian) form.

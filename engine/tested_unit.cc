@@ -34,6 +34,15 @@ std::string TestedUnit::tcti() const {
   return FaultTctiString(FaultTctiLibrary(), options_.inject, base_tcti()).value_or(base_tcti());
 }
 
+Result<EventLog> TestedUnit::BootAgain() {
+  if (!swtpm_) {
+    return UsageError(UsageCode::kUnsupported,
+                      "a unit on --target boots itself; only the embedded swtpm is booted");
+  }
+  IDEVID_ASSIGN_OR_RETURN(EventLog log, swtpm_->Boot(options_.boot_profile), "booting the unit again");
+  return log;
+}
+
 std::map<std::string, pid_t> TestedUnit::processes() const {
   std::map<std::string, pid_t> pids;
   if (swtpm_) pids["swtpm"] = swtpm_->swtpm_pid();
@@ -59,11 +68,12 @@ Result<std::unique_ptr<TestedUnit>> TestedUnit::Prepare(const UnitOptions& optio
   std::unique_ptr<TestedUnit> unit(new TestedUnit());
   unit->options_ = options;
   if (options.tcti.empty()) {
-    IDEVID_ASSIGN_OR_RETURN(
-        unit->swtpm_,
-        SwtpmInstance::Start(
-            {.state_dir = options.work_dir / "tpm", .with_abrmd = true, .manufacture = true}),
-        "starting the embedded TPM");
+    IDEVID_ASSIGN_OR_RETURN(unit->swtpm_,
+                            SwtpmInstance::Start({.state_dir = options.work_dir / "tpm",
+                                                  .with_abrmd = true,
+                                                  .manufacture = true,
+                                                  .boot = options.boot_profile}),
+                            "starting the embedded TPM");
   }
   if (!options.tcti.empty() && options.provision && options.factory.empty()) {
     return UsageError(UsageCode::kMissingArgument,

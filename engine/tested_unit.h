@@ -33,7 +33,8 @@ struct UnitOptions {
   std::filesystem::path factory;     // the factory to provision with; empty: a new one here
   PerformanceLimits limits;          // bounds of the performance suite's measurements
   std::string inject;                // faults for every TPM connection (see fault_spec.h); empty: none
-  int soak_seconds = 30;             // length of the soak suite
+  BootProfile boot_profile = DefaultBootProfile();  // the chain the embedded swtpm boots
+  int soak_seconds = 30;                            // length of the soak suite
   // The units the bench's cloud accepts (serial,model CSV); none: every unit whose identity
   // verifies. A unit it does not list is refused (a FAIL of the scenarios that need the cloud).
   std::optional<std::filesystem::path> cloud_inventory;
@@ -69,6 +70,14 @@ class TestedUnit {
   const TpmInfo& tpm_info() const { return tpm_info_; }
   // Identity facts for the run record: fingerprint, subject, issuer, EK certificate fingerprint.
   const std::map<std::string, std::string>& identity() const { return identity_; }
+
+  // The event log of the embedded unit's boot (DIR/tpm/boot-log.bin, of the PCRs
+  // BootPcrSelection() in engine/synthetic_boot.h); empty on a --target.
+  std::filesystem::path event_log() const { return swtpm_ ? swtpm_->event_log() : std::filesystem::path(); }
+  // Boots the embedded unit again with options().boot_profile and rewrites its event log: after
+  // a TPM reset (PCRs back to zero) so that its PCRs match its log again. Fails with
+  // kUsage/kUnsupported on a --target (a device boots itself), else the TPM's or the file's error.
+  Result<EventLog> BootAgain();
 
   // The processes of the embedded bench by name ("swtpm", "tpm2-abrmd"); empty on a --target.
   std::map<std::string, pid_t> processes() const;
