@@ -7,6 +7,7 @@
 #include "core/tpm_context.h"
 #include "core/tss_error.h"
 #include "engine/ports.h"
+#include "engine/synthetic_boot.h"
 
 namespace idevid {
 namespace {
@@ -162,6 +163,17 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
                 fmt::format("swtpm did not start ({}); its log {} ends with:\n{}",
                             ended.value_or("no listening port in time"), log.string(), LogTail(log)));
   }
+  if (options.boot) {
+    if (!options.startup_clear) {
+      instance.Stop();
+      return UsageError(UsageCode::kConflict,
+                        "a TPM waiting for TPM2_Startup cannot boot: boot needs startup_clear");
+    }
+    if (auto booted = instance.Boot(*options.boot); !booted) {
+      instance.Stop();
+      return Fail(booted.error());
+    }
+  }
   if (options.with_abrmd) {
     IDEVID_ASSIGN_OR_RETURN(instance.abrmd_, AbrmdInstance::Start({.dir = instance.state_dir_,
                                                                    .tpm_tcti = instance.swtpm_tcti(),
@@ -169,6 +181,12 @@ Result<SwtpmInstance> SwtpmInstance::Start(const SwtpmOptions& options) {
                                                                    .start_timeout = options.start_timeout}));
   }
   return instance;
+}
+
+Result<EventLog> SwtpmInstance::Boot(const BootProfile& profile) {
+  IDEVID_ASSIGN_OR_RETURN(EventLog log, BootUnitAndWriteLog(tcti(), profile, BootLogOf(state_dir_)));
+  event_log_ = BootLogOf(state_dir_);
+  return log;
 }
 
 std::string SwtpmInstance::tcti() const { return abrmd_ ? abrmd_->tcti() : swtpm_tcti(); }

@@ -9,8 +9,10 @@
 #include <optional>
 #include <string>
 
+#include "core/event_log.h"
 #include "core/result.h"
 #include "engine/abrmd_instance.h"
+#include "engine/boot_profile.h"
 #include "engine/process.h"
 
 namespace idevid {
@@ -31,6 +33,9 @@ struct SwtpmOptions {
   // Command port (control = port + 1); 0 picks a free pair. A fixed port lets a TPM come back
   // at the address its clients already know.
   std::uint16_t port = 0;
+  // When set (startup_clear only): once the TPM answers, the unit boots this chain (its PCRs 0-9
+  // measured, engine/synthetic_boot.h) and its event log is written to BootLogOf(state_dir).
+  std::optional<BootProfile> boot;
 };
 
 // A running swtpm (and its resource manager): move-only; everything it started is stopped by
@@ -55,6 +60,17 @@ class SwtpmInstance {
   static std::filesystem::path VendorCaOf(const std::filesystem::path& state_dir) {
     return state_dir / "tpm-vendor-ca.pem";
   }
+  // The event log of the unit's last boot (Start with options.boot, or Boot); empty when it has
+  // not booted.
+  const std::filesystem::path& event_log() const { return event_log_; }
+  // Where a booted swtpm's event log is: STATE/boot-log.bin.
+  static std::filesystem::path BootLogOf(const std::filesystem::path& state_dir) {
+    return state_dir / "boot-log.bin";
+  }
+  // Boots the unit (engine/synthetic_boot.h) through tcti() and writes its log to
+  // BootLogOf(state_dir()): what a swtpm needs again after a TPM reset (a power cycle that resets
+  // its PCRs), for its PCRs to match the log. Fails with the TPM's or the file's error.
+  Result<EventLog> Boot(const BootProfile& profile);
   const std::optional<AbrmdInstance>& abrmd() const { return abrmd_; }
   std::optional<AbrmdInstance>& abrmd() { return abrmd_; }
   // Environment for client processes such as tpm2-tools: TPM2TOOLS_TCTI and the bus address.
@@ -69,6 +85,7 @@ class SwtpmInstance {
   SwtpmInstance() = default;
   std::filesystem::path state_dir_;
   std::uint16_t port_ = 0;
+  std::filesystem::path event_log_;
   ChildProcess swtpm_;
   std::optional<AbrmdInstance> abrmd_;  // declared after swtpm_: destroyed first
 };
