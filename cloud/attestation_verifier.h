@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <openssl/types.h>
@@ -28,6 +29,8 @@ class BootCounters {
   enum class Change { kFirst, kSame, kReboot, kRollback };
   // Compares `now` with what `serial` last attested and, unless it went back, remembers it.
   Change Observe(const std::string& serial, Counts now);
+  // What `serial` last attested; nullopt before its first attestation.
+  std::optional<Counts> Last(const std::string& serial);
 
  private:
   std::mutex mutex_;

@@ -81,16 +81,19 @@ struct OpenSslSignature {
   int rsa_padding = 0;  // 0 for ECDSA
 };
 
-Result<OpenSslSignature> ForOpenSsl(const TPMT_PUBLIC& pub, const TPMT_SIGNATURE& signature) {
+Result<OpenSslSignature> ForOpenSsl(const EVP_PKEY& key, const TPMT_SIGNATURE& signature) {
+  const int key_type = EVP_PKEY_get_base_id(&key);
   switch (signature.sigAlg) {
     case TPM2_ALG_ECDSA: {
-      if (pub.type != TPM2_ALG_ECC) return SignatureFailure("an ECDSA signature by a key that is not ECC");
+      if (key_type != EVP_PKEY_EC) return SignatureFailure("an ECDSA signature by a key that is not ECC");
       IDEVID_ASSIGN_OR_RETURN(Bytes der, EcdsaSignatureDer(signature.signature.ecdsa));
       return OpenSslSignature{signature.signature.ecdsa.hash, std::move(der), 0};
     }
     case TPM2_ALG_RSASSA:
     case TPM2_ALG_RSAPSS: {
-      if (pub.type != TPM2_ALG_RSA) return SignatureFailure("an RSA signature by a key that is not RSA");
+      if (key_type != EVP_PKEY_RSA && key_type != EVP_PKEY_RSA_PSS) {
+        return SignatureFailure("an RSA signature by a key that is not RSA");
+      }
       // TPMS_SIGNATURE_RSASSA and _RSAPSS have the same layout (Part 2 §11.3.1).
       const TPMS_SIGNATURE_RSA& rsa = signature.signature.rsassa;
       return OpenSslSignature{
@@ -208,17 +211,24 @@ Result<Bytes> ObjectName(const TPMT_PUBLIC& pub) {
 
 Result<void> VerifyTpmSignature(const TPMT_PUBLIC& pub, std::span<const std::uint8_t> message,
                                 const TPMT_SIGNATURE& signature) {
-  IDEVID_ASSIGN_OR_RETURN(OpenSslSignature sig, ForOpenSsl(pub, signature));
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, PublicKeyFromTpm(pub), "cannot verify with the TPM key");
+  return VerifyTpmSignature(*key, message, signature);
+}
+
+Result<void> VerifyTpmSignature(const EVP_PKEY& key, std::span<const std::uint8_t> message,
+                                const TPMT_SIGNATURE& signature) {
+  IDEVID_ASSIGN_OR_RETURN(OpenSslSignature sig, ForOpenSsl(key, signature));
   std::string md_name(DigestName(sig.hash));
   if (md_name.empty()) {
     return UsageError(UsageCode::kUnsupported,
                       fmt::format("signature hash {:#x} is not supported", sig.hash));
   }
-  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, PublicKeyFromTpm(pub), "cannot verify with the TPM key");
   ossl::MdCtx ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
+  // OpenSSL 3.0 takes a non-const key here but does not change it.
+  EVP_PKEY* verifier = const_cast<EVP_PKEY*>(&key);
   if (!ctx ||
-      EVP_DigestVerifyInit_ex(ctx.get(), &pctx, md_name.c_str(), nullptr, nullptr, key.get(), nullptr) != 1 ||
+      EVP_DigestVerifyInit_ex(ctx.get(), &pctx, md_name.c_str(), nullptr, nullptr, verifier, nullptr) != 1 ||
       (sig.rsa_padding != 0 && EVP_PKEY_CTX_set_rsa_padding(pctx, sig.rsa_padding) != 1) ||
       (sig.rsa_padding == RSA_PKCS1_PSS_PADDING &&
        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1)) {

@@ -37,6 +37,9 @@ Result<Bytes> ObjectName(const TPMT_PUBLIC& pub);
 // the key, kUsage/kUnsupported for other schemes.
 Result<void> VerifyTpmSignature(const TPMT_PUBLIC& pub, std::span<const std::uint8_t> message,
                                 const TPMT_SIGNATURE& signature);
+// As above with the key as OpenSSL holds it (e.g. from the key's certificate).
+Result<void> VerifyTpmSignature(const EVP_PKEY& key, std::span<const std::uint8_t> message,
+                                const TPMT_SIGNATURE& signature);
 
 // KDFa (Part 1 §11.4.10.2): `bits` of HMAC_hash(key, [i]32 || label || 0x00 || context_u ||
 // context_v || [bits]32) for i = 1, 2, ... (SP 800-108 counter mode); `bits` a multiple of 8.

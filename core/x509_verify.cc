@@ -37,14 +37,18 @@ Result<void> ApplyOptions(X509_STORE_CTX& ctx, const ChainCheckOptions& options)
 Result<ChainVerdict> VerifyChain(const X509& leaf, const std::vector<const X509*>& untrusted,
                                  const std::vector<const X509*>& trusted, const ChainCheckOptions& options) {
   IDEVID_ASSIGN_OR_RETURN(auto store, TrustStore(trusted));
+  return VerifyChain(leaf, untrusted, *store, options);
+}
+
+Result<ChainVerdict> VerifyChain(const X509& leaf, const std::vector<const X509*>& untrusted,
+                                 X509_STORE& store, const ChainCheckOptions& options) {
   ossl::CertStack chain(sk_X509_new_null());
   for (const X509* cert : untrusted) {
     X509_up_ref(const_cast<X509*>(cert));
     sk_X509_push(chain.get(), const_cast<X509*>(cert));
   }
   ossl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
-  if (!chain || !ctx ||
-      X509_STORE_CTX_init(ctx.get(), store.get(), const_cast<X509*>(&leaf), chain.get()) != 1) {
+  if (!chain || !ctx || X509_STORE_CTX_init(ctx.get(), &store, const_cast<X509*>(&leaf), chain.get()) != 1) {
     return FailOpenSsl("cannot prepare certificate verification");
   }
   IDEVID_TRY(ApplyOptions(*ctx, options));

@@ -29,5 +29,8 @@ struct ChainCheckOptions {
 Result<ChainVerdict> VerifyChain(const X509& leaf, const std::vector<const X509*>& untrusted,
                                  const std::vector<const X509*>& trusted,
                                  const ChainCheckOptions& options = {});
+// As above with the trust anchors of `store` (e.g. a TLS context's), which is only read.
+Result<ChainVerdict> VerifyChain(const X509& leaf, const std::vector<const X509*>& untrusted,
+                                 X509_STORE& store, const ChainCheckOptions& options = {});
 
 }  // namespace idevid
