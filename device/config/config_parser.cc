@@ -90,6 +90,10 @@ Slot Value(const std::string& description) {
 Slot Hex(const std::string& description) {
   return {description, [](const std::string& t) { return ParseNumber(t, 16).has_value(); }};
 }
+Slot Pcrs() {
+  return {"a PCR selection like sha256:0,1,2,7",
+          [](const std::string& t) { return ParsePcrSelection(t).has_value(); }};
+}
 Slot Seconds() {
   return {"a number of seconds (1-600)", [](const std::string& t) {
             auto v = ParseNumber(t, 10);
@@ -197,6 +201,30 @@ std::vector<Rule> PkiRules() {
   };
 }
 
+std::vector<Rule> AttestationRules() {
+  auto attest = Prefix({"set", "security", "pki", "node-local", "attestation"});
+  // Sets one attribute of the attestation configuration, once; `assign` stores the value.
+  using Assign = std::function<void(AttestationConfig&, const std::string&)>;
+  auto set = [](std::string attribute, Assign assign) -> Action {
+    return [=](DeviceConfig& c, const Values& v, const SourceLocation& at) -> Result<void> {
+      if (!c.attestation) c.attestation = AttestationConfig{.defined_at = at};
+      IDEVID_TRY(SetOnce(c.attestation->set_at, attribute, "attestation", at));
+      assign(*c.attestation, v[0]);
+      return {};
+    };
+  };
+  return {
+      Make(attest, {Kw("event-log"), Value("a file path")},
+           set("event-log", [](auto& a, auto& value) { a.event_log = value; })),
+      Make(attest, {Kw("pcrs"), Pcrs()},
+           set("pcrs", [](auto& a, auto& value) { a.pcrs = *ParsePcrSelection(value); })),
+      Make(attest, {Kw("key-handle"), Hex("a key handle like 0x81020001")},
+           set("key-handle", [](auto& a, auto& value) { a.key_handle = *ParseNumber(value, 16); })),
+      Make(attest, {Kw("nv-index"), Hex("an NV index like 0x01C90100")},
+           set("nv-index", [](auto& a, auto& value) { a.nv_index = *ParseNumber(value, 16); })),
+  };
+}
+
 std::vector<Rule> SslRules() {
   auto profile = Prefix({"set", "services", "ssl", "initiation", "profile"});
   auto get = [](DeviceConfig& c, const Values& v, const SourceLocation& at) -> SslInitiationProfile& {
@@ -247,6 +275,7 @@ std::vector<Rule> SslRules() {
 const std::vector<Rule>& Grammar() {
   static const std::vector<Rule> rules = [] {
     std::vector<Rule> all = PkiRules();
+    for (auto& r : AttestationRules()) all.push_back(std::move(r));
     for (auto& r : SslRules()) all.push_back(std::move(r));
     return all;
   }();
@@ -345,6 +374,12 @@ Result<void> CheckReferences(const DeviceConfig& c) {
       return ConfigError(ConfigCode::kMissing, fmt::format("{}: ca-profile {} has no 'certificate'",
                                                            at(ca.defined_at), Echo(name)));
     }
+  }
+  if (c.attestation && c.attestation->event_log.empty()) {
+    return ConfigError(ConfigCode::kMissing,
+                       fmt::format("{}: attestation needs 'event-log' (the measured-boot "
+                                   "log it sends with each quote)",
+                                   at(c.attestation->defined_at)));
   }
   for (const auto& [name, p] : c.ssl_profiles) {
     bool idevid = p.client_certificate == kIdevidCertificateId;

@@ -61,6 +61,33 @@ TEST(ConfigParserTest, EmptyAndCommentOnlyInputIsAnEmptyConfiguration) {
   EXPECT_EQ(config->idevid.key_handle, 0x81020000u);
 }
 
+TEST(ConfigParserTest, AttestationStatementsParseIntoTheModel) {
+  auto config = ParseDeviceConfig(
+      "set security pki node-local attestation event-log /sys/kernel/security/tpm0/binary_bios_measurements\n"
+      "set security pki node-local attestation pcrs sha256:0,1,2,3,4,5,6,7\n"
+      "set security pki node-local attestation key-handle 0x81020005\n"
+      "set security pki node-local attestation nv-index 0x01C90105\n",
+      "device.conf");
+  ASSERT_TRUE(config) << config.error().ToString();
+  ASSERT_TRUE(config->attestation);
+  EXPECT_EQ(config->attestation->event_log, "/sys/kernel/security/tpm0/binary_bios_measurements");
+  ASSERT_TRUE(config->attestation->pcrs);
+  EXPECT_EQ(config->attestation->pcrs->ToString(), "sha256:0,1,2,3,4,5,6,7");
+  EXPECT_EQ(config->attestation->key_handle, 0x81020005u);
+  EXPECT_EQ(config->attestation->nv_index, 0x01C90105u);
+  EXPECT_EQ(config->attestation->defined_at.ToString(), "device.conf:1:1");
+}
+
+TEST(ConfigParserTest, AttestationDefaultsToTheIakAndWhateverTheCloudAsks) {
+  auto config = ParseDeviceConfig("set security pki node-local attestation event-log /log\n", "device.conf");
+  ASSERT_TRUE(config) << config.error().ToString();
+  ASSERT_TRUE(config->attestation);
+  EXPECT_FALSE(config->attestation->pcrs);
+  EXPECT_EQ(config->attestation->key_handle, 0x81020001u);
+  EXPECT_EQ(config->attestation->nv_index, 0x01C90100u);
+  EXPECT_FALSE(ParseDeviceConfig(kSeedConfig, "device.conf")->attestation) << "no statement, no attestation";
+}
+
 struct BadCase {
   const char* name;
   std::string text;
@@ -85,7 +112,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"UnknownSection", "set security pkx ca-profile a\n", "d.conf:1:14: expected 'pki', got 'pkx'",
                 ConfigCode::kUnknownStatement},
         BadCase{"WrongBranch", "\nset security pki node-local remote-certificate x\n",
-                "d.conf:2:29: expected 'idev-id', 'local-certificate' or 'socket-group', got "
+                "d.conf:2:29: expected 'attestation', 'idev-id', 'local-certificate' or 'socket-group', got "
                 "'remote-certificate'",
                 ConfigCode::kUnknownStatement},
         BadCase{"Incomplete", "set services ssl initiation profile p trusted-ca\n",
@@ -161,7 +188,27 @@ INSTANTIATE_TEST_SUITE_P(
                       "  set services ssl initiation profile p client-certificate idev-id\n",
                 "d.conf:3:3: ssl initiation profile 'p': crypto-hardware-offload tpm goes with "
                 "client-certificate idev-id, and only with it",
-                ConfigCode::kConflict}),
+                ConfigCode::kConflict},
+        BadCase{"AttestationPcrsNotASelection", "set security pki node-local attestation pcrs sha1:0,1\n",
+                "d.conf:1:46: expected a PCR selection like sha256:0,1,2,7, got 'sha1:0,1'",
+                ConfigCode::kBadValue},
+        BadCase{"AttestationPcrOutOfRange", "set security pki node-local attestation pcrs sha256:0,24\n",
+                "d.conf:1:46: expected a PCR selection like sha256:0,1,2,7, got 'sha256:0,24'",
+                ConfigCode::kBadValue},
+        BadCase{"AttestationKeyHandleNotHex", "set security pki node-local attestation key-handle 81020001\n",
+                "d.conf:1:52: expected a key handle like 0x81020001, got '81020001'", ConfigCode::kBadValue},
+        BadCase{"AttestationUnknownAttribute", "set security pki node-local attestation quote-key x\n",
+                "d.conf:1:41: expected 'event-log', 'key-handle', 'nv-index' or 'pcrs', got 'quote-key'",
+                ConfigCode::kUnknownStatement},
+        BadCase{"AttestationEventLogTwice",
+                "set security pki node-local attestation event-log /a\n"
+                "set security pki node-local attestation event-log /b\n",
+                "d.conf:2:1: event-log for attestation already set at line 1", ConfigCode::kConflict},
+        BadCase{"AttestationWithoutEventLog",
+                "\nset security pki node-local attestation key-handle 0x81020001\n",
+                "d.conf:2:1: attestation needs 'event-log' (the measured-boot log it sends with each "
+                "quote)",
+                ConfigCode::kMissing}),
     [](const auto& test) { return std::string(test.param.name); });
 
 TEST(ConfigFileTest, MissingFileIsAConfigErrorNamingIt) {

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "core/tpm_pcr.h"
+
 namespace idevid {
 
 // Where a statement came from, for messages: "device.conf:12:45".
@@ -47,6 +49,19 @@ struct IdevidLocation {
   AttributeLocations set_at;  // "nv-index", "key-handle" when configured
 };
 
+// set security pki node-local attestation ...: what the device answers a cloud's attestation
+// challenge with (TPM2_Quote by the IAK over its measured boot).
+struct AttestationConfig {
+  std::string event_log;  // the measured-boot log, e.g. /sys/kernel/security/tpm0/binary_bios_measurements
+  // The PCRs the device agrees to quote; a challenge for others is refused. nullopt: whatever
+  // the cloud asks for.
+  std::optional<PcrSelection> pcrs;
+  std::uint32_t key_handle = 0x81020001;  // the IAK (persistent)
+  std::uint32_t nv_index = 0x01C90100;    // its certificate (DER)
+  SourceLocation defined_at;              // the first attestation statement
+  AttributeLocations set_at;
+};
+
 enum class TlsVersions { kAll, kTls12, kTls13 };
 
 // set services ssl initiation profile NAME ...
@@ -69,8 +84,9 @@ struct DeviceConfig {
   std::map<std::string, LocalCertificate> local_certificates;
   IdevidLocation idevid;
   std::map<std::string, SslInitiationProfile> ssl_profiles;
-  std::optional<std::string> socket_group;  // set security pki node-local socket-group GROUP
-  AttributeLocations node_local_set_at;     // "socket-group" when configured
+  std::optional<AttestationConfig> attestation;  // nullopt: the device does not attest
+  std::optional<std::string> socket_group;       // set security pki node-local socket-group GROUP
+  AttributeLocations node_local_set_at;          // "socket-group" when configured
 };
 
 }  // namespace idevid

@@ -8,13 +8,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <mutex>
 
 #include <fmt/format.h>
 
+#include "core/attestation_wire.h"
 #include "core/display_text.h"
 #include "core/openssl_error.h"
 #include "core/tpm_context.h"
@@ -269,8 +272,32 @@ Result<void> EndedBeforeAnswer(const TlsCall& call, const std::string& host, con
                                 OpenSslError("").message())));
 }
 
-// The cloud's whole answer (it closes after it), at most `max_bytes`; empty when the cloud
-// refused our identity instead (`result`'s refusal is set).
+// The length of the response that starts `data` once its head is complete: the head and its
+// Content-Length (RFC 9112 §6.3), or nullopt while the head is incomplete or when it has no
+// Content-Length (the response then ends at the close).
+std::optional<std::size_t> FramedLength(std::string_view data) {
+  std::size_t end = data.find("\r\n\r\n");
+  if (end == std::string_view::npos) return std::nullopt;
+  constexpr std::string_view kName = "\r\ncontent-length:";
+  for (std::size_t at = data.find("\r\n"); at < end; at = data.find("\r\n", at + 2)) {
+    std::string_view line = data.substr(at, std::min(end - at, kName.size()));
+    bool named = line.size() == kName.size() &&
+                 std::equal(line.begin(), line.end(), kName.begin(),
+                            [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+    if (!named) continue;
+    std::string_view value = data.substr(at + kName.size(), end - at - kName.size());
+    value = value.substr(0, value.find("\r\n"));
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    std::size_t length = 0;
+    auto [next, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
+    if (ec != std::errc() || next == value.data()) return std::nullopt;
+    return end + 4 + length;
+  }
+  return std::nullopt;
+}
+
+// The cloud's answer: as long as its Content-Length says, or up to the close; at most
+// `max_bytes`; empty when the cloud refused our identity instead (`result`'s refusal is set).
 Result<std::string> ReadAnswer(SSL* ssl, const std::string& host, const SessionLimits& limits,
                                std::size_t max_bytes, SsliResult& result) {
   std::string response;
@@ -290,6 +317,10 @@ Result<std::string> ReadAnswer(SSL* ssl, const std::string& host, const SessionL
     if (response.size() > max_bytes) {
       return PeerError(PeerCode::kTooLarge, fmt::format("the cloud's response exceeds {} bytes", max_bytes));
     }
+    if (auto length = FramedLength(response); length && response.size() >= *length) {
+      response.resize(*length);
+      return response;
+    }
   }
 }
 
@@ -304,10 +335,12 @@ std::string VerdictReason(const SsliResult& result) {
 
 }  // namespace
 
-Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result, const SessionLimits& limits,
-                         std::size_t max_response_bytes) {
-  std::string request =
-      fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host);
+namespace {
+
+// Sends `request` and reads the cloud's answer into `result` (status, body, JSON verdict); a
+// refusal by alert or by HTTP 403 is set as `result`'s refusal.
+Result<void> Exchange(SSL* ssl, const std::string& host, const std::string& request, SsliResult& result,
+                      const SessionLimits& limits, std::size_t max_response_bytes) {
   IDEVID_ASSIGN_OR_RETURN(
       TlsCall written,
       RunTlsCall(ssl, limits,
@@ -338,6 +371,16 @@ Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result, 
   return {};
 }
 
+}  // namespace
+
+Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result, const SessionLimits& limits,
+                         std::size_t max_response_bytes) {
+  // The session stays open after the answer: a cloud with an attestation policy answers with a
+  // challenge and waits for the evidence on it.
+  std::string request = fmt::format("GET /v1/identity HTTP/1.1\r\nHost: {}\r\n\r\n", host);
+  return Exchange(ssl, host, request, result, limits, max_response_bytes);
+}
+
 Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) {
   SsliClientOptions defaults;
   return AskIdentity(ssl, host, result,
@@ -346,7 +389,12 @@ Result<void> AskIdentity(SSL* ssl, const std::string& host, SsliResult& result) 
 }
 
 bool SsliResult::accepted() const {
-  return http_status == 200 && verdict.is_object() && verdict.value("verdict", "") == "accepted";
+  return (http_status == 200 && verdict.is_object() && verdict.value("verdict", "") == "accepted") ||
+         attested();
+}
+
+bool SsliResult::attested() const {
+  return challenge && http_status == 200 && verdict.is_object() && verdict.value("verdict", "") == "attested";
 }
 
 struct SsliClient::State {
@@ -357,6 +405,7 @@ struct SsliClient::State {
   ExpectedServerName expected;
   std::optional<TpmProviderLibrary> library;  // declared first: outlives what is made in it
   Credentials credentials;
+  std::optional<AttestationProver> prover;  // TPM mode with an attestation configuration
   SslCtx ctx;
   // The session to resume (resume_sessions): the latest one a verified connection received.
   mutable std::mutex session_mutex;
@@ -405,6 +454,8 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
   IDEVID_ASSIGN_OR_RETURN(state->credentials, state->profile.tpm_offload
                                                   ? TpmCredentials(r, *state->library)
                                                   : FileCredentials(r, state->profile.client_certificate));
+  if (state->profile.tpm_offload && r.config->attestation)
+    state->prover.emplace(r.tcti, *r.config->attestation);
   IDEVID_ASSIGN_OR_RETURN(
       state->ctx, ClientContext(state->library->get(), state->profile, *r.config, state->credentials));
   if (options.resume_sessions) {
@@ -421,6 +472,52 @@ std::uint64_t SsliClient::tpm_signatures() const {
 }
 
 namespace {
+
+// An attestation challenge: HTTP 401 with a JSON body of type "attestation-challenge".
+bool IsChallenge(const SsliResult& result) {
+  return result.http_status == 401 && result.verdict.is_object() &&
+         result.verdict.value("type", "") == "attestation-challenge";
+}
+
+// POST /v1/attestation with `evidence`, the session closing after the answer.
+std::string EvidenceRequest(const std::string& host, const AttestationEvidence& evidence) {
+  std::string body = EvidenceJson(evidence);
+  return fmt::format(
+      "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+      "Connection: close\r\n\r\n{}",
+      kAttestationPath, host, body.size(), body);
+}
+
+// Answers the challenge `result` holds with evidence for this session, and takes the cloud's
+// verdict on it as the result; a device without an attestation configuration refuses.
+Result<void> AnswerChallenge(SSL* ssl, const SessionLimits& limits, const SsliClient::State& state,
+                             SsliResult& result) {
+  result.challenge = result.verdict;
+  if (!state.prover) {
+    result.refusal =
+        SsliRefusal{SsliRefusal::Kind::kHttpVerdict, 0,
+                    "HTTP 401: the cloud asks for attestation, and this device is not configured "
+                    "for attestation (set security pki node-local attestation ...)"};
+    return {};
+  }
+  IDEVID_ASSIGN_OR_RETURN(AttestationChallenge challenge, ParseChallenge(result.body),
+                          "the attestation challenge of {}", DisplayText(state.host));
+  IDEVID_ASSIGN_OR_RETURN(Bytes exporter, AttestationExporter(ssl));
+  IDEVID_ASSIGN_OR_RETURN(AttestationEvidence evidence,
+                          state.options.prove ? state.options.prove(challenge, exporter, *state.prover)
+                                              : state.prover->Prove(challenge, exporter),
+                          "answering the attestation challenge of {}", DisplayText(state.host));
+  result.http_status = 0;
+  result.verdict = nullptr;
+  result.body.clear();
+  IDEVID_TRY(Exchange(ssl, state.host, EvidenceRequest(state.host, evidence), result, limits,
+                      state.options.max_response_bytes));
+  if (!result.refusal && result.http_status != 200) {  // 400, 413: the evidence is refused too
+    result.refusal = SsliRefusal{SsliRefusal::Kind::kHttpVerdict, 0,
+                                 fmt::format("HTTP {}: {}", result.http_status, VerdictReason(result))};
+  }
+  return {};
+}
 
 // The handshake and the request on `ssl`: fills `result` (the cloud's answer or its refusal of
 // our identity), or the error that kept the session from a verdict.
@@ -440,7 +537,9 @@ Result<void> RunSession(SSL* ssl, const SessionLimits& limits, const SsliClient:
     return Fail(ErrorDomain::kVerify, static_cast<std::uint64_t>(verify),
                 fmt::format("TLS handshake with {}: the server is not verified", peer));
   }
-  return AskIdentity(ssl, state.host, result, limits, state.options.max_response_bytes);
+  IDEVID_TRY(AskIdentity(ssl, state.host, result, limits, state.options.max_response_bytes));
+  if (result.refusal || !IsChallenge(result)) return {};
+  return AnswerChallenge(ssl, limits, state, result);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/file_io.h"
 #include "core/testing/result_matchers.h"
 
 #include "device/ssli/testing/ssli_test_peer.h"
@@ -138,6 +139,35 @@ TEST_F(SsliClientLimitsTest, AForbiddenAnswerIsARefusalWithTheCloudsReason) {
   EXPECT_EQ(result->refusal->kind, SsliRefusal::Kind::kHttpVerdict);
   EXPECT_EQ(result->refusal->reason, "HTTP 403: serial CW1 is not in the inventory\\x1b[2J");
   EXPECT_EQ(result->http_status, 403);
+}
+
+// A cloud with an attestation policy answers GET /v1/identity with a challenge and keeps the
+// session open (its 401 is framed by Content-Length): a device not configured for attestation
+// reads the challenge without waiting for a close, refuses it as a verdict naming what is
+// missing, and sends no evidence.
+TEST_F(SsliClientLimitsTest, AChallengeToADeviceWithoutAttestationIsARefusalThatSaysSo) {
+  auto server = testing::StartMisbehavingServer(dir_.path(), "server", "challenge");
+  ASSERT_TRUE(server) << server.error().ToString();
+  auto start = std::chrono::steady_clock::now();
+  auto result = Connect(server->port, {.deadline = seconds(5)});
+  ASSERT_THAT(result, testing::IsOk());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(2)) << "the client waited for the close";
+  EXPECT_FALSE(result->accepted());
+  EXPECT_FALSE(result->attested());
+  ASSERT_TRUE(result->refused());
+  EXPECT_EQ(result->refusal->kind, SsliRefusal::Kind::kHttpVerdict);
+  EXPECT_EQ(result->refusal->reason,
+            "HTTP 401: the cloud asks for attestation, and this device is not configured for attestation "
+            "(set security pki node-local attestation ...)");
+  EXPECT_EQ(result->http_status, 401);
+  ASSERT_TRUE(result->challenge);
+  EXPECT_EQ((*result->challenge)["type"], "attestation-challenge");
+  std::string log;
+  for (auto until = std::chrono::steady_clock::now() + seconds(5);
+       log.find("after the challenge") == std::string::npos && std::chrono::steady_clock::now() < until;) {
+    log = ReadFileText(server->log).value_or("");
+  }
+  EXPECT_THAT(log, ::testing::HasSubstr("after the challenge: b''")) << "the device sent evidence";
 }
 
 // A server that refuses the client certificate with an alert has refused the identity: a result,

@@ -21,7 +21,7 @@ constexpr const char* kNotAfter = "20991231235959Z";
 
 // Serves TLS on 127.0.0.1 (port written to argv[4]) and answers each request per argv[1].
 constexpr const char* kMisbehavingServer = R"PY(
-import os, socket, ssl, sys, time
+import base64, os, socket, ssl, sys, time
 mode, cert, key, port_file = sys.argv[1:5]
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(cert, key)
@@ -46,6 +46,22 @@ while True:
                         b'{"verdict": "rejected", "reason": "serial CW1 is not in the inventory\\u001b[2J"}')
         elif mode == "close":
             pass
+        elif mode == "challenge":
+            body = (b'{"version": 1, "type": "attestation-challenge", "nonce": "' +
+                    base64.b64encode(os.urandom(32)) + b'", "pcrs": "sha256:0,1,2,3,4,5,6,7", '
+                    b'"exporter": {"label": "EXPORTER-idevid-attestation", "length": 32}}')
+            tls.sendall(b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: IDevID-Attestation version="1"\r\n'
+                        b'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+            rest = b""
+            try:
+                while len(rest) < 4096:
+                    data = tls.recv(4096)
+                    if not data:
+                        break
+                    rest += data
+            except Exception:
+                pass
+            print("after the challenge:", repr(rest[:40]), flush=True)
         elif mode == "huge":
             tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
             chunk = b"x" * 65536
