@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/file_io.h"
 #include "core/tpm_context.h"
 #include "device/config/config_parser.h"
 #include "engine/boot_profile.h"
+#include "engine/process.h"
 #include "engine/synthetic_boot.h"
 #include "provisioning/enrolment_authority.h"
 #include "provisioning/enrolment_station.h"
@@ -21,6 +23,7 @@ Result<SwtpmInstance> TpmFromStock(const std::filesystem::path& stock, const std
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir.parent_path(), ec);
   std::filesystem::copy(stock, dir, std::filesystem::copy_options::recursive, ec);
   if (ec)
     return ErrnoError(ec.value(),
@@ -99,6 +102,14 @@ Result<std::filesystem::path> AttestedUnit::OtherKernelProfile() const {
 Result<void> AttestedUnit::Reboot(
     const std::filesystem::path& boot_profile,
     const std::function<Result<void>(const std::filesystem::path&)>& while_off) {
+  // TPM2_Shutdown(CLEAR) first, as an operating system does: a TPM cut off without it counts a
+  // dictionary-attack failure at the next start (TPM 2.0 Part 1 §19.8.6), and a few power cycles
+  // would lock the IAK and IDevID out.
+  IDEVID_ASSIGN_OR_RETURN(CommandOutput shutdown, RunCommand({"tpm2_shutdown", "-c"}, ToolEnvironment()));
+  if (shutdown.exit_status != 0) {
+    return Fail(ErrorDomain::kProcess, shutdown.status_code,
+                fmt::format("tpm2_shutdown failed: {}", DisplayText(shutdown.err)));
+  }
   swtpm_->Stop();
   swtpm_.reset();
   if (while_off) IDEVID_TRY(while_off(options_.dir / "tpm" / "tpm"), "while the unit was off");

@@ -52,9 +52,10 @@ class AttestedUnit {
   // A boot profile whose kernel is not the known-good one (written on first use).
   Result<std::filesystem::path> OtherKernelProfile() const;
 
-  // Power-cycles the unit: stops its TPM, calls `while_off` with the TPM's state directory (to
-  // copy or replace it), starts it again on the same port (TPM2_Startup(CLEAR): a TPM reset,
-  // PCRs zero, resetCount one up) and boots it with `boot_profile` (empty: the known-good chain).
+  // Power-cycles the unit: shuts its TPM down orderly (TPM2_Shutdown(CLEAR)), stops it, calls `while_off`
+  // with the TPM's state directory (to copy or replace it), starts it again on the same port
+  // (TPM2_Startup(CLEAR): a TPM reset, PCRs zero, resetCount one up) and boots it with `boot_profile` (empty:
+  // the known-good chain).
   Result<void> Reboot(
       const std::filesystem::path& boot_profile = {},
       const std::function<Result<void>(const std::filesystem::path& tpm_state)>& while_off = {});
