@@ -36,6 +36,7 @@ struct CloudArgs {
   std::string key;
   std::string factory_ca;
   std::string inventory;
+  std::string attest_policy;
   std::string log;
   unsigned io_timeout_ms = 10000;
   unsigned handshake_deadline_ms = 10000;
@@ -53,10 +54,15 @@ void Print(const SsliResult& r, bool json) {
                       {"tpm_signatures", r.tpm_signatures},
                       {"resumed", r.resumed},
                       {"refused", r.refused() ? nlohmann::json(r.refusal->reason) : nlohmann::json()}};
+  if (r.challenge) {  // the cloud asked for attestation; "cloud" is its verdict on the evidence
+    j["challenge"] = *r.challenge;
+    j["attested"] = r.attested();
+  }
   if (json) {
     std::cout << j.dump(2) << "\n";
     return;
   }
+  if (r.challenge) std::cout << fmt::format("attestation challenge: {}\n", r.challenge->dump());
   std::cout << fmt::format("{} mode: {} {} signed {}\nserver: {}\ncloud: HTTP {} {}\n",
                            r.tpm_mode ? "TPM" : "file", r.protocol, r.cipher, r.signature_scheme,
                            DisplayText(r.server_subject), r.http_status, r.verdict.dump());
@@ -110,6 +116,7 @@ int Cloud(const CloudArgs& args) {
                        std::chrono::milliseconds(args.handshake_deadline_ms),
                        std::chrono::milliseconds(args.request_deadline_ms)};
   if (!args.inventory.empty()) options.inventory = args.inventory;
+  if (!args.attest_policy.empty()) options.attest_policy = args.attest_policy;
   auto server = CloudServer::Start(options);
   if (!server) return ReportError(server.error());
   std::cout << fmt::format("listening on {}:{}", listen->first, (*server)->port()) << std::endl;
@@ -155,6 +162,11 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
       ->required()
       ->check(ExistingFileCheck());
   cloud->add_option("--inventory", cloud_args->inventory, "CSV of serial,model the cloud expects")
+      ->check(ExistingFileCheck());
+  cloud
+      ->add_option("--attest-policy", cloud_args->attest_policy,
+                   "Measured-boot policy (YAML): challenge each accepted identity for an IAK quote "
+                   "of its boot, bound to the TLS session")
       ->check(ExistingFileCheck());
   cloud->add_option("--log", cloud_args->log, "Append one JSON line per connection here");
   cloud

@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "cloud/attestation_exchange.h"
 #include "cloud/connection.h"
 #include "cloud/connection_log.h"
 #include "cloud/inventory.h"
@@ -47,6 +48,7 @@ struct CloudServer::Impl {
   std::mutex threads_mutex;
   std::list<Worker> workers;
   ConnectionLog log;
+  std::unique_ptr<AttestationService> attestation;  // with a policy; lives as long as the server
 
   void AcceptLoop();
   void ReapFinishedWorkers();  // with threads_mutex held
@@ -124,7 +126,8 @@ void BlockBrokenPipeSignal() {
 
 ConnectionSettings CloudServer::Impl::Settings() {
   std::lock_guard lock(inventory_mutex);
-  return {ctx.get(), options.io_timeout, options.handshake_deadline, options.request_deadline, inventory};
+  return {ctx.get(), options.io_timeout, options.handshake_deadline, options.request_deadline,
+          inventory, attestation.get()};
 }
 
 void CloudServer::Impl::AcceptLoop() {
@@ -168,6 +171,11 @@ Result<std::unique_ptr<CloudServer>> CloudServer::Start(const CloudOptions& opti
   if (options.inventory) {
     IDEVID_ASSIGN_OR_RETURN(Inventory inventory, LoadInventory(*options.inventory));
     impl->inventory = std::make_shared<const std::optional<Inventory>>(std::move(inventory));
+  }
+  if (options.attest_policy) {
+    IDEVID_ASSIGN_OR_RETURN(AttestPolicy policy, LoadAttestPolicy(*options.attest_policy));
+    impl->attestation = std::make_unique<AttestationService>();
+    impl->attestation->policy = std::move(policy);
   }
   if (!options.log.empty()) IDEVID_TRY(impl->log.Open(options.log));
   IDEVID_ASSIGN_OR_RETURN(impl->listen_fd, Listen(options.host, options.port, &impl->port));

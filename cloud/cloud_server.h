@@ -28,12 +28,15 @@ struct CloudOptions {
   // completed the TLS handshake, or then sent its request head, by these is dropped as stalled.
   std::chrono::milliseconds handshake_deadline{10000};
   std::chrono::milliseconds request_deadline{10000};
+  // A measured-boot policy (YAML): an accepted identity is then challenged for an attestation
+  // of its boot on the same session (cloud/attestation_exchange.h).
+  std::optional<std::filesystem::path> attest_policy;
 };
 
 class CloudServer {
  public:
-  // Loads the certificates, binds and starts serving on background threads. Fails with kConfig
-  // for bad files (naming them), kIo when the address cannot be bound.
+  // Loads the certificates (and the attestation policy), binds and starts serving on background
+  // threads. Fails with kConfig for bad files (naming them), kIo when the address cannot be bound.
   static Result<std::unique_ptr<CloudServer>> Start(const CloudOptions& options);
   ~CloudServer();  // Stop()
 

@@ -138,6 +138,13 @@ void ServeRequest(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecor
   if (!head.empty()) r.request = DisplayText(RequestLine(head));
   if (how != IoOutcome::kDone) return Unfinished(r, "request", how, s);
   HttpResponse response = head.find("\r\n\r\n") == std::string::npos ? HeadTooLarge() : Answer(head, verdict);
+  if (response.served && verdict.accepted && s.attestation != nullptr) {
+    r.verdict = "accepted";
+    r.findings = FindingsJson(verdict.findings);
+    AttestationExchange exchange{
+        ssl, fd, s.io_timeout, s.request_deadline, SSL_CTX_get_cert_store(s.ctx), s.attestation};
+    return ServeAttestation(exchange, head, verdict, r);
+  }
   r.outcome = response.outcome;
   r.status = response.status;
   r.served = response.served;

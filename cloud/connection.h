@@ -10,19 +10,23 @@
 #include <optional>
 #include <string>
 
+#include "cloud/attestation_exchange.h"
 #include "cloud/connection_log.h"
 #include "cloud/inventory.h"
 #include "core/unique_fd.h"
 
 namespace idevid {
 
-// What a connection is served with; the context and inventory outlive the call.
+// What a connection is served with; the context, inventory and attestation service outlive the
+// call.
 struct ConnectionSettings {
   SSL_CTX* ctx = nullptr;
   std::chrono::milliseconds io_timeout;                       // the longest wait for the next byte
   std::chrono::milliseconds handshake_deadline;               // the whole TLS handshake
   std::chrono::milliseconds request_deadline;                 // the whole HTTP request head
   std::shared_ptr<const std::optional<Inventory>> inventory;  // never null
+  // With a policy: an accepted identity is challenged for attestation. Null: it is not.
+  AttestationService* attestation = nullptr;
 };
 
 // Serves the accepted socket `fd` (non-blocking from here on; closed on return) of the client

@@ -45,23 +45,29 @@ void ConnectionRecord::DescribeCertificate(const X509& cert) {
 }
 
 nlohmann::json ConnectionRecord::ToJson() const {
-  return {{"time", Now()},
-          {"peer", peer},
-          {"outcome", outcome},
-          {"phase", OrNull(phase)},
-          {"status", OrNull(status)},
-          {"served", OrNull(served)},
-          {"verdict", OrNull(verdict)},
-          {"reason", reason},
-          {"findings", OrNull(findings)},
-          {"request", OrNull(request)},
-          {"resumed", resumed},
-          {"protocol", protocol},
-          {"cipher", cipher},
-          {"serial", serial},
-          {"model", model},
-          {"hw_serial", OrNull(hw_serial)},
-          {"fingerprint", OrNull(fingerprint)}};
+  nlohmann::json line = {{"time", Now()},
+                         {"peer", peer},
+                         {"outcome", outcome},
+                         {"phase", OrNull(phase)},
+                         {"status", OrNull(status)},
+                         {"served", OrNull(served)},
+                         {"verdict", OrNull(verdict)},
+                         {"reason", reason},
+                         {"findings", OrNull(findings)},
+                         {"request", OrNull(request)},
+                         {"resumed", resumed},
+                         {"protocol", protocol},
+                         {"cipher", cipher},
+                         {"serial", serial},
+                         {"model", model},
+                         {"hw_serial", OrNull(hw_serial)},
+                         {"fingerprint", OrNull(fingerprint)}};
+  if (attestation) {
+    line["attestation"] = *attestation;
+    line["attestation_policy"] = OrNull(attestation_policy);
+    line["attestation_findings"] = OrNull(attestation_findings);
+  }
+  return line;
 }
 
 ConnectionLog::~ConnectionLog() { Close(); }

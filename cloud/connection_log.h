@@ -34,6 +34,11 @@ struct ConnectionRecord {
   std::string model;                       // subject CN, escaped
   std::optional<std::string> hw_serial;    // hardwareModuleName hwSerialNum, hex
   std::optional<std::string> fingerprint;  // SHA-256 over the client certificate's DER
+  // With an attestation policy, after a challenge: "attested" or "refused", the policy's name and
+  // every finding; nullopt (and not in the line) when the session was not challenged.
+  std::optional<std::string> attestation;
+  std::optional<std::string> attestation_policy;
+  std::optional<nlohmann::json> attestation_findings;
 
   // The facts the client certificate states (fingerprint, serial, model, hw_serial).
   void DescribeCertificate(const X509& cert);

@@ -17,9 +17,13 @@ std::string_view ReasonPhrase(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 500: return "Internal Server Error";
     default: return "Error";
   }
 }
@@ -108,7 +112,7 @@ std::string FormatResponse(const HttpResponse& response) {
       fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n", response.status,
                   ReasonPhrase(response.status), response.content_type, response.body.size());
   for (const auto& [name, value] : response.headers) text += fmt::format("{}: {}\r\n", name, value);
-  return text + "Connection: close\r\n\r\n" + response.body;
+  return text + (response.keep_open ? "\r\n" : "Connection: close\r\n\r\n") + response.body;
 }
 
 }  // namespace idevid

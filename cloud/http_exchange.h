@@ -27,6 +27,7 @@ struct HttpResponse {
   std::string outcome;                // "served", "bad-request", "not-found", ...
   std::optional<std::string> served;  // the resource served; nullopt when none was
   std::string reason;                 // what the log says about it (escaped outside input)
+  bool keep_open = false;             // the connection stays open for another request
 };
 
 // The first line of `head` (up to CRLF, or all of it).
@@ -47,7 +48,8 @@ bool LooksLikePlainHttp(std::string_view first);
 // says so.
 HttpResponse PlainHttpOnTlsPort();
 
-// The response's bytes: status line, headers (Content-Length, Connection: close) and body.
+// The response's bytes: status line, headers (Content-Length, Connection: close unless
+// keep_open) and body.
 std::string FormatResponse(const HttpResponse& response);
 
 }  // namespace idevid
