@@ -18,6 +18,8 @@ constexpr double kBootVsTpm2Tools = 5;
 constexpr double kTwoInstancesVsOne = 1.6;
 constexpr double kTwoStationsVsOne = 1.6;  // enrolment through one service
 constexpr double kRunBudgetSeconds = 60;
+// Quote and verification in-process against tpm2_quote + tpm2_checkquote processes.
+constexpr double kAttestationVsTpm2Tools = 10;
 
 void AddHandshakes(std::vector<ComparisonSpec>& specs) {
   for (const char* version : {"1.3", "1.2"}) {
@@ -76,6 +78,12 @@ std::vector<ComparisonSpec> BenchComparisons(const std::string& identity_algorit
   specs.push_back({"Units per minute through one factory serve, 4 stations", "enrol_service/n4",
                    "enrol_service/n1", "ratio_vs_one_station", std::nullopt, false, 0,
                    "TCG enrolment over HTTPS, one service"});
+  specs.push_back({"Attested connection over the plain TPM-mode handshake", "attest/connection",
+                   "attest/handshake", "ratio_vs_plain_handshake", std::nullopt, false, 0,
+                   "handshake, quote, verification; one unit, clouds with and without a policy"});
+  specs.push_back({"Attestation: quote and verification in-process", "attest/quote_verify",
+                   "attest/tpm2_tools", "ratio_vs_tpm2_tools", kAttestationVsTpm2Tools, true, 0,
+                   "TPM2_Quote and VerifyAttestation against tpm2_quote + tpm2_checkquote processes"});
   specs.push_back({"idevid run, all suites, embedded default", "idevid_run/embedded", "",
                    "ratio_vs_60s_budget", 1.0, true, 1 / kRunBudgetSeconds, "wall time under 60 s"});
   return specs;

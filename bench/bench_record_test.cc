@@ -78,6 +78,29 @@ TEST(BenchComparisons, AReportedTargetIsNeverAGate) {
   EXPECT_TRUE(GatesIn(all, TargetStatus::kMissed).empty());
 }
 
+TEST(BenchComparisons, TheVerifierIsGatedAtTenTimesTpm2Tools) {
+  auto fast = Compare(BenchComparisons("ecc-p256"),
+                      Figures({{"attest/quote_verify", 120}, {"attest/tpm2_tools", 10}}));
+  const auto& met = Find(fast, "attest/quote_verify", "ratio_vs_tpm2_tools");
+  EXPECT_DOUBLE_EQ(met.ratio.value(), 12);
+  EXPECT_EQ(met.status, TargetStatus::kMet);
+  EXPECT_TRUE(met.spec.gated);
+  auto slow = Compare(BenchComparisons("ecc-p256"),
+                      Figures({{"attest/quote_verify", 90}, {"attest/tpm2_tools", 10}}));
+  auto missed = GatesIn(slow, TargetStatus::kMissed);
+  ASSERT_EQ(missed.size(), 1u);
+  EXPECT_EQ(missed[0]->spec.ours, "attest/quote_verify");
+}
+
+TEST(BenchComparisons, TheAttestedConnectionIsReportedBesideThePlainHandshake) {
+  auto all =
+      Compare(BenchComparisons("ecc-p256"), Figures({{"attest/connection", 40}, {"attest/handshake", 80}}));
+  const auto& c = Find(all, "attest/connection", "ratio_vs_plain_handshake");
+  EXPECT_DOUBLE_EQ(c.ratio.value(), 0.5);
+  EXPECT_EQ(c.status, TargetStatus::kNoTarget);
+  EXPECT_FALSE(c.spec.gated);
+}
+
 TEST(BenchComparisons, TheRunIsComparedWithItsSixtySecondBudget) {
   auto fast = Compare(BenchComparisons("ecc-p256"), Figures({{"idevid_run/embedded", 1 / 12.0}}));
   EXPECT_DOUBLE_EQ(Find(fast, "idevid_run/embedded", "ratio_vs_60s_budget").ratio.value(), 5);

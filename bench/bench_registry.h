@@ -70,6 +70,7 @@ void RegisterHandshakeBenchmarks(BenchContext& context);
 void RegisterBootBenchmarks(BenchContext& context);
 void RegisterProvisioningBenchmarks(BenchContext& context);
 void RegisterEnrolmentBenchmarks(BenchContext& context);
+void RegisterAttestationBenchmarks(BenchContext& context);
 void RegisterRunBenchmark(BenchContext& context);
 
 }  // namespace idevid

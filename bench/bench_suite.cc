@@ -92,6 +92,7 @@ Result<BenchRecord> RunBenchSuite(BenchContext& context, const std::string& filt
   RegisterBootBenchmarks(context);
   RegisterProvisioningBenchmarks(context);
   RegisterEnrolmentBenchmarks(context);
+  RegisterAttestationBenchmarks(context);
   if (context.options().include_run) RegisterRunBenchmark(context);
   FigureReporter reporter(on_figure);
   std::size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter, filter);

@@ -66,7 +66,7 @@ TEST_F(RunCommandTest, EverySuitePassesOnTheEmbeddedSwtpmAndTheThreeReportsAreWr
     suites.insert(s["suite"]);
   }
   EXPECT_EQ(suites, (std::set<std::string>{"boot-load", "verify-refusal", "ssli-tpm", "ssli-file", "negative",
-                                           "faults", "enrolment", "performance"}));
+                                           "faults", "enrolment", "attestation", "performance"}));
   pugi::xml_document junit;
   ASSERT_TRUE(junit.load_file((std::filesystem::path(Report()) / "junit.xml").c_str()));
   EXPECT_EQ(junit.select_nodes("//testcase").size(), record["scenarios"].size());

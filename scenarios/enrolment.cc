@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include "core/x509.h"
+#include "engine/attested_unit.h"
 #include "engine/enrolment_forgeries.h"
 #include "engine/swtpm_instance.h"
 #include "engine/tested_unit.h"
@@ -16,25 +17,6 @@
 
 namespace idevid {
 namespace {
-
-// A TPM as it leaves its vendor: the state manufactured once per `stock` directory (swtpm_setup
-// takes a second), copied for each unit so that every scenario starts from a TPM of its own.
-// Units copied from one stock share its EK; a second stock is a second TPM.
-// Both stocks come from one vendor (stock-b's EK certificate is signed by stock-a's CA).
-Result<SwtpmInstance> FreshTpm(const std::filesystem::path& stock, const std::filesystem::path& dir,
-                               const std::filesystem::path& vendor = {}) {
-  if (!std::filesystem::exists(SwtpmInstance::VendorCaOf(stock))) {
-    IDEVID_TRY(SwtpmInstance::Start({.state_dir = stock, .manufacture = true, .vendor = vendor}),
-               "manufacturing a TPM");
-  }
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  std::filesystem::copy(stock, dir, std::filesystem::copy_options::recursive, ec);
-  if (ec)
-    return ErrnoError(ec.value(),
-                      fmt::format("cannot copy the TPM state {} to {}", stock.string(), dir.string()));
-  return SwtpmInstance::Start({.state_dir = dir, .manufacture = true});
-}
 
 // A serial no earlier run of this factory has issued.
 std::string FreshSerial(const std::string& prefix) {
@@ -53,8 +35,9 @@ ForgeryBench MakeBench(TestedUnit& tested, EnrolmentBench& bench, const std::str
   return {.unit_tcti = bench.unit->tcti(),
           .other_tcti = [&bench, base, name]() -> Result<std::string> {
             if (!bench.other) {
+              // A second TPM of the same vendor: stock-b's EK certificate is signed by stock-a's CA.
               IDEVID_ASSIGN_OR_RETURN(bench.other,
-                                      FreshTpm(base / "stock-b", base / (name + "-b"), base / "stock-a"));
+                                      TpmFromStock(base / "stock-b", base / (name + "-b"), base / "stock-a"));
             }
             return bench.other->tcti();
           },
@@ -69,7 +52,7 @@ ForgeryBench MakeBench(TestedUnit& tested, EnrolmentBench& bench, const std::str
 bool FreshUnitPhase(TestedUnit& tested, ScenarioContext& s, EnrolmentBench& bench, const std::string& name) {
   return s.Phase("a fresh TPM from its vendor", [&](PhaseContext&) -> Result<void> {
     std::filesystem::path base = tested.dir() / "enrolment";
-    IDEVID_ASSIGN_OR_RETURN(bench.unit, FreshTpm(base / "stock-a", base / name));
+    IDEVID_ASSIGN_OR_RETURN(bench.unit, TpmFromStock(base / "stock-a", base / name));
     return {};
   });
 }

@@ -117,15 +117,15 @@ std::vector<Scenario> PerformanceSuite() {
 std::vector<Scenario> AllScenarios() {
   std::vector<Scenario> all;
   for (auto suite : {BootLoadSuite(), VerifyRefusalSuite(), SsliSuites(), NegativeSuite(), FaultsSuite(),
-                     EnrolmentSuite(), PerformanceSuite(), SoakSuite()}) {
+                     EnrolmentSuite(), AttestationSuite(), PerformanceSuite(), SoakSuite()}) {
     all.insert(all.end(), suite.begin(), suite.end());
   }
   return all;
 }
 
 std::vector<std::string> SuiteNames() {
-  return {"boot-load", "verify-refusal", "ssli-tpm",    "ssli-file", "negative",
-          "faults",    "enrolment",      "performance", "soak"};
+  return {"boot-load", "verify-refusal", "ssli-tpm",    "ssli-file",   "negative",
+          "faults",    "enrolment",      "attestation", "performance", "soak"};
 }
 
 std::vector<std::string> OnRequestSuites() { return {"soak"}; }

@@ -14,6 +14,7 @@ std::vector<Scenario> SsliSuites();          // ssli-tpm, ssli-file
 std::vector<Scenario> NegativeSuite();       // negative
 std::vector<Scenario> FaultsSuite();         // faults
 std::vector<Scenario> EnrolmentSuite();      // enrolment
+std::vector<Scenario> AttestationSuite();    // attestation
 std::vector<Scenario> SoakSuite();           // soak (on request only)
 std::vector<Scenario> PerformanceSuite();    // performance
 
