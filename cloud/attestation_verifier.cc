@@ -10,6 +10,7 @@
 #include "cloud/identity_verdict.h"
 #include "core/display_text.h"
 #include "core/event_log.h"
+#include "core/idevid_profile.h"
 #include "core/tpm_wire.h"
 #include "core/x509.h"
 #include "core/x509_verify.h"
@@ -83,9 +84,22 @@ class AttestationCheck {
           "iak-certificate",
           fmt::format("the IAK certificate {} does not chain to the factory CA: {} (depth {})",
                       QuotedDisplayText(SubjectLine(*checked_.iak)), chain->error, chain->error_depth));
+    } else if (!HasIakPolicy(*checked_.iak)) {
+      // TCG TPM 2.0 Keys for Device Identity §8.1: the factory vouches for a restricted key it
+      // verified in a TPM with this policy. Any other certificate of the unit (its IDevID's) is for
+      // an unrestricted key, which signs anything, a forged TPMS_ATTEST too.
+      verdict_.Add("iak-certificate",
+                   fmt::format("the certificate {} is not an IAK certificate: it lacks the policy {} "
+                               "(verifiedTPMRestricted) of a restricted key verified in the TPM",
+                               QuotedDisplayText(SubjectLine(*checked_.iak)), kOidPolicyIakRestricted));
     } else {
       checked_.iak_trusted = true;
     }
+  }
+
+  static bool HasIakPolicy(const X509& cert) {
+    auto policies = CertificatePolicyOids(cert);
+    return std::find(policies.begin(), policies.end(), kOidPolicyIakRestricted) != policies.end();
   }
 
   // 802.1AR 8.8 / TCG TPM 2.0 Keys for Device Identity §8: the IAK certificate names the unit by

@@ -47,11 +47,14 @@ struct TestCa {
     cert = *std::move(issued);
   }
 
-  Bytes IakCertificate(EVP_PKEY& iak, const std::string& serial) {
+  // An IAK certificate as the factory issues it; without the IAK policy, an IDevID certificate.
+  Bytes IakCertificate(EVP_PKEY& iak, const std::string& serial, bool iak_policy = true) {
     CertificateSpec spec;
     spec.subject = {{"serialNumber", serial}, {"CN", "SRX4300"}};
     spec.not_after = "20500101000000Z";
-    spec.extensions = {{"keyUsage", "critical,digitalSignature"}};
+    spec.extensions = {{"keyUsage", "critical,digitalSignature"},
+                       {"certificatePolicies", iak_policy ? "2.23.133.11.1.1,2.23.133.11.1.2,2.23.133.11.1.3"
+                                                          : "2.23.133.11.1.1,2.23.133.11.1.2"}};
     auto issued = IssueCertificate(spec, iak, cert.get(), *key);
     EXPECT_TRUE(issued.has_value());
     return *CertificateDer(**issued);
@@ -222,6 +225,18 @@ TEST_F(AttestationVerifierTest, AnIakFromAnotherFactoryIsRefused) {
       Failures(verdict),
       ElementsAre("iak-certificate: the IAK certificate \"CN=SRX4300,serialNumber=CW0001\" does not chain to "
                   "the factory CA: unable to get local issuer certificate (depth 0)"));
+}
+
+// An IDevID key is not restricted: it signs any bytes, a TPMS_ATTEST made up by its holder too.
+TEST_F(AttestationVerifierTest, AnIdevidCertificateCannotVouchForAQuote) {
+  AttestationEvidence evidence = Evidence(Boot{});
+  evidence.iak_certificate = ca_.IakCertificate(*iak_, kSerial, /*iak_policy=*/false);
+  AttestationVerdict verdict = VerifyAttestation(evidence, Context());
+  EXPECT_FALSE(verdict.attested);
+  EXPECT_THAT(Failures(verdict),
+              ElementsAre("iak-certificate: the certificate \"CN=SRX4300,serialNumber=CW0001\" is not an IAK "
+                          "certificate: it lacks the policy 2.23.133.11.1.3 (verifiedTPMRestricted) of a "
+                          "restricted key verified in the TPM"));
 }
 
 TEST_F(AttestationVerifierTest, AnIakOfAnotherSerialIsRefused) {

@@ -19,6 +19,7 @@ inline constexpr std::string_view kOidHardwareModuleName = "1.3.6.1.5.5.7.8.4"; 
 inline constexpr std::string_view kOidTpm2HwType = "2.23.133.1.2";               // TCG tcg-at-tpm20
 inline constexpr std::string_view kOidPolicyIdevid = "2.23.133.11.1.1";          // TCG IDevID policy
 inline constexpr std::string_view kOidPolicyIdevidTpm = "2.23.133.11.1.2";       // TCG key in TPM
+inline constexpr std::string_view kOidPolicyIakRestricted = "2.23.133.11.1.3";   // TCG verifiedTPMRestricted
 inline constexpr std::string_view kIdevidNotAfter = "99991231235959Z";           // 802.1AR 8.5
 inline constexpr std::size_t kMaxIdentityLength = 64;                            // X.520 ub-serial-number
 

@@ -19,6 +19,7 @@ namespace {
 using Hook = AttestationHook;
 
 constexpr std::uint32_t kIdevidHandle = 0x81020000;
+constexpr std::uint32_t kIdevidNvIndex = 0x01C90000;
 
 Bytes Binding(const AttestationChallenge& challenge, std::span<const std::uint8_t> exporter) {
   return SessionBinding(challenge.nonce, exporter);
@@ -111,6 +112,24 @@ AttestationForgery QuoteByIdevid() {
                     [](const AttestationChallenge& challenge, std::span<const std::uint8_t> exporter,
                        const AttestationProver& genuine) {
                       return genuine.Make({kIdevidHandle, challenge.pcrs, Binding(challenge, exporter)});
+                    });
+}
+
+// A quote by the IDevID presented with the IDevID's own certificate (same factory, same serial):
+// an unrestricted key signs any bytes, so only the IAK certificate's policy can vouch for a quote.
+AttestationForgery IdevidCertificateAsIak() {
+  return OneSession("idevid-certificate-as-iak", "iak-certificate",
+                    [](const AttestationChallenge& challenge, std::span<const std::uint8_t> exporter,
+                       const AttestationProver& genuine) -> Result<AttestationEvidence> {
+                      IDEVID_ASSIGN_OR_RETURN(
+                          AttestationEvidence evidence,
+                          genuine.Make({kIdevidHandle, challenge.pcrs, Binding(challenge, exporter)}));
+                      AttestationConfig idevid = genuine.config();
+                      idevid.nv_index = kIdevidNvIndex;
+                      IDEVID_ASSIGN_OR_RETURN(evidence.iak_certificate,
+                                              AttestationProver(genuine.tcti(), idevid).ReadIakCertificate(),
+                                              "the IDevID certificate");
+                      return evidence;
                     });
 }
 
@@ -272,9 +291,10 @@ std::string RefusalFinding(const SsliResult& session) {
 }
 
 std::vector<AttestationForgery> AttestationForgeries() {
-  return {EventDigestChanged(), ReplayedQuote(),        RelayedQuote(),   QuoteByIdevid(),
-          IakOfAnotherTpm(),    NarrowerSelection(),    TruncatedLog(),   OversizeLog(),
-          KernelNotAllowed(),   PcrExtendedAfterBoot(), CounterRollback()};
+  return {EventDigestChanged(), ReplayedQuote(),          RelayedQuote(),
+          QuoteByIdevid(),      IdevidCertificateAsIak(), IakOfAnotherTpm(),
+          NarrowerSelection(),  TruncatedLog(),           OversizeLog(),
+          KernelNotAllowed(),   PcrExtendedAfterBoot(),   CounterRollback()};
 }
 
 Result<Verdict> JudgeAttestationForgery(const AttestationForgery& forgery, const AttestationBench& bench) {

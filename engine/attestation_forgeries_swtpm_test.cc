@@ -94,13 +94,18 @@ TEST_F(AttestationForgeryTest, TheGenuineUnitIsAttestedNamingThePolicy) {
 
 // What each forgery must be refused with: the catalogue may not drift from this table.
 const std::map<std::string, std::string>& ExpectedFindings() {
-  static const std::map<std::string, std::string> expected{
-      {"event-digest-changed", "event-log-replay"}, {"replayed-quote", "qualifying-data"},
-      {"relayed-quote", "qualifying-data"},         {"quote-by-idevid", "quote-signature"},
-      {"iak-of-another-tpm", "quote-signature"},    {"narrower-pcr-selection", "pcr-selection"},
-      {"truncated-event-log", "event-log"},         {"oversize-event-log", "evidence-malformed"},
-      {"kernel-not-allowed", "event-not-allowed"},  {"pcr-extended-after-boot", "event-log-replay"},
-      {"reset-count-rollback", "counter-rollback"}};
+  static const std::map<std::string, std::string> expected{{"event-digest-changed", "event-log-replay"},
+                                                           {"replayed-quote", "qualifying-data"},
+                                                           {"relayed-quote", "qualifying-data"},
+                                                           {"quote-by-idevid", "quote-signature"},
+                                                           {"idevid-certificate-as-iak", "iak-certificate"},
+                                                           {"iak-of-another-tpm", "quote-signature"},
+                                                           {"narrower-pcr-selection", "pcr-selection"},
+                                                           {"truncated-event-log", "event-log"},
+                                                           {"oversize-event-log", "evidence-malformed"},
+                                                           {"kernel-not-allowed", "event-not-allowed"},
+                                                           {"pcr-extended-after-boot", "event-log-replay"},
+                                                           {"reset-count-rollback", "counter-rollback"}};
   return expected;
 }
 

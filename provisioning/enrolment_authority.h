@@ -20,8 +20,6 @@
 
 namespace idevid {
 
-inline constexpr std::string_view kOidPolicyIakRestricted = "2.23.133.11.1.3";  // TCG verifiedTPMRestricted
-
 struct AuthorityOptions {
   std::vector<std::filesystem::path> tpm_vendor_cas;  // bundles the EK certificates must chain to
   std::chrono::milliseconds session_lifetime{60000};  // from Begin to Activate
