@@ -138,6 +138,7 @@ void CloudServer::Impl::AcceptLoop() {
     socklen_t length = sizeof addr;
     UniqueFd fd(::accept4(listen_fd.get(), reinterpret_cast<sockaddr*>(&addr), &length, SOCK_CLOEXEC));
     if (!fd) continue;
+    SendImmediately(fd.get());
     ++connections;
     std::lock_guard lock(threads_mutex);
     ReapFinishedWorkers();

@@ -1,6 +1,8 @@
 #include "core/unique_fd.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +25,11 @@ Result<Pipe> OpenPipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError(errno, "cannot create a pipe");
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+void SendImmediately(int fd) {
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 }  // namespace idevid

@@ -36,6 +36,11 @@ class UniqueFd {
 // ::socket(domain, type | SOCK_CLOEXEC, protocol), owned; kIo with errno when it fails.
 Result<UniqueFd> OpenSocket(int domain, int type, int protocol = 0);
 
+// Sets TCP_NODELAY on a TCP socket, so that each write goes out at once: an exchange of small
+// TLS records in turns (a challenge, then evidence) otherwise waits on the peer's delayed ACK
+// (up to 40 ms on Linux) each time. Best effort: a socket that is not TCP is left as it is.
+void SendImmediately(int fd);
+
 // ::pipe2(O_CLOEXEC): [0] the read end, [1] the write end; kIo with errno when it fails.
 struct Pipe {
   UniqueFd read;

@@ -75,6 +75,7 @@ Result<UniqueFd> ConnectOne(const addrinfo& address, const SessionLimits& limits
     rc = ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &e, &length) == 0 && e == 0 ? 0 : -1;
   }
   if (rc != 0) return PeerError(PeerCode::kUnreachable, fmt::format("cannot connect: {}", std::strerror(e)));
+  SendImmediately(fd.get());
   return fd;
 }
 
