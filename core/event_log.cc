@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -337,10 +338,28 @@ Bytes EncodeEventLog(const std::vector<LogEvent>& events) {
   return out;
 }
 
+namespace {
+
+// PFP §10.4.5.3: an EV_NO_ACTION event in PCR 0 with the signature "StartupLocality\0" and one byte
+// of locality says that the platform started the TPM from that locality (3 or 4 for an H-CRTM):
+// PCR 0 then starts as 31 zero bytes and the locality, not 32 zeros.
+std::optional<std::uint8_t> StartupLocality(const LogEvent& event) {
+  static constexpr std::string_view kSignature("StartupLocality\0", 16);
+  if (event.type != kEvNoAction || event.pcr != 0 || event.data.size() != kSignature.size() + 1) return {};
+  if (!std::equal(kSignature.begin(), kSignature.end(), event.data.begin())) return {};
+  return event.data.back();
+}
+
+}  // namespace
+
 Result<std::map<std::uint32_t, Bytes>> ReplayEventLog(const EventLog& log) {
   std::map<std::uint32_t, Bytes> pcrs;
   for (std::size_t i = 0; i < log.events.size(); ++i) {
     const LogEvent& event = log.events[i];
+    if (auto locality = StartupLocality(event); locality && !pcrs.contains(0)) {
+      pcrs[0] = Bytes(kSha256DigestSize, 0);
+      pcrs[0].back() = *locality;
+    }
     if (event.type == kEvNoAction) continue;  // PFP §10.4.1: EV_NO_ACTION is not extended
     auto digest = event.digests.find(kAlgSha256);
     if (event.pcr > kMaxPcrIndex) {

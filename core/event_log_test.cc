@@ -3,6 +3,7 @@
 #include "core/event_log.h"
 
 #include <string>
+#include <vector>
 
 #include <openssl/evp.h>
 
@@ -196,6 +197,19 @@ TEST(EventLog, ReplayMatchesValuesComputedIndependently) {
   ASSERT_EQ(pcrs->size(), 2u);
   EXPECT_EQ(pcrs->at(0), FromHex("16a075f85d69024e29a0c2865928bfadf14fb6ebd4e6955d74e9aec6ee0baec9"));
   EXPECT_EQ(pcrs->at(4), FromHex("457040d352c9be3893642229b99cb41ab79c24f00c00bfc2dbfbac0f8cf207fe"));
+}
+
+// PFP §10.4.5.3; expected from python3: h(0^31 || 0x03 || 0x11^32).
+TEST(EventLog, AStartupLocalityEventSetsPcr0sStartingValue) {
+  std::string signature("StartupLocality\0\x03", 17);
+  std::vector<LogEvent> events{
+      {0, kEvNoAction, {{kAlgSha256, Bytes(32, 0)}}, Bytes(signature.begin(), signature.end())},
+      {0, kEvSCrtmVersion, {{kAlgSha256, Bytes(32, 0x11)}}, Bytes{0}}};
+  auto parsed = ParseEventLog(EncodeEventLog(events));
+  ASSERT_THAT(parsed, IsOk());
+  auto pcrs = ReplayEventLog(*parsed);
+  ASSERT_THAT(pcrs, IsOk());
+  EXPECT_EQ(pcrs->at(0), FromHex("b8e8cc97156c2b3142cb8e876236fd4729748153743b480af0949565f227d2eb"));
 }
 
 TEST(EventLog, ReplayRefusesEventsItCannotExtend) {
