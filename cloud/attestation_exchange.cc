@@ -19,11 +19,6 @@
 namespace idevid {
 namespace {
 
-// JSON text; invalid UTF-8 from outside becomes U+FFFD rather than an exception.
-std::string JsonText(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -50,26 +45,6 @@ std::vector<std::string_view> HeaderValues(std::string_view head, std::string_vi
     at = end;
   }
   return values;
-}
-
-HttpResponse EvidenceRefusal(int status, std::string outcome, std::string reason) {
-  HttpResponse r;
-  r.status = status;
-  r.body = JsonText({{"error", reason}});
-  r.outcome = std::move(outcome);
-  r.reason = std::move(reason);
-  return r;
-}
-
-// The request line's method and target, or nullopt when it is not METHOD SP TARGET SP HTTP/1.x.
-std::optional<std::pair<std::string_view, std::string_view>> MethodAndTarget(std::string_view line) {
-  std::size_t first = line.find(' ');
-  std::size_t second = first == std::string_view::npos ? first : line.find(' ', first + 1);
-  if (first == 0 || second == std::string_view::npos || second == first + 1 ||
-      line.substr(second + 1).rfind("HTTP/1.", 0) != 0) {
-    return std::nullopt;
-  }
-  return std::pair{line.substr(0, first), line.substr(first + 1, second - first - 1)};
 }
 
 Result<Bytes> SessionExporter(SSL* ssl) {
@@ -218,27 +193,27 @@ bool AsksToClose(std::string_view head) {
 
 std::variant<std::size_t, HttpResponse> EvidenceBodyLength(std::string_view head) {
   std::string_view line = RequestLine(head);
-  auto parts = MethodAndTarget(line);
+  auto parts = SplitRequestLine(line);
   if (!parts) {
-    return EvidenceRefusal(
+    return ErrorResponse(
         400, "bad-request",
         fmt::format("the request line {} is not METHOD TARGET HTTP/1.x", QuotedDisplayText(line)));
   }
-  if (parts->second != kAttestationPath) {
-    return EvidenceRefusal(404, "not-found",
-                           fmt::format("no resource {} after a challenge; only POST {} is served",
-                                       QuotedDisplayText(parts->second), kAttestationPath));
+  if (parts->target != kAttestationPath) {
+    return ErrorResponse(404, "not-found",
+                         fmt::format("no resource {} after a challenge; only POST {} is served",
+                                     QuotedDisplayText(parts->target), kAttestationPath));
   }
-  if (parts->first != "POST") {  // RFC 9110 15.5.6: 405 names the methods allowed
-    HttpResponse r = EvidenceRefusal(405, "method-not-allowed",
-                                     fmt::format("method {} is not allowed on {}; only POST is",
-                                                 QuotedDisplayText(parts->first), kAttestationPath));
+  if (parts->method != "POST") {  // RFC 9110 15.5.6: 405 names the methods allowed
+    HttpResponse r = ErrorResponse(405, "method-not-allowed",
+                                   fmt::format("method {} is not allowed on {}; only POST is",
+                                               QuotedDisplayText(parts->method), kAttestationPath));
     r.headers.emplace_back("Allow", "POST");
     return r;
   }
   auto values = HeaderValues(head, "Content-Length");
   if (values.empty()) {  // RFC 9110 §15.5.12
-    return EvidenceRefusal(411, "length-required", "the evidence request has no Content-Length");
+    return ErrorResponse(411, "length-required", "the evidence request has no Content-Length");
   }
   // RFC 9112 §6.3 (5): an invalid Content-Length, or several that differ, cannot be recovered from.
   std::string_view value = values.front();
@@ -247,15 +222,15 @@ std::variant<std::size_t, HttpResponse> EvidenceBodyLength(std::string_view head
   bool one_number = !value.empty() && end == value.data() + value.size() &&
                     std::all_of(values.begin(), values.end(), [&](std::string_view v) { return v == value; });
   if (!one_number || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
-    return EvidenceRefusal(
+    return ErrorResponse(
         400, "bad-request",
         fmt::format("the evidence request's Content-Length {} is not one number", QuotedDisplayText(value)));
   }
   if (ec == std::errc::result_out_of_range) length = kMaxEvidenceBytes + 1;
   if (length > kMaxEvidenceBytes) {  // RFC 9110 §15.5.14
-    return EvidenceRefusal(413, "too-large",
-                           fmt::format("the evidence of {} is larger than {} bytes",
-                                       QuotedDisplayText(values.front()), kMaxEvidenceBytes));
+    return ErrorResponse(413, "too-large",
+                         fmt::format("the evidence of {} is larger than {} bytes",
+                                     QuotedDisplayText(values.front()), kMaxEvidenceBytes));
   }
   return length;
 }
@@ -302,7 +277,7 @@ void ServeAttestation(const AttestationExchange& x, std::string_view identity_he
   auto exporter = SessionExporter(x.ssl);
   if (!challenge || !exporter) {
     Error error = challenge ? exporter.error() : challenge.error();
-    HttpResponse failed = EvidenceRefusal(500, "failed", error.message());
+    HttpResponse failed = ErrorResponse(500, "failed", error.message());
     r.status = failed.status;
     r.outcome = failed.outcome;
     r.reason = failed.reason;

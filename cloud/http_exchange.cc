@@ -8,11 +8,6 @@
 namespace idevid {
 namespace {
 
-// JSON text; invalid UTF-8 from outside becomes U+FFFD rather than an exception.
-std::string JsonText(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 std::string_view ReasonPhrase(int status) {
   switch (status) {
     case 200: return "OK";
@@ -28,7 +23,13 @@ std::string_view ReasonPhrase(int status) {
   }
 }
 
-HttpResponse Refusal(int status, std::string outcome, std::string reason) {
+}  // namespace
+
+std::string JsonText(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+HttpResponse ErrorResponse(int status, std::string outcome, std::string reason) {
   HttpResponse r;
   r.status = status;
   r.body = JsonText({{"error", reason}});
@@ -37,11 +38,6 @@ HttpResponse Refusal(int status, std::string outcome, std::string reason) {
   return r;
 }
 
-struct RequestLineParts {
-  std::string_view method, target, version;
-};
-
-// RFC 9112 3: request-line = method SP request-target SP HTTP-version.
 std::optional<RequestLineParts> SplitRequestLine(std::string_view line) {
   auto first = line.find(' ');
   auto second = first == std::string_view::npos ? first : line.find(' ', first + 1);
@@ -56,26 +52,25 @@ std::optional<RequestLineParts> SplitRequestLine(std::string_view line) {
   return parts;
 }
 
-}  // namespace
-
 std::string_view RequestLine(std::string_view head) { return head.substr(0, head.find("\r\n")); }
 
 HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict) {
   std::string_view line = RequestLine(head);
   auto parts = SplitRequestLine(line);
   if (!parts) {
-    return Refusal(400, "bad-request",
-                   fmt::format("the request line {} is not METHOD TARGET HTTP/1.x", QuotedDisplayText(line)));
+    return ErrorResponse(
+        400, "bad-request",
+        fmt::format("the request line {} is not METHOD TARGET HTTP/1.x", QuotedDisplayText(line)));
   }
   if (parts->target != kIdentityPath) {
-    return Refusal(404, "not-found",
-                   fmt::format("no resource {}; only GET {} is served", QuotedDisplayText(parts->target),
-                               kIdentityPath));
+    return ErrorResponse(404, "not-found",
+                         fmt::format("no resource {}; only GET {} is served",
+                                     QuotedDisplayText(parts->target), kIdentityPath));
   }
   if (parts->method != "GET") {  // RFC 9110 15.5.6: 405 names the methods allowed
-    HttpResponse r = Refusal(405, "method-not-allowed",
-                             fmt::format("method {} is not allowed on {}; only GET is",
-                                         QuotedDisplayText(parts->method), kIdentityPath));
+    HttpResponse r = ErrorResponse(405, "method-not-allowed",
+                                   fmt::format("method {} is not allowed on {}; only GET is",
+                                               QuotedDisplayText(parts->method), kIdentityPath));
     r.headers.emplace_back("Allow", "GET");
     return r;
   }
@@ -89,8 +84,8 @@ HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict) {
 }
 
 HttpResponse HeadTooLarge() {
-  return Refusal(400, "bad-request",
-                 fmt::format("the request head is larger than {} bytes", kMaxRequestHeadBytes));
+  return ErrorResponse(400, "bad-request",
+                       fmt::format("the request head is larger than {} bytes", kMaxRequestHeadBytes));
 }
 
 bool LooksLikePlainHttp(std::string_view first) {

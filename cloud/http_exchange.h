@@ -30,6 +30,19 @@ struct HttpResponse {
   bool keep_open = false;             // the connection stays open for another request
 };
 
+// JSON text for a response body; invalid UTF-8 from outside becomes U+FFFD, not an exception.
+std::string JsonText(const nlohmann::json& value);
+
+// An error answer: `status` with the body {"error": reason}, and `outcome`/`reason` for the log.
+HttpResponse ErrorResponse(int status, std::string outcome, std::string reason);
+
+struct RequestLineParts {
+  std::string_view method, target, version;
+};
+// RFC 9112 §3: request-line = method SP request-target SP HTTP-version (HTTP/1.x), each part
+// non-empty; nullopt for anything else.
+std::optional<RequestLineParts> SplitRequestLine(std::string_view line);
+
 // The first line of `head` (up to CRLF, or all of it).
 std::string_view RequestLine(std::string_view head);
 
