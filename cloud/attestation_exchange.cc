@@ -192,24 +192,8 @@ bool AsksToClose(std::string_view head) {
 }
 
 std::variant<std::size_t, HttpResponse> EvidenceBodyLength(std::string_view head) {
-  std::string_view line = RequestLine(head);
-  auto parts = SplitRequestLine(line);
-  if (!parts) {
-    return ErrorResponse(
-        400, "bad-request",
-        fmt::format("the request line {} is not METHOD TARGET HTTP/1.x", QuotedDisplayText(line)));
-  }
-  if (parts->target != kAttestationPath) {
-    return ErrorResponse(404, "not-found",
-                         fmt::format("no resource {} after a challenge; only POST {} is served",
-                                     QuotedDisplayText(parts->target), kAttestationPath));
-  }
-  if (parts->method != "POST") {  // RFC 9110 15.5.6: 405 names the methods allowed
-    HttpResponse r = ErrorResponse(405, "method-not-allowed",
-                                   fmt::format("method {} is not allowed on {}; only POST is",
-                                               QuotedDisplayText(parts->method), kAttestationPath));
-    r.headers.emplace_back("Allow", "POST");
-    return r;
+  if (auto refused = RefuseOtherRequests(RequestLine(head), "POST", kAttestationPath, " after a challenge")) {
+    return *std::move(refused);
   }
   auto values = HeaderValues(head, "Content-Length");
   if (values.empty()) {  // RFC 9110 §15.5.12

@@ -54,26 +54,31 @@ std::optional<RequestLineParts> SplitRequestLine(std::string_view line) {
 
 std::string_view RequestLine(std::string_view head) { return head.substr(0, head.find("\r\n")); }
 
-HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict) {
-  std::string_view line = RequestLine(head);
+std::optional<HttpResponse> RefuseOtherRequests(std::string_view line, std::string_view method,
+                                                std::string_view path, std::string_view when) {
   auto parts = SplitRequestLine(line);
   if (!parts) {
     return ErrorResponse(
         400, "bad-request",
         fmt::format("the request line {} is not METHOD TARGET HTTP/1.x", QuotedDisplayText(line)));
   }
-  if (parts->target != kIdentityPath) {
+  if (parts->target != path) {
     return ErrorResponse(404, "not-found",
-                         fmt::format("no resource {}; only GET {} is served",
-                                     QuotedDisplayText(parts->target), kIdentityPath));
+                         fmt::format("no resource {}{}; only {} {} is served",
+                                     QuotedDisplayText(parts->target), when, method, path));
   }
-  if (parts->method != "GET") {  // RFC 9110 15.5.6: 405 names the methods allowed
+  if (parts->method != method) {  // RFC 9110 15.5.6: 405 names the methods allowed
     HttpResponse r = ErrorResponse(405, "method-not-allowed",
-                                   fmt::format("method {} is not allowed on {}; only GET is",
-                                               QuotedDisplayText(parts->method), kIdentityPath));
-    r.headers.emplace_back("Allow", "GET");
+                                   fmt::format("method {} is not allowed on {}; only {} is",
+                                               QuotedDisplayText(parts->method), path, method));
+    r.headers.emplace_back("Allow", std::string(method));
     return r;
   }
+  return std::nullopt;
+}
+
+HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict) {
+  if (auto refused = RefuseOtherRequests(RequestLine(head), "GET", kIdentityPath)) return *std::move(refused);
   HttpResponse r;
   r.status = verdict.accepted ? 200 : 403;
   r.body = JsonText(verdict.ToJson());

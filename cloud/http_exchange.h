@@ -43,6 +43,12 @@ struct RequestLineParts {
 // non-empty; nullopt for anything else.
 std::optional<RequestLineParts> SplitRequestLine(std::string_view line);
 
+// The refusal of a request whose line is not `method` `path` HTTP/1.x: 400 (not a request line),
+// 404 (another resource; "no resource X<when>; only METHOD PATH is served"), 405 with Allow
+// (another method); nullopt for the request that is served.
+std::optional<HttpResponse> RefuseOtherRequests(std::string_view line, std::string_view method,
+                                                std::string_view path, std::string_view when = "");
+
 // The first line of `head` (up to CRLF, or all of it).
 std::string_view RequestLine(std::string_view head);
 
