@@ -10,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/byte_text.h"
 #include "core/testing/result_matchers.h"
 
 namespace idevid {
@@ -29,12 +30,11 @@ constexpr std::size_t kDigestCountOffset = kFirstEventOffset + 8;
 constexpr std::size_t kHashAlgOffset = kFirstEventOffset + 12;
 constexpr std::size_t kEventSizeOffset = kFirstEventOffset + 12 + 2 + 32;
 
+// Known answers written as hex (DecodeHex is strict: a typo fails the test).
 Bytes FromHex(std::string_view hex) {
-  Bytes out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
+  auto bytes = DecodeHex(hex);
+  EXPECT_TRUE(bytes.has_value()) << hex;
+  return bytes.value_or(Bytes{});
 }
 
 Bytes Sha256(std::string_view text) {

@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/byte_text.h"
 #include "core/openssl_error.h"
 #include "core/testing/result_matchers.h"
 #include "core/tpm_keys.h"
@@ -23,12 +24,11 @@ using ::idevid::testing::ResultIs;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
+// Known answers written as hex (DecodeHex is strict: a typo fails the test).
 Bytes FromHex(std::string_view hex) {
-  Bytes out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
+  auto bytes = DecodeHex(hex);
+  EXPECT_TRUE(bytes.has_value()) << hex;
+  return bytes.value_or(Bytes{});
 }
 
 Bytes Concat(std::initializer_list<std::span<const std::uint8_t>> parts) {
