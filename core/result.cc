@@ -15,6 +15,8 @@ std::string_view DomainName(ErrorDomain domain) {
     case ErrorDomain::kVerify: return "verify";
     case ErrorDomain::kProcess: return "process";
     case ErrorDomain::kPeer: return "peer";
+    case ErrorDomain::kDatabase: return "database";
+    case ErrorDomain::kPkcs11: return "pkcs11";
   }
   return "unknown";
 }

@@ -29,6 +29,9 @@ enum class ErrorDomain {
   kVerify,   // code: the X509_V_ERR_* value
   kProcess,  // code: exit status or signal of a child process
   kPeer,     // code: a PeerCode; the other end of a connection is gone, silent or unreachable
+  kDatabase,  // code: the back end's own (SQLite's extended result code; PostgreSQL's SQLSTATE as
+              // base-36 number); the ledger's database failed or is unreachable
+  kPkcs11,    // code: the CK_RV a PKCS#11 module returned (CKR_PIN_INCORRECT, CKR_TOKEN_NOT_PRESENT)
 };
 
 // Stable codes of the domains whose errors come from us rather than from a library.

@@ -6,6 +6,7 @@
 #include "core/file_io.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
+#include "provisioning/ledger.h"
 
 namespace idevid {
 namespace {
@@ -53,7 +54,8 @@ Result<void> WriteFactory(const FactoryOptions& options, const ossl::PKey& root_
                            {"manufacturer", options.manufacturer},
                            {"key_algorithm", KeyAlgorithmName(options.algorithm)},
                            {"root_fingerprint_sha256", root_fingerprint},
-                           {"issuing_fingerprint_sha256", issuing_fingerprint}};
+                           {"issuing_fingerprint_sha256", issuing_fingerprint},
+                           {"ledger", options.ledger.empty() ? DefaultLedgerSpec(dir) : options.ledger}};
   // Written last: its presence means the factory is complete.
   return WriteFileAtomic(FactoryFiles::Record(dir), record.dump(2) + "\n", 0644);
 }
@@ -112,6 +114,7 @@ Result<Factory> LoadFactory(const std::filesystem::path& dir) {
     IDEVID_ASSIGN_OR_RETURN(factory.algorithm,
                             ParseKeyAlgorithm(record.at("key_algorithm").get<std::string>()), "{}",
                             FactoryFiles::Record(dir).string());
+    factory.ledger = record.value("ledger", DefaultLedgerSpec(dir));
   } catch (const nlohmann::json::exception& e) {
     return ConfigError(ConfigCode::kSyntax, fmt::format("{} is not a factory record: {}",
                                                         FactoryFiles::Record(dir).string(), e.what()));

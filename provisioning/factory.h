@@ -16,6 +16,9 @@ struct FactoryOptions {
   KeyAlgorithm algorithm = KeyAlgorithm::kEccP256;
   std::string manufacturer = "Example Networks";  // O of every certificate it issues
   bool force = false;                             // replace an existing factory in `dir`
+  // The ledger its stations record units in (see provisioning/ledger.h); empty = DefaultLedgerSpec.
+  // Recorded in factory.json: name PostgreSQL's password in ~/.pgpass or PGPASSFILE, not here.
+  std::string ledger;
 };
 
 // A loaded factory: both CA certificates and the issuing CA's private key.
@@ -23,6 +26,7 @@ struct Factory {
   std::filesystem::path dir;
   std::string manufacturer;
   KeyAlgorithm algorithm = KeyAlgorithm::kEccP256;
+  std::string ledger;  // the ledger's spec, never empty (factory.json's, or the default)
   ossl::Cert root;
   ossl::Cert issuing;
   ossl::PKey issuing_key;
