@@ -6,7 +6,7 @@
 #include "core/file_io.h"
 #include "core/x509.h"
 #include "core/x509_build.h"
-#include "provisioning/ledger.h"
+#include "core/ledger.h"
 
 namespace idevid {
 namespace {

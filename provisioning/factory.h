@@ -16,7 +16,7 @@ struct FactoryOptions {
   KeyAlgorithm algorithm = KeyAlgorithm::kEccP256;
   std::string manufacturer = "Example Networks";  // O of every certificate it issues
   bool force = false;                             // replace an existing factory in `dir`
-  // The ledger its stations record units in (see provisioning/ledger.h); empty = DefaultLedgerSpec.
+  // The ledger its stations record units in (see core/ledger.h); empty = DefaultLedgerSpec.
   // Recorded in factory.json: name PostgreSQL's password in ~/.pgpass or PGPASSFILE, not here.
   std::string ledger;
 };

@@ -1,4 +1,4 @@
-#include "provisioning/ledger.h"
+#include "core/ledger.h"
 
 #include <openssl/sha.h>
 
