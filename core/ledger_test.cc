@@ -20,6 +20,7 @@
 
 #include "core/ledger_sql.h"
 #include "core/testing/result_matchers.h"
+#include "engine/postgres_instance.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid {
@@ -91,6 +92,9 @@ T Value(Result<T> result) {
 
 class LedgerTest : public ::testing::TestWithParam<Backend> {
  protected:
+  // The cluster is started by the first PostgreSQL test of the suite and stopped after the last.
+  static void TearDownTestSuite() { postgres_.reset(); }
+
   void SetUp() override {
     spec_ = NewSpec();
     auto opened = OpenLedger(spec_);
@@ -102,7 +106,14 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
   std::string NewSpec() {
     if (GetParam() == Backend::kSqlite)
       return "sqlite:" + (temp_.path() / fmt::format("ledger{}.sqlite", ++databases_)).string();
-    throw std::runtime_error("no PostgreSQL");
+    if (!postgres_) {
+      auto started = PostgresInstance::Start();
+      if (!started) throw std::runtime_error(started.error().ToString());
+      postgres_ = std::make_unique<PostgresInstance>(std::move(*started));
+    }
+    auto created = postgres_->CreateDatabase(fmt::format("ledger{}", ++databases_));
+    if (!created) throw std::runtime_error(created.error().ToString());
+    return *created;
   }
 
   std::unique_ptr<Ledger> Reopen() {
@@ -118,8 +129,9 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
     return Granted(ledger_->Commit(Committed(serial, tpm)));
   }
 
+  static inline std::unique_ptr<PostgresInstance> postgres_;
   testing::TempDir temp_;
-  int databases_ = 0;
+  static inline int databases_ = 0;  // names each test's database apart in the shared cluster
   std::string spec_;
   std::unique_ptr<Ledger> ledger_;
 };
@@ -548,7 +560,8 @@ TEST(LedgerSpecTest, AFileThatIsNotSqliteIsADatabaseError) {
   EXPECT_THAT(opened.error().message(), HasSubstr("backup"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, LedgerTest, ::testing::Values(Backend::kSqlite), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, LedgerTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         BackendName);
 
 }  // namespace
 }  // namespace idevid
