@@ -170,7 +170,7 @@ Result<void> PostgresConnection::Connect() {
   if (!connection_) return Fail(ErrorDomain::kDatabase, SqlStateCode("08001"), "libpq is out of memory");
   if (PQstatus(connection_.get()) != CONNECTION_OK) {
     return Fail(ErrorDomain::kDatabase, SqlStateCode("08001"),
-                fmt::format("cannot connect to the ledger {}: {} (SQLSTATE 08001); {}", location_,
+                fmt::format("cannot connect: {} (SQLSTATE 08001); {}",
                             Trimmed(PQerrorMessage(connection_.get())), Advice("08001")));
   }
   // CREATE TABLE IF NOT EXISTS and the like would print notices on stderr.
@@ -261,7 +261,7 @@ Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const std::string&
   }
   std::string location = IsUrl(spec) ? UrlWithoutPassword(spec) : KeywordsWithoutPassword(options.get());
   auto connection = std::make_unique<PostgresConnection>(spec, location);
-  IDEVID_TRY(connection->Connect());
+  IDEVID_TRY(connection->Connect(), "opening the ledger {}", location);
   return std::unique_ptr<SqlConnection>(std::move(connection));
 }
 

@@ -21,6 +21,7 @@
 #include "core/ledger_sql.h"
 #include "core/testing/result_matchers.h"
 #include "engine/postgres_instance.h"
+#include "engine/process.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid {
@@ -111,7 +112,8 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
       if (!started) throw std::runtime_error(started.error().ToString());
       postgres_ = std::make_unique<PostgresInstance>(std::move(*started));
     }
-    auto created = postgres_->CreateDatabase(fmt::format("ledger{}", ++databases_));
+    database_ = fmt::format("ledger{}", ++databases_);
+    auto created = postgres_->CreateDatabase(database_);
     if (!created) throw std::runtime_error(created.error().ToString());
     return *created;
   }
@@ -132,6 +134,7 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
   static inline std::unique_ptr<PostgresInstance> postgres_;
   testing::TempDir temp_;
   static inline int databases_ = 0;  // names each test's database apart in the shared cluster
+  std::string database_;             // PostgreSQL: the name of the latest database NewSpec made
   std::string spec_;
   std::unique_ptr<Ledger> ledger_;
 };
@@ -500,11 +503,13 @@ int ReserveInChild(const std::string& spec, int child, int serials) {
 
 TEST_P(LedgerTest, ProcessesSharingTheDatabaseReserveEachSerialOnce) {
   constexpr int kChildren = 4, kSerials = 20;
+  // A database nobody opened yet: the children also race to create its schema.
+  std::string fresh = NewSpec();
   std::vector<pid_t> children;
   for (int c = 1; c <= kChildren; ++c) {
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) ::_exit(ReserveInChild(spec_, c, kSerials));
+    if (pid == 0) ::_exit(ReserveInChild(fresh, c, kSerials));
     children.push_back(pid);
   }
   int granted = 0;
@@ -516,6 +521,8 @@ TEST_P(LedgerTest, ProcessesSharingTheDatabaseReserveEachSerialOnce) {
     granted += WEXITSTATUS(status) - 100;
   }
   EXPECT_EQ(granted, kSerials);
+  ledger_ = Value(OpenLedger(fresh));
+  EXPECT_EQ(ledger_->schema_version(), LatestLedgerSchemaVersion());
   auto units = ledger_->Units();
   ASSERT_TRUE(units);
   ASSERT_EQ(units->size(), static_cast<std::size_t>(kSerials));
@@ -525,6 +532,102 @@ TEST_P(LedgerTest, ProcessesSharingTheDatabaseReserveEachSerialOnce) {
     keys.insert(row.idevid_key_sha256);
   }
   EXPECT_EQ(keys.size(), static_cast<std::size_t>(kSerials));
+}
+
+// Runs a step until the database answers (the steps are idempotent, so a retry after a lost
+// answer is harmless), counting the failures; a refusal or a 30 s outage fails the test.
+template <typename Step>
+auto UntilAnswered(Step step, std::atomic<int>& failures) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    auto answer = step();
+    if (answer || std::chrono::steady_clock::now() > deadline) return Granted(answer);
+    EXPECT_EQ(answer.error().domain(), ErrorDomain::kDatabase) << answer.error().ToString();
+    ++failures;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a station's back-off, not a readiness wait
+  }
+}
+
+TEST_P(LedgerTest, TheLocationShowsNoPassword) {
+  if (GetParam() == Backend::kSqlite) {
+    EXPECT_EQ(ledger_->location(), spec_);
+    return;
+  }
+  auto keywords = OpenLedger(spec_ + " password='s3cret x'");
+  ASSERT_TRUE(keywords) << keywords.error().ToString();
+  EXPECT_THAT((*keywords)->location(),
+              AllOf(HasSubstr("dbname=" + database_), HasSubstr("host=" + postgres_->socket_dir().string()),
+                    HasSubstr("user=postgres"), Not(HasSubstr("s3cret")), Not(HasSubstr("password"))));
+  std::string url = fmt::format("postgresql://postgres:s3cret@/{}?host={}&password=s3cret&port=5432",
+                                database_, postgres_->socket_dir().string());
+  auto by_url = OpenLedger(url);
+  ASSERT_TRUE(by_url) << by_url.error().ToString();
+  EXPECT_EQ((*by_url)->location(), fmt::format("postgresql://postgres@/{}?host={}&port=5432", database_,
+                                               postgres_->socket_dir().string()));
+}
+
+TEST_P(LedgerTest, ADatabaseThatStopsFailsEachCallUntilItIsBack) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "a SQLite file does not stop";
+  Provision("CW1", 1, 1);
+  ASSERT_TRUE(postgres_->StopServer());
+  EXPECT_THAT(ledger_->Reserve(Reserving("CW2", 2)),
+              ResultIs(ErrorDomain::kDatabase, SqlStateCode("08001"),
+                       AllOf(HasSubstr(ledger_->location()), HasSubstr("server runs"))));
+  EXPECT_THAT(ledger_->FindBySerial("CW1"),
+              ResultIs(ErrorDomain::kDatabase, SqlStateCode("08001"), HasSubstr("finding a unit")));
+  ASSERT_TRUE(postgres_->StartServer());
+  Reservation reservation = Granted(ledger_->Reserve(Reserving("CW2", 2)));
+  EXPECT_FALSE(reservation.resumed);
+  EXPECT_EQ(Value(ledger_->Units()).size(), 2u);
+  EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kCommitted);
+}
+
+TEST_P(LedgerTest, ABatchLosesAndDuplicatesNothingWhenTheDatabaseRestartsUnderIt) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "a SQLite file does not restart";
+  constexpr int kUnits = 40;
+  std::atomic<int> failures{0}, committed{0};
+  std::thread line([&] {
+    for (int u = 0; u < kUnits; ++u) {
+      std::string serial = fmt::format("CW{:02}", u);
+      (void)UntilAnswered([&] { return ledger_->Reserve(Reserving(serial, u)); }, failures);
+      (void)UntilAnswered([&] { return ledger_->RecordIssued(Issued(serial, u, u)); }, failures);
+      (void)UntilAnswered([&] { return ledger_->Commit(Committed(serial, u)); }, failures);
+      ++committed;
+    }
+  });
+  bool midway = PollUntil([&] { return committed >= 10; }, std::chrono::seconds(30));
+  auto restarted = postgres_->Restart();
+  line.join();
+  ASSERT_TRUE(midway);
+  ASSERT_TRUE(restarted) << restarted.error().ToString();
+  std::vector<UnitRow> units = Value(ledger_->Units());
+  ASSERT_EQ(units.size(), static_cast<std::size_t>(kUnits));
+  std::set<std::string> keys;
+  for (const UnitRow& row : units) {
+    EXPECT_EQ(row.state, UnitState::kCommitted) << row.serial;
+    keys.insert(row.certificate_serial);
+  }
+  EXPECT_EQ(keys.size(), static_cast<std::size_t>(kUnits));
+  RecordProperty("failed_calls_during_restart", failures.load());
+}
+
+TEST(LedgerSpecTest, AnUnreachablePostgresIsADatabaseErrorThatShowsNoPassword) {
+  testing::TempDir temp;
+  std::string spec = fmt::format("host={} dbname=line user=line password=s3cret", temp.path().string());
+  EXPECT_THAT(OpenLedger(spec), ResultIs(ErrorDomain::kDatabase, SqlStateCode("08001"),
+                                         AllOf(HasSubstr("host=" + temp.path().string()),
+                                               HasSubstr("dbname=line"), Not(HasSubstr("s3cret")))));
+  EXPECT_THAT(OpenLedger(fmt::format("postgresql://line:s3cret@/line?host={}", temp.path().string())),
+              ResultIs(ErrorDomain::kDatabase, SqlStateCode("08001"),
+                       AllOf(HasSubstr("postgresql://line@/line"), Not(HasSubstr("s3cret")))));
+}
+
+TEST(LedgerSpecTest, AMalformedPostgresSpecIsAUsageErrorThatShowsNoPassword) {
+  EXPECT_THAT(OpenLedger("host=/run/pg dbname=line password=s3 cret"),
+              ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument,
+                       AllOf(HasSubstr("keyword=value"), Not(HasSubstr("cret")))));
+  EXPECT_THAT(OpenLedger("postgresql://line:s3cret@db/line?nosuch=1"),
+              ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, Not(HasSubstr("s3cret"))));
 }
 
 TEST(LedgerSpecTest, ABadSpecIsAUsageErrorThatShowsNoPassword) {
