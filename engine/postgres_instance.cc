@@ -30,9 +30,12 @@ struct PgResultClearer {
 };
 
 // `argv` run as the cluster's owner: setpriv execs (no process in between), so that a server
-// started this way has the pid of the child that runs it.
+// started this way has the pid of the child that runs it. The kernel forgets the parent-death
+// signal when the user changes; setpriv sets it again afterwards: SIGINT, a fast shutdown, so that
+// a server whose owner died (a crashed test) does not run on.
 std::vector<std::string> AsUser(const std::string& user, std::vector<std::string> argv) {
-  std::vector<std::string> full = {"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups"};
+  std::vector<std::string> full = {"setpriv",       "--reuid=" + user, "--regid=" + user,
+                                   "--init-groups", "--pdeathsig",     "SIGINT"};
   full.insert(full.end(), argv.begin(), argv.end());
   return full;
 }

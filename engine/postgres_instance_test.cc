@@ -2,6 +2,11 @@
 
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 
 #include <cstdlib>
 #include <filesystem>
@@ -63,6 +68,32 @@ TEST(PostgresInstanceTest, RestartsOnTheSameDataDirectory) {
   ASSERT_TRUE(instance->Restart());
   EXPECT_TRUE(instance->running());
   EXPECT_THAT(instance->CreateDatabase("kept"), ResultIs(ErrorDomain::kDatabase, kDuplicateDatabase, _));
+}
+
+TEST(PostgresInstanceTest, AServerWhoseOwnerDiesShutsDown) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  pid_t owner = ::fork();
+  ASSERT_GE(owner, 0);
+  if (owner == 0) {
+    // Starts a cluster and dies without stopping it (as a crashed test would).
+    auto instance = PostgresInstance::Start();
+    std::string said =
+        instance ? std::to_string(instance->pid()) + " " + instance->socket_dir().string() : "0 -";
+    (void)!::write(pipe_fds[1], said.data(), said.size());
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string said(4096, '\0');
+  said.resize(static_cast<std::size_t>(std::max<ssize_t>(0, ::read(pipe_fds[0], said.data(), said.size()))));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(owner, &status, 0), owner);
+  pid_t server = std::atoi(said.c_str());
+  std::filesystem::path dir = said.substr(said.find(' ') + 1);
+  ASSERT_GT(server, 0) << "the owner could not start a cluster";
+  EXPECT_TRUE(PollUntil([&] { return !ProcessCommandLine(server).has_value(); }, std::chrono::seconds(30)));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
