@@ -476,6 +476,47 @@ TEST_P(LedgerTest, ThreadsSharingOneLedgerReserveEachSerialOnce) {
   EXPECT_EQ(ledger_->Units()->size(), static_cast<std::size_t>(kSerials));
 }
 
+TEST_P(LedgerTest, StationsRacingForOneKeyGetItOnceAndTheOthersLearnWhoHasIt) {
+  constexpr int kStations = 4, kRounds = 5;
+  std::vector<std::unique_ptr<Ledger>> stations;
+  for (int t = 0; t < kStations; ++t) stations.push_back(Reopen());  // a connection each, as processes
+  for (int round = 0; round < kRounds; ++round) {
+    for (int t = 0; t < kStations; ++t) {
+      (void)Granted(stations[t]->Reserve(Reserving(fmt::format("R{}-{}", round, t), round * 10 + t)));
+    }
+    std::atomic<int> waiting{kStations};
+    std::vector<Result<LedgerAnswer<UnitRow>>> answers(kStations);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kStations; ++t) {
+      threads.emplace_back([&, t] {
+        --waiting;
+        while (waiting > 0) std::this_thread::yield();  // all at once
+        answers[t] =
+            stations[t]->RecordIssued(Issued(fmt::format("R{}-{}", round, t), round * 10 + t, 100 + round));
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    std::string winner;
+    int refused = 0;
+    for (int t = 0; t < kStations; ++t) {
+      ASSERT_TRUE(answers[t].has_value()) << answers[t].error().ToString();
+      if (std::holds_alternative<UnitRow>(*answers[t])) {
+        EXPECT_TRUE(winner.empty()) << "the key was given twice";
+        winner = std::get<UnitRow>(*answers[t]).serial;
+      }
+    }
+    ASSERT_FALSE(winner.empty());
+    for (int t = 0; t < kStations; ++t) {
+      if (const auto* refusal = std::get_if<LedgerRefusal>(&*answers[t])) {
+        ++refused;
+        EXPECT_EQ(refusal->reason, ledger_refusal::kDuplicateKey);
+        EXPECT_THAT(refusal->detail, HasSubstr("\"" + winner + "\""));
+      }
+    }
+    EXPECT_EQ(refused, kStations - 1);
+  }
+}
+
 // Each child process opens its own ledger and reserves every serial with a TPM of its own; its
 // exit status is 100 + the serials it got, 1 for an error or an unexpected refusal.
 int ReserveInChild(const std::string& spec, int child, int serials) {
