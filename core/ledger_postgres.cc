@@ -210,7 +210,7 @@ Result<std::vector<SqlRow>> PostgresConnection::Query(std::string_view sql,
     } else if (const auto* text = std::get_if<std::string>(&params[i])) {
       values[i] = text->c_str();
     } else if (const auto* bytes = std::get_if<Bytes>(&params[i])) {
-      values[i] = reinterpret_cast<const char*>(bytes->data());
+      values[i] = bytes->empty() ? "" : reinterpret_cast<const char*>(bytes->data());  // null would be NULL
       lengths[i] = static_cast<int>(bytes->size());
       formats[i] = 1;  // binary: bytea as is
     }
