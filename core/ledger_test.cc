@@ -28,6 +28,7 @@ namespace idevid {
 namespace {
 
 using ::idevid::testing::ResultIs;
+using ::testing::_;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -222,6 +223,18 @@ TEST_P(LedgerTest, ReserveEscapesTheSerialInARefusal) {
   LedgerRefusal refusal = Refusal(ledger_->Reserve(Reserving("CW\x1b[1", 2)));
   EXPECT_EQ(refusal.reason, ledger_refusal::kClone);
   EXPECT_THAT(refusal.detail, AllOf(HasSubstr("\"CW\\x1b[1\""), Not(HasSubstr("\x1b"))));
+}
+
+TEST_P(LedgerTest, TextWithANulByteIsRefusedAlike) {
+  std::string serial(
+      "CW\0"
+      "1",
+      4);
+  EXPECT_THAT(
+      ledger_->Reserve(Reserving(serial, 1)),
+      ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr("\"CW\\x001\" contains a NUL")));
+  EXPECT_THAT(ledger_->FindBySerial(serial), ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, _));
+  EXPECT_TRUE(Value(ledger_->Units()).empty());
 }
 
 TEST_P(LedgerTest, ReserveNeedsASerialAndAnEk) {
