@@ -192,9 +192,10 @@ class SqlLedger final : public Ledger {
   Result<std::uint64_t> NextCrlNumber() override;
 
  private:
-  // Runs `step` in one transaction: commits what it returns (a refusal too: it changed nothing),
-  // rolls back a failure, runs it again when it lost a race or when the connection had broken
-  // before the transaction began, and names the location in an error.
+  // Runs `step` in one write transaction (`write`), or as one read statement: commits what it
+  // returns (a refusal too: it changed nothing), rolls back a failure, runs it again when it lost
+  // a race or when the connection had broken before anything was written, and names the location
+  // in an error. A read step must run exactly one statement.
   template <typename Step>
   std::invoke_result_t<Step&> Transact(std::string_view what, bool write, Step&& step);
   template <typename Step>
@@ -231,15 +232,16 @@ std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool writ
   thread_local std::minstd_rand jitter(std::random_device{}());
   auto give_up = std::chrono::steady_clock::now() + kRetryPeriod;
   for (int attempt = 1;; ++attempt) {
-    bool begun = false;
+    bool begun = false;  // a write transaction began: its changes may have reached the database
     std::optional<Error> failure;
     if (auto connected = connection_->Connect(); !connected) {
       failure = connected.error();
-    } else if (auto began = connection_->Begin(write); !began) {
+    } else if (auto began = write ? connection_->Begin(true) : Result<void>(); !began) {
       failure = began.error();
     } else {
-      begun = true;
+      begun = write;
       auto result = step();
+      if (result && !write) return result;  // a read step is one statement: atomic on its own
       if (result) {
         auto committed = connection_->Commit();
         if (committed) return result;
@@ -250,6 +252,8 @@ std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool writ
     }
     if (begun) connection_->Rollback();
     SqlFailure kind = connection_->Classify(*failure);
+    // A connection that broke before a write began (or under a read) is made again at once: the
+    // database never saw the step.
     bool again = kind == SqlFailure::kRetry || kind == SqlFailure::kUniqueViolation ||
                  (kind == SqlFailure::kConnectionLost && !begun && attempt == 1);
     if (!again || attempt >= kMaxAttempts || std::chrono::steady_clock::now() > give_up) {

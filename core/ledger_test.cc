@@ -636,6 +636,16 @@ TEST_P(LedgerTest, ADatabaseThatStopsFailsEachCallUntilItIsBack) {
   EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kCommitted);
 }
 
+TEST_P(LedgerTest, AfterARestartBetweenTwoCallsTheNextCallWorks) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "a SQLite file does not restart";
+  Provision("CW1", 1, 1);
+  ASSERT_TRUE(postgres_->Restart());
+  // The connection broke while idle: a read and a write each connect again before they run.
+  EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kCommitted);
+  ASSERT_TRUE(postgres_->Restart());
+  EXPECT_FALSE(Granted(ledger_->Reserve(Reserving("CW2", 2))).resumed);
+}
+
 TEST_P(LedgerTest, ABatchLosesAndDuplicatesNothingWhenTheDatabaseRestartsUnderIt) {
   if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "a SQLite file does not restart";
   constexpr int kUnits = 40;
