@@ -170,7 +170,7 @@ class Ledger {
   // Revokes the unit's certificate. Revoking again keeps the first reason and time. Refusals:
   // unknown-serial, wrong-state (no certificate was issued).
   [[nodiscard]] virtual Result<LedgerAnswer<UnitRow>> Revoke(std::string_view serial, RevocationReason reason,
-                                                            LedgerClock::time_point since) = 0;
+                                                             LedgerClock::time_point since) = 0;
   // Every revoked unit, ordered by certificate serial (the CRL's entries).
   [[nodiscard]] virtual Result<std::vector<UnitRow>> Revoked() = 0;
   // The next CRL number (RFC 5280 5.2.3): strictly increasing across calls and processes.

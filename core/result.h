@@ -20,15 +20,15 @@ namespace idevid {
 
 // Where an error came from; decides how a person reads its code.
 enum class ErrorDomain {
-  kOpenSsl,  // code: the first OpenSSL error code of the drained queue
-  kTss,      // code: the TSS2_RC as returned by tpm2-tss
-  kIo,       // code: errno
-  kUsage,    // code: a UsageCode; the caller asked for something impossible
-  kConfig,   // code: a ConfigCode; a configuration or input file is wrong
-  kTls,      // code: the SSL_get_error() value; the TLS layer failed (not a refusal)
-  kVerify,   // code: the X509_V_ERR_* value
-  kProcess,  // code: exit status or signal of a child process
-  kPeer,     // code: a PeerCode; the other end of a connection is gone, silent or unreachable
+  kOpenSsl,   // code: the first OpenSSL error code of the drained queue
+  kTss,       // code: the TSS2_RC as returned by tpm2-tss
+  kIo,        // code: errno
+  kUsage,     // code: a UsageCode; the caller asked for something impossible
+  kConfig,    // code: a ConfigCode; a configuration or input file is wrong
+  kTls,       // code: the SSL_get_error() value; the TLS layer failed (not a refusal)
+  kVerify,    // code: the X509_V_ERR_* value
+  kProcess,   // code: exit status or signal of a child process
+  kPeer,      // code: a PeerCode; the other end of a connection is gone, silent or unreachable
   kDatabase,  // code: the back end's own (SQLite's extended result code; PostgreSQL's SQLSTATE as
               // base-36 number); the ledger's database failed or is unreachable
   kPkcs11,    // code: the CK_RV a PKCS#11 module returned (CKR_PIN_INCORRECT, CKR_TOKEN_NOT_PRESENT)
