@@ -190,9 +190,10 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
                    "The factory's CRL (PEM or DER, 'idevid factory crl'): units it lists are refused; it "
                    "must verify against --factory-ca, and is read again when the file changes and on SIGHUP")
       ->check(ExistingFileCheck());
-  cloud->add_option("--ledger", cloud_args->ledger,
-                    "The factory's ledger (sqlite:PATH, postgresql://...): a unit is refused unless the "
-                    "ledger gave its serial the certificate it presents (else a clone), or when revoked there");
+  cloud->add_option(
+      "--ledger", cloud_args->ledger,
+      "The factory's ledger (sqlite:PATH, postgresql://...): a unit is refused unless the "
+      "ledger gave its serial the certificate it presents (else a clone), or when revoked there");
   cloud->add_option("--log", cloud_args->log, "Append one JSON line per connection here");
   cloud
       ->add_option("--io-timeout-ms", cloud_args->io_timeout_ms,

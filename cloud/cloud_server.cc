@@ -130,8 +130,14 @@ void BlockBrokenPipeSignal() {
 
 ConnectionSettings CloudServer::Impl::Settings() {
   std::lock_guard lock(inventory_mutex);
-  return {ctx.get(), options.io_timeout, options.handshake_deadline, options.request_deadline,
-          inventory, attestation.get(), crl.get(), ledger.get()};
+  return {ctx.get(),
+          options.io_timeout,
+          options.handshake_deadline,
+          options.request_deadline,
+          inventory,
+          attestation.get(),
+          crl.get(),
+          ledger.get()};
 }
 
 void CloudServer::Impl::AcceptLoop() {

@@ -70,7 +70,8 @@ void CrlWatch::RefreshIfChanged() {
     seen_ = stamp;  // a bad version is not tried again until the file changes
   }
   if (!stamp) {
-    spdlog::warn("the CRL {} is gone; the CRL number {} stays in force", path_.string(), Current()->content.number);
+    spdlog::warn("the CRL {} is gone; the CRL number {} stays in force", path_.string(),
+                 Current()->content.number);
     return;
   }
   auto held = ReadChecked();

@@ -34,29 +34,32 @@ bool IsTheLedgersCertificate(const UnitRow& row, const X509& cert) {
     auto der = CertificateDer(cert);
     return der && *der == row.certificate;
   }
-  return !row.certificate_serial.empty() && SameCertificateSerial(row.certificate_serial, CertificateSerialHex(cert));
+  return !row.certificate_serial.empty() &&
+         SameCertificateSerial(row.certificate_serial, CertificateSerialHex(cert));
 }
 
 void JudgeByLedger(const X509& cert, Ledger& ledger, IdentityVerdict& verdict) {
   if (verdict.serial.empty()) return;  // nothing to look up; the subject's finding says so
   auto row = ledger.FindBySerial(verdict.serial);
   if (!row) {
-    verdict.Refuse("ledger-unavailable", fmt::format("the ledger {} cannot be asked about serial {}: {}",
-                                                     ledger.location(), DisplayText(verdict.serial),
-                                                     row.error().message()));
+    verdict.Refuse("ledger-unavailable",
+                   fmt::format("the ledger {} cannot be asked about serial {}: {}", ledger.location(),
+                               DisplayText(verdict.serial), row.error().message()));
     return;
   }
   if (!row->has_value()) {
-    verdict.Refuse("unknown-to-ledger", fmt::format("serial {} is unknown to the ledger", DisplayText(verdict.serial)));
+    verdict.Refuse("unknown-to-ledger",
+                   fmt::format("serial {} is unknown to the ledger", DisplayText(verdict.serial)));
     return;
   }
   const UnitRow& unit = **row;
   if (!IsTheLedgersCertificate(unit, cert)) {
-    verdict.Refuse("clone", fmt::format("clone: serial {} is held by another identity (certificate serial {}, "
-                                        "EK sha256 {})",
-                                        DisplayText(verdict.serial),
-                                        unit.certificate_serial.empty() ? "none yet" : unit.certificate_serial,
-                                        unit.ek_sha256));
+    verdict.Refuse(
+        "clone",
+        fmt::format("clone: serial {} is held by another identity (certificate serial {}, "
+                    "EK sha256 {})",
+                    DisplayText(verdict.serial),
+                    unit.certificate_serial.empty() ? "none yet" : unit.certificate_serial, unit.ek_sha256));
     return;
   }
   if (unit.revocation && !HasFinding(verdict, "revoked")) {
