@@ -17,8 +17,10 @@
 namespace idevid {
 namespace {
 
-// How often a transaction that lost a race runs again before the ledger gives up.
+// How often, and how long, a transaction that lost a race runs again before the ledger gives up
+// (SQLite has already waited its busy timeout before it says busy).
 constexpr int kMaxAttempts = 20;
+constexpr auto kRetryPeriod = std::chrono::seconds(15);
 
 struct Migration {
   int version;
@@ -224,6 +226,7 @@ template <typename Step>
 std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool write, Step&& step) {
   std::lock_guard lock(mutex_);
   thread_local std::minstd_rand jitter(std::random_device{}());
+  auto give_up = std::chrono::steady_clock::now() + kRetryPeriod;
   for (int attempt = 1;; ++attempt) {
     bool begun = false;
     std::optional<Error> failure;
@@ -246,7 +249,7 @@ std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool writ
     SqlFailure kind = connection_->Classify(*failure);
     bool again = kind == SqlFailure::kRetry || kind == SqlFailure::kUniqueViolation ||
                  (kind == SqlFailure::kConnectionLost && !begun && attempt == 1);
-    if (!again || attempt >= kMaxAttempts) {
+    if (!again || attempt >= kMaxAttempts || std::chrono::steady_clock::now() > give_up) {
       if (failure->domain() != ErrorDomain::kDatabase) return Fail(std::move(*failure));
       return Fail(std::move(*failure).WithContext(fmt::format("{} in the ledger {}", what, location_)));
     }

@@ -68,8 +68,10 @@ class SqlConnection {
 Result<std::unique_ptr<SqlConnection>> OpenSqlConnection(const std::string& spec);
 // "sqlite:PATH" with "sqlite:" removed: the SQLite file, created when missing.
 Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const std::string& path);
-// A PostgreSQL URL or keyword/value string (libpq's syntax).
+// A PostgreSQL URL or keyword/value string (libpq's syntax). kUsage when libpq cannot parse it.
 Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const std::string& spec);
+// The kDatabase code of a PostgreSQL SQLSTATE: its five characters as a base-36 number.
+std::uint64_t SqlStateCode(std::string_view sqlstate);
 // Whether `spec` is for PostgreSQL: a postgresql:// or postgres:// URL, or keyword=value pairs.
 bool IsPostgresSpec(std::string_view spec);
 
