@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -20,6 +21,7 @@
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "core/x509_crl.h"
+#include "engine/postgres_instance.h"
 #include "engine/process.h"
 #include "fixtures/tpm_fixture.h"
 #include "provisioning/factory.h"
@@ -177,6 +179,28 @@ TEST_F(CloudRevocationTest, ACrlReplacedWhileTheCloudRunsIsTakenAndABadReplaceme
   EXPECT_THAT(Curl(), HasSubstr("HTTP/1.1 200 OK"));
 }
 
+TEST_F(CloudRevocationTest, ACrlThatGoesStaleStillAppliesAndTheCloudWarnsOfIt) {
+  WriteIdentity("good", "CW0002");
+  auto next_update = std::chrono::ceil<std::chrono::seconds>(CrlClock::now()) + 2s;
+  WriteCrl(7, {device_.get()}, nullptr, next_update);
+  CloudOptions options = Options();
+  options.crl = CrlPath();
+  StartCloud(options);
+  // The CRL's time runs out while the cloud holds it (a wait for the clock, not for readiness).
+  std::this_thread::sleep_until(next_update + 1100ms);
+  EXPECT_THAT(Curl(), HasSubstr(RevokedEvidence()));
+  std::string good = Curl("good");
+  EXPECT_THAT(good, HasSubstr("HTTP/1.1 200 OK"));
+  auto stale = fmt::format("the CRL number 7 is stale since {}", UtcTimestamp(next_update));
+  EXPECT_THAT(good, HasSubstr(stale));
+  auto log = StopAndReadLog();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1]["verdict"], "accepted");
+  ASSERT_EQ(log[1]["findings"].size(), 1u) << log[1].dump();
+  EXPECT_EQ(log[1]["findings"][0]["id"], "crl-stale");
+  EXPECT_EQ(log[1]["findings"][0]["severity"], "warning");
+}
+
 class CloudRevocationResumptionTest : public CloudRevocationTest,
                                       public ::testing::WithParamInterface<std::string> {};
 
@@ -208,7 +232,11 @@ class CloudLedgerTest : public CloudRevocationTest {
  protected:
   void SetUp() override {
     CloudRevocationTest::SetUp();
-    spec_ = "sqlite:" + (dir() / "ledger.sqlite").string();
+    UseLedger("sqlite:" + (dir() / "ledger.sqlite").string());
+  }
+  // Opens the ledger `spec` and records the device in it.
+  void UseLedger(std::string spec) {
+    spec_ = std::move(spec);
     auto ledger = OpenLedger(spec_);
     ASSERT_TRUE(ledger) << ledger.error().ToString();
     ledger_ = std::move(*ledger);
@@ -294,6 +322,40 @@ TEST_F(CloudLedgerTest, ALedgerThatCannotBeOpenedStopsTheStart) {
   options.ledger = "mysql://nowhere";
   EXPECT_THAT(CloudServer::Start(options),
               testing::ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr("mysql")));
+}
+
+// The same with the ledger on PostgreSQL, as for many stations: and a database that goes away
+// refuses units (ledger-unavailable) until it is back.
+class CloudPostgresLedgerTest : public CloudLedgerTest {
+ protected:
+  void SetUp() override {
+    CloudRevocationTest::SetUp();
+    auto started = PostgresInstance::Start();
+    ASSERT_TRUE(started) << started.error().ToString();
+    postgres_.emplace(std::move(*started));
+    auto spec = postgres_->CreateDatabase("cloud");
+    ASSERT_TRUE(spec) << spec.error().ToString();
+    UseLedger(*spec);
+  }
+  void TearDown() override {
+    if (cloud_) cloud_->Stop();
+    cloud_.reset();
+    ledger_.reset();
+  }
+  std::optional<PostgresInstance> postgres_;
+};
+
+TEST_F(CloudPostgresLedgerTest, ACloneIsRefusedAndADatabaseThatIsGoneRefusesUntilItIsBack) {
+  WriteIdentity("clone", "CW0001");
+  StartCloud(LedgerOptions());
+  EXPECT_THAT(Curl(), HasSubstr("HTTP/1.1 200 OK"));
+  EXPECT_THAT(Curl("clone"), HasSubstr("clone: serial CW0001 is held by another identity"));
+  ASSERT_TRUE(postgres_->StopServer());
+  std::string gone = Curl();
+  EXPECT_THAT(gone, HasSubstr("HTTP/1.1 403 Forbidden"));
+  EXPECT_THAT(gone, HasSubstr("cannot be asked about serial CW0001"));
+  ASSERT_TRUE(postgres_->StartServer());
+  EXPECT_THAT(Curl(), HasSubstr("HTTP/1.1 200 OK"));
 }
 
 }  // namespace

@@ -26,10 +26,11 @@ void JudgeByCrl(const X509& cert, const HeldCrl& held, IdentityVerdict& verdict)
   // RFC 5280 6.3.3 (a)(2): past its nextUpdate the CRL may miss revocations since; the cloud keeps
   // applying it until a new one comes, and says so.
   if (held.content.next_update < CrlClock::now()) {
-    verdict.findings.Add("crl-stale",
-                         fmt::format("the CRL number {} is stale since {}: revocations after it are not known",
-                                     held.content.number, UtcTimestamp(held.content.next_update)),
-                         Severity::kWarning);
+    verdict.findings.Add(
+        "crl-stale",
+        fmt::format("the CRL number {} is stale since {}: revocations after it are not known",
+                    held.content.number, UtcTimestamp(held.content.next_update)),
+        Severity::kWarning);
   }
   if (auto revoked = FindRevocation(*held.crl, cert)) {
     verdict.Refuse("revoked", RevokedEvidence(revoked->reason, revoked->revoked_at));
