@@ -274,12 +274,14 @@ Result<const X509*> CheckCrl(const X509_CRL& crl, const std::vector<const X509*>
                              CrlClock::time_point now) {
   const X509_NAME* issuer = X509_CRL_get_issuer(&crl);
   const X509* named = nullptr;
+  bool may_sign = false;
   for (const X509* ca : cas) {
     if (X509_NAME_cmp(X509_get_subject_name(ca), issuer) != 0) continue;
     named = ca;
     X509* c = const_cast<X509*>(ca);
     // RFC 5280 4.2.1.3: a CA signs CRLs only with cRLSign in its KeyUsage.
     if ((X509_get_extension_flags(c) & EXFLAG_KUSAGE) && !(X509_get_key_usage(c) & KU_CRL_SIGN)) continue;
+    may_sign = true;
     EVP_PKEY* key = X509_get0_pubkey(ca);
     if (key == nullptr || X509_CRL_verify(const_cast<X509_CRL*>(&crl), key) != 1) {  // RFC 5280 6.3.3 (g)
       ClearOpenSslErrors();
@@ -292,6 +294,11 @@ Result<const X509*> CheckCrl(const X509_CRL& crl, const std::vector<const X509*>
     return Fail(
         Verify(X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER,
                fmt::format("no CA of the factory issued the CRL: its issuer is {}", NameText(issuer))));
+  }
+  if (!may_sign) {
+    return Fail(Verify(X509_V_ERR_KEYUSAGE_NO_CRL_SIGN,
+                       fmt::format("{} may not sign CRLs: its KeyUsage lacks cRLSign (RFC 5280 4.2.1.3)",
+                                   NameText(issuer))));
   }
   return Fail(Verify(X509_V_ERR_CRL_SIGNATURE_FAILURE,
                      fmt::format("the CRL's signature does not verify with the key of {} (another CA's "

@@ -12,6 +12,7 @@
 #include "core/file_io.h"
 #include "core/testing/result_matchers.h"
 #include "core/utc_time.h"
+#include "core/x509_build.h"
 #include "engine/process.h"
 #include "fixtures/tpm_fixture.h"
 #include "provisioning/factory.h"
@@ -139,6 +140,23 @@ TEST_F(X509CrlTest, ACrlOfAnotherIssuerIsRefused) {
   EXPECT_THAT(CheckCrl(**crl, Cas(), CrlClock::now()),
               testing::ResultIs(ErrorDomain::kVerify, X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER,
                                 HasSubstr("no CA of the factory issued the CRL")));
+}
+
+TEST_F(X509CrlTest, ACaWithoutCrlSignMayNotSignCrls) {
+  auto key = GenerateKey(KeyAlgorithm::kEccP256);
+  ASSERT_TRUE(key);
+  auto ca = IssueCertificate({.subject = {{"CN", "Certificates Only CA"}},
+                              .not_after = "20991231235959Z",
+                              .extensions = {{"basicConstraints", "critical,CA:TRUE"},
+                                             {"keyUsage", "critical,keyCertSign"},
+                                             {"subjectKeyIdentifier", "hash"}}},
+                             **key, nullptr, **key);
+  ASSERT_TRUE(ca) << ca.error().ToString();
+  auto crl = BuildCrl(Content(), **ca, **key);
+  ASSERT_TRUE(crl) << crl.error().ToString();
+  EXPECT_THAT(
+      CheckCrl(**crl, {ca->get()}, CrlClock::now()),
+      testing::ResultIs(ErrorDomain::kVerify, X509_V_ERR_KEYUSAGE_NO_CRL_SIGN, HasSubstr("lacks cRLSign")));
 }
 
 TEST_F(X509CrlTest, ACrlPastItsNextUpdateIsStale) {
