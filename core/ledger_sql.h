@@ -51,7 +51,8 @@ class SqlConnection {
   // Makes sure the connection is up: PostgreSQL connects again after a broken connection.
   virtual Result<void> Connect() = 0;
   // Starts a transaction; `write` takes the write lock at once (SQLite BEGIN IMMEDIATE) or runs
-  // SERIALIZABLE (PostgreSQL), so that a step's reads and writes are one atomic decision.
+  // SERIALIZABLE (PostgreSQL), so that a step's reads and writes are one atomic decision. (The
+  // ledger's read steps are one statement each and start none.)
   virtual Result<void> Begin(bool write) = 0;
   virtual Result<void> Commit() = 0;
   // Ends the transaction, if any, without its changes; a broken connection has none.

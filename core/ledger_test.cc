@@ -28,6 +28,7 @@ namespace idevid {
 namespace {
 
 using ::idevid::testing::ResultIs;
+using ::testing::_;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -112,6 +113,8 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
       if (!started) throw std::runtime_error(started.error().ToString());
       postgres_ = std::make_unique<PostgresInstance>(std::move(*started));
     }
+    if (auto up = postgres_->StartServer(); !up)
+      throw std::runtime_error(up.error().ToString());  // a test stopped it
     database_ = fmt::format("ledger{}", ++databases_);
     auto created = postgres_->CreateDatabase(database_);
     if (!created) throw std::runtime_error(created.error().ToString());
@@ -222,6 +225,18 @@ TEST_P(LedgerTest, ReserveEscapesTheSerialInARefusal) {
   LedgerRefusal refusal = Refusal(ledger_->Reserve(Reserving("CW\x1b[1", 2)));
   EXPECT_EQ(refusal.reason, ledger_refusal::kClone);
   EXPECT_THAT(refusal.detail, AllOf(HasSubstr("\"CW\\x1b[1\""), Not(HasSubstr("\x1b"))));
+}
+
+TEST_P(LedgerTest, TextWithANulByteIsRefusedAlike) {
+  std::string serial(
+      "CW\0"
+      "1",
+      4);
+  EXPECT_THAT(
+      ledger_->Reserve(Reserving(serial, 1)),
+      ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr("\"CW\\x001\" contains a NUL")));
+  EXPECT_THAT(ledger_->FindBySerial(serial), ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, _));
+  EXPECT_TRUE(Value(ledger_->Units()).empty());
 }
 
 TEST_P(LedgerTest, ReserveNeedsASerialAndAnEk) {
@@ -621,6 +636,16 @@ TEST_P(LedgerTest, ADatabaseThatStopsFailsEachCallUntilItIsBack) {
   EXPECT_FALSE(reservation.resumed);
   EXPECT_EQ(Value(ledger_->Units()).size(), 2u);
   EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kCommitted);
+}
+
+TEST_P(LedgerTest, AfterARestartBetweenTwoCallsTheNextCallWorks) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "a SQLite file does not restart";
+  Provision("CW1", 1, 1);
+  ASSERT_TRUE(postgres_->Restart());
+  // The connection broke while idle: a read and a write each connect again before they run.
+  EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kCommitted);
+  ASSERT_TRUE(postgres_->Restart());
+  EXPECT_FALSE(Granted(ledger_->Reserve(Reserving("CW2", 2))).resumed);
 }
 
 TEST_P(LedgerTest, ABatchLosesAndDuplicatesNothingWhenTheDatabaseRestartsUnderIt) {

@@ -26,7 +26,8 @@ struct PostgresOptions {
 };
 
 // A running cluster: move-only; the server is stopped (fast shutdown) and the directory removed
-// when it is destroyed. Nothing is left running.
+// when it is destroyed. Nothing is left running: the server also shuts down when the thread that
+// started it ends (a parent-death signal), so start it on a thread that outlives its use.
 class PostgresInstance {
  public:
   // Creates the directory (owned by options.os_user), runs initdb and starts the server, ready
