@@ -37,6 +37,8 @@ struct CloudArgs {
   std::string factory_ca;
   std::string inventory;
   std::string attest_policy;
+  std::string crl;
+  std::string ledger;
   std::string log;
   unsigned io_timeout_ms = 10000;
   unsigned handshake_deadline_ms = 10000;
@@ -96,6 +98,25 @@ int Connect(const ConnectArgs& args) {
   return result->accepted() ? kExitPass : kExitFail;
 }
 
+// SIGHUP: the inventory and the CRL the cloud was started with are read again; one that is bad
+// is reported and the cloud keeps the one it had.
+void ReadAgain(const CloudArgs& args, CloudServer& server) {
+  if (!args.inventory.empty()) {
+    if (auto reloaded = server.ReloadInventory(); !reloaded) {
+      (void)ReportError(reloaded.error());
+    } else {
+      std::cerr << "cloud: inventory read again\n";
+    }
+  }
+  if (!args.crl.empty()) {
+    if (auto reloaded = server.ReloadCrl(); !reloaded) {
+      (void)ReportError(reloaded.error());
+    } else {
+      std::cerr << "cloud: CRL read again\n";
+    }
+  }
+}
+
 int Cloud(const CloudArgs& args) {
   auto listen = SplitHostPort(args.listen);
   if (!listen) return ReportError(listen.error().WithContext("--listen"));
@@ -117,17 +138,13 @@ int Cloud(const CloudArgs& args) {
                        std::chrono::milliseconds(args.request_deadline_ms)};
   if (!args.inventory.empty()) options.inventory = args.inventory;
   if (!args.attest_policy.empty()) options.attest_policy = args.attest_policy;
+  if (!args.crl.empty()) options.crl = args.crl;
+  options.ledger = args.ledger;
   auto server = CloudServer::Start(options);
   if (!server) return ReportError(server.error());
   std::cout << fmt::format("listening on {}:{}", listen->first, (*server)->port()) << std::endl;
   int signal = 0;
-  while (sigwait(&set, &signal) == 0 && signal == SIGHUP) {
-    if (auto reloaded = (*server)->ReloadInventory(); !reloaded) {
-      (void)ReportError(reloaded.error());  // the cloud keeps the inventory it had
-    } else {
-      std::cerr << "cloud: inventory read again\n";
-    }
-  }
+  while (sigwait(&set, &signal) == 0 && signal == SIGHUP) ReadAgain(args, **server);
   (*server)->Stop();
   std::cerr << fmt::format("cloud: stopped after {} connections\n", (*server)->connections());
   return kExitPass;
@@ -152,7 +169,7 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
   auto cloud_args = std::make_shared<CloudArgs>();
   CLI::App* cloud = app.add_subcommand("cloud",
                                        "The cloud peer: mutual-TLS HTTPS server that verifies device "
-                                       "identity (SIGHUP reads the inventory again)");
+                                       "identity (SIGHUP reads the inventory and the CRL again)");
   cloud->add_option("--listen", cloud_args->listen, "HOST:PORT (port 0 = any free)")->capture_default_str();
   cloud->add_option("--cert", cloud_args->cert, "Server certificate (PEM)")
       ->required()
@@ -168,6 +185,15 @@ void AddCloudCommands(CLI::App& app, int* exit_code) {
                    "Measured-boot policy (YAML): challenge each accepted identity for an IAK quote "
                    "of its boot, bound to the TLS session")
       ->check(ExistingFileCheck());
+  cloud
+      ->add_option("--crl", cloud_args->crl,
+                   "The factory's CRL (PEM or DER, 'idevid factory crl'): units it lists are refused; it "
+                   "must verify against --factory-ca, and is read again when the file changes and on SIGHUP")
+      ->check(ExistingFileCheck());
+  cloud->add_option(
+      "--ledger", cloud_args->ledger,
+      "The factory's ledger (sqlite:PATH, postgresql://...): a unit is refused unless the "
+      "ledger gave its serial the certificate it presents (else a clone), or when revoked there");
   cloud->add_option("--log", cloud_args->log, "Append one JSON line per connection here");
   cloud
       ->add_option("--io-timeout-ms", cloud_args->io_timeout_ms,

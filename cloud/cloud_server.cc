@@ -19,7 +19,9 @@
 #include "cloud/attestation_exchange.h"
 #include "cloud/connection.h"
 #include "cloud/connection_log.h"
+#include "cloud/crl_watch.h"
 #include "cloud/inventory.h"
+#include "core/ledger.h"
 #include "core/openssl_error.h"
 #include "core/unique_fd.h"
 #include "core/x509.h"
@@ -49,6 +51,8 @@ struct CloudServer::Impl {
   std::list<Worker> workers;
   ConnectionLog log;
   std::unique_ptr<AttestationService> attestation;  // with a policy; lives as long as the server
+  std::unique_ptr<CrlWatch> crl;                    // with a CRL
+  std::unique_ptr<Ledger> ledger;                   // with a ledger
 
   void AcceptLoop();
   void ReapFinishedWorkers();  // with threads_mutex held
@@ -126,8 +130,14 @@ void BlockBrokenPipeSignal() {
 
 ConnectionSettings CloudServer::Impl::Settings() {
   std::lock_guard lock(inventory_mutex);
-  return {ctx.get(), options.io_timeout, options.handshake_deadline, options.request_deadline,
-          inventory, attestation.get()};
+  return {ctx.get(),
+          options.io_timeout,
+          options.handshake_deadline,
+          options.request_deadline,
+          inventory,
+          attestation.get(),
+          crl.get(),
+          ledger.get()};
 }
 
 void CloudServer::Impl::AcceptLoop() {
@@ -178,6 +188,15 @@ Result<std::unique_ptr<CloudServer>> CloudServer::Start(const CloudOptions& opti
     impl->attestation = std::make_unique<AttestationService>();
     impl->attestation->policy = std::move(policy);
   }
+  if (options.crl) {
+    IDEVID_ASSIGN_OR_RETURN(auto factory_ca, LoadCertificateBundle(options.factory_ca));
+    std::vector<const X509*> cas;
+    for (const auto& cert : factory_ca) cas.push_back(cert.get());
+    IDEVID_ASSIGN_OR_RETURN(impl->crl, CrlWatch::Load(*options.crl, cas));
+  }
+  if (!options.ledger.empty()) {
+    IDEVID_ASSIGN_OR_RETURN(impl->ledger, OpenLedger(options.ledger));
+  }
   if (!options.log.empty()) IDEVID_TRY(impl->log.Open(options.log));
   IDEVID_ASSIGN_OR_RETURN(impl->listen_fd, Listen(options.host, options.port, &impl->port));
   Impl* raw = impl.get();
@@ -217,6 +236,11 @@ Result<void> CloudServer::ReloadInventory() {
   std::lock_guard lock(impl_->inventory_mutex);
   impl_->inventory = std::move(loaded);
   return {};
+}
+
+Result<void> CloudServer::ReloadCrl() {
+  if (!impl_->crl) return UsageError(UsageCode::kWrongState, "the cloud was started without a CRL");
+  return impl_->crl->Reload();
 }
 
 }  // namespace idevid

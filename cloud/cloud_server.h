@@ -1,6 +1,7 @@
 // The cloud peer: a mutual-TLS HTTPS server (TLS 1.2+) that verifies the device certificate's
 // chain to the factory CA, judges its 802.1AR identity and answers GET /v1/identity with a JSON
-// verdict, logging one JSON line per connection. TLS sessions can be resumed (session IDs and
+// verdict, logging one JSON line per connection. With the factory's CRL and ledger it refuses
+// revoked units and clones. TLS sessions can be resumed (session IDs and
 // tickets); a resumed session is judged again by the certificate of its full handshake.
 #pragma once
 
@@ -31,6 +32,12 @@ struct CloudOptions {
   // A measured-boot policy (YAML): an accepted identity is then challenged for an attestation
   // of its boot on the same session (cloud/attestation_exchange.h).
   std::optional<std::filesystem::path> attest_policy;
+  // The factory's CRL (PEM or DER): it must verify against factory_ca; units it lists are refused.
+  // Read again when the file changes, and by ReloadCrl.
+  std::optional<std::filesystem::path> crl;
+  // The factory's ledger (core/ledger.h OpenLedger spec; empty: none): a unit is refused unless the
+  // ledger gave its serial the certificate it presents (a clone otherwise), and when revoked there.
+  std::string ledger;
 };
 
 class CloudServer {
@@ -47,6 +54,10 @@ class CloudServer {
   // the new one. Fails with kConfig (keeping the old one) for a malformed file, kUsage when
   // the cloud was started without an inventory.
   [[nodiscard]] Result<void> ReloadInventory();
+  // Reads the CRL file again (as SIGHUP does); connections from now on are judged by it. Fails
+  // with kConfig (keeping the CRL held) when it does not verify against the factory CA, kUsage
+  // when the cloud was started without a CRL.
+  [[nodiscard]] Result<void> ReloadCrl();
   // Connections handled so far.
   std::uint64_t connections() const;
   // Connection threads held now (running, or finished and not yet reaped by the next accept).

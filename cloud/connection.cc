@@ -10,6 +10,7 @@
 #include "cloud/http_exchange.h"
 #include "cloud/identity_verdict.h"
 #include "cloud/tls_io.h"
+#include "cloud/unit_standing.h"
 #include "core/display_text.h"
 #include "core/openssl_error.h"
 
@@ -111,7 +112,8 @@ IoOutcome ReadHead(SSL* ssl, int fd, const ConnectionSettings& s, std::string& h
 }
 
 // Judges the client certificate of the session: the one of this handshake, or on resumption
-// the one the full handshake verified, against the inventory as it is now.
+// the one the full handshake verified, against the inventory, the CRL and the ledger as they are
+// now.
 IdentityVerdict JudgeSession(SSL* ssl, const ConnectionSettings& s, ConnectionRecord& r) {
   r.resumed = SSL_session_reused(ssl) == 1;
   r.protocol = SSL_get_version(ssl);
@@ -128,7 +130,14 @@ IdentityVerdict JudgeSession(SSL* ssl, const ConnectionSettings& s, ConnectionRe
     return IdentityVerdict::Refused("resumed-certificate-expired",
                                     "the certificate of the resumed session has expired");
   }
-  return JudgeDeviceCertificate(*cert, *s.inventory);
+  IdentityVerdict verdict = JudgeDeviceCertificate(*cert, *s.inventory);
+  std::shared_ptr<const HeldCrl> crl;
+  if (s.crl != nullptr) {
+    s.crl->RefreshIfChanged();
+    crl = s.crl->Current();
+  }
+  JudgeUnitStanding(*cert, {crl.get(), s.ledger}, verdict);
+  return verdict;
 }
 
 void ServeRequest(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecord& r) {

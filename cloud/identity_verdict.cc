@@ -127,6 +127,12 @@ IdentityVerdict IdentityVerdict::Refused(std::string id, std::string evidence) {
   return v;
 }
 
+void IdentityVerdict::Refuse(std::string id, std::string evidence) {
+  findings.Add(std::move(id), std::move(evidence));
+  accepted = false;
+  reason = findings.first_failure()->evidence;
+}
+
 nlohmann::json FindingsJson(const Verdict& verdict) {
   nlohmann::json findings = nlohmann::json::array();
   for (const Finding& f : verdict.findings()) {

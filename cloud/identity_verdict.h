@@ -28,6 +28,9 @@ struct IdentityVerdict {
 
   // A refusal for a single reason (no certificate, a resumed session past its validity).
   static IdentityVerdict Refused(std::string id, std::string evidence);
+  // Adds a failure found after the certificate's own rules (revoked, a clone): the verdict is then
+  // a refusal whose reason is its first failure.
+  void Refuse(std::string id, std::string evidence);
   // {"verdict", "serial", "model", "reason", "findings": [{"id", "severity", "evidence"}...]}.
   nlohmann::json ToJson() const;
 };
