@@ -189,5 +189,20 @@ TEST_F(LineStationTest, AStationKilledAtEachStepIsResumedAndTheSerialIsNoOtherTp
   EXPECT_THAT(own.out, Not(HasSubstr("replaced")));
 }
 
+// A station that fails after the reservation, before a certificate is recorded (here: the
+// endorsement hierarchy's password is not given, so the IDevID key cannot be made) gives the
+// serial back: the next attempt, on any TPM, finds it free.
+TEST_F(LineStationTest, AFailureBeforeTheCertificateIsRecordedReleasesTheSerial) {
+  auto changed = RunTool({"tpm2_changeauth", "-c", "endorsement", "s3cret-endorsement"});
+  ASSERT_EQ(changed.exit_status, 0) << changed.err;
+  std::string spec = "sqlite:" + File("released.sqlite");
+  auto failed = Provision(swtpm().tcti(), "CW200", {"--ledger", spec});
+  EXPECT_EQ(failed.exit_status, 2) << failed.out << failed.err;
+  EXPECT_THAT(failed.err, HasSubstr("creating the IDevID key"));
+  EXPECT_FALSE(Row(spec, "CW200")) << "the reservation of a unit that failed stayed";
+  auto elsewhere = Provision(OtherTcti(), "CW200", {"--ledger", spec});
+  EXPECT_EQ(elsewhere.exit_status, 0) << elsewhere.out << elsewhere.err;
+}
+
 }  // namespace
 }  // namespace idevid
