@@ -17,8 +17,10 @@
 namespace idevid {
 namespace {
 
-// How often a transaction that lost a race runs again before the ledger gives up.
+// How often, and how long, a transaction that lost a race runs again before the ledger gives up
+// (SQLite has already waited its busy timeout before it says busy).
 constexpr int kMaxAttempts = 20;
+constexpr auto kRetryPeriod = std::chrono::seconds(15);
 
 struct Migration {
   int version;
@@ -190,9 +192,10 @@ class SqlLedger final : public Ledger {
   Result<std::uint64_t> NextCrlNumber() override;
 
  private:
-  // Runs `step` in one transaction: commits what it returns (a refusal too: it changed nothing),
-  // rolls back a failure, runs it again when it lost a race or when the connection had broken
-  // before the transaction began, and names the location in an error.
+  // Runs `step` in one write transaction (`write`), or as one read statement: commits what it
+  // returns (a refusal too: it changed nothing), rolls back a failure, runs it again when it lost
+  // a race or when the connection had broken before anything was written, and names the location
+  // in an error. A read step must run exactly one statement.
   template <typename Step>
   std::invoke_result_t<Step&> Transact(std::string_view what, bool write, Step&& step);
   template <typename Step>
@@ -204,6 +207,9 @@ class SqlLedger final : public Ledger {
     return Transact(what, false, std::forward<Step>(step));
   }
 
+  // Runs a statement on the connection; kUsage for text with a NUL byte, which PostgreSQL cannot
+  // store and SQLite would store whole: the two would not agree on which unit it names.
+  Result<std::vector<SqlRow>> Run(std::string_view sql, const std::vector<SqlValue>& params = {});
   // The unit whose `column` (one of ours, never outside input) is `value`.
   Result<std::optional<UnitRow>> UnitWhere(std::string_view column, std::string_view value);
   // The units a SELECT of kUnitColumns (or a statement RETURNING them) yields.
@@ -224,16 +230,18 @@ template <typename Step>
 std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool write, Step&& step) {
   std::lock_guard lock(mutex_);
   thread_local std::minstd_rand jitter(std::random_device{}());
+  auto give_up = std::chrono::steady_clock::now() + kRetryPeriod;
   for (int attempt = 1;; ++attempt) {
-    bool begun = false;
+    bool begun = false;  // a write transaction began: its changes may have reached the database
     std::optional<Error> failure;
     if (auto connected = connection_->Connect(); !connected) {
       failure = connected.error();
-    } else if (auto began = connection_->Begin(write); !began) {
+    } else if (auto began = write ? connection_->Begin(true) : Result<void>(); !began) {
       failure = began.error();
     } else {
-      begun = true;
+      begun = write;
       auto result = step();
+      if (result && !write) return result;  // a read step is one statement: atomic on its own
       if (result) {
         auto committed = connection_->Commit();
         if (committed) return result;
@@ -244,9 +252,11 @@ std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool writ
     }
     if (begun) connection_->Rollback();
     SqlFailure kind = connection_->Classify(*failure);
+    // A connection that broke before a write began (or under a read) is made again at once: the
+    // database never saw the step.
     bool again = kind == SqlFailure::kRetry || kind == SqlFailure::kUniqueViolation ||
                  (kind == SqlFailure::kConnectionLost && !begun && attempt == 1);
-    if (!again || attempt >= kMaxAttempts) {
+    if (!again || attempt >= kMaxAttempts || std::chrono::steady_clock::now() > give_up) {
       if (failure->domain() != ErrorDomain::kDatabase) return Fail(std::move(*failure));
       return Fail(std::move(*failure).WithContext(fmt::format("{} in the ledger {}", what, location_)));
     }
@@ -258,11 +268,10 @@ std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool writ
 Result<void> SqlLedger::Migrate(int target_version) {
   std::vector<Migration> migrations = Migrations(connection_->dialect());
   auto applied = Write("migrating the schema", [&]() -> Result<int> {
-    IDEVID_TRY(connection_->Query(fmt::format(
+    IDEVID_TRY(Run(fmt::format(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at {} NOT NULL)",
         connection_->dialect().integer)));
-    IDEVID_ASSIGN_OR_RETURN(auto rows,
-                            connection_->Query("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+    IDEVID_ASSIGN_OR_RETURN(auto rows, Run("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
     int current = static_cast<int>(IntegerOf(rows.at(0).at(0)).value_or(0));
     if (current > LatestLedgerSchemaVersion()) {
       return Fail(ErrorDomain::kDatabase, kLedgerOwnError,
@@ -272,9 +281,9 @@ Result<void> SqlLedger::Migrate(int target_version) {
     }
     for (const Migration& migration : migrations) {
       if (migration.version <= current || migration.version > target_version) continue;
-      for (const std::string& statement : migration.statements) IDEVID_TRY(connection_->Query(statement));
-      IDEVID_TRY(connection_->Query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
-                                    {std::int64_t{migration.version}, Millis(LedgerClock::now())}));
+      for (const std::string& statement : migration.statements) IDEVID_TRY(Run(statement));
+      IDEVID_TRY(Run("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                     {std::int64_t{migration.version}, Millis(LedgerClock::now())}));
       current = migration.version;
     }
     return current;
@@ -284,8 +293,20 @@ Result<void> SqlLedger::Migrate(int target_version) {
   return {};
 }
 
+Result<std::vector<SqlRow>> SqlLedger::Run(std::string_view sql, const std::vector<SqlValue>& params) {
+  for (const SqlValue& value : params) {
+    const auto* text = std::get_if<std::string>(&value);
+    if (text && text->find('\0') != std::string::npos) {
+      return UsageError(UsageCode::kInvalidArgument,
+                        fmt::format("{} contains a NUL byte, which the ledger does not store: fix the input",
+                                    QuotedDisplayText(*text)));
+    }
+  }
+  return connection_->Query(sql, params);
+}
+
 Result<std::vector<UnitRow>> SqlLedger::UnitsOf(std::string_view sql, const std::vector<SqlValue>& params) {
-  IDEVID_ASSIGN_OR_RETURN(auto rows, connection_->Query(sql, params));
+  IDEVID_ASSIGN_OR_RETURN(auto rows, Run(sql, params));
   std::vector<UnitRow> units;
   units.reserve(rows.size());
   for (const SqlRow& row : rows) {
@@ -315,10 +336,9 @@ Result<std::optional<UnitRow>> SqlLedger::UnitWhere(std::string_view column, std
 
 Result<std::optional<std::string>> SqlLedger::OtherUnitWith(std::string_view column, std::string_view value,
                                                             std::string_view serial) {
-  IDEVID_ASSIGN_OR_RETURN(
-      auto rows,
-      connection_->Query(fmt::format("SELECT serial FROM units WHERE {} = $1 AND serial <> $2", column),
-                         {std::string(value), std::string(serial)}));
+  IDEVID_ASSIGN_OR_RETURN(auto rows,
+                          Run(fmt::format("SELECT serial FROM units WHERE {} = $1 AND serial <> $2", column),
+                              {std::string(value), std::string(serial)}));
   if (rows.empty()) return std::optional<std::string>();
   return std::optional<std::string>(TextOf(rows.front().at(0)));
 }
@@ -460,7 +480,9 @@ Result<LedgerAnswer<UnitRow>> SqlLedger::Commit(const CommitRequest& request) {
         OneUnit(fmt::format("UPDATE units SET state = 'committed', station = $2, line_check = $3, "
                             "record = $4, committed_at = $5 WHERE serial = $1 RETURNING {}",
                             kUnitColumns),
-                {request.serial, request.station, request.line_check, request.record.dump(),
+                {request.serial, request.station, request.line_check,
+                 // invalid UTF-8 in the record becomes U+FFFD rather than an exception
+                 request.record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                  Millis(LedgerClock::now())}));
     return Answer(std::move(row));
   });
@@ -468,9 +490,8 @@ Result<LedgerAnswer<UnitRow>> SqlLedger::Commit(const CommitRequest& request) {
 
 Result<void> SqlLedger::Release(std::string_view serial, std::string_view ek_sha256) {
   return Write("releasing " + QuotedDisplayText(serial), [&]() -> Result<void> {
-    IDEVID_TRY(
-        connection_->Query("DELETE FROM units WHERE serial = $1 AND ek_sha256 = $2 AND state = 'reserved'",
-                           {std::string(serial), std::string(ek_sha256)}));
+    IDEVID_TRY(Run("DELETE FROM units WHERE serial = $1 AND ek_sha256 = $2 AND state = 'reserved'",
+                   {std::string(serial), std::string(ek_sha256)}));
     return {};
   });
 }
@@ -503,8 +524,8 @@ Result<LedgerAnswer<UnitRow>> SqlLedger::Revoke(std::string_view serial, Revocat
 
 Result<std::uint64_t> SqlLedger::NextCrlNumber() {
   return Write("taking the next CRL number", [&]() -> Result<std::uint64_t> {
-    IDEVID_ASSIGN_OR_RETURN(
-        auto rows, connection_->Query("UPDATE crl_number SET last = last + 1 WHERE id = 1 RETURNING last"));
+    IDEVID_ASSIGN_OR_RETURN(auto rows,
+                            Run("UPDATE crl_number SET last = last + 1 WHERE id = 1 RETURNING last"));
     if (rows.size() != 1 || !IntegerOf(rows[0].at(0))) {
       return Fail(ErrorDomain::kDatabase, kLedgerOwnError,
                   "the CRL number counter is missing; restore the database from a backup");

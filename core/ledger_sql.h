@@ -51,7 +51,8 @@ class SqlConnection {
   // Makes sure the connection is up: PostgreSQL connects again after a broken connection.
   virtual Result<void> Connect() = 0;
   // Starts a transaction; `write` takes the write lock at once (SQLite BEGIN IMMEDIATE) or runs
-  // SERIALIZABLE (PostgreSQL), so that a step's reads and writes are one atomic decision.
+  // SERIALIZABLE (PostgreSQL), so that a step's reads and writes are one atomic decision. (The
+  // ledger's read steps are one statement each and start none.)
   virtual Result<void> Begin(bool write) = 0;
   virtual Result<void> Commit() = 0;
   // Ends the transaction, if any, without its changes; a broken connection has none.
@@ -68,8 +69,10 @@ class SqlConnection {
 Result<std::unique_ptr<SqlConnection>> OpenSqlConnection(const std::string& spec);
 // "sqlite:PATH" with "sqlite:" removed: the SQLite file, created when missing.
 Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const std::string& path);
-// A PostgreSQL URL or keyword/value string (libpq's syntax).
+// A PostgreSQL URL or keyword/value string (libpq's syntax). kUsage when libpq cannot parse it.
 Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const std::string& spec);
+// The kDatabase code of a PostgreSQL SQLSTATE: its five characters as a base-36 number.
+std::uint64_t SqlStateCode(std::string_view sqlstate);
 // Whether `spec` is for PostgreSQL: a postgresql:// or postgres:// URL, or keyword=value pairs.
 bool IsPostgresSpec(std::string_view spec);
 

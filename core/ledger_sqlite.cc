@@ -119,7 +119,8 @@ Result<sqlite3_stmt*> SqliteConnection::Prepare(std::string_view sql) {
 // Binds parameter $N to params[N-1].
 Result<void> SqliteConnection::Bind(sqlite3_stmt* statement, const std::vector<SqlValue>& params) {
   for (int i = 1; i <= sqlite3_bind_parameter_count(statement); ++i) {
-    std::string_view name = sqlite3_bind_parameter_name(statement, i);
+    const char* named = sqlite3_bind_parameter_name(statement, i);  // null for a bare '?'
+    std::string_view name = named ? named : "?";
     std::size_t n = 0;
     auto parsed = std::from_chars(name.data() + 1, name.data() + name.size(), n);
     if (!name.starts_with('$') || parsed.ec != std::errc() || n < 1 || n > params.size()) {
@@ -153,6 +154,7 @@ SqlValue ColumnValue(sqlite3_stmt* statement, int column) {
     }
     default: {
       const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, column));
+      if (text == nullptr) return std::string();
       return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(statement, column)));
     }
   }

@@ -20,12 +20,15 @@
 
 #include "core/ledger_sql.h"
 #include "core/testing/result_matchers.h"
+#include "engine/postgres_instance.h"
+#include "engine/process.h"
 #include "fixtures/tpm_fixture.h"
 
 namespace idevid {
 namespace {
 
 using ::idevid::testing::ResultIs;
+using ::testing::_;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -91,6 +94,9 @@ T Value(Result<T> result) {
 
 class LedgerTest : public ::testing::TestWithParam<Backend> {
  protected:
+  // The cluster is started by the first PostgreSQL test of the suite and stopped after the last.
+  static void TearDownTestSuite() { postgres_.reset(); }
+
   void SetUp() override {
     spec_ = NewSpec();
     auto opened = OpenLedger(spec_);
@@ -102,7 +108,15 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
   std::string NewSpec() {
     if (GetParam() == Backend::kSqlite)
       return "sqlite:" + (temp_.path() / fmt::format("ledger{}.sqlite", ++databases_)).string();
-    throw std::runtime_error("no PostgreSQL");
+    if (!postgres_) {
+      auto started = PostgresInstance::Start();
+      if (!started) throw std::runtime_error(started.error().ToString());
+      postgres_ = std::make_unique<PostgresInstance>(std::move(*started));
+    }
+    database_ = fmt::format("ledger{}", ++databases_);
+    auto created = postgres_->CreateDatabase(database_);
+    if (!created) throw std::runtime_error(created.error().ToString());
+    return *created;
   }
 
   std::unique_ptr<Ledger> Reopen() {
@@ -118,8 +132,10 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
     return Granted(ledger_->Commit(Committed(serial, tpm)));
   }
 
+  static inline std::unique_ptr<PostgresInstance> postgres_;
   testing::TempDir temp_;
-  int databases_ = 0;
+  static inline int databases_ = 0;  // names each test's database apart in the shared cluster
+  std::string database_;             // PostgreSQL: the name of the latest database NewSpec made
   std::string spec_;
   std::unique_ptr<Ledger> ledger_;
 };
@@ -207,6 +223,18 @@ TEST_P(LedgerTest, ReserveEscapesTheSerialInARefusal) {
   LedgerRefusal refusal = Refusal(ledger_->Reserve(Reserving("CW\x1b[1", 2)));
   EXPECT_EQ(refusal.reason, ledger_refusal::kClone);
   EXPECT_THAT(refusal.detail, AllOf(HasSubstr("\"CW\\x1b[1\""), Not(HasSubstr("\x1b"))));
+}
+
+TEST_P(LedgerTest, TextWithANulByteIsRefusedAlike) {
+  std::string serial(
+      "CW\0"
+      "1",
+      4);
+  EXPECT_THAT(
+      ledger_->Reserve(Reserving(serial, 1)),
+      ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr("\"CW\\x001\" contains a NUL")));
+  EXPECT_THAT(ledger_->FindBySerial(serial), ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, _));
+  EXPECT_TRUE(Value(ledger_->Units()).empty());
 }
 
 TEST_P(LedgerTest, ReserveNeedsASerialAndAnEk) {
@@ -461,6 +489,47 @@ TEST_P(LedgerTest, ThreadsSharingOneLedgerReserveEachSerialOnce) {
   EXPECT_EQ(ledger_->Units()->size(), static_cast<std::size_t>(kSerials));
 }
 
+TEST_P(LedgerTest, StationsRacingForOneKeyGetItOnceAndTheOthersLearnWhoHasIt) {
+  constexpr int kStations = 4, kRounds = 5;
+  std::vector<std::unique_ptr<Ledger>> stations;
+  for (int t = 0; t < kStations; ++t) stations.push_back(Reopen());  // a connection each, as processes
+  for (int round = 0; round < kRounds; ++round) {
+    for (int t = 0; t < kStations; ++t) {
+      (void)Granted(stations[t]->Reserve(Reserving(fmt::format("R{}-{}", round, t), round * 10 + t)));
+    }
+    std::atomic<int> waiting{kStations};
+    std::vector<Result<LedgerAnswer<UnitRow>>> answers(kStations);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kStations; ++t) {
+      threads.emplace_back([&, t] {
+        --waiting;
+        while (waiting > 0) std::this_thread::yield();  // all at once
+        answers[t] =
+            stations[t]->RecordIssued(Issued(fmt::format("R{}-{}", round, t), round * 10 + t, 100 + round));
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    std::string winner;
+    int refused = 0;
+    for (int t = 0; t < kStations; ++t) {
+      ASSERT_TRUE(answers[t].has_value()) << answers[t].error().ToString();
+      if (std::holds_alternative<UnitRow>(*answers[t])) {
+        EXPECT_TRUE(winner.empty()) << "the key was given twice";
+        winner = std::get<UnitRow>(*answers[t]).serial;
+      }
+    }
+    ASSERT_FALSE(winner.empty());
+    for (int t = 0; t < kStations; ++t) {
+      if (const auto* refusal = std::get_if<LedgerRefusal>(&*answers[t])) {
+        ++refused;
+        EXPECT_EQ(refusal->reason, ledger_refusal::kDuplicateKey);
+        EXPECT_THAT(refusal->detail, HasSubstr("\"" + winner + "\""));
+      }
+    }
+    EXPECT_EQ(refused, kStations - 1);
+  }
+}
+
 // Each child process opens its own ledger and reserves every serial with a TPM of its own; its
 // exit status is 100 + the serials it got, 1 for an error or an unexpected refusal.
 int ReserveInChild(const std::string& spec, int child, int serials) {
@@ -488,11 +557,13 @@ int ReserveInChild(const std::string& spec, int child, int serials) {
 
 TEST_P(LedgerTest, ProcessesSharingTheDatabaseReserveEachSerialOnce) {
   constexpr int kChildren = 4, kSerials = 20;
+  // A database nobody opened yet: the children also race to create its schema.
+  std::string fresh = NewSpec();
   std::vector<pid_t> children;
   for (int c = 1; c <= kChildren; ++c) {
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) ::_exit(ReserveInChild(spec_, c, kSerials));
+    if (pid == 0) ::_exit(ReserveInChild(fresh, c, kSerials));
     children.push_back(pid);
   }
   int granted = 0;
@@ -504,6 +575,8 @@ TEST_P(LedgerTest, ProcessesSharingTheDatabaseReserveEachSerialOnce) {
     granted += WEXITSTATUS(status) - 100;
   }
   EXPECT_EQ(granted, kSerials);
+  ledger_ = Value(OpenLedger(fresh));
+  EXPECT_EQ(ledger_->schema_version(), LatestLedgerSchemaVersion());
   auto units = ledger_->Units();
   ASSERT_TRUE(units);
   ASSERT_EQ(units->size(), static_cast<std::size_t>(kSerials));
@@ -513,6 +586,112 @@ TEST_P(LedgerTest, ProcessesSharingTheDatabaseReserveEachSerialOnce) {
     keys.insert(row.idevid_key_sha256);
   }
   EXPECT_EQ(keys.size(), static_cast<std::size_t>(kSerials));
+}
+
+// Runs a step until the database answers (the steps are idempotent, so a retry after a lost
+// answer is harmless), counting the failures; a refusal or a 30 s outage fails the test.
+template <typename Step>
+auto UntilAnswered(Step step, std::atomic<int>& failures) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    auto answer = step();
+    if (answer || std::chrono::steady_clock::now() > deadline) return Granted(answer);
+    EXPECT_EQ(answer.error().domain(), ErrorDomain::kDatabase) << answer.error().ToString();
+    ++failures;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a station's back-off, not a readiness wait
+  }
+}
+
+TEST_P(LedgerTest, TheLocationShowsNoPassword) {
+  if (GetParam() == Backend::kSqlite) {
+    EXPECT_EQ(ledger_->location(), spec_);
+    return;
+  }
+  auto keywords = OpenLedger(spec_ + " password='s3cret x'");
+  ASSERT_TRUE(keywords) << keywords.error().ToString();
+  EXPECT_THAT((*keywords)->location(),
+              AllOf(HasSubstr("dbname=" + database_), HasSubstr("host=" + postgres_->socket_dir().string()),
+                    HasSubstr("user=postgres"), Not(HasSubstr("s3cret")), Not(HasSubstr("password"))));
+  std::string url = fmt::format("postgresql://postgres:s3cret@/{}?host={}&password=s3cret&port=5432",
+                                database_, postgres_->socket_dir().string());
+  auto by_url = OpenLedger(url);
+  ASSERT_TRUE(by_url) << by_url.error().ToString();
+  EXPECT_EQ((*by_url)->location(), fmt::format("postgresql://postgres@/{}?host={}&port=5432", database_,
+                                               postgres_->socket_dir().string()));
+}
+
+TEST_P(LedgerTest, ADatabaseThatStopsFailsEachCallUntilItIsBack) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "a SQLite file does not stop";
+  Provision("CW1", 1, 1);
+  ASSERT_TRUE(postgres_->StopServer());
+  EXPECT_THAT(ledger_->Reserve(Reserving("CW2", 2)),
+              ResultIs(ErrorDomain::kDatabase, SqlStateCode("08001"),
+                       AllOf(HasSubstr(ledger_->location()), HasSubstr("server runs"))));
+  EXPECT_THAT(ledger_->FindBySerial("CW1"),
+              ResultIs(ErrorDomain::kDatabase, SqlStateCode("08001"), HasSubstr("finding a unit")));
+  ASSERT_TRUE(postgres_->StartServer());
+  Reservation reservation = Granted(ledger_->Reserve(Reserving("CW2", 2)));
+  EXPECT_FALSE(reservation.resumed);
+  EXPECT_EQ(Value(ledger_->Units()).size(), 2u);
+  EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kCommitted);
+}
+
+TEST_P(LedgerTest, AfterARestartBetweenTwoCallsTheNextCallWorks) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "a SQLite file does not restart";
+  Provision("CW1", 1, 1);
+  ASSERT_TRUE(postgres_->Restart());
+  // The connection broke while idle: a read and a write each connect again before they run.
+  EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kCommitted);
+  ASSERT_TRUE(postgres_->Restart());
+  EXPECT_FALSE(Granted(ledger_->Reserve(Reserving("CW2", 2))).resumed);
+}
+
+TEST_P(LedgerTest, ABatchLosesAndDuplicatesNothingWhenTheDatabaseRestartsUnderIt) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "a SQLite file does not restart";
+  constexpr int kUnits = 40;
+  std::atomic<int> failures{0}, committed{0};
+  std::thread line([&] {
+    for (int u = 0; u < kUnits; ++u) {
+      std::string serial = fmt::format("CW{:02}", u);
+      (void)UntilAnswered([&] { return ledger_->Reserve(Reserving(serial, u)); }, failures);
+      (void)UntilAnswered([&] { return ledger_->RecordIssued(Issued(serial, u, u)); }, failures);
+      (void)UntilAnswered([&] { return ledger_->Commit(Committed(serial, u)); }, failures);
+      ++committed;
+    }
+  });
+  bool midway = PollUntil([&] { return committed >= 10; }, std::chrono::seconds(30));
+  auto restarted = postgres_->Restart();
+  line.join();
+  ASSERT_TRUE(midway);
+  ASSERT_TRUE(restarted) << restarted.error().ToString();
+  std::vector<UnitRow> units = Value(ledger_->Units());
+  ASSERT_EQ(units.size(), static_cast<std::size_t>(kUnits));
+  std::set<std::string> keys;
+  for (const UnitRow& row : units) {
+    EXPECT_EQ(row.state, UnitState::kCommitted) << row.serial;
+    keys.insert(row.certificate_serial);
+  }
+  EXPECT_EQ(keys.size(), static_cast<std::size_t>(kUnits));
+  RecordProperty("failed_calls_during_restart", failures.load());
+}
+
+TEST(LedgerSpecTest, AnUnreachablePostgresIsADatabaseErrorThatShowsNoPassword) {
+  testing::TempDir temp;
+  std::string spec = fmt::format("host={} dbname=line user=line password=s3cret", temp.path().string());
+  EXPECT_THAT(OpenLedger(spec), ResultIs(ErrorDomain::kDatabase, SqlStateCode("08001"),
+                                         AllOf(HasSubstr("host=" + temp.path().string()),
+                                               HasSubstr("dbname=line"), Not(HasSubstr("s3cret")))));
+  EXPECT_THAT(OpenLedger(fmt::format("postgresql://line:s3cret@/line?host={}", temp.path().string())),
+              ResultIs(ErrorDomain::kDatabase, SqlStateCode("08001"),
+                       AllOf(HasSubstr("postgresql://line@/line"), Not(HasSubstr("s3cret")))));
+}
+
+TEST(LedgerSpecTest, AMalformedPostgresSpecIsAUsageErrorThatShowsNoPassword) {
+  EXPECT_THAT(OpenLedger("host=/run/pg dbname=line password=s3 cret"),
+              ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument,
+                       AllOf(HasSubstr("keyword=value"), Not(HasSubstr("cret")))));
+  EXPECT_THAT(OpenLedger("postgresql://line:s3cret@db/line?nosuch=1"),
+              ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, Not(HasSubstr("s3cret"))));
 }
 
 TEST(LedgerSpecTest, ABadSpecIsAUsageErrorThatShowsNoPassword) {
@@ -548,7 +727,8 @@ TEST(LedgerSpecTest, AFileThatIsNotSqliteIsADatabaseError) {
   EXPECT_THAT(opened.error().message(), HasSubstr("backup"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, LedgerTest, ::testing::Values(Backend::kSqlite), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, LedgerTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         BackendName);
 
 }  // namespace
 }  // namespace idevid
