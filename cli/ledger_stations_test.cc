@@ -1,7 +1,8 @@
-// Many stations, one ledger: four stations issue 200 units between them, each through its own
-// `idevid factory issue --ledger` processes (at most four at once), with serials of another
-// station among their orders. Every serial is issued once, every collision is refused as a clone
-// (exit 1) and the ledger holds exactly the units issued, all committed.
+// Many stations, one ledger (PostgreSQL, a private cluster; and SQLite, one file): four stations
+// issue 200 units between them, each through its own `idevid factory issue --ledger` processes
+// (at most four at once), with serials of another station among their orders. Every serial is issued once,
+// every collision is refused as a clone (exit 1) and the ledger holds exactly the units issued, all
+// committed.
 //
 // A unit needs an identity of its own in the ledger (its EK hash). Manufacturing 200 swtpms
 // (swtpm_setup, an RSA EK and its certificate each) takes minutes; a file-mode identity's fresh
@@ -18,6 +19,7 @@
 
 #include "core/ledger.h"
 #include "core/testing/result_matchers.h"
+#include "engine/postgres_instance.h"
 #include "engine/process.h"
 #include "fixtures/tpm_fixture.h"
 
@@ -39,17 +41,33 @@ struct Attempt {
   CommandOutput output;
 };
 
-// The ledger every station shares.
-std::string SharedLedger(const std::filesystem::path& dir) {
-  return "sqlite:" + (dir / "line.sqlite").string();
-}
+enum class Backend { kPostgres, kSqlite };
 
-TEST(LedgerStations, FourStationsIssueEachSerialOnceAndCollisionsAreRefusedAsClones) {
-  testing::TempDir temp;
+class LedgerStations : public ::testing::TestWithParam<Backend> {
+ protected:
+  // The ledger every station shares.
+  std::string SharedLedger() {
+    if (GetParam() == Backend::kSqlite) return "sqlite:" + (temp_.path() / "line.sqlite").string();
+    auto started = PostgresInstance::Start();
+    EXPECT_THAT(started, IsOk());
+    if (!started) return "";
+    postgres_.emplace(std::move(*started));
+    auto spec = postgres_->CreateDatabase("line");
+    EXPECT_THAT(spec, IsOk());
+    return spec.value_or("");
+  }
+
+  testing::TempDir temp_;
+  std::optional<PostgresInstance> postgres_;
+};
+
+TEST_P(LedgerStations, FourStationsIssueEachSerialOnceAndCollisionsAreRefusedAsClones) {
+  testing::TempDir& temp = temp_;
   std::string factory = (temp.path() / "factory").string();
   auto init = RunCommand({IDEVID_BINARY, "factory", "init", "--dir", factory});
   ASSERT_TRUE(init && init->exit_status == 0);
-  std::string ledger = SharedLedger(temp.path());
+  std::string ledger = SharedLedger();
+  ASSERT_FALSE(ledger.empty());
 
   // Station k is ordered the units k, k+4, ...; every fifth order is a unit of station k+1.
   std::vector<std::vector<std::string>> orders(kStations);
@@ -111,6 +129,11 @@ TEST(LedgerStations, FourStationsIssueEachSerialOnceAndCollisionsAreRefusedAsClo
   }
   EXPECT_EQ(certificate_serials.size(), units->size());
 }
+
+INSTANTIATE_TEST_SUITE_P(Ledgers, LedgerStations, ::testing::Values(Backend::kPostgres, Backend::kSqlite),
+                         [](const auto& param) {
+                           return std::string(param.param == Backend::kPostgres ? "PostgreSql" : "Sqlite");
+                         });
 
 }  // namespace
 }  // namespace idevid
