@@ -17,6 +17,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "core/file_io.h"
 #include "core/ledger.h"
 #include "core/testing/result_matchers.h"
 #include "engine/postgres_instance.h"
@@ -128,6 +131,27 @@ TEST_P(LedgerStations, FourStationsIssueEachSerialOnceAndCollisionsAreRefusedAsC
     certificate_serials.insert(row.certificate_serial);
   }
   EXPECT_EQ(certificate_serials.size(), units->size());
+}
+
+// `factory init --ledger` records the spec in factory.json; the commands that take --factory use it.
+TEST(LedgerOfAFactory, InitRecordsItAndTheLedgerCommandsReadIt) {
+  testing::TempDir temp;
+  std::string factory = (temp.path() / "factory").string();
+  std::string spec = "sqlite:" + (temp.path() / "elsewhere.sqlite").string();
+  auto init = RunCommand({IDEVID_BINARY, "factory", "init", "--dir", factory, "--ledger", spec});
+  ASSERT_TRUE(init && init->exit_status == 0);
+  auto json = nlohmann::json::parse(*ReadFileText(temp.path() / "factory" / "factory.json"));
+  EXPECT_EQ(json["ledger"], spec);
+  auto issued = RunCommand({IDEVID_BINARY, "factory", "issue", "--dir", factory, "--serial", "CW1", "--model",
+                            "SRX4300", "--out", (temp.path() / "cw1").string(), "--ledger", spec});
+  ASSERT_TRUE(issued && issued->exit_status == 0) << issued->err;
+  auto shown = RunCommand({IDEVID_BINARY, "ledger", "show", "--factory", factory});
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(shown->exit_status, 0) << shown->err;
+  EXPECT_THAT(shown->out, HasSubstr("CW1  model SRX4300  committed"));
+  auto both = RunCommand({IDEVID_BINARY, "ledger", "show", "--factory", factory, "--ledger", spec});
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->exit_status, 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ledgers, LedgerStations, ::testing::Values(Backend::kPostgres, Backend::kSqlite),
