@@ -321,6 +321,9 @@ void AddProvision(CLI::App& app, int* exit_code) {
   cmd->add_flag("--force", args->force, "Replace an identity the TPM already holds");
   cmd->add_flag("--json", args->json, "Print the record as JSON");
   AddEnrolOptions(*cmd, *args);
+  cmd->footer(
+      "For tests of what the ledger makes of a dying station: IDEVID_FAULT_KILL_AT=reserved|issued|written "
+      "makes the process SIGKILL itself once the serial is reserved, the certificate issued, or NV written.");
   cmd->callback(
       [args, exit_code] { *exit_code = WantsEnrolment(*args) ? Enrol(*args) : ProvisionIdevid(*args); });
 }

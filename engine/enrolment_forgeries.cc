@@ -30,7 +30,8 @@ Result<std::unique_ptr<EnrolmentAuthority>> Authority(
     const ForgeryBench& bench, Log& log, std::vector<std::filesystem::path> vendor_cas,
     std::chrono::milliseconds lifetime = std::chrono::seconds(60)) {
   IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(bench.factory_dir));
-  AuthorityOptions options{.tpm_vendor_cas = std::move(vendor_cas), .session_lifetime = lifetime};
+  AuthorityOptions options{
+      .tpm_vendor_cas = std::move(vendor_cas), .session_lifetime = lifetime, .ledger = BenchLedger(bench)};
   options.log = [&log](const std::string& line) { log.push_back(line); };
   return EnrolmentAuthority::Create(std::move(factory), std::move(options));
 }
@@ -366,6 +367,10 @@ Result<std::vector<std::string>> LeftBehind(const ForgeryBench& bench) {
 
 }  // namespace
 
+std::string BenchLedger(const ForgeryBench& bench) {
+  return "sqlite:" + (bench.work_dir / "ledger.sqlite").string();
+}
+
 std::vector<Forgery> EnrolmentForgeries() {
   return {EkOfAnotherTpm(),
           EkFromUnknownVendor(),
@@ -412,8 +417,7 @@ Result<Verdict> JudgeForgery(const Forgery& forgery, const ForgeryBench& bench) 
   IDEVID_ASSIGN_OR_RETURN(auto left, LeftBehind(bench), "looking at the unit after the forgery");
   if (!left.empty()) verdict.Add("identity-left-behind", fmt::format("{}", fmt::join(left, "; ")));
   if (!forgery.serial_issued_before) {
-    IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(bench.factory_dir));
-    IDEVID_ASSIGN_OR_RETURN(auto ledger, OpenLedger(factory.ledger), "the factory's ledger");
+    IDEVID_ASSIGN_OR_RETURN(auto ledger, OpenLedger(BenchLedger(bench)), "the bench's ledger");
     IDEVID_ASSIGN_OR_RETURN(std::optional<UnitRow> row, ledger->FindBySerial(bench.serial));
     if (row) {
       verdict.Add("serial-recorded", fmt::format("serial {} is in the ledger ({})",
