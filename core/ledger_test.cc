@@ -113,6 +113,8 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
       if (!started) throw std::runtime_error(started.error().ToString());
       postgres_ = std::make_unique<PostgresInstance>(std::move(*started));
     }
+    if (auto up = postgres_->StartServer(); !up)
+      throw std::runtime_error(up.error().ToString());  // a test stopped it
     database_ = fmt::format("ledger{}", ++databases_);
     auto created = postgres_->CreateDatabase(database_);
     if (!created) throw std::runtime_error(created.error().ToString());
