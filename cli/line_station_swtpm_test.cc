@@ -15,6 +15,7 @@
 #include "core/testing/result_matchers.h"
 #include "core/tpm_nv.h"
 #include "core/x509.h"
+#include "engine/postgres_instance.h"
 #include "engine/process.h"
 #include "engine/swtpm_instance.h"
 #include "fixtures/tpm_fixture.h"
@@ -187,6 +188,30 @@ TEST_F(LineStationTest, AStationKilledAtEachStepIsResumedAndTheSerialIsNoOtherTp
   auto own = Provision(OtherTcti(), "CW-OTHER", {"--ledger", "sqlite:" + File("reserved.sqlite")});
   EXPECT_EQ(own.exit_status, 0) << own.out << own.err;
   EXPECT_THAT(own.out, Not(HasSubstr("replaced")));
+}
+
+// The same on the ledger many stations share: a private PostgreSQL cluster.
+TEST_F(LineStationTest, AStationKilledAfterIssueResumesOnAPostgresLedger) {
+  auto postgres = PostgresInstance::Start();
+  ASSERT_THAT(postgres, IsOk());
+  auto spec = postgres->CreateDatabase("line");
+  ASSERT_THAT(spec, IsOk());
+  auto killed = Provision(swtpm().tcti(), "CW300", {"--ledger", *spec},
+                          {{kFaultKillAtVariable, std::string(station_fault::kIssued)}});
+  EXPECT_EQ(killed.status_code, 128u + SIGKILL) << killed.out << killed.err;
+  auto left = Row(*spec, "CW300");
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->state, UnitState::kIssued);
+  auto resumed = Provision(swtpm().tcti(), "CW300", {"--ledger", *spec});
+  ASSERT_EQ(resumed.exit_status, 0) << resumed.out << resumed.err;
+  auto row = Row(*spec, "CW300");
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->state, UnitState::kCommitted);
+  EXPECT_EQ(row->certificate, left->certificate);
+  EXPECT_EQ(NvCertificate(), row->certificate);
+  auto clone = Provision(OtherTcti(), "CW300", {"--ledger", *spec});
+  EXPECT_EQ(clone.exit_status, 1) << clone.out << clone.err;
+  EXPECT_THAT(clone.out, HasSubstr(": clone: "));
 }
 
 // A station that fails after the reservation, before a certificate is recorded (here: the
