@@ -85,7 +85,8 @@ void AddSource(CLI::App& cmd, LedgerArgs& args) {
   CLI::Option_group* source = cmd.add_option_group("ledger", "Which ledger (one of the two)");
   source->add_option("--ledger", args.ledger,
                      "The ledger: sqlite:PATH, postgresql://... or a libpq keyword/value string");
-  source->add_option("--factory", args.factory, "Or the factory directory whose ledger (factory.json) to read");
+  source->add_option("--factory", args.factory,
+                     "Or the factory directory whose ledger (factory.json) to read");
   source->require_option(1);
   cmd.add_option("--serial", args.serial, "Only this unit (exit 1 when the ledger has none)");
 }
