@@ -1,6 +1,7 @@
-// TCG enrolment from the command line: `idevid factory serve` (the enrolment authority as an
-// HTTPS service) and the enrolment path of `idevid provision` (in-process with --factory DIR
-// --tpm-vendor-ca FILE, or against a service with --factory https://HOST:PORT).
+// A unit at a line station from the command line: `idevid provision` (the IDevID alone, or TCG
+// enrolment in-process with --factory DIR --tpm-vendor-ca FILE, or against a service with
+// --factory https://HOST:PORT), each ending with the line check and the unit committed in the
+// ledger; and `idevid factory serve` (the enrolment authority as an HTTPS service).
 #pragma once
 
 #include <optional>
@@ -32,6 +33,7 @@ struct EnrolArgs {
   std::string nv_layout = "default";
   std::string record;
   std::string station;
+  std::string ledger;  // --ledger SPEC; empty = the factory's
   bool force = false;
   bool json = false;
 };
@@ -42,10 +44,14 @@ std::string IdevidNvIndexText(const std::string& nv_index, const std::string& la
 // True when `args` ask for TCG enrolment rather than the local IDevID-only provisioning.
 bool WantsEnrolment(const EnrolArgs& args);
 
-// Runs the enrolment; returns the exit code (0 enrolled, 1 refused, 2 infrastructure, 4 usage).
+// Runs the enrolment; returns the exit code (0 enrolled and the line check passed, 1 refused or
+// the line check failed, 2 infrastructure, 4 usage).
 int Enrol(const EnrolArgs& args);
 
-// Adds the enrolment options of `idevid provision` to `cmd`.
+// Provisions the IDevID alone (no IAK) from the factory directory, with the same exit codes.
+int ProvisionIdevid(const EnrolArgs& args);
+
+// Adds the enrolment and ledger options of `idevid provision` to `cmd`.
 void AddEnrolOptions(CLI::App& cmd, EnrolArgs& args);
 
 // Adds `idevid factory serve` to `factory`.

@@ -30,6 +30,7 @@ struct FactoryInitArgs {
   std::string dir;
   std::string alg = "ecc-p256";
   std::string manufacturer = "Example Networks";
+  std::string ledger;
   bool force = false;
 };
 
@@ -41,6 +42,8 @@ struct FactoryIssueArgs {
   std::string alg = "ecc-p256";
   std::string hw_serial;  // hex
   std::string ek_cert;
+  std::string ledger;  // record the identity there, the key's hash standing in for an EK
+  std::string station;
   bool force = false;
   bool json = false;
 };
@@ -67,8 +70,11 @@ struct CheckArgs {
 // The factory CA `idevid factory init` creates.
 Result<Factory> InitFactoryFromArgs(const FactoryInitArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.alg));
-  return InitFactory(
-      {.dir = args.dir, .algorithm = alg, .manufacturer = args.manufacturer, .force = args.force});
+  return InitFactory({.dir = args.dir,
+                      .algorithm = alg,
+                      .manufacturer = args.manufacturer,
+                      .force = args.force,
+                      .ledger = args.ledger});
 }
 
 int FactoryInit(const FactoryInitArgs& args) {
@@ -154,70 +160,38 @@ void PrintIssued(const FactoryIssueArgs& args, const FileIdentity& identity, con
       DisplayText(files.key.string()));
 }
 
-// Issues the identity `idevid factory issue` asks for and writes its files.
-Result<void> IssueFromArgs(const FactoryIssueArgs& args) {
+// Issues the identity `idevid factory issue` asks for and writes its files (recorded in --ledger
+// when given); false when the ledger refused it (said on standard output).
+Result<bool> IssueFromArgs(const FactoryIssueArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.alg));
   IDEVID_ASSIGN_OR_RETURN(std::optional<Bytes> hw_serial, RequestedHardwareSerial(args));
   IDEVID_TRY(CheckOutputPrefix(args.out));
   IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir));
-  IDEVID_ASSIGN_OR_RETURN(FileIdentity identity,
-                          IssueFileIdentity(factory, {args.serial, args.model, alg, std::move(hw_serial)}));
+  FileIdentityRequest request{args.serial, args.model, alg, std::move(hw_serial)};
   auto files = FileIdentityFiles::ForPrefix(args.out);
+  if (!args.ledger.empty()) {
+    IDEVID_ASSIGN_OR_RETURN(auto ledger, OpenLedger(args.ledger));
+    IDEVID_ASSIGN_OR_RETURN(
+        auto answer, IssueRecordedFileIdentity(factory, request, files, args.force, *ledger, args.station,
+                                               {{"kind", "file-identity"}}));
+    if (auto* refused = std::get_if<LedgerRefusal>(&answer)) {
+      std::cout << fmt::format("refused {}: {}: {}\n", QuotedDisplayText(args.serial), refused->reason,
+                               refused->detail);
+      return false;
+    }
+    PrintIssued(args, std::get<FileIdentity>(answer), files);
+    return true;
+  }
+  IDEVID_ASSIGN_OR_RETURN(FileIdentity identity, IssueFileIdentity(factory, request));
   IDEVID_TRY(WriteFileIdentity(identity, factory, files, args.force));
   PrintIssued(args, identity, files);
-  return {};
+  return true;
 }
 
 int FactoryIssue(const FactoryIssueArgs& args) {
   auto issued = IssueFromArgs(args);
-  return issued ? kExitPass : ReportError(issued.error());
-}
-
-Result<ProvisionRequest> MakeProvisionRequest(const ProvisionArgs& args) {
-  IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.key_alg));
-  IDEVID_ASSIGN_OR_RETURN(std::uint32_t handle, ParseHandle("--handle", args.handle));
-  IDEVID_ASSIGN_OR_RETURN(std::uint32_t index,
-                          ParseHandle("--nv-index", IdevidNvIndexText(args.nv_index, args.nv_layout)));
-  return ProvisionRequest{args.serial, args.model, alg, handle, index, args.force};
-}
-
-struct Provisioned {
-  ProvisionRequest request;
-  ProvisionResult result;
-};
-
-// Provisions the unit the options name on the TPM they name.
-Result<Provisioned> ProvisionFromArgs(const ProvisionArgs& args) {
-  IDEVID_ASSIGN_OR_RETURN(ProvisionRequest request, MakeProvisionRequest(args));
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.factory));
-  IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args.tpm));
-  IDEVID_ASSIGN_OR_RETURN(ProvisionResult result, ProvisionUnit(tpm, factory, request),
-                          "provisioning unit {}", QuotedDisplayText(request.serial));
-  return Provisioned{std::move(request), std::move(result)};
-}
-
-int Provision(const ProvisionArgs& args) {
-  StationContext context = MakeStationContext(args.station);
-  auto provisioned = ProvisionFromArgs(args);
-  context.ended = SystemClock::now();
-  if (!provisioned) {
-    return FinishRecord(args.record, ErrorRecord("provision", provisioned.error(), context),
-                        ReportError(provisioned.error()));
-  }
-  const ProvisionRequest& request = provisioned->request;
-  const ProvisionResult& result = provisioned->result;
-  nlohmann::json record = ProvisionRecord(request, result, context);
-  if (args.json) {
-    std::cout << record.dump(2) << "\n";
-  } else {
-    for (const auto& line : result.replaced) std::cout << "replaced: " << line << "\n";
-    std::cout << fmt::format(
-        "provisioned {} ({}): key {:#010x}, certificate in NV {:#010x}\n"
-        "  subject: {}\n  sha256:  {}\n",
-        request.serial, request.model, request.key_handle, request.nv_index, SubjectLine(*result.certificate),
-        result.certificate_fingerprint);
-  }
-  return FinishRecord(args.record, record, kExitPass);
+  if (!issued) return ReportError(issued.error());
+  return *issued ? kExitPass : kExitFail;
 }
 
 void PrintTable(const CheckReport& report, const std::string& station) {
@@ -283,6 +257,10 @@ void AddFactoryInit(CLI::App& factory, int* exit_code) {
   init->add_option("--manufacturer", args->manufacturer, "Organization (O) of the certificates")
       ->capture_default_str();
   init->add_flag("--force", args->force, "Replace an existing factory CA in DIR");
+  init->add_option(
+      "--ledger", args->ledger,
+      "The ledger of every unit, recorded in factory.json: sqlite:PATH (default DIR/ledger.sqlite) "
+      "or postgresql://... (a password goes in ~/.pgpass or PGPASSFILE, not here)");
   init->callback([args, exit_code] { *exit_code = FactoryInit(*args); });
 }
 
@@ -312,16 +290,23 @@ void AddFactoryIssue(CLI::App& factory, int* exit_code) {
   hw->excludes(ek);
   ek->excludes(hw);
   issue->add_flag("--force", args->force, "Replace existing output files");
+  issue->add_option("--ledger", args->ledger,
+                    "Record the identity in this ledger (sqlite:PATH, postgresql://...) as a unit: the "
+                    "key's hash stands in for an EK; exit 1 when the ledger refuses the serial (clone)");
+  issue->add_option("--station", args->station, "Station id for the ledger");
   issue->add_flag("--json", args->json, "Print the paths and the fingerprint as JSON");
   issue->callback([args, exit_code] { *exit_code = FactoryIssue(*args); });
 }
 
 void AddProvision(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ProvisionArgs>();
-  CLI::App* cmd =
-      app.add_subcommand("provision",
-                         "Give one unit its burnt-in identity: TCG enrolment (IAK and IDevID, every CA "
-                         "check) with --tpm-vendor-ca or a service URL, else the IDevID alone");
+  CLI::App* cmd = app.add_subcommand(
+      "provision",
+      "Give one unit its burnt-in identity: TCG enrolment (IAK and IDevID, every CA "
+      "check) with --tpm-vendor-ca or a service URL, else the IDevID alone; then the line "
+      "check, and the unit committed in the factory's ledger (exit 1 when the ledger "
+      "refuses it: clone, serial-issued, tpm-has-serial, duplicate-key, revoked). The same "
+      "command again resumes a unit whose station died before the commit");
   AddTpmOptions(*cmd, args->tpm);
   cmd->add_option("--factory", args->factory,
                   "Factory CA directory, or the enrolment service https://HOST:PORT ('idevid factory serve')")
@@ -336,7 +321,11 @@ void AddProvision(CLI::App& app, int* exit_code) {
   cmd->add_flag("--force", args->force, "Replace an identity the TPM already holds");
   cmd->add_flag("--json", args->json, "Print the record as JSON");
   AddEnrolOptions(*cmd, *args);
-  cmd->callback([args, exit_code] { *exit_code = WantsEnrolment(*args) ? Enrol(*args) : Provision(*args); });
+  cmd->footer(
+      "For tests of what the ledger makes of a dying station: IDEVID_FAULT_KILL_AT=reserved|issued|written "
+      "makes the process SIGKILL itself once the serial is reserved, the certificate issued, or NV written.");
+  cmd->callback(
+      [args, exit_code] { *exit_code = WantsEnrolment(*args) ? Enrol(*args) : ProvisionIdevid(*args); });
 }
 
 void AddCheck(CLI::App& app, int* exit_code) {

@@ -73,7 +73,7 @@ TEST_F(FactoryCommandsTest, HierarchyAuthorizationComesFromFilesOrTheEnvironment
   EXPECT_EQ(from_files.exit_status, 0) << from_files.err;
   auto from_environment =
       RunCommand({IDEVID_BINARY, "provision", "--state", State(), "--factory", Factory(), "--serial", "CW2",
-                  "--model", "SRX4300", "--force"},
+                  "--model", "SRX4300", "--force", "--ledger", "sqlite:" + File("second.sqlite")},
                  {{"IDEVID_OWNER_AUTH", "s3cret-owner"}, {"IDEVID_ENDORSEMENT_AUTH", "s3cret-endorsement"}},
                  std::chrono::seconds(120));
   ASSERT_TRUE(from_environment);
@@ -116,12 +116,17 @@ TEST_F(FactoryCommandsTest, WrongSerialFailsWithExitOneAndNamesTheMeasurement) {
   EXPECT_EQ(check["failure_codes"], nlohmann::json::array({"expected_serial"}));
 }
 
+// A TPM that holds an identity is replaced only with --force, and the factory's ledger refuses to
+// give a committed TPM a second serial (another ledger, e.g. another factory's, may).
 TEST_F(FactoryCommandsTest, SecondProvisioningNeedsForce) {
   ASSERT_EQ(Provision("CW1").exit_status, 0);
   auto refused = Provision("CW2");
   EXPECT_EQ(refused.exit_status, 4);
   EXPECT_THAT(refused.err, HasSubstr("pass --force"));
-  auto forced = Provision("CW2", {"--force"});
+  auto second_serial = Provision("CW2", {"--force"});
+  EXPECT_EQ(second_serial.exit_status, 1) << second_serial.err;
+  EXPECT_THAT(second_serial.out, HasSubstr("tpm-has-serial"));
+  auto forced = Provision("CW2", {"--force", "--ledger", "sqlite:" + File("other-factory.sqlite")});
   EXPECT_EQ(forced.exit_status, 0) << forced.err;
   EXPECT_THAT(forced.out, HasSubstr("replaced: key at 0x81020000"));
 }

@@ -13,6 +13,7 @@
 #include "cli/cloud_commands.h"
 #include "cli/device_commands.h"
 #include "cli/factory_commands.h"
+#include "cli/ledger_commands.h"
 #include "cli/revocation_commands.h"
 #include "cli/run_command.h"
 #include "cli/tpm_command.h"
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   idevid::cli::AddTpmCommand(app, &exit_code);
   idevid::cli::AddFactoryCommands(app, &exit_code);
   idevid::cli::AddRevocationCommands(app, &exit_code);
+  idevid::cli::AddLedgerCommands(app, &exit_code);
   idevid::cli::AddDeviceCommands(app, &exit_code);
   idevid::cli::AddCloudCommands(app, &exit_code);
   idevid::cli::AddBenchCommand(app, &exit_code);

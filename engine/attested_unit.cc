@@ -49,8 +49,13 @@ std::map<std::string, std::string> AttestedUnit::ToolEnvironment() const {
 Result<void> AttestedUnit::Enrol() {
   IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(tcti()));
   IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(options_.factory_dir));
-  IDEVID_ASSIGN_OR_RETURN(auto authority, EnrolmentAuthority::Create(
-                                              std::move(factory), {.tpm_vendor_cas = {swtpm_->vendor_ca()}}));
+  // Copies of one stock share its EK: in the factory's ledger they would be clones of each other,
+  // so each unit is recorded in a ledger of its own.
+  IDEVID_ASSIGN_OR_RETURN(
+      auto authority,
+      EnrolmentAuthority::Create(std::move(factory),
+                                 {.tpm_vendor_cas = {swtpm_->vendor_ca()},
+                                  .ledger = "sqlite:" + (options_.dir / "ledger.sqlite").string()}));
   IDEVID_ASSIGN_OR_RETURN(
       EnrolResult result,
       EnrolUnit(tpm, *authority, {.serial = options_.serial, .model = options_.model, .force = true}));

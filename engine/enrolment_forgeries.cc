@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/display_text.h"
+#include "core/ledger.h"
 #include "core/tpm_attest.h"
 #include "core/tpm_context.h"
 #include "core/tpm_nv.h"
@@ -13,7 +14,6 @@
 #include "provisioning/enrolment_forgery.h"
 #include "provisioning/enrolment_station.h"
 #include "provisioning/factory.h"
-#include "provisioning/issued_units.h"
 #include "provisioning/unit_tpm.h"
 
 namespace idevid {
@@ -30,7 +30,8 @@ Result<std::unique_ptr<EnrolmentAuthority>> Authority(
     const ForgeryBench& bench, Log& log, std::vector<std::filesystem::path> vendor_cas,
     std::chrono::milliseconds lifetime = std::chrono::seconds(60)) {
   IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(bench.factory_dir));
-  AuthorityOptions options{.tpm_vendor_cas = std::move(vendor_cas), .session_lifetime = lifetime};
+  AuthorityOptions options{
+      .tpm_vendor_cas = std::move(vendor_cas), .session_lifetime = lifetime, .ledger = BenchLedger(bench)};
   options.log = [&log](const std::string& line) { log.push_back(line); };
   return EnrolmentAuthority::Create(std::move(factory), std::move(options));
 }
@@ -314,23 +315,32 @@ Forgery OrderChanged(std::string name, std::function<void(EnrolmentOrder&)> chan
                   });
 }
 
-// The serial goes to a unit on the other TPM first; this unit asks for it again.
-Forgery SerialIssued() {
-  return {"serial-issued", std::string(refusal::kSerialIssued), true,
-          [](const ForgeryBench& bench, Log& log) -> Outcome {
-            IDEVID_ASSIGN_OR_RETURN(auto authority, Authority(bench, log, {bench.vendor_ca}));
-            IDEVID_ASSIGN_OR_RETURN(std::string other_tcti, bench.other_tcti());
-            {
-              IDEVID_ASSIGN_OR_RETURN(TpmContext other, TpmContext::Open(other_tcti));
-              IDEVID_ASSIGN_OR_RETURN(EnrolResult first, EnrolUnit(other, *authority, Request(bench, true)));
-              if (first.refusal) {
-                return UsageError(UsageCode::kWrongState,
-                                  "the first unit was refused: " + first.refusal->detail);
-              }
-              IDEVID_TRY(RemoveIdentity(other, kUnitSlots));
+// The serial is enrolled on the other TPM first, committed (`commit`: the line finished that
+// unit) or not (it is in the middle of its enrolment); this unit asks for it again.
+Forgery SerialTaken(std::string name, std::string_view reason, bool commit) {
+  return {
+      std::move(name), std::string(reason), true, [commit](const ForgeryBench& bench, Log& log) -> Outcome {
+        IDEVID_ASSIGN_OR_RETURN(auto authority, Authority(bench, log, {bench.vendor_ca}));
+        IDEVID_ASSIGN_OR_RETURN(std::string other_tcti, bench.other_tcti());
+        {
+          IDEVID_ASSIGN_OR_RETURN(TpmContext other, TpmContext::Open(other_tcti));
+          EnrolRequest request = Request(bench, true);
+          IDEVID_ASSIGN_OR_RETURN(EnrolResult first, EnrolUnit(other, *authority, request));
+          if (first.refusal) {
+            return UsageError(UsageCode::kWrongState, "the first unit was refused: " + first.refusal->detail);
+          }
+          if (commit) {
+            IDEVID_ASSIGN_OR_RETURN(auto committed, CommitEnrolment(*authority, request, first, "PASS",
+                                                                    nlohmann::json::object()));
+            if (auto* refused = std::get_if<EnrolmentRefusal>(&committed)) {
+              return UsageError(UsageCode::kWrongState,
+                                "the first unit's commit was refused: " + refused->detail);
             }
-            return EnrolTampered(bench, *authority, [](TamperingChannel&, const TpmContext&) {});
-          }};
+          }
+          IDEVID_TRY(RemoveIdentity(other, kUnitSlots));
+        }
+        return EnrolTampered(bench, *authority, [](TamperingChannel&, const TpmContext&) {});
+      }};
 }
 
 Forgery Mangled(std::string name, std::function<void(Bytes&)> mangle) {
@@ -357,6 +367,10 @@ Result<std::vector<std::string>> LeftBehind(const ForgeryBench& bench) {
 
 }  // namespace
 
+std::string BenchLedger(const ForgeryBench& bench) {
+  return "sqlite:" + (bench.work_dir / "ledger.sqlite").string();
+}
+
 std::vector<Forgery> EnrolmentForgeries() {
   return {EkOfAnotherTpm(),
           EkFromUnknownVendor(),
@@ -372,7 +386,8 @@ std::vector<Forgery> EnrolmentForgeries() {
           ReplayedActivationAnswer(),
           OrderChanged("serial-not-ordered", [](EnrolmentOrder& o) { o.serial += "-OTHER"; }),
           OrderChanged("model-not-ordered", [](EnrolmentOrder& o) { o.model += "-OTHER"; }),
-          SerialIssued(),
+          SerialTaken("serial-issued", refusal::kSerialIssued, /*commit=*/true),
+          SerialTaken("serial-of-another-tpm", ledger_refusal::kClone, /*commit=*/false),
           Mangled("truncated-request", [](Bytes& csr) { csr.resize(csr.size() / 2); }),
           Mangled("oversize-request", [](Bytes& csr) { csr.resize(kTcgCsrMaxBytes + 1, 0); }),
           Mangled("trailing-garbage", [](Bytes& csr) { csr.push_back(0); }),
@@ -401,9 +416,13 @@ Result<Verdict> JudgeForgery(const Forgery& forgery, const ForgeryBench& bench) 
     verdict.Add("refusal-not-logged", "the authority's log does not name " + forgery.reason);
   IDEVID_ASSIGN_OR_RETURN(auto left, LeftBehind(bench), "looking at the unit after the forgery");
   if (!left.empty()) verdict.Add("identity-left-behind", fmt::format("{}", fmt::join(left, "; ")));
-  if (!forgery.serial_issued_before && IssuedUnits(bench.factory_dir).Contains(bench.serial)) {
-    verdict.Add("serial-recorded",
-                fmt::format("serial {} is recorded as issued", QuotedDisplayText(bench.serial)));
+  if (!forgery.serial_issued_before) {
+    IDEVID_ASSIGN_OR_RETURN(auto ledger, OpenLedger(BenchLedger(bench)), "the bench's ledger");
+    IDEVID_ASSIGN_OR_RETURN(std::optional<UnitRow> row, ledger->FindBySerial(bench.serial));
+    if (row) {
+      verdict.Add("serial-recorded", fmt::format("serial {} is in the ledger ({})",
+                                                 QuotedDisplayText(bench.serial), UnitStateName(row->state)));
+    }
   }
   return verdict;
 }

@@ -30,6 +30,10 @@ struct ForgeryBench {
   std::string model;
 };
 
+// The ledger a forgery's authority records in: one per bench (its work_dir), because the units of
+// a bench may be copies of one stock TPM, which share an EK and would be clones in one ledger.
+std::string BenchLedger(const ForgeryBench& bench);
+
 struct Forgery {
   std::string name;                   // "ek-of-another-tpm", ...
   std::string reason;                 // the refusal reason the authority must give

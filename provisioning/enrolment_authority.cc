@@ -10,6 +10,7 @@
 #include "core/openssl_error.h"
 #include "core/utc_time.h"
 #include "core/x509_build.h"
+#include "provisioning/unit_ledger.h"
 
 namespace idevid {
 namespace {
@@ -38,13 +39,7 @@ Result<ossl::Cert> IssueFor(const CertificateSpec& spec, const TPMT_PUBLIC& key,
   return IssueCertificate(spec, *public_key, factory.issuing.get(), *factory.issuing_key);
 }
 
-nlohmann::json IssuedRecord(const EnrolmentOrder& order, const X509& ek) {
-  return {{"serial", order.serial},
-          {"model", order.model},
-          {"station", order.station},
-          {"ek_certificate", SubjectLine(ek)},
-          {"issued_at", UtcTimestamp(std::chrono::system_clock::now())}};
-}
+EnrolmentRefusal FromLedger(const LedgerRefusal& refusal) { return {refusal.reason, refusal.detail}; }
 
 }  // namespace
 
@@ -59,16 +54,19 @@ Result<std::unique_ptr<EnrolmentAuthority>> EnrolmentAuthority::Create(Factory f
     IDEVID_ASSIGN_OR_RETURN(TrustBundle bundle, LoadTrustBundle(path), "the TPM vendor CA {}", path.string());
     vendor_cas.push_back(std::move(bundle));
   }
-  return std::unique_ptr<EnrolmentAuthority>(
-      new EnrolmentAuthority(std::move(factory), std::move(options), std::move(vendor_cas)));
+  IDEVID_ASSIGN_OR_RETURN(std::unique_ptr<Ledger> ledger,
+                          OpenLedger(options.ledger.empty() ? factory.ledger : options.ledger),
+                          "the factory's ledger");
+  return std::unique_ptr<EnrolmentAuthority>(new EnrolmentAuthority(
+      std::move(factory), std::move(options), std::move(vendor_cas), std::move(ledger)));
 }
 
 EnrolmentAuthority::EnrolmentAuthority(Factory factory, AuthorityOptions options,
-                                       std::vector<TrustBundle> vendor_cas)
+                                       std::vector<TrustBundle> vendor_cas, std::unique_ptr<Ledger> ledger)
     : factory_(std::move(factory)),
       options_(std::move(options)),
       vendor_cas_(std::move(vendor_cas)),
-      issued_(factory_.dir) {}
+      ledger_(std::move(ledger)) {}
 
 EnrolmentRefusal EnrolmentAuthority::Refused(const std::string& session, EnrolmentRefusal refusal) {
   if (options_.log) {
@@ -84,9 +82,15 @@ Result<EnrolmentAnswer<EnrolmentSession>> EnrolmentAuthority::Begin(const Enrolm
       return Refused("", {std::string(refusal::kOrder), valid.error().message()});
     }
   }
-  if (issued_.Contains(order.serial)) {
+  // A committed serial is refused before the unit's TPM is touched; everything else is decided
+  // when the EK is known (Activate).
+  IDEVID_ASSIGN_OR_RETURN(std::optional<UnitRow> row, ledger_->FindBySerial(order.serial),
+                          "looking up serial {} in the ledger {}", QuotedDisplayText(order.serial),
+                          ledger_->location());
+  if (row && row->state == UnitState::kCommitted) {
     return Refused("", {std::string(refusal::kSerialIssued),
-                        fmt::format("serial {} has been issued already", QuotedDisplayText(order.serial))});
+                        fmt::format("serial {} has been issued already (committed by station {})",
+                                    QuotedDisplayText(order.serial), QuotedDisplayText(row->station))});
   }
   IDEVID_ASSIGN_OR_RETURN(Bytes id, RandomBytes(16));
   IDEVID_ASSIGN_OR_RETURN(Bytes nonce, RandomBytes(kNonceBytes));
@@ -165,39 +169,112 @@ Result<EnrolmentAnswer<EnrolmentCertificates>> EnrolmentAuthority::Activate(
     return Refused(id, {std::string(refusal::kActivation),
                         "the answer to the credential is wrong: the IAK is not in the TPM of this EK"});
   }
-  IDEVID_ASSIGN_OR_RETURN(
-      bool reserved,
-      issued_.Reserve(session.order.serial, IssuedRecord(session.order, *session.request->ek_certificate)));
-  if (!reserved) {
-    return Refused(
-        id, {std::string(refusal::kSerialIssued),
-             fmt::format("serial {} has been issued already", QuotedDisplayText(session.order.serial))});
+  return IssueRecorded(id, std::move(std::get<Session>(taken)));
+}
+
+Result<EnrolmentAnswer<EnrolmentCertificates>> EnrolmentAuthority::IssueRecorded(const std::string& id,
+                                                                                 Session session) {
+  const EnrolmentOrder& order = session.order;
+  IDEVID_ASSIGN_OR_RETURN(session.ek_sha256, EkSha256(*session.request->ek_certificate),
+                          "the EK certificate");
+  ReserveRequest reserve{order.serial, order.model, order.station, session.ek_sha256};
+  IDEVID_ASSIGN_OR_RETURN(auto reserved, ledger_->Reserve(reserve), "reserving serial {} in the ledger {}",
+                          QuotedDisplayText(order.serial), ledger_->location());
+  if (auto* refused = std::get_if<LedgerRefusal>(&reserved)) return Refused(id, FromLedger(*refused));
+  auto recorded = IssueAndRecord(session, reserve, std::get<Reservation>(reserved));
+  if (!recorded || std::holds_alternative<LedgerRefusal>(*recorded)) {
+    (void)ledger_->Release(order.serial, session.ek_sha256);  // frees only a row without certificate
+    IDEVID_TRY(recorded);
+    return Refused(id, FromLedger(std::get<LedgerRefusal>(*recorded)));
   }
-  auto issued = Issue(session);
-  if (!issued) issued_.Release(session.order.serial);
-  IDEVID_ASSIGN_OR_RETURN(EnrolmentCertificates certificates, std::move(issued));
   if (options_.log) {
-    options_.log(fmt::format("issued serial {} model {} to station {}",
-                             QuotedDisplayText(session.order.serial), QuotedDisplayText(session.order.model),
-                             QuotedDisplayText(session.order.station)));
+    options_.log(fmt::format("issued serial {} model {} to station {}", QuotedDisplayText(order.serial),
+                             QuotedDisplayText(order.model), QuotedDisplayText(order.station)));
   }
+  // The session stays open for the station's Commit.
+  session.issued = true;
+  session.expires = std::chrono::steady_clock::now() + options_.session_lifetime;
+  EnrolmentCertificates certificates = std::get<EnrolmentCertificates>(std::move(*recorded));
+  Restore(id, std::move(session));
   return certificates;
 }
 
-Result<EnrolmentCertificates> EnrolmentAuthority::Issue(const Session& session) {
+Result<EnrolmentAnswer<EnrolmentCommitted>> EnrolmentAuthority::Commit(const std::string& id,
+                                                                       const EnrolmentCommit& commit) {
+  auto taken = TakeSession(id);
+  if (auto* refused = std::get_if<EnrolmentRefusal>(&taken)) return Refused(id, *refused);
+  Session session = std::move(std::get<Session>(taken));
+  auto refuse = [&](std::string detail) {
+    bool issued = session.issued;
+    Restore(id, std::move(session));
+    return Refused(id, {std::string(issued ? refusal::kOrder : refusal::kSession), std::move(detail)});
+  };
+  if (!session.issued) return refuse("the certificates have not been issued in this session");
+  if (commit.station != session.order.station) {
+    return refuse(fmt::format("station {} cannot commit the session station {} began",
+                              QuotedDisplayText(commit.station), QuotedDisplayText(session.order.station)));
+  }
+  if (commit.line_check != "PASS" && commit.line_check != "FAIL") {
+    return refuse(fmt::format("the line check's outcome {} is neither PASS nor FAIL",
+                              QuotedDisplayText(commit.line_check)));
+  }
+  auto committed = ledger_->Commit({.serial = session.order.serial,
+                                    .ek_sha256 = session.ek_sha256,
+                                    .station = commit.station,
+                                    .line_check = commit.line_check,
+                                    .record = commit.record});
+  if (!committed) {
+    std::string serial = session.order.serial;
+    Restore(id, std::move(session));  // the station may try again
+    return Fail(std::move(committed).error().WithContext(
+        fmt::format("committing {} in the ledger {}", QuotedDisplayText(serial), ledger_->location())));
+  }
+  if (auto* refused = std::get_if<LedgerRefusal>(&*committed)) return Refused(id, FromLedger(*refused));
+  if (options_.log) {
+    options_.log(fmt::format("committed serial {} (line check {}) from station {}",
+                             QuotedDisplayText(session.order.serial), commit.line_check,
+                             QuotedDisplayText(commit.station)));
+  }
+  return EnrolmentCommitted{session.order.serial};
+}
+
+Result<EnrolmentCertificates> EnrolmentAuthority::Issue(const Session& session,
+                                                        const Reservation& reservation) {
   const CheckedRequest& request = *session.request;
   IDEVID_ASSIGN_OR_RETURN(Bytes hw_serial, HardwareSerialFromEk(*request.ek_certificate),
                           "hardwareModuleName");
   UnitIdentity unit{session.order.serial, session.order.model, factory_.manufacturer, std::move(hw_serial)};
   IDEVID_ASSIGN_OR_RETURN(CertificateSpec spec, IdevidCertificateSpec(unit));
-  IDEVID_ASSIGN_OR_RETURN(ossl::Cert idevid, IssueFor(spec, request.idevid, factory_),
-                          "the IDevID certificate");
+  EnrolmentCertificates out;
+  // An earlier attempt of this unit that was issued for the same IDevID key gets its certificate
+  // again instead of a second one for that key.
+  if (reservation.resumed && reservation.row.state == UnitState::kIssued) {
+    IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, PublicKeyFromTpm(request.idevid));
+    IDEVID_ASSIGN_OR_RETURN(std::string key_sha256, PublicKeySha256(*key), "the IDevID key");
+    if (key_sha256 == reservation.row.idevid_key_sha256) out.idevid_certificate = reservation.row.certificate;
+  }
+  if (out.idevid_certificate.empty()) {
+    IDEVID_ASSIGN_OR_RETURN(ossl::Cert idevid, IssueFor(spec, request.idevid, factory_),
+                            "the IDevID certificate");
+    IDEVID_ASSIGN_OR_RETURN(out.idevid_certificate, CertificateDer(*idevid));
+  }
   IDEVID_ASSIGN_OR_RETURN(ossl::Cert iak, IssueFor(IakSpec(spec), request.iak, factory_),
                           "the IAK certificate");
-  EnrolmentCertificates out;
-  IDEVID_ASSIGN_OR_RETURN(out.idevid_certificate, CertificateDer(*idevid));
   IDEVID_ASSIGN_OR_RETURN(out.iak_certificate, CertificateDer(*iak));
   return out;
+}
+
+Result<LedgerAnswer<EnrolmentCertificates>> EnrolmentAuthority::IssueAndRecord(
+    const Session& session, const ReserveRequest& reserve, const Reservation& reservation) {
+  IDEVID_ASSIGN_OR_RETURN(EnrolmentCertificates certificates, Issue(session, reservation));
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert idevid, ParseCertificate(certificates.idevid_certificate),
+                          "the IDevID certificate");
+  IDEVID_ASSIGN_OR_RETURN(IssuedRequest issued, IssuedRequestFor(reserve, *idevid));
+  IDEVID_ASSIGN_OR_RETURN(auto row, ledger_->RecordIssued(issued),
+                          "recording the certificate of {} in the ledger {}",
+                          QuotedDisplayText(reserve.serial), ledger_->location());
+  if (auto* refused = std::get_if<LedgerRefusal>(&row)) return *refused;
+  return certificates;
 }
 
 }  // namespace idevid

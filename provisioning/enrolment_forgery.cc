@@ -27,6 +27,11 @@ Result<EnrolmentAnswer<EnrolmentCertificates>> TamperingChannel::Activate(
   return inner_.Activate(session, sent);
 }
 
+Result<EnrolmentAnswer<EnrolmentCommitted>> TamperingChannel::Commit(const std::string& session,
+                                                                     const EnrolmentCommit& commit) {
+  return inner_.Commit(session, commit);
+}
+
 Result<Bytes> AlterRequest(const TpmContext& tpm, TpmHandle signer, std::span<const std::uint8_t> csr,
                            const std::function<void(TcgCsrContent&)>& change) {
   IDEVID_ASSIGN_OR_RETURN(TcgCsr parsed, ParseTcgCsr(csr));

@@ -28,6 +28,8 @@ class TamperingChannel : public EnrolmentChannel {
                                              std::span<const std::uint8_t> csr) override;
   Result<EnrolmentAnswer<EnrolmentCertificates>> Activate(const std::string& session,
                                                           std::span<const std::uint8_t> secret) override;
+  Result<EnrolmentAnswer<EnrolmentCommitted>> Commit(const std::string& session,
+                                                     const EnrolmentCommit& commit) override;
 
  private:
   EnrolmentChannel& inner_;

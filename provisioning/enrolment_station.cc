@@ -8,6 +8,7 @@
 #include "core/tpm_sign.h"
 #include "core/tpm_wire.h"
 #include "core/tss_error.h"
+#include "provisioning/station_fault.h"
 #include "provisioning/tcg_csr.h"
 #include "provisioning/unit_tpm.h"
 
@@ -87,8 +88,10 @@ Result<void> Exchange(const TpmContext& tpm, EnrolmentChannel& authority, const 
     return refuse(*refused);
   }
   timer.Done("issue_certificates");
+  DieHereIfAsked(station_fault::kIssued);
   IDEVID_TRY(BurnBoth(tpm, r, result, std::get<EnrolmentCertificates>(issued), nv_index_max));
   timer.Done("write_nv");
+  DieHereIfAsked(station_fault::kWritten);
   return {};
 }
 
@@ -151,12 +154,13 @@ Result<EnrolResult> EnrolUnit(const TpmContext& tpm, EnrolmentChannel& authority
   }
   IDEVID_ASSIGN_OR_RETURN(EkCertificate ek, RequireEkCertificate(tpm));
   // The authority is asked first: a unit it refuses outright keeps the identity it has.
-  IDEVID_ASSIGN_OR_RETURN(auto begun, authority.Begin({request.serial, request.model, ""}),
+  IDEVID_ASSIGN_OR_RETURN(auto begun, authority.Begin({request.serial, request.model, request.station}),
                           "starting the enrolment");
   if (auto* refused = std::get_if<EnrolmentRefusal>(&begun)) {
     result.refusal = *refused;
     return result;
   }
+  result.session = std::get<EnrolmentSession>(begun).id;
   IDEVID_TRY(RemoveIdentity(tpm, SlotsOf(request)));
   result.replaced = std::move(existing);
   timer.Done("prepare");
@@ -168,6 +172,14 @@ Result<EnrolResult> EnrolUnit(const TpmContext& tpm, EnrolmentChannel& authority
     IDEVID_TRY(std::move(done));
   }
   return result;
+}
+
+Result<EnrolmentAnswer<EnrolmentCommitted>> CommitEnrolment(EnrolmentChannel& authority,
+                                                            const EnrolRequest& request,
+                                                            const EnrolResult& result,
+                                                            const std::string& line_check,
+                                                            const nlohmann::json& record) {
+  return authority.Commit(result.session, {request.station, line_check, record});
 }
 
 }  // namespace idevid

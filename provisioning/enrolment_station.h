@@ -35,11 +35,13 @@ struct EnrolRequest {
   TpmHandle iak_handle = kDefaultIakKeyHandle;
   TpmHandle idevid_nv_index = 0x01C90000;
   TpmHandle iak_nv_index = kDefaultIakNvIndex;
-  bool force = false;  // replace an identity the TPM already holds
+  bool force = false;   // replace an identity the TPM already holds
+  std::string station;  // what the station calls itself (a service may take it from its certificate)
 };
 
 struct EnrolResult {
   std::optional<EnrolmentRefusal> refusal;  // set when the authority refused the unit
+  std::string session;                      // the enrolment session, for CommitEnrolment
   ossl::Cert idevid_certificate;
   ossl::Cert iak_certificate;
   std::vector<std::string> replaced;         // what force removed
@@ -65,7 +67,18 @@ Result<Bytes> AnswerCredential(const TpmContext& tpm, TpmHandle iak_handle, cons
 // and the keys removed again), not an error. Fails with kUsage when the TPM already holds an
 // identity (unless force), kConfig when it has no EK certificate, the TPM's error, or the
 // channel's error (the authority unreachable).
+// Passes the station fault points issued (certificates received) and written
+// (provisioning/station_fault.h).
 Result<EnrolResult> EnrolUnit(const TpmContext& tpm, EnrolmentChannel& authority,
                               const EnrolRequest& request);
+
+// The last step, once the certificates are in NV and the line check ran: the authority commits the
+// unit in its ledger with the line check's outcome ("PASS"/"FAIL") and the per-unit record. A
+// refusal is the answer; fails with the channel's error.
+Result<EnrolmentAnswer<EnrolmentCommitted>> CommitEnrolment(EnrolmentChannel& authority,
+                                                            const EnrolRequest& request,
+                                                            const EnrolResult& result,
+                                                            const std::string& line_check,
+                                                            const nlohmann::json& record);
 
 }  // namespace idevid

@@ -21,7 +21,6 @@
 #include "provisioning/enrolment_forgery.h"
 #include "provisioning/enrolment_station.h"
 #include "provisioning/factory.h"
-#include "provisioning/issued_units.h"
 #include "provisioning/line_check.h"
 #include "provisioning/provisioner.h"
 #include "provisioning/tcg_csr.h"
@@ -88,7 +87,9 @@ class EnrolmentTest : public testing::TpmTestBase, public ::testing::TestWithPar
     for (TpmHandle handle : {0x81020000u, 0x81020001u}) {
       EXPECT_FALSE(ReadPersistentPublic(tpm(), handle)) << fmt::format("a key stayed at {:#010x}", handle);
     }
-    EXPECT_FALSE(IssuedUnits(dir() / "factory").Contains(serial));
+    auto row = authority_->ledger().FindBySerial(serial);
+    ASSERT_THAT(row, IsOk());
+    EXPECT_FALSE(row->has_value()) << "serial " << serial << " is in the ledger";
   }
 
   std::unique_ptr<EnrolmentAuthority> authority_;
@@ -124,7 +125,53 @@ TEST_P(EnrolmentTest, EnrolsAUnitWhoseKeysLiveInItsTpm) {
     ASSERT_TRUE(key);
     EXPECT_EQ(*PublicKeyDer(**key), *PublicKeyDer(*X509_get0_pubkey(cert->get())));
   }
-  EXPECT_TRUE(IssuedUnits(dir() / "factory").Contains(kSerial));
+  // The ledger holds the unit as issued (for this EK, this key, this certificate) until the
+  // station commits it.
+  auto row = authority_->ledger().FindBySerial(kSerial);
+  ASSERT_THAT(row, IsOk());
+  ASSERT_TRUE(row->has_value());
+  EXPECT_EQ((*row)->state, UnitState::kIssued);
+  EXPECT_EQ((*row)->certificate, *CertificateDer(*result->idevid_certificate));
+  EXPECT_EQ((*row)->idevid_key_sha256, *PublicKeySha256(*X509_get0_pubkey(result->idevid_certificate.get())));
+  auto committed = CommitEnrolment(*authority_, Request(), *result, "PASS", {{"outcome", "PASS"}});
+  ASSERT_THAT(committed, IsOk());
+  ASSERT_TRUE(std::holds_alternative<EnrolmentCommitted>(*committed));
+  row = authority_->ledger().FindBySerial(kSerial);
+  ASSERT_TRUE(row && row->has_value());
+  EXPECT_EQ((*row)->state, UnitState::kCommitted);
+  EXPECT_EQ((*row)->line_check, "PASS");
+  EXPECT_EQ((*row)->record["outcome"], "PASS");
+}
+
+TEST_P(EnrolmentTest, AStationThatDiedBeforeCommitGetsItsCertificateAgain) {
+  auto first = EnrolUnit(tpm(), *authority_, Request());
+  ASSERT_TRUE(first && !first->refusal);
+  EnrolRequest again = Request();
+  again.force = true;
+  auto second = EnrolUnit(tpm(), *authority_, again);
+  ASSERT_TRUE(second) << second.error().ToString();
+  ASSERT_FALSE(second->refusal) << second->refusal->reason << ": " << second->refusal->detail;
+  EXPECT_EQ(*CertificateDer(*second->idevid_certificate), *CertificateDer(*first->idevid_certificate));
+  // Only the newer session commits: the first one is still open but the station of record is the same.
+  auto committed = CommitEnrolment(*authority_, again, *second, "PASS", nlohmann::json::object());
+  ASSERT_THAT(committed, IsOk());
+  EXPECT_TRUE(std::holds_alternative<EnrolmentCommitted>(*committed));
+}
+
+TEST_P(EnrolmentTest, OnlyTheStationThatBeganASessionCommitsIt) {
+  EnrolRequest request = Request();
+  request.station = "line-1";
+  auto result = EnrolUnit(tpm(), *authority_, request);
+  ASSERT_TRUE(result && !result->refusal);
+  EnrolRequest other = request;
+  other.station = "line-2";
+  auto committed = CommitEnrolment(*authority_, other, *result, "PASS", nlohmann::json::object());
+  ASSERT_THAT(committed, IsOk());
+  ASSERT_TRUE(std::holds_alternative<EnrolmentRefusal>(*committed));
+  EXPECT_THAT(std::get<EnrolmentRefusal>(*committed).detail, HasSubstr("line-2"));
+  committed = CommitEnrolment(*authority_, request, *result, "PASS", nlohmann::json::object());
+  ASSERT_THAT(committed, IsOk());
+  EXPECT_TRUE(std::holds_alternative<EnrolmentCommitted>(*committed));
 }
 
 TEST_P(EnrolmentTest, TheLineCheckPassesAnEnrolledUnitWithItsIak) {
@@ -176,6 +223,7 @@ TEST_P(EnrolmentTest, TheLineCheckFailsAUnitWithoutAnIak) {
 TEST_P(EnrolmentTest, RefusesASerialIssuedAlreadyAndKeepsTheUnitsIdentity) {
   auto first = EnrolUnit(tpm(), *authority_, Request());
   ASSERT_TRUE(first && !first->refusal);
+  ASSERT_THAT(CommitEnrolment(*authority_, Request(), *first, "PASS", nlohmann::json::object()), IsOk());
   EnrolRequest again = Request();
   again.force = true;
   auto second = EnrolUnit(tpm(), *authority_, again);
@@ -266,7 +314,7 @@ TEST(ForgeryCatalogue, CoversEveryRefusalReasonOfTheAuthority) {
   for (std::string_view reason :
        {refusal::kMalformedRequest, refusal::kRequestSignature, refusal::kEkCertificate, refusal::kEkChain,
         refusal::kIakAttributes, refusal::kIdevidAttributes, refusal::kCertify, refusal::kOrder,
-        refusal::kSerialIssued, refusal::kSession, refusal::kActivation}) {
+        refusal::kSerialIssued, refusal::kSession, refusal::kActivation, ledger_refusal::kClone}) {
     EXPECT_TRUE(reasons.count(std::string(reason))) << reason;
   }
 }

@@ -95,6 +95,38 @@ Result<ActivateRequest> ParseActivateRequest(std::string_view body) {
   return request;
 }
 
+std::string EncodeCommitRequest(std::string_view session, const EnrolmentCommit& commit) {
+  Json body = {{"session", session}, {"line_check", commit.line_check}, {"record", commit.record}};
+  if (!commit.station.empty()) body["station"] = commit.station;
+  return Dump(std::move(body));
+}
+
+Result<EnrolmentCommitRequest> ParseCommitRequest(std::string_view body) {
+  IDEVID_ASSIGN_OR_RETURN(Json doc, ParseBody(body));
+  EnrolmentCommitRequest request;
+  IDEVID_ASSIGN_OR_RETURN(request.session, StringField(doc, "session"));
+  IDEVID_ASSIGN_OR_RETURN(request.commit.line_check, StringField(doc, "line_check"));
+  if (doc.contains("station")) {
+    IDEVID_ASSIGN_OR_RETURN(request.commit.station, StringField(doc, "station"));
+  }
+  auto record = doc.find("record");
+  if (record == doc.end()) return Malformed("the field \"record\" is missing");
+  if (!record->is_object()) return Malformed("the field \"record\" is not an object");
+  request.commit.record = *record;
+  return request;
+}
+
+std::string EncodeCommitted(const EnrolmentCommitted& committed) {
+  return Dump({{"committed", committed.serial}});
+}
+
+Result<EnrolmentCommitted> ParseCommitted(std::string_view body) {
+  IDEVID_ASSIGN_OR_RETURN(Json doc, ParseBody(body));
+  EnrolmentCommitted committed;
+  IDEVID_ASSIGN_OR_RETURN(committed.serial, StringField(doc, "committed"));
+  return committed;
+}
+
 std::string EncodeSession(const EnrolmentSession& session) {
   return Dump({{"session", session.id}, {"nonce", EncodeBase64(session.nonce)}});
 }

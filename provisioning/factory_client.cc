@@ -317,4 +317,9 @@ Result<EnrolmentAnswer<EnrolmentCertificates>> HttpsEnrolmentChannel::Activate(
   return impl_->Step(kEnrolActivatePath, EncodeActivateRequest(session, secret), &ParseCertificates);
 }
 
+Result<EnrolmentAnswer<EnrolmentCommitted>> HttpsEnrolmentChannel::Commit(const std::string& session,
+                                                                          const EnrolmentCommit& commit) {
+  return impl_->Step(kEnrolCommitPath, EncodeCommitRequest(session, commit), &ParseCommitted);
+}
+
 }  // namespace idevid

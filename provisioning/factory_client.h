@@ -48,6 +48,8 @@ class HttpsEnrolmentChannel : public EnrolmentChannel {
                                                            std::span<const std::uint8_t> csr) override;
   [[nodiscard]] Result<EnrolmentAnswer<EnrolmentCertificates>> Activate(
       const std::string& session, std::span<const std::uint8_t> secret) override;
+  [[nodiscard]] Result<EnrolmentAnswer<EnrolmentCommitted>> Commit(const std::string& session,
+                                                                   const EnrolmentCommit& commit) override;
 
   struct Impl;
 

@@ -29,7 +29,7 @@ namespace idevid {
 namespace {
 
 constexpr const char* kJson = "application/json";
-constexpr const char* kStepPaths = R"(/v1/enrol/(begin|request|activate))";
+constexpr const char* kStepPaths = R"(/v1/enrol/(begin|request|activate|commit))";
 constexpr auto kStartDeadline = std::chrono::seconds(10);
 
 // The files the TLS context is made of, loaded and checked before the server starts.
@@ -181,6 +181,7 @@ struct FactoryService::Impl {
   void Begin(const httplib::Request& req, httplib::Response& res);
   void Submit(const httplib::Request& req, httplib::Response& res);
   void Activate(const httplib::Request& req, httplib::Response& res);
+  void Commit(const httplib::Request& req, httplib::Response& res);
   void Log(const httplib::Request& req, const httplib::Response& res);
 
   FactoryServiceOptions options;
@@ -222,6 +223,18 @@ void FactoryService::Impl::Activate(const httplib::Request& req, httplib::Respon
   AnswerStep(authority.Activate(request->session, request->secret), &EncodeCertificates, res);
 }
 
+// A service that verifies station certificates commits in the name of the certificate's station,
+// whatever the request says, as Begin does: only the station that began a session can commit it.
+void FactoryService::Impl::Commit(const httplib::Request& req, httplib::Response& res) {
+  t_note = {};
+  auto request = ParseCommitRequest(req.body);
+  if (!request) return BadRequest(res, request.error());
+  t_note.session = DisplayText(request->session);
+  if (!request->commit.station.empty()) t_note.claimed_station = DisplayText(request->commit.station);
+  if (!material.station_cas.empty()) request->commit.station = PeerStation(req).value_or("");
+  AnswerStep(authority.Commit(request->session, request->commit), &EncodeCommitted, res);
+}
+
 void FactoryService::Impl::Log(const httplib::Request& req, const httplib::Response& res) {
   RequestNote note = std::exchange(t_note, {});
   std::string peer = req.remote_addr.find(':') == std::string::npos
@@ -245,6 +258,8 @@ void FactoryService::Impl::Routes() {
                [this](const httplib::Request& req, httplib::Response& res) { Submit(req, res); });
   server->Post(kEnrolActivatePath,
                [this](const httplib::Request& req, httplib::Response& res) { Activate(req, res); });
+  server->Post(kEnrolCommitPath,
+               [this](const httplib::Request& req, httplib::Response& res) { Commit(req, res); });
   // RFC 9110 15.5.6: a known resource asked with another method answers 405 with Allow.
   auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
     t_note = {};
@@ -265,9 +280,9 @@ void FactoryService::Impl::Routes() {
         std::string message;
         switch (res.status) {
           case 404:
-            message = fmt::format("no resource {} (the enrolment steps are {}, {} and {})",
+            message = fmt::format("no resource {} (the enrolment steps are {}, {}, {} and {})",
                                   QuotedDisplayText(req.path), kEnrolBeginPath, kEnrolRequestPath,
-                                  kEnrolActivatePath);
+                                  kEnrolActivatePath, kEnrolCommitPath);
             break;
           case 413: message = fmt::format("the body is larger than {} bytes", kEnrolmentBodyMaxBytes); break;
           default: message = fmt::format("the request could not be served (HTTP {})", res.status);

@@ -72,9 +72,15 @@ class FakeAuthority : public EnrolmentChannel {
     activated.emplace_back(session, Bytes(secret.begin(), secret.end()));
     return activate_answer;
   }
+  Result<EnrolmentAnswer<EnrolmentCommitted>> Commit(const std::string& session,
+                                                     const EnrolmentCommit& commit) override {
+    std::lock_guard lock(mutex_);
+    committed.emplace_back(session, commit);
+    return commit_answer;
+  }
   std::size_t calls() {
     std::lock_guard lock(mutex_);
-    return orders.size() + submitted.size() + activated.size();
+    return orders.size() + submitted.size() + activated.size() + committed.size();
   }
 
   // Set before the service runs; read after the calls returned.
@@ -82,8 +88,10 @@ class FakeAuthority : public EnrolmentChannel {
   EnrolmentAnswer<Credential> submit_answer = Credential{Bytes{9, 8, 7}, Bytes(256, 0xA5)};
   EnrolmentAnswer<EnrolmentCertificates> activate_answer =
       EnrolmentCertificates{Bytes{0x30, 0x82, 1}, Bytes{0x30, 2}};
+  EnrolmentAnswer<EnrolmentCommitted> commit_answer = EnrolmentCommitted{"CW1"};
   std::optional<Error> failure;
   std::vector<EnrolmentOrder> orders;
+  std::vector<std::pair<std::string, EnrolmentCommit>> committed;
   std::vector<std::pair<std::string, Bytes>> submitted;
   std::vector<std::pair<std::string, Bytes>> activated;
 
@@ -209,6 +217,26 @@ TEST_F(FactoryServiceTest, ThreeStepsCarryTheBytesIntact) {
   EXPECT_EQ(authority_.submitted[0], std::make_pair(std::string("s-0042"), csr));
   ASSERT_EQ(authority_.activated.size(), 1u);
   EXPECT_EQ(authority_.activated[0], std::make_pair(std::string("s-0042"), Bytes{0, 1, 2, 0xFF}));
+
+  nlohmann::json record = {{"kind", "enrol"}, {"outcome", "PASS"}, {"unit", {{"serial", "FS0001"}}}};
+  auto committed = client->Commit(session.id, {.station = "line-3", .line_check = "PASS", .record = record});
+  ASSERT_THAT(committed, IsOk());
+  EXPECT_EQ(std::get<EnrolmentCommitted>(*committed).serial, "CW1");
+  ASSERT_EQ(authority_.committed.size(), 1u);
+  EXPECT_EQ(authority_.committed[0].first, "s-0042");
+  EXPECT_EQ(authority_.committed[0].second.station, "line-3");
+  EXPECT_EQ(authority_.committed[0].second.line_check, "PASS");
+  EXPECT_EQ(authority_.committed[0].second.record, record);
+}
+
+TEST_F(FactoryServiceTest, ARefusedCommitComesBackAsTheSameRefusal) {
+  authority_.commit_answer = EnrolmentRefusal{"wrong-state", "serial \"FS0001\" is not issued"};
+  StartService(ServiceOptions());
+  auto committed = Client(ClientOptions())->Commit("s-1", {.line_check = "FAIL", .record = {{"a", 1}}});
+  ASSERT_THAT(committed, IsOk());
+  ASSERT_TRUE(std::holds_alternative<EnrolmentRefusal>(*committed));
+  EXPECT_EQ(std::get<EnrolmentRefusal>(*committed).reason, "wrong-state");
+  EXPECT_EQ(std::get<EnrolmentRefusal>(*committed).detail, "serial \"FS0001\" is not issued");
 }
 
 TEST_F(FactoryServiceTest, EachStepsRefusalComesBackAsTheSameRefusal) {
@@ -307,10 +335,18 @@ TEST_F(StationCaTest, AStationCertificateFromTheStationCaNamesTheStation) {
   ASSERT_EQ(authority_.orders.size(), 1u);
   EXPECT_EQ(authority_.orders[0].station, "station-07");
   EXPECT_THAT(client->Submit("s-0001", Bytes{1}), IsOk());
+  // A commit is in the certificate's station's name too, whatever the request says.
+  EXPECT_THAT(
+      client->Commit(
+          "s-0001", {.station = "line-1 (forged)", .line_check = "PASS", .record = nlohmann::json::object()}),
+      IsOk());
+  ASSERT_EQ(authority_.committed.size(), 1u);
+  EXPECT_EQ(authority_.committed[0].second.station, "station-07");
   auto lines = LogLines();
-  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0]["station"], "station-07");
   EXPECT_EQ(lines[1]["station"], "station-07");
+  EXPECT_EQ(lines[2]["station"], "station-07");
 }
 
 TEST_F(StationCaTest, AStationCertificateFromAnotherCaIsRefused) {

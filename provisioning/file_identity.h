@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/idevid_profile.h"
+#include "core/ledger.h"
 #include "core/openssl_ptr.h"
 #include "core/result.h"
 #include "core/tpm_keys.h"
@@ -34,6 +35,9 @@ struct FileIdentity {
 // issues the 802.1AR certificate (IdevidCertificateSpec) for it from the factory's issuing CA.
 // Fails with kUsage for bad input, kOpenSsl when a key or certificate cannot be made.
 Result<FileIdentity> IssueFileIdentity(const Factory& factory, const FileIdentityRequest& request);
+// The same for a key pair the caller made (`key` is moved into the identity).
+Result<FileIdentity> IssueFileIdentity(const Factory& factory, const FileIdentityRequest& request,
+                                       ossl::PKey key);
 
 // Where an identity issued to PREFIX goes.
 struct FileIdentityFiles {
@@ -47,5 +51,17 @@ struct FileIdentityFiles {
 // `force`; kIo when a file cannot be written.
 Result<void> WriteFileIdentity(const FileIdentity& identity, const Factory& factory,
                                const FileIdentityFiles& files, bool force);
+
+// A file identity recorded in `ledger` as a unit, by `station`: without a TPM there is no EK, so
+// the new key's hash (PublicKeySha256) stands in for it. Reserved before the certificate is
+// issued, recorded as issued before the files are written, committed once they are (line check
+// PASS: the written key is the certificate's), with `record`. A refusal (a serial recorded for
+// another unit is a clone) is the answer, and nothing is written; a failure before the record
+// releases the reservation. Errors as IssueFileIdentity and WriteFileIdentity, kDatabase.
+Result<LedgerAnswer<FileIdentity>> IssueRecordedFileIdentity(const Factory& factory,
+                                                             const FileIdentityRequest& request,
+                                                             const FileIdentityFiles& files, bool force,
+                                                             Ledger& ledger, const std::string& station,
+                                                             const nlohmann::json& record);
 
 }  // namespace idevid

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/display_text.h"
 #include "core/idevid_profile.h"
 #include "core/tpm_nv.h"
 #include "core/tpm_sign.h"
@@ -11,6 +12,8 @@
 #include "core/x509.h"
 #include "core/x509_build.h"
 #include "provisioning/ek_certificate.h"
+#include "provisioning/station_fault.h"
+#include "provisioning/unit_ledger.h"
 #include "provisioning/unit_tpm.h"
 
 namespace idevid {
@@ -49,11 +52,28 @@ Result<UnitIdentity> IdentityFor(const ProvisionRequest& r, const Factory& facto
   return UnitIdentity{r.serial, r.model, factory.manufacturer, std::move(hw_serial)};
 }
 
-// After the key is persisted: proof of possession, the certificate, NV. The caller removes
-// the key again when this fails, so that no half-provisioned identity stays behind.
-Result<void> IssueAndBurn(const TpmContext& tpm, const Factory& factory, const ProvisionRequest& request,
-                          const UnitIdentity& unit, EVP_PKEY& public_key, std::uint32_t nv_index_max,
-                          StepTimer& timer, ProvisionResult& result) {
+// The ledger's part in one attempt: the reservation, and whether the certificate is recorded.
+struct LedgerStep {
+  Ledger* ledger = nullptr;
+  ReserveRequest reserve;
+  std::optional<UnitRow> earlier;  // the row of a resumed attempt
+  bool recorded = false;
+};
+
+// The certificate for the key: the one an earlier attempt recorded for this very key, or a new one
+// issued on the TPM's proof of possession.
+Result<ossl::Cert> CertificateFor(const TpmContext& tpm, const Factory& factory,
+                                  const ProvisionRequest& request, const UnitIdentity& unit,
+                                  EVP_PKEY& public_key, const LedgerStep& step, StepTimer& timer,
+                                  ProvisionResult& result) {
+  if (step.earlier && step.earlier->state == UnitState::kIssued) {
+    IDEVID_ASSIGN_OR_RETURN(std::string key_sha256, PublicKeySha256(public_key), "the IDevID key");
+    if (key_sha256 == step.earlier->idevid_key_sha256) {
+      result.certificate_reused = true;
+      timer.Done("reuse_certificate");
+      return ParseCertificate(step.earlier->certificate);
+    }
+  }
   IDEVID_ASSIGN_OR_RETURN(auto csr, RequestFromTpm(tpm, request, unit, public_key));
   timer.Done("proof_of_possession");
   IDEVID_ASSIGN_OR_RETURN(CertificateSpec spec, IdevidCertificateSpec(unit));
@@ -62,45 +82,123 @@ Result<void> IssueAndBurn(const TpmContext& tpm, const Factory& factory, const P
       IssueCertificate(spec, *X509_REQ_get0_pubkey(csr.get()), factory.issuing.get(), *factory.issuing_key),
       "cannot issue the IDevID certificate");
   timer.Done("issue_certificate");
+  return cert;
+}
+
+// After the key is persisted: the certificate, its row in the ledger, NV. The caller removes the
+// key again when this fails or the ledger refuses, so that no half-provisioned identity stays
+// behind.
+Result<void> IssueAndBurn(const TpmContext& tpm, const Factory& factory, const ProvisionRequest& request,
+                          const UnitIdentity& unit, EVP_PKEY& public_key, std::uint32_t nv_index_max,
+                          LedgerStep& step, StepTimer& timer, ProvisionResult& result) {
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert cert,
+                          CertificateFor(tpm, factory, request, unit, public_key, step, timer, result));
+  if (step.ledger != nullptr) {
+    IDEVID_ASSIGN_OR_RETURN(IssuedRequest issued, IssuedRequestFor(step.reserve, *cert));
+    IDEVID_ASSIGN_OR_RETURN(auto answer, step.ledger->RecordIssued(issued),
+                            "recording the certificate of {} in the ledger {}",
+                            QuotedDisplayText(request.serial), step.ledger->location());
+    if (auto* refused = std::get_if<LedgerRefusal>(&answer)) {
+      result.refusal = std::move(*refused);
+      return {};
+    }
+    step.recorded = true;
+    timer.Done("record_issued");
+    DieHereIfAsked(station_fault::kIssued);
+  }
   IDEVID_ASSIGN_OR_RETURN(Bytes der, CertificateDer(*cert), "the IDevID certificate");
   IDEVID_TRY(BurnCertificate(tpm, request.nv_index, der, nv_index_max),
              "cannot write the IDevID certificate");
   timer.Done("write_nv");
+  DieHereIfAsked(station_fault::kWritten);
   IDEVID_ASSIGN_OR_RETURN(result.certificate_fingerprint, Sha256Fingerprint(*cert), "the IDevID certificate");
   result.certificate = std::move(cert);
   return {};
 }
 
+// True when the ledger holds an attempt of `serial` on this TPM that did not commit: the identity
+// the TPM holds is that attempt's.
+Result<bool> InterruptedHere(Ledger* ledger, const std::string& serial, const std::string& ek_sha256) {
+  if (ledger == nullptr) return false;
+  IDEVID_ASSIGN_OR_RETURN(std::optional<UnitRow> row, ledger->FindBySerial(serial),
+                          "looking up serial {} in the ledger {}", QuotedDisplayText(serial),
+                          ledger->location());
+  return row && row->ek_sha256 == ek_sha256 && row->state != UnitState::kCommitted;
+}
+
+// Reserves the serial for this TPM; sets result.refusal when the ledger refuses.
+Result<void> Reserve(LedgerStep& step, const ProvisionRequest& request, ProvisionResult& result) {
+  step.reserve = {request.serial, request.model, request.station, result.ek_sha256};
+  IDEVID_ASSIGN_OR_RETURN(auto answer, step.ledger->Reserve(step.reserve),
+                          "reserving serial {} in the ledger {}", QuotedDisplayText(request.serial),
+                          step.ledger->location());
+  if (auto* refused = std::get_if<LedgerRefusal>(&answer)) {
+    result.refusal = std::move(*refused);
+    return {};
+  }
+  auto& reservation = std::get<Reservation>(answer);
+  result.resumed = reservation.resumed;
+  if (reservation.resumed) step.earlier = std::move(reservation.row);
+  DieHereIfAsked(station_fault::kReserved);
+  return {};
+}
+
+// Gives the reservation back unless the certificate was recorded (then the row must stay).
+void ReleaseUnlessRecorded(const LedgerStep& step) {
+  if (step.ledger == nullptr || step.recorded) return;
+  (void)step.ledger->Release(step.reserve.serial, step.reserve.ek_sha256);
+}
+
 }  // namespace
 
 Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& factory,
-                                      const ProvisionRequest& request) {
+                                      const ProvisionRequest& request, Ledger* ledger) {
   IDEVID_TRY(ValidateIdentityField("serial number", request.serial));
   IDEVID_TRY(ValidateIdentityField("model", request.model));
   ProvisionResult result;
   StepTimer timer(result.timings_ms);
   IDEVID_ASSIGN_OR_RETURN(result.tpm, ReadTpmInfo(tpm));
   IDEVID_ASSIGN_OR_RETURN(std::vector<std::string> existing, ExistingIdentity(tpm, SlotsOf(request)));
-  if (!existing.empty() && !request.force) {
-    return UsageError(UsageCode::kWrongState, fmt::format("the TPM already holds an identity ({}); {}",
-                                                          fmt::join(existing, "; "), request.when_held));
-  }
   // Everything that can be checked is checked before the old identity is removed.
   IDEVID_ASSIGN_OR_RETURN(EkCertificate ek, RequireEkCertificate(tpm));
   result.ek_certificate_index = ek.index;
   IDEVID_ASSIGN_OR_RETURN(result.ek_certificate_fingerprint, Sha256Fingerprint(*ek.cert),
                           "the EK certificate in NV {:#010x}", ek.index);
   IDEVID_ASSIGN_OR_RETURN(UnitIdentity unit, IdentityFor(request, factory, *ek.cert));
-  IDEVID_TRY(RemoveIdentity(tpm, SlotsOf(request)));
+  LedgerStep step{.ledger = ledger};
+  if (ledger != nullptr) {
+    IDEVID_ASSIGN_OR_RETURN(result.ek_sha256, EkSha256(*ek.cert), "the EK certificate");
+  }
+  // What an interrupted attempt of this unit left in the TPM is this unit's to replace.
+  if (!existing.empty() && !request.force) {
+    IDEVID_ASSIGN_OR_RETURN(bool resumable, InterruptedHere(ledger, request.serial, result.ek_sha256));
+    if (!resumable) {
+      return UsageError(UsageCode::kWrongState, fmt::format("the TPM already holds an identity ({}); {}",
+                                                            fmt::join(existing, "; "), request.when_held));
+    }
+  }
+  if (ledger != nullptr) {
+    IDEVID_TRY(Reserve(step, request, result));
+    if (result.refusal) return result;
+  }
+  if (auto removed = RemoveIdentity(tpm, SlotsOf(request)); !removed) {
+    ReleaseUnlessRecorded(step);
+    return Fail(std::move(removed).error());
+  }
   result.replaced = std::move(existing);
   timer.Done("prepare");
-  IDEVID_ASSIGN_OR_RETURN(ossl::PKey public_key, CreateIdevidKey(tpm, request));
+  auto public_key = CreateIdevidKey(tpm, request);
+  if (!public_key) {
+    ReleaseUnlessRecorded(step);
+    return Fail(std::move(public_key).error());
+  }
   timer.Done("create_key");
-  if (auto done =
-          IssueAndBurn(tpm, factory, request, unit, *public_key, result.tpm.nv_index_max, timer, result);
-      !done) {
+  auto done =
+      IssueAndBurn(tpm, factory, request, unit, **public_key, result.tpm.nv_index_max, step, timer, result);
+  if (!done || result.refusal) {
     (void)UnpersistKey(tpm, request.key_handle);
-    return Fail(std::move(done).error());
+    ReleaseUnlessRecorded(step);
+    IDEVID_TRY(std::move(done));
   }
   return result;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/ledger.h"
 #include "core/openssl_ptr.h"
 #include "core/result.h"
 #include "core/tpm_capability.h"
@@ -29,6 +30,7 @@ struct ProvisionRequest {
   // What the refusal of a TPM that already holds an identity tells the user to do (the command
   // that provisions names its own options).
   std::string when_held = "pass --force to replace it";
+  std::string station;  // who provisions, for the ledger
 };
 
 struct ProvisionResult {
@@ -39,6 +41,12 @@ struct ProvisionResult {
   TpmInfo tpm;
   std::vector<std::string> replaced;         // what --force removed, one line each
   std::map<std::string, double> timings_ms;  // per step
+  // With a ledger: the unit's EK hash, whether an earlier attempt was resumed (and its recorded
+  // certificate used again), and the ledger's refusal (then nothing else is set).
+  std::string ek_sha256;
+  bool resumed = false;
+  bool certificate_reused = false;
+  std::optional<LedgerRefusal> refusal;
 };
 
 // Provisions one unit: validates serial and model, refuses a TPM that already holds a key at
@@ -46,9 +54,17 @@ struct ProvisionResult {
 // creates the TCG IDevID primary key in the endorsement hierarchy, persists it, has the TPM
 // sign a certification request (proof of possession), issues the 802.1AR certificate from the
 // factory's issuing CA, writes it into NV and write-locks the index.
+// With `ledger` (may be null: no record) the unit is reserved before anything is signed and its
+// certificate recorded before it is written to NV (core/ledger.h); the caller commits it after
+// the line check. An earlier attempt of this serial on this TPM that did not commit is resumed:
+// the identity it left in the TPM is replaced without force, and a certificate it recorded for
+// the same IDevID key is written again instead of a new one. A refusal of the ledger is a result
+// (refusal set, the TPM untouched); a failure before the certificate is recorded releases the
+// reservation. Passes the station fault points (provisioning/station_fault.h).
 // Errors: kUsage for bad input or an existing identity, kConfig when the TPM has no EK
-// certificate, kTss for TPM failures, kVerify when the TPM's signature does not verify.
+// certificate, kTss for TPM failures, kVerify when the TPM's signature does not verify,
+// kDatabase when the ledger fails.
 Result<ProvisionResult> ProvisionUnit(const TpmContext& tpm, const Factory& factory,
-                                      const ProvisionRequest& request);
+                                      const ProvisionRequest& request, Ledger* ledger = nullptr);
 
 }  // namespace idevid

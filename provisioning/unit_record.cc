@@ -33,9 +33,19 @@ nlohmann::json TpmJson(const TpmInfo& tpm) {
 
 nlohmann::json ProvisionRecord(const ProvisionRequest& request, const ProvisionResult& result,
                                const StationContext& context) {
-  nlohmann::json j = Envelope("provision", "PASS", context);
+  nlohmann::json j = Envelope("provision", result.refusal ? "FAIL" : "PASS", context);
   j["unit"] = {{"serial", request.serial}, {"model", request.model}};
   j["key"] = {{"algorithm", KeyAlgorithmName(request.algorithm)}, {"handle", HandleText(request.key_handle)}};
+  if (!result.ek_sha256.empty()) {
+    j["ledger"] = {{"ek_sha256", result.ek_sha256},
+                   {"resumed", result.resumed},
+                   {"certificate_reused", result.certificate_reused}};
+  }
+  if (result.refusal) {
+    j["refusal"] = {{"reason", result.refusal->reason}, {"detail", result.refusal->detail}};
+    j["tpm"] = TpmJson(result.tpm);
+    return j;
+  }
   j["certificate"] = {{"nv_index", HandleText(request.nv_index)},
                       {"fingerprint_sha256", result.certificate_fingerprint},
                       {"subject", SubjectLine(*result.certificate)},

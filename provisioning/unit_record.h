@@ -25,6 +25,8 @@ struct StationContext {
   std::chrono::system_clock::time_point ended;
 };
 
+// The record of a provisioning: outcome PASS with the certificate, or FAIL with the ledger's
+// refusal; with the ledger's part (EK hash, resumed) when a ledger was used.
 nlohmann::json ProvisionRecord(const ProvisionRequest& request, const ProvisionResult& result,
                                const StationContext& context);
 

@@ -65,8 +65,10 @@ void GoodUnit(TestedUnit& tested, ScenarioContext& s, KeyAlgorithm alg) {
   s.Phase("the authority enrols the unit", [&](PhaseContext& p) -> Result<void> {
     IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, TpmContext::Open(where.unit_tcti));
     IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(where.factory_dir));
-    IDEVID_ASSIGN_OR_RETURN(auto authority, EnrolmentAuthority::Create(
-                                                std::move(factory), {.tpm_vendor_cas = {where.vendor_ca}}));
+    // The units are copies of one stock TPM (one EK): each is recorded in a ledger of its own.
+    IDEVID_ASSIGN_OR_RETURN(
+        auto authority, EnrolmentAuthority::Create(std::move(factory), {.tpm_vendor_cas = {where.vendor_ca},
+                                                                        .ledger = BenchLedger(where)}));
     IDEVID_ASSIGN_OR_RETURN(
         EnrolResult result,
         EnrolUnit(tpm, *authority, {.serial = where.serial, .model = where.model, .algorithm = alg}));

@@ -1,0 +1,28 @@
+// What a station and the enrolment authority give the ledger (core/ledger.h) about one unit: the
+// hashes it keys units by, the issued step's request, a refusal as one line.
+#pragma once
+
+#include <string>
+
+#include "core/ledger.h"
+#include "core/result.h"
+#include "core/x509.h"
+
+namespace idevid {
+
+// Lower-case hex of the certificate's serial number, as the ledger and a CRL name it (leading
+// zeros dropped, "0" for zero). kOpenSsl when it cannot be read.
+Result<std::string> CertificateSerialHex(const X509& certificate);
+
+// The ledger's ek_sha256 of the TPM whose EK certificate is `ek_certificate`: PublicKeySha256 of
+// the EK public key it certifies. kOpenSsl when the key does not load.
+Result<std::string> EkSha256(const X509& ek_certificate);
+
+// The IssuedRequest recording `certificate` (DER parsed) for a reservation of (serial, EK).
+// kOpenSsl when the certificate cannot be encoded or its key hashed.
+Result<IssuedRequest> IssuedRequestFor(const ReserveRequest& reservation, const X509& certificate);
+
+// "reason: detail".
+std::string RefusalLine(const LedgerRefusal& refusal);
+
+}  // namespace idevid
