@@ -313,6 +313,9 @@ Result<Bytes> Pkcs11KeySigner::SignInToken(SignScheme scheme, std::string_view d
   std::unique_lock lock(token_->mutex());
   CK_FUNCTION_LIST& f = token_->functions();
   CK_RV rv = f.C_SignInit(token_->session(), &mechanism, private_key_);
+  if ((rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID) && !token_->StillPresent()) {
+    rv = CKR_TOKEN_NOT_PRESENT;  // the key went with its token
+  }
   if (rv != CKR_OK) return Fail(Pkcs11Error(rv, "C_SignInit"));
   Bytes signature(static_cast<std::size_t>(EVP_PKEY_get_size(public_key_.get())) * 2 + 16);
   CK_ULONG length = signature.size();

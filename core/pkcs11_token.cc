@@ -130,7 +130,14 @@ Result<std::shared_ptr<Pkcs11Token>> Pkcs11Token::Open(const std::string& module
   IDEVID_TRY(token->module_->Login(token->slot_, token->session_, pin), "logging in to {}",
              uri.TokenDescription());
   token->logged_in_ = true;
+  token->uri_ = uri;
   return token;
+}
+
+bool Pkcs11Token::StillPresent() const {
+  CK_TOKEN_INFO info{};
+  return functions().C_GetTokenInfo(slot_, &info) == CKR_OK && (info.flags & CKF_TOKEN_INITIALIZED) != 0 &&
+         uri_->MatchesToken(info);
 }
 
 Pkcs11Token::~Pkcs11Token() {

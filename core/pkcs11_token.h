@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <p11-kit/pkcs11.h>
@@ -71,12 +72,16 @@ class Pkcs11Token {
   CK_FUNCTION_LIST& functions() const { return module_->functions(); }
   CK_SESSION_HANDLE session() const { return session_; }
   const Pkcs11Module& module() const { return *module_; }
+  // Whether the token the URI named is still in its slot (C_GetTokenInfo), for telling a token
+  // that went away from a key that is gone.
+  bool StillPresent() const;
   // Held around every use of the session: PKCS#11 sessions take one operation at a time.
   std::mutex& mutex() const { return mutex_; }
 
  private:
   Pkcs11Token() = default;
   std::shared_ptr<Pkcs11Module> module_;
+  std::optional<Pkcs11Uri> uri_;
   CK_SLOT_ID slot_ = 0;
   CK_SESSION_HANDLE session_ = CK_INVALID_HANDLE;
   bool logged_in_ = false;

@@ -4,9 +4,11 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/params.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include <cstdarg>
 #include <cstring>
@@ -43,6 +45,12 @@ const OSSL_ITEM kReasonStrings[] = {
     {kReasonTokenSignFailed, const_cast<char*>("C_Sign failed")},
     {kReasonSignFailed, const_cast<char*>("signature failed")},
     {0, nullptr}};
+
+// The last signature failure on this thread (see TakeSignerFailure).
+std::optional<Error>& ThreadSignerFailure() {
+  thread_local std::optional<Error> failure;
+  return failure;
+}
 
 // The reason for a failed signature of `signer`: its operation's name, as OpenSSL prints it.
 int SignFailedReason(const KeySigner& signer) {
@@ -270,13 +278,48 @@ const OSSL_PARAM* SigSettableParams(void* /*ctx*/, void* /*provctx*/) {
   return params;
 }
 
+// The DER AlgorithmIdentifier of this signature, which X.509 and CRL signing put in what they
+// sign: ecdsa-with-SHAx without parameters (RFC 5758 3.2), shaxWithRSAEncryption with NULL
+// (RFC 4055 5). Empty for PSS, whose parameters we do not encode: such a signature of an X.509
+// object fails rather than carry a wrong identifier.
+Bytes AlgorithmIdentifier(const SignContext& c) {
+  if (c.key == nullptr || c.key->signer == nullptr) return {};
+  bool rsa = c.key->signer->is_rsa();
+  if (rsa && c.padding != RSA_PKCS1_PADDING) return {};
+  ossl::UniquePtr<EVP_MD> md(EVP_MD_fetch(c.provider->libctx, c.digest.c_str(), "provider=default"));
+  int signature_nid = NID_undef;
+  if (!md || OBJ_find_sigid_by_algs(&signature_nid, EVP_MD_get_type(md.get()),
+                                    rsa ? NID_rsaEncryption : NID_X9_62_id_ecPublicKey) != 1) {
+    return {};
+  }
+  ossl::UniquePtr<X509_ALGOR> algorithm(X509_ALGOR_new());
+  if (!algorithm || X509_ALGOR_set0(algorithm.get(), OBJ_nid2obj(signature_nid),
+                                    rsa ? V_ASN1_NULL : V_ASN1_UNDEF, nullptr) != 1) {
+    return {};
+  }
+  unsigned char* der = nullptr;
+  int length = i2d_X509_ALGOR(algorithm.get(), &der);
+  if (length <= 0) return {};
+  Bytes out(der, der + length);
+  OPENSSL_free(der);
+  return out;
+}
+
 int SigGetParams(void* ctx, OSSL_PARAM params[]) {
-  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST);
-  return p == nullptr || OSSL_PARAM_set_utf8_string(p, static_cast<SignContext*>(ctx)->digest.c_str());
+  auto* c = static_cast<SignContext*>(ctx);
+  if (OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST)) {
+    if (OSSL_PARAM_set_utf8_string(p, c->digest.c_str()) != 1) return 0;
+  }
+  if (OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID)) {
+    Bytes der = AlgorithmIdentifier(*c);
+    if (der.empty() || OSSL_PARAM_set_octet_string(p, der.data(), der.size()) != 1) return 0;
+  }
+  return 1;
 }
 
 const OSSL_PARAM* SigGettableParams(void* /*ctx*/, void* /*provctx*/) {
   static const OSSL_PARAM params[] = {OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+                                      OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, nullptr, 0),
                                       OSSL_PARAM_END};
   return params;
 }
@@ -318,11 +361,13 @@ int SignDigestBySigner(SignContext* c, unsigned char* sig, std::size_t* siglen, 
   }
   auto scheme = SchemeFor(c, digest_length);
   if (!scheme) {
+    ThreadSignerFailure() = scheme.error();
     IDEVID_PROVIDER_ERROR(*c->provider, kReasonSchemeRefused, "%s", scheme.error().message().c_str());
     return 0;
   }
   auto signature = c->key->signer->Sign(*scheme, c->digest, std::span(digest, digest_length));
   if (!signature) {
+    ThreadSignerFailure() = signature.error();
     IDEVID_PROVIDER_ERROR(*c->provider, SignFailedReason(*c->key->signer), "%s",
                           signature.error().message().c_str());
     return 0;
@@ -476,6 +521,8 @@ void SignerProviderLibrary::Release() {
   signer_provider_ = default_provider_ = nullptr;
   libctx_ = nullptr;
 }
+
+std::optional<Error> TakeSignerFailure() { return std::exchange(ThreadSignerFailure(), std::nullopt); }
 
 Result<ossl::PKey> MakeSignerPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<KeySigner> signer) {
   std::shared_ptr<KeySigner>* holder = &signer;

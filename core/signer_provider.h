@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include <openssl/types.h>
 
@@ -46,5 +47,10 @@ class SignerProviderLibrary {
 // signatures are made by `signer` (shared; it outlives the key). A PSS signature with a salt the signer
 // does not make is refused (the signing call fails) rather than sent.
 Result<ossl::PKey> MakeSignerPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<KeySigner> signer);
+
+// The signer's error (kPkcs11, kTss...) of the last signature this provider failed to make on
+// this thread, taken once; nullopt when none failed since the last take. For callers that only
+// see OpenSSL fail (X509_sign, X509_CRL_sign) and want to report the device's answer.
+std::optional<Error> TakeSignerFailure();
 
 }  // namespace idevid
