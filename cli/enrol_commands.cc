@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/option_checks.h"
+#include "cli/pkcs11_options.h"
 #include "cli/station_record.h"
 #include "core/display_text.h"
 #include "core/x509.h"
@@ -32,7 +33,8 @@ Result<std::vector<std::filesystem::path>> Paths(const std::vector<std::string>&
 
 // The authority in this process, over the factory directory.
 Result<std::unique_ptr<EnrolmentChannel>> LocalAuthority(const EnrolArgs& args) {
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.factory));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory,
+                          LoadFactory(args.factory, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   IDEVID_ASSIGN_OR_RETURN(auto paths, Paths(args.tpm_vendor_cas));
   IDEVID_ASSIGN_OR_RETURN(
       auto authority, EnrolmentAuthority::Create(std::move(factory), {.tpm_vendor_cas = std::move(paths)}));
@@ -159,11 +161,12 @@ struct ServeArgs {
   std::vector<std::string> tpm_vendor_cas;
   std::string station_ca;
   std::string log;
+  std::string pkcs11_pin_file;
   unsigned session_timeout_ms = 60000;
 };
 
 Result<std::unique_ptr<EnrolmentAuthority>> ServeAuthority(const ServeArgs& args) {
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   IDEVID_ASSIGN_OR_RETURN(auto paths, Paths(args.tpm_vendor_cas));
   AuthorityOptions options{.tpm_vendor_cas = std::move(paths),
                            .session_lifetime = std::chrono::milliseconds(args.session_timeout_ms)};
@@ -229,6 +232,7 @@ void AddFactoryServe(CLI::App& factory, int* exit_code) {
                    "Refuse a unit that takes longer to enrol")
       ->check(CLI::Range(1u, 3600000u))
       ->capture_default_str();
+  AddPkcs11PinFileOption(*serve, args->pkcs11_pin_file);
   serve->callback([args, exit_code] { *exit_code = Serve(*args); });
 }
 

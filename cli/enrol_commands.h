@@ -32,6 +32,7 @@ struct EnrolArgs {
   std::string nv_layout = "default";
   std::string record;
   std::string station;
+  std::string pkcs11_pin_file;  // the token's PIN file, for a factory DIR whose keys are in one
   bool force = false;
   bool json = false;
 };

@@ -10,6 +10,7 @@
 
 #include "cli/enrol_commands.h"
 #include "cli/option_checks.h"
+#include "cli/pkcs11_options.h"
 #include "cli/station_record.h"
 #include "cli/tpm_args.h"
 #include "core/display_text.h"
@@ -31,6 +32,7 @@ struct FactoryInitArgs {
   std::string alg = "ecc-p256";
   std::string manufacturer = "Example Networks";
   bool force = false;
+  Pkcs11InitArgs pkcs11;
 };
 
 struct FactoryIssueArgs {
@@ -41,6 +43,7 @@ struct FactoryIssueArgs {
   std::string alg = "ecc-p256";
   std::string hw_serial;  // hex
   std::string ek_cert;
+  std::string pkcs11_pin_file;
   bool force = false;
   bool json = false;
 };
@@ -67,8 +70,13 @@ struct CheckArgs {
 // The factory CA `idevid factory init` creates.
 Result<Factory> InitFactoryFromArgs(const FactoryInitArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.alg));
-  return InitFactory(
-      {.dir = args.dir, .algorithm = alg, .manufacturer = args.manufacturer, .force = args.force});
+  return InitFactory({.dir = args.dir,
+                      .algorithm = alg,
+                      .manufacturer = args.manufacturer,
+                      .force = args.force,
+                      .pkcs11_uri = args.pkcs11.uri,
+                      .pkcs11_module = args.pkcs11.module,
+                      .pkcs11_pin_file = args.pkcs11.pin_file});
 }
 
 int FactoryInit(const FactoryInitArgs& args) {
@@ -79,6 +87,10 @@ int FactoryInit(const FactoryInitArgs& args) {
       "stations and the cloud: {}\n",
       args.dir, SubjectLine(*factory->root), SubjectLine(*factory->issuing),
       FactoryFiles::Chain(args.dir).string());
+  if (!factory->pkcs11_uri.empty()) {
+    std::cout << fmt::format("  keys in the token: {} (root CA: object-root), module {}\n",
+                             DisplayText(factory->pkcs11_uri), DisplayText(factory->pkcs11_module));
+  }
   return kExitPass;
 }
 
@@ -159,7 +171,7 @@ Result<void> IssueFromArgs(const FactoryIssueArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.alg));
   IDEVID_ASSIGN_OR_RETURN(std::optional<Bytes> hw_serial, RequestedHardwareSerial(args));
   IDEVID_TRY(CheckOutputPrefix(args.out));
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   IDEVID_ASSIGN_OR_RETURN(FileIdentity identity,
                           IssueFileIdentity(factory, {args.serial, args.model, alg, std::move(hw_serial)}));
   auto files = FileIdentityFiles::ForPrefix(args.out);
@@ -189,7 +201,8 @@ struct Provisioned {
 // Provisions the unit the options name on the TPM they name.
 Result<Provisioned> ProvisionFromArgs(const ProvisionArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(ProvisionRequest request, MakeProvisionRequest(args));
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.factory));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory,
+                          LoadFactory(args.factory, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   IDEVID_ASSIGN_OR_RETURN(TpmContext tpm, OpenTpm(args.tpm));
   IDEVID_ASSIGN_OR_RETURN(ProvisionResult result, ProvisionUnit(tpm, factory, request),
                           "provisioning unit {}", QuotedDisplayText(request.serial));
@@ -282,7 +295,8 @@ void AddFactoryInit(CLI::App& factory, int* exit_code) {
   init->add_option("--alg", args->alg, "Key algorithm: ecc-p256 or rsa-2048")->capture_default_str();
   init->add_option("--manufacturer", args->manufacturer, "Organization (O) of the certificates")
       ->capture_default_str();
-  init->add_flag("--force", args->force, "Replace an existing factory CA in DIR");
+  init->add_flag("--force", args->force, "Replace an existing factory CA in DIR (and its keys in the token)");
+  AddPkcs11InitOptions(*init, args->pkcs11);
   init->callback([args, exit_code] { *exit_code = FactoryInit(*args); });
 }
 
@@ -313,6 +327,7 @@ void AddFactoryIssue(CLI::App& factory, int* exit_code) {
   ek->excludes(hw);
   issue->add_flag("--force", args->force, "Replace existing output files");
   issue->add_flag("--json", args->json, "Print the paths and the fingerprint as JSON");
+  AddPkcs11PinFileOption(*issue, args->pkcs11_pin_file);
   issue->callback([args, exit_code] { *exit_code = FactoryIssue(*args); });
 }
 
@@ -335,6 +350,7 @@ void AddProvision(CLI::App& app, int* exit_code) {
   cmd->add_option("--station", args->station, "Station id for the record");
   cmd->add_flag("--force", args->force, "Replace an identity the TPM already holds");
   cmd->add_flag("--json", args->json, "Print the record as JSON");
+  AddPkcs11PinFileOption(*cmd, args->pkcs11_pin_file);
   AddEnrolOptions(*cmd, *args);
   cmd->callback([args, exit_code] { *exit_code = WantsEnrolment(*args) ? Enrol(*args) : Provision(*args); });
 }
