@@ -114,10 +114,10 @@ Result<RawSignKey*> BenchContext::RawKey(KeyAlgorithm alg) {
 Result<ProviderSignKey*> BenchContext::ProviderKey() {
   std::lock_guard lock(mutex_);
   if (provider_key_) return provider_key_.get();
-  IDEVID_ASSIGN_OR_RETURN(TpmProviderLibrary library, TpmProviderLibrary::Create());
+  IDEVID_ASSIGN_OR_RETURN(SignerProviderLibrary library, SignerProviderLibrary::Create());
   IDEVID_ASSIGN_OR_RETURN(auto signer, TpmKeySigner::Open(unit_->tcti(), kDefaultIdevidKeyHandle),
                           "the idev-id key at {:#010x}", kDefaultIdevidKeyHandle);
-  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, MakeTpmPrivateKey(library.get(), signer));
+  IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, MakeSignerPrivateKey(library.get(), signer));
   provider_key_ = std::make_unique<ProviderSignKey>(ProviderSignKey{std::move(library), std::move(key)});
   return provider_key_.get();
 }

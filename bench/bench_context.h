@@ -16,10 +16,11 @@
 #include "bench/tpm2_openssl_client.h"
 #include "core/openssl_ptr.h"
 #include "core/result.h"
+#include "core/signer_provider.h"
 #include "core/tpm_context.h"
+#include "core/tpm_key_signer.h"
 #include "core/tpm_keys.h"
 #include "device/ssli/ssli_client.h"
-#include "device/ssli/tpm_provider.h"
 #include "engine/swtpm_instance.h"
 #include "engine/tested_unit.h"
 #include "provisioning/factory.h"
@@ -55,7 +56,7 @@ struct RawSignKey {
 
 // The idev-id key as TLS uses it: an EVP_PKEY of our provider whose signatures are TPM2_Sign.
 struct ProviderSignKey {
-  TpmProviderLibrary library;
+  SignerProviderLibrary library;
   ossl::PKey key;  // freed before the library
 };
 

@@ -18,8 +18,8 @@ packages=(
   # the factory's enrolment service and its client (HTTPS)
   libcpp-httplib-dev
   # the ledger (SQLite, PostgreSQL 15 started privately by the tests) and the CA key in an HSM
-  # (PKCS#11 through p11-kit's headers; SoftHSM2 as the token; pkcs11-tool from opensc)
-  libsqlite3-dev sqlite3 libpq-dev postgresql libp11-kit-dev softhsm2 opensc
+  # (PKCS#11 through p11-kit's headers and proxy module; SoftHSM2 as the token; pkcs11-tool from opensc)
+  libsqlite3-dev sqlite3 libpq-dev postgresql libp11-kit-dev p11-kit-modules softhsm2 opensc
   # fuzzing (libFuzzer comes with clang's runtime); the house style's formatter
   clang libclang-rt-14-dev clang-format
   # tests and benchmarks; JUnit schema validation; the HTML report rendered in headless Chromium;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/option_checks.h"
+#include "cli/pkcs11_options.h"
 #include "cli/station_record.h"
 #include "core/display_text.h"
 #include "core/x509.h"
@@ -33,7 +34,8 @@ Result<std::vector<std::filesystem::path>> Paths(const std::vector<std::string>&
 
 // The authority in this process, over the factory directory.
 Result<std::unique_ptr<EnrolmentChannel>> LocalAuthority(const EnrolArgs& args) {
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.factory));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory,
+                          LoadFactory(args.factory, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   IDEVID_ASSIGN_OR_RETURN(auto paths, Paths(args.tpm_vendor_cas));
   IDEVID_ASSIGN_OR_RETURN(
       auto authority, EnrolmentAuthority::Create(
@@ -187,7 +189,8 @@ void PrintProvisioned(const ProvisionRequest& request, const ProvisionResult& re
 // The IDevID alone, the line check, and the commit in the ledger.
 Result<StationOutcome> ProvisionAtStation(const EnrolArgs& args, StationContext& context) {
   IDEVID_ASSIGN_OR_RETURN(ProvisionRequest request, MakeProvisionRequest(args));
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.factory));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory,
+                          LoadFactory(args.factory, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   IDEVID_ASSIGN_OR_RETURN(auto ledger, OpenStationLedger(args.ledger, factory.ledger));
   IDEVID_ASSIGN_OR_RETURN(TrustBundle factory_ca, LoadTrustBundle(FactoryFiles::Chain(factory.dir)),
                           "the factory CA of the line check");
@@ -297,11 +300,12 @@ struct ServeArgs {
   std::string station_ca;
   std::string log;
   std::string ledger;
+  std::string pkcs11_pin_file;
   unsigned session_timeout_ms = 60000;
 };
 
 Result<std::unique_ptr<EnrolmentAuthority>> ServeAuthority(const ServeArgs& args) {
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   IDEVID_ASSIGN_OR_RETURN(auto paths, Paths(args.tpm_vendor_cas));
   AuthorityOptions options{.tpm_vendor_cas = std::move(paths),
                            .session_lifetime = std::chrono::milliseconds(args.session_timeout_ms),
@@ -373,6 +377,7 @@ void AddFactoryServe(CLI::App& factory, int* exit_code) {
                    "Refuse a unit that takes longer to enrol")
       ->check(CLI::Range(1u, 3600000u))
       ->capture_default_str();
+  AddPkcs11PinFileOption(*serve, args->pkcs11_pin_file);
   serve->callback([args, exit_code] { *exit_code = Serve(*args); });
 }
 

@@ -10,6 +10,7 @@
 
 #include "cli/enrol_commands.h"
 #include "cli/option_checks.h"
+#include "cli/pkcs11_options.h"
 #include "cli/station_record.h"
 #include "cli/tpm_args.h"
 #include "core/display_text.h"
@@ -32,6 +33,7 @@ struct FactoryInitArgs {
   std::string manufacturer = "Example Networks";
   std::string ledger;
   bool force = false;
+  Pkcs11InitArgs pkcs11;
 };
 
 struct FactoryIssueArgs {
@@ -44,6 +46,7 @@ struct FactoryIssueArgs {
   std::string ek_cert;
   std::string ledger;  // record the identity there, the key's hash standing in for an EK
   std::string station;
+  std::string pkcs11_pin_file;
   bool force = false;
   bool json = false;
 };
@@ -74,7 +77,10 @@ Result<Factory> InitFactoryFromArgs(const FactoryInitArgs& args) {
                       .algorithm = alg,
                       .manufacturer = args.manufacturer,
                       .force = args.force,
-                      .ledger = args.ledger});
+                      .ledger = args.ledger,
+                      .pkcs11_uri = args.pkcs11.uri,
+                      .pkcs11_module = args.pkcs11.module,
+                      .pkcs11_pin_file = args.pkcs11.pin_file});
 }
 
 int FactoryInit(const FactoryInitArgs& args) {
@@ -85,6 +91,10 @@ int FactoryInit(const FactoryInitArgs& args) {
       "stations and the cloud: {}\n",
       args.dir, SubjectLine(*factory->root), SubjectLine(*factory->issuing),
       FactoryFiles::Chain(args.dir).string());
+  if (!factory->pkcs11_uri.empty()) {
+    std::cout << fmt::format("  keys in the token: {} (root CA: object-root), module {}\n",
+                             DisplayText(factory->pkcs11_uri), DisplayText(factory->pkcs11_module));
+  }
   return kExitPass;
 }
 
@@ -166,7 +176,7 @@ Result<bool> IssueFromArgs(const FactoryIssueArgs& args) {
   IDEVID_ASSIGN_OR_RETURN(KeyAlgorithm alg, ParseKeyAlgorithm(args.alg));
   IDEVID_ASSIGN_OR_RETURN(std::optional<Bytes> hw_serial, RequestedHardwareSerial(args));
   IDEVID_TRY(CheckOutputPrefix(args.out));
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   FileIdentityRequest request{args.serial, args.model, alg, std::move(hw_serial)};
   auto files = FileIdentityFiles::ForPrefix(args.out);
   if (!args.ledger.empty()) {
@@ -256,11 +266,12 @@ void AddFactoryInit(CLI::App& factory, int* exit_code) {
   init->add_option("--alg", args->alg, "Key algorithm: ecc-p256 or rsa-2048")->capture_default_str();
   init->add_option("--manufacturer", args->manufacturer, "Organization (O) of the certificates")
       ->capture_default_str();
-  init->add_flag("--force", args->force, "Replace an existing factory CA in DIR");
+  init->add_flag("--force", args->force, "Replace an existing factory CA in DIR (and its keys in the token)");
   init->add_option(
       "--ledger", args->ledger,
       "The ledger of every unit, recorded in factory.json: sqlite:PATH (default DIR/ledger.sqlite) "
       "or postgresql://... (a password goes in ~/.pgpass or PGPASSFILE, not here)");
+  AddPkcs11InitOptions(*init, args->pkcs11);
   init->callback([args, exit_code] { *exit_code = FactoryInit(*args); });
 }
 
@@ -295,6 +306,7 @@ void AddFactoryIssue(CLI::App& factory, int* exit_code) {
                     "key's hash stands in for an EK; exit 1 when the ledger refuses the serial (clone)");
   issue->add_option("--station", args->station, "Station id for the ledger");
   issue->add_flag("--json", args->json, "Print the paths and the fingerprint as JSON");
+  AddPkcs11PinFileOption(*issue, args->pkcs11_pin_file);
   issue->callback([args, exit_code] { *exit_code = FactoryIssue(*args); });
 }
 
@@ -320,6 +332,7 @@ void AddProvision(CLI::App& app, int* exit_code) {
   cmd->add_option("--station", args->station, "Station id for the record");
   cmd->add_flag("--force", args->force, "Replace an identity the TPM already holds");
   cmd->add_flag("--json", args->json, "Print the record as JSON");
+  AddPkcs11PinFileOption(*cmd, args->pkcs11_pin_file);
   AddEnrolOptions(*cmd, *args);
   cmd->footer(
       "For tests of what the ledger makes of a dying station: IDEVID_FAULT_KILL_AT=reserved|issued|written "

@@ -1,5 +1,5 @@
 // SSL-I from the device to the cloud on a provisioned swtpm behind tpm2-abrmd: TPM mode through
-// the idevid-tpm provider, file mode, tpm2-openssl as an interop peer, and the ways a session
+// the idevid-signer provider, file mode, tpm2-openssl as an interop peer, and the ways a session
 // must fail.
 #include <cstring>
 #include <sstream>

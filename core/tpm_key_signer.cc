@@ -30,11 +30,11 @@ Result<TPMI_ALG_HASH> HashByName(std::string_view name) {
   return UsageError(UsageCode::kUnsupported, fmt::format("the TPM signer does not sign {} digests", name));
 }
 
-SignatureScheme ToScheme(TpmSignScheme s) {
+SignatureScheme ToScheme(SignScheme s) {
   switch (s) {
-    case TpmSignScheme::kEcdsa: return SignatureScheme::kEcdsa;
-    case TpmSignScheme::kRsaPkcs1: return SignatureScheme::kRsaPkcs1;
-    case TpmSignScheme::kRsaPss: return SignatureScheme::kRsaPss;
+    case SignScheme::kEcdsa: return SignatureScheme::kEcdsa;
+    case SignScheme::kRsaPkcs1: return SignatureScheme::kRsaPkcs1;
+    case SignScheme::kRsaPss: return SignatureScheme::kRsaPss;
   }
   return SignatureScheme::kEcdsa;
 }
@@ -78,9 +78,7 @@ Result<std::shared_ptr<TpmKeySigner>> TpmKeySigner::Open(const std::string& tcti
   return signer;
 }
 
-bool TpmKeySigner::is_rsa() const { return EVP_PKEY_is_a(public_key_.get(), "RSA") == 1; }
-
-Result<Bytes> TpmKeySigner::Sign(TpmSignScheme scheme, std::string_view digest_name,
+Result<Bytes> TpmKeySigner::Sign(SignScheme scheme, std::string_view digest_name,
                                  std::span<const std::uint8_t> digest) {
   IDEVID_ASSIGN_OR_RETURN(TPMI_ALG_HASH hash, HashByName(digest_name));
   std::lock_guard lock(mutex_);
@@ -120,7 +118,7 @@ Result<bool> TpmKeySigner::RsaPssSaltIsDigestLength() {
     if (pss_salt_is_digest_length_) return *pss_salt_is_digest_length_;
   }
   Bytes digest(32, 0x5a);
-  IDEVID_ASSIGN_OR_RETURN(Bytes signature, Sign(TpmSignScheme::kRsaPss, "SHA256", digest),
+  IDEVID_ASSIGN_OR_RETURN(Bytes signature, Sign(SignScheme::kRsaPss, "SHA256", digest),
                           "cannot learn the RSA-PSS salt length of the TPM key");
   ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, public_key_.get(), nullptr));
   bool ok = ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&

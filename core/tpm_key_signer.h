@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/key_signer.h"
 #include "core/openssl_ptr.h"
 #include "core/result.h"
 #include "core/x509.h"
@@ -19,38 +20,36 @@ namespace idevid {
 
 class TpmContext;
 
-enum class TpmSignScheme { kEcdsa, kRsaPkcs1, kRsaPss };
-
-class TpmKeySigner {
+class TpmKeySigner final : public KeySigner {
  public:
   // Opens `tcti` and resolves the persistent key at `handle`. Fails with the TPM's error
   // (TPM_RC_HANDLE when no key is there) or kTss naming the TCTI when it cannot connect.
   static Result<std::shared_ptr<TpmKeySigner>> Open(const std::string& tcti, std::uint32_t handle);
-  ~TpmKeySigner();
+  ~TpmKeySigner() override;
 
   // The key's public half, as OpenSSL sees it.
-  const EVP_PKEY& public_key() const { return *public_key_; }
+  const EVP_PKEY& public_key() const override { return *public_key_; }
+  std::string_view operation() const override { return "TPM2_Sign"; }
   std::uint32_t handle() const { return handle_; }
-  bool is_rsa() const;
 
   // Signs `digest` (of the named hash: "SHA256", "SHA384", "SHA512") in the TPM, one signature
   // at a time. ECDSA comes back DER-encoded, RSA raw. kUsage for an unsupported hash. When the
   // connection to the TPM breaks, this signature fails with the TSS error and the next one
   // reconnects (failing kVerify if the key at the handle is no longer the same key).
-  Result<Bytes> Sign(TpmSignScheme scheme, std::string_view digest_name,
-                     std::span<const std::uint8_t> digest);
+  Result<Bytes> Sign(SignScheme scheme, std::string_view digest_name,
+                     std::span<const std::uint8_t> digest) override;
 
   // Whether this TPM's RSA-PSS signatures use a salt as long as the digest, which TLS 1.3
   // requires (RFC 8446 4.2.3); some TPMs use the maximum salt. Probed once with a test signature
   // and remembered. false for EC keys.
-  Result<bool> RsaPssSaltIsDigestLength();
+  Result<bool> RsaPssSaltIsDigestLength() override;
 
   // The number of signatures made so far.
-  std::uint64_t signatures() const;
+  std::uint64_t signatures() const override;
   // The number of signatures that failed so far, and the last failure's error (for callers such
   // as a TLS stack that only see that a signature failed).
-  std::uint64_t failures() const;
-  std::optional<Error> last_failure() const;
+  std::uint64_t failures() const override;
+  std::optional<Error> last_failure() const override;
 
  private:
   TpmKeySigner() = default;

@@ -11,6 +11,7 @@
 
 #include "core/file_io.h"
 #include "core/openssl_error.h"
+#include "core/signer_provider.h"
 
 namespace idevid {
 namespace {
@@ -137,7 +138,13 @@ Result<ossl::Cert> IssueCertificate(const CertificateSpec& spec, EVP_PKEY& subje
   }
   IDEVID_TRY(AddConfExtensions(*cert, issuer, spec.extensions));
   IDEVID_TRY(AddDerExtensions(*cert, spec.der_extensions));
+  (void)TakeSignerFailure();  // a stale one is not this signature's
   if (X509_sign(cert.get(), &issuer_key, EVP_sha256()) <= 0) {
+    // A key of our signer provider (a TPM, a token): the device's answer, not OpenSSL's summary.
+    if (auto failure = TakeSignerFailure()) {
+      ClearOpenSslErrors();
+      return Fail(std::move(failure)->WithContext("cannot sign the certificate"));
+    }
     return FailOpenSsl("cannot sign the certificate");
   }
   return cert;

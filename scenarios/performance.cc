@@ -76,7 +76,7 @@ void SignLatency(TestedUnit& unit, ScenarioContext& s) {
     Bytes digest(32, 0x11);
     for (int i = 0; i < 100; ++i) {
       auto start = Clock::now();
-      IDEVID_TRY(signer->Sign(TpmSignScheme::kEcdsa, "SHA256", digest), "signature {} of 100", i + 1);
+      IDEVID_TRY(signer->Sign(SignScheme::kEcdsa, "SHA256", digest), "signature {} of 100", i + 1);
       samples.push_back(Ms(start));
     }
     MeasureWithin(p, unit, "p50", Quantile(samples, 0.5), "ms", "sign_p50_ms");

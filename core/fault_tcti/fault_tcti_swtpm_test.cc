@@ -35,7 +35,7 @@ Result<std::shared_ptr<TpmKeySigner>> SignerThatHasSigned(const SwtpmInstance& s
     IDEVID_TRY(PersistSigningKey(tpm), "persisting the signing key");
   }
   IDEVID_ASSIGN_OR_RETURN(auto signer, TpmKeySigner::Open(swtpm.tcti(), 0x81020000));
-  IDEVID_TRY(signer->Sign(TpmSignScheme::kEcdsa, "SHA256", Bytes(32, 0x42)), "the first signature");
+  IDEVID_TRY(signer->Sign(SignScheme::kEcdsa, "SHA256", Bytes(32, 0x42)), "the first signature");
   return signer;
 }
 
@@ -78,11 +78,11 @@ TEST_F(FaultTctiTest, DroppedAtTheFirstSignTheSignatureFailsAndTheNextConnection
   Bytes digest(32, 0x42);
   auto faulty = TpmKeySigner::Open(Faulty("drop-on=sign"), 0x81020000);
   ASSERT_TRUE(faulty) << "the key is read before the first sign: " << faulty.error().message();
-  EXPECT_THAT((*faulty)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest),
+  EXPECT_THAT((*faulty)->Sign(SignScheme::kEcdsa, "SHA256", digest),
               ResultIs(ErrorDomain::kTss, TSS2_TCTI_RC_IO_ERROR, _));
   auto healthy = TpmKeySigner::Open(swtpm().tcti(), 0x81020000);
   ASSERT_TRUE(healthy);
-  EXPECT_TRUE((*healthy)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest));
+  EXPECT_TRUE((*healthy)->Sign(SignScheme::kEcdsa, "SHA256", digest));
   ASSERT_TRUE(UnpersistKey(tpm(), 0x81020000));
 }
 
@@ -129,12 +129,12 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesItsTpmGoingAwayAndComingBack) {
   Bytes digest(32, 0x42);
   std::uint16_t port = swtpm->port();
   swtpm->Stop();
-  auto away = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
+  auto away = (*signer)->Sign(SignScheme::kEcdsa, "SHA256", digest);
   ASSERT_THAT(away, ResultInDomain(ErrorDomain::kTss, _));
   EXPECT_NE(away.error().code() & TSS2_RC_LAYER_MASK, TSS2_TPM_RC_LAYER) << away.error().message();
   auto back = SwtpmInstance::Start({.state_dir = dir.path() / "tpm", .port = port});
   ASSERT_THAT(back, IsOk());
-  auto again = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
+  auto again = (*signer)->Sign(SignScheme::kEcdsa, "SHA256", digest);
   EXPECT_THAT(again, IsOk());
   EXPECT_EQ((*signer)->signatures(), 2u);
 }
@@ -152,7 +152,7 @@ TEST(TpmKeySignerReconnectTest, ASignerOutlivesARestartOfTpm2Abrmd) {
   ASSERT_THAT(restarted, IsOk());
   int signed_after = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto sig = (*signer)->Sign(TpmSignScheme::kEcdsa, "SHA256", digest);
+    auto sig = (*signer)->Sign(SignScheme::kEcdsa, "SHA256", digest);
     if (sig) {
       ++signed_after;
       continue;

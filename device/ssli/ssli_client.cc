@@ -27,7 +27,7 @@
 #include "core/x509_build.h"
 #include "device/pkid/pkid_client.h"
 #include "device/ssli/server_name.h"
-#include "device/ssli/tpm_provider.h"
+#include "core/signer_provider.h"
 
 namespace idevid {
 namespace {
@@ -63,7 +63,7 @@ Result<nlohmann::json> ExportFromPkid(const std::filesystem::path& socket, const
   return answer.data;
 }
 
-Result<Credentials> TpmCredentials(const SsliConnectRequest& r, const TpmProviderLibrary& library) {
+Result<Credentials> TpmCredentials(const SsliConnectRequest& r, const SignerProviderLibrary& library) {
   Credentials c;
   std::uint32_t handle = r.config->idevid.key_handle;
   if (r.pkid_socket) {
@@ -86,7 +86,7 @@ Result<Credentials> TpmCredentials(const SsliConnectRequest& r, const TpmProvide
     return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
                 fmt::format("the TPM key at {:#010x} does not match the idev-id certificate", handle));
   }
-  IDEVID_ASSIGN_OR_RETURN(c.key, MakeTpmPrivateKey(library.get(), signer));
+  IDEVID_ASSIGN_OR_RETURN(c.key, MakeSignerPrivateKey(library.get(), signer));
   IDEVID_ASSIGN_OR_RETURN(bool pss, signer->RsaPssSaltIsDigestLength());
   c.pkcs1_only = signer->is_rsa() && !pss;
   c.signer = std::move(signer);
@@ -403,7 +403,7 @@ struct SsliClient::State {
   std::uint16_t port = 0;
   SsliClientOptions options;
   ExpectedServerName expected;
-  std::optional<TpmProviderLibrary> library;  // declared first: outlives what is made in it
+  std::optional<SignerProviderLibrary> library;  // declared first: outlives what is made in it
   Credentials credentials;
   std::optional<AttestationProver> prover;  // TPM mode with an attestation configuration
   SslCtx ctx;
@@ -450,7 +450,7 @@ Result<std::unique_ptr<SsliClient>> SsliClient::Create(const SsliConnectRequest&
   state->port = r.port;
   state->options = options;
   state->expected = ExpectedServerFor(state->profile, r.host);
-  IDEVID_ASSIGN_OR_RETURN(state->library, TpmProviderLibrary::Create());
+  IDEVID_ASSIGN_OR_RETURN(state->library, SignerProviderLibrary::Create());
   IDEVID_ASSIGN_OR_RETURN(state->credentials, state->profile.tpm_offload
                                                   ? TpmCredentials(r, *state->library)
                                                   : FileCredentials(r, state->profile.client_certificate));

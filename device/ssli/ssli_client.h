@@ -1,6 +1,6 @@
 // The SSL-initiation client: opens client-authenticated TLS to the cloud with a profile from
 // the device configuration, in TPM mode (idev-id, signatures made in the TPM through the
-// idevid-tpm provider) or file mode, and asks the cloud who it thinks is talking.
+// idevid-signer provider) or file mode, and asks the cloud who it thinks is talking.
 #pragma once
 
 #include <chrono>

@@ -1,12 +1,14 @@
-#include "device/ssli/tpm_provider.h"
+#include "core/signer_provider.h"
 
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/params.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include <cstdarg>
 #include <cstring>
@@ -21,24 +23,41 @@
 namespace idevid {
 namespace {
 
-constexpr const char* kSignerParam = "idevid-tpm-signer";
-constexpr const char* kProperties = "provider=idevid-tpm";
+constexpr const char* kSignerParam = "idevid-signer";
+constexpr const char* kProperties = "provider=idevid-signer";
 
-// Our reasons, as OpenSSL names them in its error queue ("idevid-tpm::TPM2_Sign failed").
+// Our reasons, as OpenSSL names them in its error queue ("idevid-signer::TPM2_Sign failed").
 enum Reason : int {
-  kReasonSignFailed = 1,      // the TPM (or the way to it) did not sign
-  kReasonSchemeRefused = 2,   // a signature the TPM cannot make as asked (PSS salt)
-  kReasonBufferTooSmall = 3,  // the caller's buffer cannot take the signature
-  kReasonNoSigner = 4,        // a key without its TPM signer (not made by MakeTpmPrivateKey)
+  kReasonTpmSignFailed = 1,    // the TPM (or the way to it) did not sign
+  kReasonSchemeRefused = 2,    // a signature the signer cannot make as asked (PSS salt)
+  kReasonBufferTooSmall = 3,   // the caller's buffer cannot take the signature
+  kReasonNoSigner = 4,         // a key without its signer (not made by MakeSignerPrivateKey)
+  kReasonTokenSignFailed = 5,  // the PKCS#11 token (or the way to it) did not sign
+  kReasonSignFailed = 6,       // another signer did not sign
 };
 
 // void* because OSSL_ITEM's member is; OpenSSL only reads the strings.
 const OSSL_ITEM kReasonStrings[] = {
-    {kReasonSignFailed, const_cast<char*>("TPM2_Sign failed")},
-    {kReasonSchemeRefused, const_cast<char*>("the TPM cannot make this signature as asked")},
+    {kReasonTpmSignFailed, const_cast<char*>("TPM2_Sign failed")},
+    {kReasonSchemeRefused, const_cast<char*>("the signer cannot make this signature as asked")},
     {kReasonBufferTooSmall, const_cast<char*>("signature buffer too small")},
-    {kReasonNoSigner, const_cast<char*>("key has no TPM signer")},
+    {kReasonNoSigner, const_cast<char*>("key has no signer")},
+    {kReasonTokenSignFailed, const_cast<char*>("C_Sign failed")},
+    {kReasonSignFailed, const_cast<char*>("signature failed")},
     {0, nullptr}};
+
+// The last signature failure on this thread (see TakeSignerFailure).
+std::optional<Error>& ThreadSignerFailure() {
+  thread_local std::optional<Error> failure;
+  return failure;
+}
+
+// The reason for a failed signature of `signer`: its operation's name, as OpenSSL prints it.
+int SignFailedReason(const KeySigner& signer) {
+  if (signer.operation() == "TPM2_Sign") return kReasonTpmSignFailed;
+  if (signer.operation() == "C_Sign") return kReasonTokenSignFailed;
+  return kReasonSignFailed;
+}
 
 const OSSL_ITEM* ReasonStrings(void* /*provctx*/) { return kReasonStrings; }
 
@@ -69,18 +88,18 @@ __attribute__((format(printf, 6, 7))) void RaiseError(const ProviderContext& pro
   RaiseError(provider, reason, __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 // Key data: the signer and, for public operations, the key's public half.
-struct TpmKey {
+struct SignerKey {
   ProviderContext* provider = nullptr;
-  std::shared_ptr<TpmKeySigner> signer;
+  std::shared_ptr<KeySigner> signer;
 };
 
 // ---- keymgmt ------------------------------------------------------------------------------
 
-void* KeyNew(void* provctx) { return new TpmKey{static_cast<ProviderContext*>(provctx), nullptr}; }
-void KeyFree(void* keydata) { delete static_cast<TpmKey*>(keydata); }
+void* KeyNew(void* provctx) { return new SignerKey{static_cast<ProviderContext*>(provctx), nullptr}; }
+void KeyFree(void* keydata) { delete static_cast<SignerKey*>(keydata); }
 
 int KeyHas(const void* keydata, int /*selection*/) {
-  return keydata != nullptr && static_cast<const TpmKey*>(keydata)->signer != nullptr;
+  return keydata != nullptr && static_cast<const SignerKey*>(keydata)->signer != nullptr;
 }
 
 int KeyImport(void* keydata, int /*selection*/, const OSSL_PARAM params[]) {
@@ -88,12 +107,12 @@ int KeyImport(void* keydata, int /*selection*/, const OSSL_PARAM params[]) {
   const void* data = nullptr;
   std::size_t size = 0;
   if (p == nullptr || OSSL_PARAM_get_octet_string_ptr(p, &data, &size) != 1 ||
-      size != sizeof(std::shared_ptr<TpmKeySigner>*)) {
+      size != sizeof(std::shared_ptr<KeySigner>*)) {
     return 0;
   }
-  std::shared_ptr<TpmKeySigner>* holder = nullptr;
+  std::shared_ptr<KeySigner>* holder = nullptr;
   std::memcpy(&holder, data, sizeof holder);
-  static_cast<TpmKey*>(keydata)->signer = *holder;
+  static_cast<SignerKey*>(keydata)->signer = *holder;
   return 1;
 }
 
@@ -104,7 +123,7 @@ const OSSL_PARAM* KeyImportTypes(int /*selection*/) {
 
 // Only the public half leaves: a private-key export fails, so OpenSSL signs through this provider.
 int KeyExport(void* keydata, int selection, OSSL_CALLBACK* callback, void* cbarg) {
-  auto* key = static_cast<TpmKey*>(keydata);
+  auto* key = static_cast<SignerKey*>(keydata);
   if (key->signer == nullptr || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0) return 0;
   OSSL_PARAM* params = nullptr;
   if (EVP_PKEY_todata(&key->signer->public_key(), EVP_PKEY_PUBLIC_KEY, &params) != 1) return 0;
@@ -124,7 +143,7 @@ const OSSL_PARAM* KeyExportTypes(int /*selection*/) {
 // Everything public (bits, security bits, signature size, group, encoded point) comes from the
 // public half as the default provider describes it.
 int KeyGetParams(void* keydata, OSSL_PARAM params[]) {
-  auto* key = static_cast<TpmKey*>(keydata);
+  auto* key = static_cast<SignerKey*>(keydata);
   if (key->signer == nullptr) return 0;
   if (OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST)) {
     if (OSSL_PARAM_set_utf8_string(p, "SHA256") != 1) return 0;
@@ -147,8 +166,8 @@ const OSSL_PARAM* KeyGettableParams(void* /*provctx*/) {
 }
 
 int KeyMatch(const void* a, const void* b, int /*selection*/) {
-  const auto* x = static_cast<const TpmKey*>(a);
-  const auto* y = static_cast<const TpmKey*>(b);
+  const auto* x = static_cast<const SignerKey*>(a);
+  const auto* y = static_cast<const SignerKey*>(b);
   return x->signer && y->signer && EVP_PKEY_eq(&x->signer->public_key(), &y->signer->public_key()) == 1;
 }
 
@@ -182,7 +201,7 @@ IDEVID_KEYMGMT(kRsaKeymgmt, RsaOperationName)
 
 struct SignContext {
   ProviderContext* provider = nullptr;
-  TpmKey* key = nullptr;
+  SignerKey* key = nullptr;
   std::string digest = "SHA256";
   ossl::MdCtx md;
   int padding = RSA_PKCS1_PADDING;           // RSA only
@@ -231,7 +250,7 @@ int SetParams(SignContext* ctx, const OSSL_PARAM params[]) {
   if (const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE)) {
     if (!GetIntOrName(p, {{"pkcs1", RSA_PKCS1_PADDING}, {"pss", RSA_PKCS1_PSS_PADDING}}, &ctx->padding) ||
         (ctx->padding != RSA_PKCS1_PADDING && ctx->padding != RSA_PKCS1_PSS_PADDING)) {
-      return 0;  // the TPM signs PKCS#1 v1.5 and PSS only
+      return 0;  // signers sign PKCS#1 v1.5 and PSS only
     }
   }
   if (const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) {
@@ -259,46 +278,82 @@ const OSSL_PARAM* SigSettableParams(void* /*ctx*/, void* /*provctx*/) {
   return params;
 }
 
+// The DER AlgorithmIdentifier of this signature, which X.509 and CRL signing put in what they
+// sign: ecdsa-with-SHAx without parameters (RFC 5758 3.2), shaxWithRSAEncryption with NULL
+// (RFC 4055 5). Empty for PSS, whose parameters we do not encode: such a signature of an X.509
+// object fails rather than carry a wrong identifier.
+Bytes AlgorithmIdentifier(const SignContext& c) {
+  if (c.key == nullptr || c.key->signer == nullptr) return {};
+  bool rsa = c.key->signer->is_rsa();
+  if (rsa && c.padding != RSA_PKCS1_PADDING) return {};
+  ossl::UniquePtr<EVP_MD> md(EVP_MD_fetch(c.provider->libctx, c.digest.c_str(), "provider=default"));
+  int signature_nid = NID_undef;
+  if (!md || OBJ_find_sigid_by_algs(&signature_nid, EVP_MD_get_type(md.get()),
+                                    rsa ? NID_rsaEncryption : NID_X9_62_id_ecPublicKey) != 1) {
+    return {};
+  }
+  ossl::UniquePtr<X509_ALGOR> algorithm(X509_ALGOR_new());
+  if (!algorithm || X509_ALGOR_set0(algorithm.get(), OBJ_nid2obj(signature_nid),
+                                    rsa ? V_ASN1_NULL : V_ASN1_UNDEF, nullptr) != 1) {
+    return {};
+  }
+  unsigned char* der = nullptr;
+  int length = i2d_X509_ALGOR(algorithm.get(), &der);
+  if (length <= 0) return {};
+  Bytes out(der, der + length);
+  OPENSSL_free(der);
+  return out;
+}
+
 int SigGetParams(void* ctx, OSSL_PARAM params[]) {
-  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST);
-  return p == nullptr || OSSL_PARAM_set_utf8_string(p, static_cast<SignContext*>(ctx)->digest.c_str());
+  auto* c = static_cast<SignContext*>(ctx);
+  if (OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST)) {
+    if (OSSL_PARAM_set_utf8_string(p, c->digest.c_str()) != 1) return 0;
+  }
+  if (OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID)) {
+    Bytes der = AlgorithmIdentifier(*c);
+    if (der.empty() || OSSL_PARAM_set_octet_string(p, der.data(), der.size()) != 1) return 0;
+  }
+  return 1;
 }
 
 const OSSL_PARAM* SigGettableParams(void* /*ctx*/, void* /*provctx*/) {
   static const OSSL_PARAM params[] = {OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+                                      OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, nullptr, 0),
                                       OSSL_PARAM_END};
   return params;
 }
 
 int SigSignInit(void* ctx, void* provkey, const OSSL_PARAM params[]) {
   auto* c = static_cast<SignContext*>(ctx);
-  c->key = static_cast<TpmKey*>(provkey);
+  c->key = static_cast<SignerKey*>(provkey);
   if (c->key == nullptr || c->key->signer == nullptr) {
     IDEVID_PROVIDER_ERROR(*c->provider, kReasonNoSigner,
-                          "a key of the idevid-tpm provider without its signer");
+                          "a key of the idevid-signer provider without its signer");
     return 0;
   }
   return SetParams(c, params);
 }
 
-// The TPM scheme for this signature: ECDSA for EC keys; for RSA keys PKCS#1 v1.5, or PSS when
-// the TPM's salt is what was asked for (TLS 1.3 asks for the digest length, RFC 8446 4.2.3).
-Result<TpmSignScheme> SchemeFor(SignContext* c, std::size_t digest_length) {
-  TpmKeySigner& signer = *c->key->signer;
-  if (!signer.is_rsa()) return TpmSignScheme::kEcdsa;
-  if (c->padding == RSA_PKCS1_PADDING) return TpmSignScheme::kRsaPkcs1;
+// The scheme for this signature: ECDSA for EC keys; for RSA keys PKCS#1 v1.5, or PSS when
+// the signer's salt is what was asked for (TLS 1.3 asks for the digest length, RFC 8446 4.2.3).
+Result<SignScheme> SchemeFor(SignContext* c, std::size_t digest_length) {
+  KeySigner& signer = *c->key->signer;
+  if (!signer.is_rsa()) return SignScheme::kEcdsa;
+  if (c->padding == RSA_PKCS1_PADDING) return SignScheme::kRsaPkcs1;
   bool digest_salt =
       c->salt_length == RSA_PSS_SALTLEN_DIGEST || c->salt_length == static_cast<int>(digest_length);
-  IDEVID_ASSIGN_OR_RETURN(bool tpm_salt_ok, signer.RsaPssSaltIsDigestLength());
-  if (!digest_salt || !tpm_salt_ok) {
-    return UsageError(UsageCode::kUnsupported, "this TPM's RSA-PSS salt is not the one asked for");
+  IDEVID_ASSIGN_OR_RETURN(bool signer_salt_ok, signer.RsaPssSaltIsDigestLength());
+  if (!digest_salt || !signer_salt_ok) {
+    return UsageError(UsageCode::kUnsupported,
+                      fmt::format("the RSA-PSS salt of {} is not the one asked for", signer.operation()));
   }
-  return TpmSignScheme::kRsaPss;
+  return SignScheme::kRsaPss;
 }
 
-// The signature of a finished digest, made in the TPM.
-int SignDigestInTpm(SignContext* c, unsigned char* sig, std::size_t* siglen, std::size_t sigsize,
-                    const unsigned char* digest, std::size_t digest_length) {
+// The signature of a finished digest, made by the key's signer.
+int SignDigestBySigner(SignContext* c, unsigned char* sig, std::size_t* siglen, std::size_t sigsize,
+                       const unsigned char* digest, std::size_t digest_length) {
   std::size_t max = static_cast<std::size_t>(EVP_PKEY_get_size(&c->key->signer->public_key()));
   if (sig == nullptr) {
     *siglen = max;
@@ -306,12 +361,15 @@ int SignDigestInTpm(SignContext* c, unsigned char* sig, std::size_t* siglen, std
   }
   auto scheme = SchemeFor(c, digest_length);
   if (!scheme) {
+    ThreadSignerFailure() = scheme.error();
     IDEVID_PROVIDER_ERROR(*c->provider, kReasonSchemeRefused, "%s", scheme.error().message().c_str());
     return 0;
   }
   auto signature = c->key->signer->Sign(*scheme, c->digest, std::span(digest, digest_length));
   if (!signature) {
-    IDEVID_PROVIDER_ERROR(*c->provider, kReasonSignFailed, "%s", signature.error().message().c_str());
+    ThreadSignerFailure() = signature.error();
+    IDEVID_PROVIDER_ERROR(*c->provider, SignFailedReason(*c->key->signer), "%s",
+                          signature.error().message().c_str());
     return 0;
   }
   if (signature->size() > sigsize) {
@@ -326,7 +384,7 @@ int SignDigestInTpm(SignContext* c, unsigned char* sig, std::size_t* siglen, std
 
 int SigSign(void* ctx, unsigned char* sig, std::size_t* siglen, std::size_t sigsize, const unsigned char* tbs,
             std::size_t tbslen) {
-  return SignDigestInTpm(static_cast<SignContext*>(ctx), sig, siglen, sigsize, tbs, tbslen);
+  return SignDigestBySigner(static_cast<SignContext*>(ctx), sig, siglen, sigsize, tbs, tbslen);
 }
 
 int SigDigestSignInit(void* ctx, const char* mdname, void* provkey, const OSSL_PARAM params[]) {
@@ -345,11 +403,11 @@ int SigDigestSignUpdate(void* ctx, const unsigned char* data, std::size_t length
 
 int SigDigestSignFinal(void* ctx, unsigned char* sig, std::size_t* siglen, std::size_t sigsize) {
   auto* c = static_cast<SignContext*>(ctx);
-  if (sig == nullptr) return SignDigestInTpm(c, nullptr, siglen, 0, nullptr, 0);
+  if (sig == nullptr) return SignDigestBySigner(c, nullptr, siglen, 0, nullptr, 0);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (!c->md || EVP_DigestFinal_ex(c->md.get(), digest, &length) != 1) return 0;
-  return SignDigestInTpm(c, sig, siglen, sigsize, digest, length);
+  return SignDigestBySigner(c, sig, siglen, sigsize, digest, length);
 }
 
 const OSSL_DISPATCH kSignature[] = {
@@ -370,12 +428,12 @@ const OSSL_DISPATCH kSignature[] = {
 // ---- provider -----------------------------------------------------------------------------
 
 const OSSL_ALGORITHM kKeymgmtAlgorithms[] = {
-    {"EC:id-ecPublicKey", kProperties, kEcKeymgmt, "EC key held in a TPM"},
-    {"RSA:rsaEncryption", kProperties, kRsaKeymgmt, "RSA key held in a TPM"},
+    {"EC:id-ecPublicKey", kProperties, kEcKeymgmt, "EC key held in a TPM or token"},
+    {"RSA:rsaEncryption", kProperties, kRsaKeymgmt, "RSA key held in a TPM or token"},
     {nullptr, nullptr, nullptr, nullptr}};
 const OSSL_ALGORITHM kSignatureAlgorithms[] = {
-    {"ECDSA", kProperties, kSignature, "ECDSA by TPM2_Sign"},
-    {"RSA:rsaEncryption", kProperties, kSignature, "RSA PKCS#1 v1.5 and PSS by TPM2_Sign"},
+    {"ECDSA", kProperties, kSignature, "ECDSA by the key's signer"},
+    {"RSA:rsaEncryption", kProperties, kSignature, "RSA PKCS#1 v1.5 and PSS by the key's signer"},
     {nullptr, nullptr, nullptr, nullptr}};
 
 const OSSL_ALGORITHM* QueryOperation(void* /*provctx*/, int operation_id, int* no_cache) {
@@ -421,58 +479,60 @@ int ProviderInit(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in, const 
 
 }  // namespace
 
-Result<TpmProviderLibrary> TpmProviderLibrary::Create() {
-  TpmProviderLibrary library;
+Result<SignerProviderLibrary> SignerProviderLibrary::Create() {
+  SignerProviderLibrary library;
   library.libctx_ = OSSL_LIB_CTX_new();
   if (library.libctx_ == nullptr ||
-      OSSL_PROVIDER_add_builtin(library.libctx_, kTpmProviderName, ProviderInit) != 1) {
-    return FailOpenSsl("cannot create a library context for the idevid-tpm provider");
+      OSSL_PROVIDER_add_builtin(library.libctx_, kSignerProviderName, ProviderInit) != 1) {
+    return FailOpenSsl("cannot create a library context for the idevid-signer provider");
   }
   library.default_provider_ = OSSL_PROVIDER_load(library.libctx_, "default");
-  library.tpm_provider_ = OSSL_PROVIDER_load(library.libctx_, kTpmProviderName);
-  // Plain fetches prefer the default provider; the TPM's keymgmt and signature serve the keys
-  // made by MakeTpmPrivateKey.
-  if (library.default_provider_ == nullptr || library.tpm_provider_ == nullptr ||
+  library.signer_provider_ = OSSL_PROVIDER_load(library.libctx_, kSignerProviderName);
+  // Plain fetches prefer the default provider; our keymgmt and signature serve the keys
+  // made by MakeSignerPrivateKey.
+  if (library.default_provider_ == nullptr || library.signer_provider_ == nullptr ||
       EVP_set_default_properties(library.libctx_, "?provider=default") != 1) {
-    return FailOpenSsl("cannot load the idevid-tpm provider");
+    return FailOpenSsl("cannot load the idevid-signer provider");
   }
   return library;
 }
 
-TpmProviderLibrary::TpmProviderLibrary(TpmProviderLibrary&& other) noexcept
+SignerProviderLibrary::SignerProviderLibrary(SignerProviderLibrary&& other) noexcept
     : libctx_(std::exchange(other.libctx_, nullptr)),
       default_provider_(std::exchange(other.default_provider_, nullptr)),
-      tpm_provider_(std::exchange(other.tpm_provider_, nullptr)) {}
+      signer_provider_(std::exchange(other.signer_provider_, nullptr)) {}
 
-TpmProviderLibrary& TpmProviderLibrary::operator=(TpmProviderLibrary&& other) noexcept {
+SignerProviderLibrary& SignerProviderLibrary::operator=(SignerProviderLibrary&& other) noexcept {
   if (this != &other) {
     Release();
     libctx_ = std::exchange(other.libctx_, nullptr);
     default_provider_ = std::exchange(other.default_provider_, nullptr);
-    tpm_provider_ = std::exchange(other.tpm_provider_, nullptr);
+    signer_provider_ = std::exchange(other.signer_provider_, nullptr);
   }
   return *this;
 }
 
-TpmProviderLibrary::~TpmProviderLibrary() { Release(); }
+SignerProviderLibrary::~SignerProviderLibrary() { Release(); }
 
-void TpmProviderLibrary::Release() {
-  if (tpm_provider_ != nullptr) OSSL_PROVIDER_unload(tpm_provider_);
+void SignerProviderLibrary::Release() {
+  if (signer_provider_ != nullptr) OSSL_PROVIDER_unload(signer_provider_);
   if (default_provider_ != nullptr) OSSL_PROVIDER_unload(default_provider_);
   if (libctx_ != nullptr) OSSL_LIB_CTX_free(libctx_);
-  tpm_provider_ = default_provider_ = nullptr;
+  signer_provider_ = default_provider_ = nullptr;
   libctx_ = nullptr;
 }
 
-Result<ossl::PKey> MakeTpmPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<TpmKeySigner> signer) {
-  std::shared_ptr<TpmKeySigner>* holder = &signer;
+std::optional<Error> TakeSignerFailure() { return std::exchange(ThreadSignerFailure(), std::nullopt); }
+
+Result<ossl::PKey> MakeSignerPrivateKey(OSSL_LIB_CTX* libctx, std::shared_ptr<KeySigner> signer) {
+  std::shared_ptr<KeySigner>* holder = &signer;
   OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(kSignerParam, &holder, sizeof holder),
                          OSSL_PARAM_END};
   ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(libctx, signer->is_rsa() ? "RSA" : "EC", kProperties));
   EVP_PKEY* key = nullptr;
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_KEYPAIR, params) != 1) {
-    return FailOpenSsl("cannot make the TPM key known to OpenSSL");
+    return FailOpenSsl("cannot make the signer's key known to OpenSSL");
   }
   return ossl::PKey(key);
 }

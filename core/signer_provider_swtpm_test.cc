@@ -1,7 +1,7 @@
-// The idevid-tpm provider against a real swtpm (behind tpm2-abrmd): signatures OpenSSL
+// The idevid-signer provider with a TPM key against a real swtpm (behind tpm2-abrmd): signatures OpenSSL
 // verifies, and client-authenticated TLS 1.3 and 1.2 handshakes whose CertificateVerify the
 // TPM signed.
-#include "device/ssli/tpm_provider.h"
+#include "core/signer_provider.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "core/openssl_error.h"
+#include "core/tpm_key_signer.h"
 #include "core/tpm_keys.h"
 #include "core/x509_build.h"
 #include "fixtures/tpm_fixture.h"
@@ -60,10 +61,10 @@ class TpmProviderTest : public testing::TpmTestBase, public ::testing::Test {
 
 TEST_F(TpmProviderTest, SignaturesMadeThroughTheProviderVerifyWithThePublicKey) {
   PersistKey(KeyAlgorithm::kEccP256);
-  auto library = TpmProviderLibrary::Create();
+  auto library = SignerProviderLibrary::Create();
   ASSERT_TRUE(library) << library.error().ToString();
   OSSL_LIB_CTX* libctx = library->get();
-  auto key = MakeTpmPrivateKey(libctx, signer_);
+  auto key = MakeSignerPrivateKey(libctx, signer_);
   ASSERT_TRUE(key) << key.error().ToString();
   const std::string message = "client hello transcript";
   std::size_t length = 0;
@@ -89,9 +90,9 @@ TEST_F(TpmProviderTest, SignaturesMadeThroughTheProviderVerifyWithThePublicKey) 
 // that names our reason and our provider, as ERR_print_errors prints it.
 TEST_F(TpmProviderTest, AFailedSignatureLeavesAnOpenSslErrorNamingOurReason) {
   PersistKey(KeyAlgorithm::kEccP256);
-  auto library = TpmProviderLibrary::Create();
+  auto library = SignerProviderLibrary::Create();
   ASSERT_TRUE(library) << library.error().ToString();
-  auto key = MakeTpmPrivateKey(library->get(), signer_);
+  auto key = MakeSignerPrivateKey(library->get(), signer_);
   ASSERT_TRUE(key) << key.error().ToString();
   ASSERT_TRUE(UnpersistKey(tpm(), kHandle));
   const std::string message = "client hello transcript";
@@ -104,14 +105,14 @@ TEST_F(TpmProviderTest, AFailedSignatureLeavesAnOpenSslErrorNamingOurReason) {
                            reinterpret_cast<const unsigned char*>(message.data()), message.size()),
             0);
   unsigned long code = ERR_peek_error();
-  EXPECT_STREQ(ERR_lib_error_string(code), "idevid-tpm");
+  EXPECT_STREQ(ERR_lib_error_string(code), "idevid-signer");
   EXPECT_STREQ(ERR_reason_error_string(code), "TPM2_Sign failed");
   ossl::Bio out(BIO_new(BIO_s_mem()));
   ERR_print_errors(out.get());
   char* data = nullptr;
   long size = BIO_get_mem_data(out.get(), &data);
   std::string printed(data, static_cast<std::size_t>(size));
-  EXPECT_THAT(printed, ::testing::HasSubstr(":idevid-tpm:"));
+  EXPECT_THAT(printed, ::testing::HasSubstr(":idevid-signer:"));
   EXPECT_THAT(printed, ::testing::HasSubstr("the handle or NV index does not exist"))
       << "the TPM's answer is the detail";
   EXPECT_THAT(printed, ::testing::Not(::testing::HasSubstr("reason(")));
@@ -171,10 +172,10 @@ class TpmHandshakeTest : public TpmProviderTest, public ::testing::WithParamInte
 
 TEST_P(TpmHandshakeTest, ClientAuthenticatesWithTheTpmKey) {
   PersistKey(GetParam().key);
-  auto library = TpmProviderLibrary::Create();
+  auto library = SignerProviderLibrary::Create();
   ASSERT_TRUE(library) << library.error().ToString();
   OSSL_LIB_CTX* libctx = library->get();
-  auto key = MakeTpmPrivateKey(libctx, signer_);
+  auto key = MakeSignerPrivateKey(libctx, signer_);
   ASSERT_TRUE(key) << key.error().ToString();
   Pki pki = MakePki(signer_->public_key());
   int version = GetParam().version;
