@@ -143,7 +143,8 @@ class Ledger {
   // The schema version the database is at after opening (migrated to the newest).
   virtual int schema_version() const = 0;
 
-  // Reserves `serial` for the TPM of `ek_sha256`. Refusals: clone (the serial is held by another
+  // Reserves `serial` for the TPM of `ek_sha256`, for `model`. Resuming an earlier attempt that did
+  // not commit takes the request's station and model. Refusals: clone (the serial is held by another
   // EK), serial-issued (committed on this TPM already), tpm-has-serial (this EK holds another
   // serial), revoked.
   [[nodiscard]] virtual Result<LedgerAnswer<Reservation>> Reserve(const ReserveRequest& request) = 0;

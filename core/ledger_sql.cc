@@ -368,11 +368,13 @@ Result<LedgerAnswer<Reservation>> SqlLedger::Reserve(const ReserveRequest& reque
                       UtcTimestamp(held->committed_at.value_or(held->reserved_at))));
     }
     if (held) {
-      // An earlier attempt on this TPM that did not commit: resume it at this station.
+      // An earlier attempt on this TPM that did not commit: resume it at this station, for the model
+      // asked now (the certificate issued next names it).
       IDEVID_ASSIGN_OR_RETURN(
           UnitRow row,
-          OneUnit(fmt::format("UPDATE units SET station = $2 WHERE serial = $1 RETURNING {}", kUnitColumns),
-                  {request.serial, request.station}));
+          OneUnit(fmt::format("UPDATE units SET station = $2, model = $3 WHERE serial = $1 RETURNING {}",
+                              kUnitColumns),
+                  {request.serial, request.station, request.model}));
       return Answer(Reservation{.resumed = true, .row = std::move(row)});
     }
     IDEVID_ASSIGN_OR_RETURN(auto other, UnitWhere("ek_sha256", request.ek_sha256));

@@ -185,6 +185,23 @@ TEST_P(LedgerTest, ReserveOnTheSameTpmHandsBackAnIssuedCertificate) {
   EXPECT_EQ(again.row.certificate_serial, "5e07");
 }
 
+TEST_P(LedgerTest, AResumedReservationTakesTheRequestsModel) {
+  ReserveRequest other_model = Reserving("CW1", 1, "st-9");
+  other_model.model = "SRX5000";
+  (void)Granted(ledger_->Reserve(Reserving("CW1", 1)));
+  EXPECT_EQ(Granted(ledger_->Reserve(other_model)).row.model, "SRX5000");
+  EXPECT_EQ(ledger_->FindBySerial("CW1")->value().model, "SRX5000");
+  // Issued: the certificate issued next names the new model, and so does the row.
+  (void)Granted(ledger_->RecordIssued(Issued("CW1", 1, 7)));
+  const Reservation& issued = Granted(ledger_->Reserve(Reserving("CW1", 1)));
+  EXPECT_EQ(issued.row.state, UnitState::kIssued);
+  EXPECT_EQ(issued.row.model, "SRX4300");
+  // Committed: refused, and the row keeps the model its certificate names.
+  (void)Granted(ledger_->Commit(Committed("CW1", 1)));
+  EXPECT_EQ(Refusal(ledger_->Reserve(other_model)).reason, ledger_refusal::kSerialIssued);
+  EXPECT_EQ(ledger_->FindBySerial("CW1")->value().model, "SRX4300");
+}
+
 TEST_P(LedgerTest, ReserveRefusesASerialOfAnotherTpmAsAClone) {
   (void)Granted(ledger_->Reserve(Reserving("CW1", 1, "st-a")));
   LedgerRefusal refusal = Refusal(ledger_->Reserve(Reserving("CW1", 2, "st-b")));
