@@ -7,6 +7,7 @@
 // state the next attempt resolves:
 //   Reserve       a row for (serial, TPM's EK) before anything is signed; the same serial on the
 //                 same TPM resumes the earlier attempt, on another TPM it is refused as a clone;
+//                 a TPM whose unit was revoked may take a new serial (a returned unit, refurbished);
 //   RecordIssued  the certificate, written before it leaves the factory: no certificate without
 //                 its row (unique IDevID key and certificate serial);
 //   Commit        the certificate is in the TPM's NV, with the line check's outcome and the
@@ -67,6 +68,7 @@ struct UnitRow {
   std::string model;
   std::string station;  // the station of the latest step
   UnitState state = UnitState::kReserved;
+  // A revoked row whose TPM took a new serial since keeps its ek_sha256: that TPM has two rows then.
   std::string ek_sha256;           // lower-case hex SHA-256 of the EK's SubjectPublicKeyInfo DER
   std::string idevid_key_sha256;   // the same of the IDevID public key; empty while reserved
   std::string certificate_serial;  // the idev-id certificate's serial, lower-case hex; empty while reserved
@@ -144,9 +146,11 @@ class Ledger {
   virtual int schema_version() const = 0;
 
   // Reserves `serial` for the TPM of `ek_sha256`, for `model`. Resuming an earlier attempt that did
-  // not commit takes the request's station and model. Refusals: clone (the serial is held by another
-  // EK), serial-issued (committed on this TPM already), tpm-has-serial (this EK holds another
-  // serial), revoked.
+  // not commit takes the request's station and model. When this EK's unit is revoked and `serial` is
+  // a new one, the revoked row is retired (it keeps its history, revocation and certificate; FindByEk
+  // then finds the new row) and `serial` is reserved. Refusals: clone (the serial is held by another
+  // EK), serial-issued (committed on this TPM already), tpm-has-serial (this EK holds another serial
+  // that is not revoked), revoked (this serial's unit is revoked).
   [[nodiscard]] virtual Result<LedgerAnswer<Reservation>> Reserve(const ReserveRequest& request) = 0;
   // Records the certificate issued to a reserved unit. Idempotent for the same certificate; an
   // issued row given another certificate (e.g. a resumed unit whose key changed) is updated.
@@ -160,7 +164,7 @@ class Ledger {
   [[nodiscard]] virtual Result<void> Release(std::string_view serial, std::string_view ek_sha256) = 0;
 
   // The unit of `serial`, of certificate serial `certificate_serial` (lower-case hex) or of the
-  // EK `ek_sha256`; nullopt when none.
+  // EK `ek_sha256` (its live row, never a retired one); nullopt when none.
   [[nodiscard]] virtual Result<std::optional<UnitRow>> FindBySerial(std::string_view serial) = 0;
   [[nodiscard]] virtual Result<std::optional<UnitRow>> FindByCertificateSerial(
       std::string_view certificate_serial) = 0;

@@ -22,6 +22,14 @@ namespace {
 constexpr int kMaxAttempts = 20;
 constexpr auto kRetryPeriod = std::chrono::seconds(15);
 
+// Version 3's copy of the rows of version 2 (whose columns it keeps, adding retired_ek_sha256).
+constexpr std::string_view kV2ToV3Copy =
+    "INSERT INTO units_v3 (serial, model, station, state, ek_sha256, idevid_key_sha256, "
+    "certificate_serial, certificate, line_check, record, reserved_at, issued_at, committed_at, "
+    "revocation_reason, revoked_at) SELECT serial, model, station, state, ek_sha256, idevid_key_sha256, "
+    "certificate_serial, certificate, line_check, record, reserved_at, issued_at, committed_at, "
+    "revocation_reason, revoked_at FROM units";
+
 struct Migration {
   int version;
   std::vector<std::string> statements;
@@ -55,12 +63,40 @@ std::vector<Migration> Migrations(const SqlDialect& d) {
         fmt::format("CREATE TABLE crl_number (id INTEGER PRIMARY KEY CHECK (id = 1), last {} NOT NULL)",
                     d.integer),
         "INSERT INTO crl_number (id, last) VALUES (1, 0)"}},
+      // A revoked unit's TPM may be given a new serial (a returned unit, refurbished): the old row
+      // keeps its history with its EK moved to retired_ek_sha256, so that ek_sha256 (UNIQUE) names
+      // the TPM's live row only. SQLite cannot drop a NOT NULL, so the table is built again.
+      {3,
+       {fmt::format("CREATE TABLE units_v3 ("
+                    "serial {0} PRIMARY KEY, "
+                    "model TEXT NOT NULL, "
+                    "station TEXT NOT NULL, "
+                    "state TEXT NOT NULL CHECK (state IN ('reserved', 'issued', 'committed')), "
+                    "ek_sha256 {0} UNIQUE, "
+                    "retired_ek_sha256 {0}, "
+                    "idevid_key_sha256 {0} UNIQUE, "
+                    "certificate_serial {0} UNIQUE, "
+                    "certificate {2}, "
+                    "line_check TEXT CHECK (line_check IN ('PASS', 'FAIL')), "
+                    "record TEXT, "
+                    "reserved_at {1} NOT NULL, "
+                    "issued_at {1}, "
+                    "committed_at {1}, "
+                    "revocation_reason INTEGER, "
+                    "revoked_at {1}, "
+                    "CHECK ((ek_sha256 IS NULL) <> (retired_ek_sha256 IS NULL)), "
+                    "CHECK (retired_ek_sha256 IS NULL OR revocation_reason IS NOT NULL))",
+                    d.key_text, d.integer, d.blob),
+        std::string(kV2ToV3Copy), "DROP TABLE units", "ALTER TABLE units_v3 RENAME TO units",
+        "CREATE INDEX units_revoked ON units (certificate_serial) WHERE revocation_reason IS NOT NULL",
+        "CREATE INDEX units_retired_ek ON units (retired_ek_sha256) WHERE retired_ek_sha256 IS NOT NULL"}},
   };
 }
 
 constexpr std::string_view kUnitColumns =
     "serial, model, station, state, ek_sha256, idevid_key_sha256, certificate_serial, certificate, "
-    "line_check, record, reserved_at, issued_at, committed_at, revocation_reason, revoked_at";
+    "line_check, record, reserved_at, issued_at, committed_at, revocation_reason, revoked_at, "
+    "retired_ek_sha256";
 
 std::int64_t Millis(LedgerClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -113,6 +149,8 @@ Result<UnitRow> UnitFromRow(const SqlRow& row, const std::string& location) {
   unit.station = TextOf(row.at(2));
   IDEVID_ASSIGN_OR_RETURN(unit.state, ParseState(TextOf(row.at(3)), location, unit.serial));
   unit.ek_sha256 = TextOf(row.at(4));
+  // A retired row (revoked, its TPM serialised again) still names the TPM it was.
+  if (unit.ek_sha256.empty()) unit.ek_sha256 = TextOf(row.at(15));
   unit.idevid_key_sha256 = TextOf(row.at(5));
   unit.certificate_serial = TextOf(row.at(6));
   unit.certificate = BytesOf(row.at(7));
@@ -144,6 +182,24 @@ std::string RevokedDetail(const UnitRow& unit) {
   return fmt::format("unit {} is revoked ({} since {}); it is never given an identity again",
                      QuotedDisplayText(unit.serial), RevocationReasonName(unit.revocation->reason),
                      UtcTimestamp(unit.revocation->since));
+}
+
+// Why this TPM cannot take `serial` while its live row `other` stands, and what frees it.
+std::string TpmHasSerialDetail(const UnitRow& other, std::string_view serial) {
+  std::string remedy =
+      other.state == UnitState::kReserved
+          ? fmt::format(
+                "an attempt that has no certificate yet: provision the unit as {} to resume it "
+                "(a station whose attempt fails releases it)",
+                QuotedDisplayText(other.serial))
+          : fmt::format(
+                "whose certificate was issued: revoke it first (idevid factory revoke --dir DIR "
+                "--serial {} --reason superseded), then the TPM can take a new serial",
+                QuotedDisplayText(other.serial));
+  return fmt::format(
+      "this TPM (EK sha256 {}) holds serial {} ({} at station {}), {}; it is not given serial {}",
+      HashPrefix(other.ek_sha256), QuotedDisplayText(other.serial), UnitStateName(other.state),
+      QuotedDisplayText(other.station), remedy, QuotedDisplayText(serial));
 }
 
 Result<void> Require(bool given, std::string_view what, std::string_view step) {
@@ -378,14 +434,13 @@ Result<LedgerAnswer<Reservation>> SqlLedger::Reserve(const ReserveRequest& reque
       return Answer(Reservation{.resumed = true, .row = std::move(row)});
     }
     IDEVID_ASSIGN_OR_RETURN(auto other, UnitWhere("ek_sha256", request.ek_sha256));
+    if (other && !other->revocation) {
+      return Refuse<Reservation>(ledger_refusal::kTpmHasSerial, TpmHasSerialDetail(*other, request.serial));
+    }
     if (other) {
-      return Refuse<Reservation>(
-          ledger_refusal::kTpmHasSerial,
-          fmt::format(
-              "this TPM (EK sha256 {}) holds serial {} ({} at station {}); release or revoke it before "
-              "giving the TPM serial {}",
-              HashPrefix(request.ek_sha256), QuotedDisplayText(other->serial), UnitStateName(other->state),
-              QuotedDisplayText(other->station), QuotedDisplayText(request.serial)));
+      // A revoked unit's TPM, serialised again: the old row keeps its history and certificate.
+      IDEVID_TRY(Run("UPDATE units SET retired_ek_sha256 = ek_sha256, ek_sha256 = NULL WHERE serial = $1",
+                     {other->serial}));
     }
     IDEVID_ASSIGN_OR_RETURN(
         UnitRow row, OneUnit(fmt::format("INSERT INTO units (serial, model, station, state, ek_sha256, "
@@ -545,7 +600,7 @@ std::string SpecKind(std::string_view spec) {
 
 }  // namespace
 
-int LatestLedgerSchemaVersion() { return 2; }
+int LatestLedgerSchemaVersion() { return 3; }
 
 bool IsPostgresSpec(std::string_view spec) {
   return spec.starts_with("postgresql://") || spec.starts_with("postgres://") ||

@@ -224,9 +224,56 @@ TEST_P(LedgerTest, ReserveRefusesATpmThatHoldsAnotherSerial) {
   (void)Granted(ledger_->Reserve(Reserving("CW1", 1, "st-a")));
   LedgerRefusal refusal = Refusal(ledger_->Reserve(Reserving("CW2", 1)));
   EXPECT_EQ(refusal.reason, ledger_refusal::kTpmHasSerial);
-  EXPECT_THAT(refusal.detail, AllOf(HasSubstr("\"CW1\""), HasSubstr("\"CW2\""), HasSubstr("\"st-a\""),
-                                    HasSubstr(Ek(1).substr(0, 16))));
+  EXPECT_THAT(refusal.detail,
+              AllOf(HasSubstr("\"CW1\""), HasSubstr("\"CW2\""), HasSubstr("\"st-a\""),
+                    HasSubstr(Ek(1).substr(0, 16)), HasSubstr("resume"), Not(HasSubstr("revoke"))));
   EXPECT_EQ(ledger_->Units()->size(), 1u);
+  // An issued (or committed) unit is not released: revoking it is what frees its TPM.
+  (void)Granted(ledger_->RecordIssued(Issued("CW1", 1, 1)));
+  EXPECT_THAT(Refusal(ledger_->Reserve(Reserving("CW2", 1))).detail,
+              AllOf(HasSubstr("idevid factory revoke"), HasSubstr("--serial \"CW1\""),
+                    HasSubstr("--reason superseded"), Not(HasSubstr("release"))));
+  Provision("CW1", 1, 1);
+  EXPECT_EQ(Refusal(ledger_->Reserve(Reserving("CW2", 1))).reason, ledger_refusal::kTpmHasSerial);
+  EXPECT_EQ(ledger_->Units()->size(), 1u);
+}
+
+TEST_P(LedgerTest, ARevokedUnitsTpmTakesANewSerialAndTheOldRowKeepsItsHistory) {
+  UnitRow old = Provision("CW1", 1, 1);
+  (void)Granted(ledger_->Revoke("CW1", RevocationReason::kSuperseded, LedgerClock::now()));
+  const Reservation& reservation = Granted(ledger_->Reserve(Reserving("CW2", 1)));
+  EXPECT_FALSE(reservation.resumed);
+  EXPECT_EQ(reservation.row.ek_sha256, Ek(1));
+  EXPECT_EQ(ledger_->FindByEk(Ek(1))->value().serial, "CW2");
+  UnitRow retired = ledger_->FindBySerial("CW1")->value();
+  EXPECT_EQ(retired.ek_sha256, Ek(1));
+  EXPECT_EQ(retired.state, UnitState::kCommitted);
+  EXPECT_EQ(retired.certificate, old.certificate);
+  ASSERT_TRUE(retired.revocation.has_value());
+  EXPECT_EQ(retired.revocation->reason, RevocationReason::kSuperseded);
+  EXPECT_EQ(ledger_->FindByCertificateSerial("5e01")->value().serial, "CW1");
+  EXPECT_EQ(Value(ledger_->Revoked()).size(), 1u);
+  // The old serial stays revoked, for this TPM and any other.
+  EXPECT_EQ(Refusal(ledger_->Reserve(Reserving("CW1", 1))).reason, ledger_refusal::kRevoked);
+  EXPECT_EQ(Refusal(ledger_->Reserve(Reserving("CW1", 2))).reason, ledger_refusal::kClone);
+  // The new serial goes through; while it stands the TPM takes no third one, once revoked it may.
+  (void)Granted(ledger_->RecordIssued(Issued("CW2", 1, 2)));
+  (void)Granted(ledger_->Commit(Committed("CW2", 1)));
+  EXPECT_EQ(Refusal(ledger_->Reserve(Reserving("CW3", 1))).reason, ledger_refusal::kTpmHasSerial);
+  (void)Granted(ledger_->Revoke("CW2", RevocationReason::kSuperseded, LedgerClock::now()));
+  (void)Granted(ledger_->Reserve(Reserving("CW3", 1)));
+  EXPECT_EQ(ledger_->FindByEk(Ek(1))->value().serial, "CW3");
+  EXPECT_EQ(Value(ledger_->Units()).size(), 3u);
+  EXPECT_EQ(Reopen()->FindBySerial("CW2")->value().ek_sha256, Ek(1));
+}
+
+TEST_P(LedgerTest, AnIssuedRevokedUnitsTpmTakesANewSerialButNotItsOldKey) {
+  (void)Granted(ledger_->Reserve(Reserving("CW1", 1)));
+  (void)Granted(ledger_->RecordIssued(Issued("CW1", 1, 1)));
+  (void)Granted(ledger_->Revoke("CW1", RevocationReason::kKeyCompromise, LedgerClock::now()));
+  (void)Granted(ledger_->Reserve(Reserving("CW2", 1)));
+  EXPECT_EQ(Refusal(ledger_->RecordIssued(Issued("CW2", 1, 1))).reason, ledger_refusal::kDuplicateKey);
+  EXPECT_EQ(ledger_->FindBySerial("CW1")->value().state, UnitState::kIssued);
 }
 
 TEST_P(LedgerTest, ReserveRefusesARevokedUnit) {
@@ -465,12 +512,55 @@ TEST_P(LedgerTest, AnOlderSchemaIsMigratedWithItsRows) {
   }
   auto ledger = OpenLedger(spec);
   ASSERT_TRUE(ledger) << ledger.error().ToString();
-  EXPECT_EQ((*ledger)->schema_version(), 2);
+  EXPECT_EQ((*ledger)->schema_version(), LatestLedgerSchemaVersion());
   auto row = (*ledger)->FindBySerial("CW1");
   ASSERT_TRUE(row && row->has_value());
   EXPECT_EQ((*row)->ek_sha256, Ek(1));
   EXPECT_FALSE((*row)->revocation.has_value());
   EXPECT_EQ(*(*ledger)->NextCrlNumber(), 1u);
+}
+
+TEST_P(LedgerTest, AVersion2LedgerIsMigratedAndItsRevokedUnitsTpmTakesANewSerial) {
+  std::string spec = NewSpec();
+  {
+    auto connection = OpenSqlConnection(spec);
+    ASSERT_TRUE(connection) << connection.error().ToString();
+    auto old = OpenSqlLedger(std::move(*connection), 2);
+    ASSERT_TRUE(old) << old.error().ToString();
+    EXPECT_EQ((*old)->schema_version(), 2);
+  }
+  {
+    auto connection = OpenSqlConnection(spec);
+    ASSERT_TRUE(connection);
+    for (int n : {1, 2}) {
+      auto inserted = (*connection)
+                          ->Query(
+                              "INSERT INTO units (serial, model, station, state, ek_sha256, "
+                              "idevid_key_sha256, certificate_serial, certificate, line_check, record, "
+                              "reserved_at, issued_at, committed_at, revocation_reason, revoked_at) "
+                              "VALUES ($1, 'SRX4300', 'st-3', 'committed', $2, $3, $4, $5, 'PASS', "
+                              "'{}', 1764000000000, 1764000000001, 1764000000002, $6, $7)",
+                              {fmt::format("CW{}", n), Ek(n), Key(n), fmt::format("5e{:02x}", n),
+                               Certificate(n), n == 1 ? SqlValue(std::int64_t{4}) : SqlValue(),
+                               n == 1 ? SqlValue(std::int64_t{1764000000003}) : SqlValue()});
+      ASSERT_TRUE(inserted) << inserted.error().ToString();
+    }
+  }
+  auto ledger = OpenLedger(spec);
+  ASSERT_TRUE(ledger) << ledger.error().ToString();
+  EXPECT_EQ((*ledger)->schema_version(), LatestLedgerSchemaVersion());
+  UnitRow revoked = Value((*ledger)->FindBySerial("CW1")).value();
+  EXPECT_EQ(revoked.ek_sha256, Ek(1));
+  EXPECT_EQ(revoked.certificate, Certificate(1));
+  ASSERT_TRUE(revoked.revocation.has_value());
+  EXPECT_EQ(revoked.revocation->reason, RevocationReason::kSuperseded);
+  EXPECT_EQ(Value((*ledger)->FindByEk(Ek(2))).value().serial, "CW2");
+  // The constraints came through the migration: a unit still cannot take another's key or EK.
+  EXPECT_EQ(Refusal((*ledger)->Reserve(Reserving("CW3", 2))).reason, ledger_refusal::kTpmHasSerial);
+  (void)Granted((*ledger)->Reserve(Reserving("CW3", 1)));
+  EXPECT_EQ(Refusal((*ledger)->RecordIssued(Issued("CW3", 1, 2))).reason, ledger_refusal::kDuplicateKey);
+  EXPECT_EQ(Value((*ledger)->FindByEk(Ek(1))).value().serial, "CW3");
+  EXPECT_EQ(Value((*ledger)->Revoked()).size(), 1u);
 }
 
 TEST_P(LedgerTest, ANewerSchemaIsRefused) {
