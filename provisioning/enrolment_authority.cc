@@ -248,10 +248,11 @@ Result<EnrolmentCertificates> EnrolmentAuthority::Issue(const Session& session,
   EnrolmentCertificates out;
   // An earlier attempt of this unit that was issued for the same IDevID key gets its certificate
   // again instead of a second one for that key.
-  if (reservation.resumed && reservation.row.state == UnitState::kIssued) {
+  if (reservation.resumed) {
     IDEVID_ASSIGN_OR_RETURN(ossl::PKey key, PublicKeyFromTpm(request.idevid));
-    IDEVID_ASSIGN_OR_RETURN(std::string key_sha256, PublicKeySha256(*key), "the IDevID key");
-    if (key_sha256 == reservation.row.idevid_key_sha256) out.idevid_certificate = reservation.row.certificate;
+    IDEVID_ASSIGN_OR_RETURN(std::optional<Bytes> recorded,
+                            ReusableCertificate(reservation.row, *key, session.order.model));
+    if (recorded) out.idevid_certificate = std::move(*recorded);
   }
   if (out.idevid_certificate.empty()) {
     IDEVID_ASSIGN_OR_RETURN(ossl::Cert idevid, IssueFor(spec, request.idevid, factory_),

@@ -66,12 +66,13 @@ Result<ossl::Cert> CertificateFor(const TpmContext& tpm, const Factory& factory,
                                   const ProvisionRequest& request, const UnitIdentity& unit,
                                   EVP_PKEY& public_key, const LedgerStep& step, StepTimer& timer,
                                   ProvisionResult& result) {
-  if (step.earlier && step.earlier->state == UnitState::kIssued) {
-    IDEVID_ASSIGN_OR_RETURN(std::string key_sha256, PublicKeySha256(public_key), "the IDevID key");
-    if (key_sha256 == step.earlier->idevid_key_sha256) {
+  if (step.earlier) {
+    IDEVID_ASSIGN_OR_RETURN(std::optional<Bytes> recorded,
+                            ReusableCertificate(*step.earlier, public_key, request.model));
+    if (recorded) {
       result.certificate_reused = true;
       timer.Done("reuse_certificate");
-      return ParseCertificate(step.earlier->certificate);
+      return ParseCertificate(*recorded);
     }
   }
   IDEVID_ASSIGN_OR_RETURN(auto csr, RequestFromTpm(tpm, request, unit, public_key));

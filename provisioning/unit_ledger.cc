@@ -37,6 +37,18 @@ Result<IssuedRequest> IssuedRequestFor(const ReserveRequest& reservation, const 
   return issued;
 }
 
+Result<std::optional<Bytes>> ReusableCertificate(const UnitRow& row, const EVP_PKEY& idevid_key,
+                                                 std::string_view model) {
+  if (row.state != UnitState::kIssued || row.certificate.empty()) return std::nullopt;
+  IDEVID_ASSIGN_OR_RETURN(std::string key_sha256, PublicKeySha256(idevid_key), "the IDevID key");
+  if (key_sha256 != row.idevid_key_sha256) return std::nullopt;
+  IDEVID_ASSIGN_OR_RETURN(ossl::Cert recorded, ParseCertificate(row.certificate), "the recorded certificate");
+  IDEVID_ASSIGN_OR_RETURN(std::vector<std::string> names, SubjectAttribute(*recorded, "2.5.4.3"),
+                          "the recorded certificate");
+  if (names.size() != 1 || names.front() != model) return std::nullopt;
+  return row.certificate;
+}
+
 std::string RefusalLine(const LedgerRefusal& refusal) { return refusal.reason + ": " + refusal.detail; }
 
 }  // namespace idevid
