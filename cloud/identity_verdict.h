@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,9 @@ inline constexpr std::size_t kMaxHwSerialBytes = 64;
 
 struct IdentityVerdict {
   bool accepted = false;
+  // The cloud could not decide (a source of the unit's standing could not be asked): neither
+  // accepted nor a refusal of the unit; answered 503 and worth asking again.
+  bool unavailable = false;
   std::string serial;
   std::string model;
   std::string reason;  // the first finding's evidence when refused; "ok" when accepted
@@ -31,7 +35,12 @@ struct IdentityVerdict {
   // Adds a failure found after the certificate's own rules (revoked, a clone): the verdict is then
   // a refusal whose reason is its first failure.
   void Refuse(std::string id, std::string evidence);
-  // {"verdict", "serial", "model", "reason", "findings": [{"id", "severity", "evidence"}...]}.
+  // Adds the failure that kept the cloud from deciding (its ledger is down): not accepted, and
+  // unavailable rather than refused.
+  void CannotDecide(std::string id, std::string evidence);
+  // "accepted", "unavailable" or "rejected".
+  std::string_view Name() const;
+  // {"verdict" (Name()), "serial", "model", "reason", "findings": [{"id", "severity", "evidence"}...]}.
   nlohmann::json ToJson() const;
 };
 
