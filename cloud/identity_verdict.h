@@ -22,13 +22,13 @@ inline constexpr std::size_t kMaxHwSerialBytes = 64;
 
 struct IdentityVerdict {
   bool accepted = false;
-  // The cloud could not decide (a source of the unit's standing could not be asked): neither
-  // accepted nor a refusal of the unit; answered 503 and worth asking again.
-  bool unavailable = false;
   std::string serial;
   std::string model;
   std::string reason;  // the first finding's evidence when refused; "ok" when accepted
   Verdict findings;    // every rule broken, in the order the rules are checked; empty when accepted
+  // The cloud could not decide (a source of the unit's standing could not be asked): neither
+  // accepted nor a refusal of the unit; answered 503 and worth asking again.
+  bool unavailable = false;
 
   // A refusal for a single reason (no certificate, a resumed session past its validity).
   static IdentityVerdict Refused(std::string id, std::string evidence);
