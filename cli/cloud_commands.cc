@@ -95,6 +95,12 @@ int Connect(const ConnectArgs& args) {
     return result.error().domain() == ErrorDomain::kVerify ? kExitFail : code;
   }
   Print(*result, args.json);  // a refused identity (TLS alert, HTTP 403) is a verdict: exit 1
+  if (result->undecided()) {  // HTTP 5xx: the cloud judged nothing; the unit is not at fault
+    std::cerr << fmt::format(
+        "idevid: the cloud could not decide about this identity (HTTP {}); try again later\n",
+        result->http_status);
+    return kExitInfrastructure;
+  }
   return result->accepted() ? kExitPass : kExitFail;
 }
 

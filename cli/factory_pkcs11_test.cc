@@ -1,7 +1,8 @@
 // `idevid factory init --pkcs11` and the commands that load such a factory, as a user runs them
 // against a private SoftHSM2 token: identities that `openssl verify` accepts, the PIN from a file
 // or the environment only, and a token that refuses the PIN or goes away mid-batch stopping the
-// command (exit 2) with the token's CK_RV and no identity written.
+// command (exit 2) with the token's CK_RV and no identity written; a unit revoked with a CRL signed
+// in the token, and the ledger read without the PIN.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -115,6 +116,37 @@ TEST_F(FactoryPkcs11CommandTest, ATokenGoneMidBatchIssuesNothingMore) {
   for (const char* suffix : {".pem", "-chain.pem", ".key"}) {
     EXPECT_FALSE(std::filesystem::exists(Prefix("CW0007") + suffix)) << suffix;
   }
+}
+
+// The ledger is read from the factory record alone (no PIN); revoking a unit signs the CRL with the
+// issuing key in the token, and OpenSSL verifies that CRL and finds the unit's certificate revoked.
+TEST_F(FactoryPkcs11CommandTest, ARevokedUnitIsInACrlSignedInTheToken) {
+  ASSERT_EQ(Init({"--pkcs11-module", Module()}).exit_status, 0);
+  auto spec = FactoryLedgerSpec(Dir());
+  ASSERT_TRUE(spec) << spec.error().ToString();
+  auto issued = Issue("CW0008", {}, {"--pkcs11-pin-file", PinFile(), "--ledger", *spec, "--station", "st"});
+  ASSERT_EQ(issued.exit_status, 0) << issued.out << issued.err;
+  auto shown = Idevid({"ledger", "show", "--factory", Dir(), "--serial", "CW0008"});
+  EXPECT_EQ(shown.exit_status, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("CW0008"));
+  auto revoked = Idevid({"factory", "revoke", "--dir", Dir(), "--serial", "CW0008", "--reason",
+                         "keyCompromise", "--pkcs11-pin-file", PinFile()});
+  ASSERT_EQ(revoked.exit_status, 0) << revoked.out << revoked.err;
+  std::string crl = (std::filesystem::path(Dir()) / "crl.pem").string();
+  std::string chain = FactoryFiles::Chain(Dir()).string();
+  auto signature = RunCommand({"openssl", "crl", "-in", crl, "-CAfile", chain, "-noout"});
+  ASSERT_TRUE(signature);
+  EXPECT_EQ(signature->exit_status, 0) << signature->err;
+  EXPECT_THAT(signature->out + signature->err, HasSubstr("verify OK"));
+  auto verify = RunCommand(
+      {"openssl", "verify", "-crl_check", "-CAfile", chain, "-CRLfile", crl, Prefix("CW0008") + ".pem"});
+  ASSERT_TRUE(verify);
+  EXPECT_NE(verify->exit_status, 0);
+  EXPECT_THAT(verify->out + verify->err, HasSubstr("certificate revoked"));
+  std::string again = (temp_.path() / "again.pem").string();
+  auto written = Idevid({"factory", "crl", "--dir", Dir(), "--out", again}, {{"IDEVID_PKCS11_PIN", kPin}});
+  ASSERT_EQ(written.exit_status, 0) << written.err;
+  EXPECT_THAT(written.out, HasSubstr("CRL number 2 (1 revoked"));
 }
 
 }  // namespace

@@ -27,8 +27,8 @@ struct LedgerArgs {
 
 Result<std::unique_ptr<Ledger>> OpenNamedLedger(const LedgerArgs& args) {
   if (!args.ledger.empty()) return OpenLedger(args.ledger);
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.factory));
-  return OpenLedger(factory.ledger);
+  IDEVID_ASSIGN_OR_RETURN(std::string spec, FactoryLedgerSpec(args.factory));  // no token, no PIN
+  return OpenLedger(spec);
 }
 
 // The units asked for: all, or the one of --serial (nullopt when the ledger has none).

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/pkcs11_options.h"
 #include "core/file_io.h"
 #include "core/utc_time.h"
 #include "engine/exit_codes.h"
@@ -21,6 +22,7 @@ struct RevokeArgs {
   std::string serial;
   std::string reason;
   std::string ledger;
+  std::string pkcs11_pin_file;  // the token's PIN, for a factory whose keys are in a token
   unsigned next_update_days = 7;
   bool json = false;
 };
@@ -29,6 +31,7 @@ struct CrlArgs {
   std::string dir;
   std::string out;
   std::string ledger;
+  std::string pkcs11_pin_file;  // the token's PIN, for a factory whose keys are in a token
   unsigned next_update_days = 7;
   bool der = false;
 };
@@ -73,7 +76,7 @@ Result<std::unique_ptr<Ledger>> LedgerOf(const Factory& factory, const std::stri
 int Revoke(const RevokeArgs& args) {
   auto reason = ParseRevocationReason(args.reason);
   if (!reason) return ReportError(reason.error().WithContext("--reason"));
-  auto factory = LoadFactory(args.dir);
+  auto factory = LoadFactory(args.dir, {.pkcs11_pin_file = args.pkcs11_pin_file});
   if (!factory) return ReportError(factory.error());
   auto ledger = LedgerOf(*factory, args.ledger);
   if (!ledger) return ReportError(ledger.error());
@@ -90,7 +93,7 @@ int Revoke(const RevokeArgs& args) {
 }
 
 Result<CrlContent> WriteCrl(const CrlArgs& args) {
-  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(args.dir, {.pkcs11_pin_file = args.pkcs11_pin_file}));
   IDEVID_ASSIGN_OR_RETURN(auto ledger, LedgerOf(factory, args.ledger));
   IDEVID_ASSIGN_OR_RETURN(
       auto crl, MakeFactoryCrl(factory, *ledger, {.validity = std::chrono::days(args.next_update_days)}));
@@ -133,6 +136,7 @@ void AddRevoke(CLI::App& factory, int* exit_code) {
                   "aACompromise, unspecified")
       ->required();
   AddLedgerAndNextUpdate(*cmd, args->ledger, args->next_update_days);
+  AddPkcs11PinFileOption(*cmd, args->pkcs11_pin_file);  // the CRL is signed with the issuing key
   cmd->add_flag("--json", args->json, "Print what was revoked and the CRL as JSON");
   cmd->callback([args, exit_code] { *exit_code = Revoke(*args); });
 }
@@ -144,6 +148,7 @@ void AddCrl(CLI::App& factory, int* exit_code) {
   cmd->add_option("--dir", args->dir, "Factory CA directory ('idevid factory init')")->required();
   cmd->add_option("--out", args->out, "Where to write the CRL")->required();
   AddLedgerAndNextUpdate(*cmd, args->ledger, args->next_update_days);
+  AddPkcs11PinFileOption(*cmd, args->pkcs11_pin_file);  // the CRL is signed with the issuing key
   cmd->add_flag("--der", args->der, "Write DER instead of PEM");
   cmd->callback([args, exit_code] { *exit_code = Crl(*args); });
 }

@@ -324,8 +324,9 @@ TEST_F(CloudLedgerTest, ALedgerThatCannotBeOpenedStopsTheStart) {
               testing::ResultIs(ErrorDomain::kUsage, UsageCode::kInvalidArgument, HasSubstr("mysql")));
 }
 
-// The same with the ledger on PostgreSQL, as for many stations: and a database that goes away
-// refuses units (ledger-unavailable) until it is back.
+// The same with the ledger on PostgreSQL, as for many stations: and while the database is away the
+// cloud cannot decide (503 with Retry-After, verdict "unavailable", the finding ledger-unavailable
+// in its log) rather than refuse the unit; once it is back, units are judged again.
 class CloudPostgresLedgerTest : public CloudLedgerTest {
  protected:
   void SetUp() override {
@@ -345,17 +346,27 @@ class CloudPostgresLedgerTest : public CloudLedgerTest {
   std::optional<PostgresInstance> postgres_;
 };
 
-TEST_F(CloudPostgresLedgerTest, ACloneIsRefusedAndADatabaseThatIsGoneRefusesUntilItIsBack) {
+TEST_F(CloudPostgresLedgerTest, ACloneIsRefusedAndADatabaseThatIsGoneIsUnavailableUntilItIsBack) {
   WriteIdentity("clone", "CW0001");
   StartCloud(LedgerOptions());
   EXPECT_THAT(Curl(), HasSubstr("HTTP/1.1 200 OK"));
   EXPECT_THAT(Curl("clone"), HasSubstr("clone: serial CW0001 is held by another identity"));
   ASSERT_TRUE(postgres_->StopServer());
   std::string gone = Curl();
-  EXPECT_THAT(gone, HasSubstr("HTTP/1.1 403 Forbidden"));
+  EXPECT_THAT(gone, HasSubstr("HTTP/1.1 503 Service Unavailable"));
+  EXPECT_THAT(gone, HasSubstr("Retry-After: 5"));
+  EXPECT_THAT(gone, HasSubstr(R"("verdict":"unavailable")"));
   EXPECT_THAT(gone, HasSubstr("cannot be asked about serial CW0001"));
   ASSERT_TRUE(postgres_->StartServer());
   EXPECT_THAT(Curl(), HasSubstr("HTTP/1.1 200 OK"));
+  auto log = StopAndReadLog();
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_EQ(log[1]["verdict"], "rejected");
+  EXPECT_EQ(log[2]["verdict"], "unavailable");
+  EXPECT_EQ(log[2]["status"], 503);
+  ASSERT_EQ(log[2]["findings"].size(), 1u) << log[2].dump();
+  EXPECT_EQ(log[2]["findings"][0]["id"], "ledger-unavailable");
+  EXPECT_EQ(log[3]["verdict"], "accepted");
 }
 
 }  // namespace

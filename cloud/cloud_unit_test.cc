@@ -175,6 +175,18 @@ TEST(DoubtfulIdentityCorpusTest, HoldsEachDoubtfulIdentityTheCloudRefuses) {
   }
 }
 
+// A cloud that could not ask its ledger has no verdict on the unit: 503 with Retry-After.
+TEST(HttpExchangeTest, AnUndecidedIdentityIs503WithRetryAfter) {
+  IdentityVerdict verdict{false, "CW1", "SRX4300", "", {}};
+  verdict.CannotDecide("ledger-unavailable", "the ledger cannot be asked about serial CW1");
+  HttpResponse r = Answer("GET /v1/identity HTTP/1.1\r\nHost: x\r\n\r\n", verdict);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_THAT(FormatResponse(r), ::testing::StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
+  EXPECT_THAT(FormatResponse(r), ::testing::HasSubstr("Retry-After: 5\r\n"));
+  EXPECT_EQ(verdict.ToJson()["verdict"], "unavailable");
+  EXPECT_EQ(verdict.ToJson()["findings"][0]["id"], "ledger-unavailable");
+}
+
 TEST(HttpExchangeTest, PostToTheIdentityIs405AllowingGet) {
   HttpResponse r = Answer("POST /v1/identity HTTP/1.1\r\nHost: x\r\n\r\n", {true, "CW1", "SRX4300", "ok"});
   EXPECT_EQ(r.status, 405);

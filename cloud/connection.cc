@@ -159,7 +159,7 @@ void ServeRequest(SSL* ssl, int fd, const ConnectionSettings& s, ConnectionRecor
   r.served = response.served;
   r.reason = response.reason;
   if (response.served) {
-    r.verdict = verdict.accepted ? "accepted" : "rejected";
+    r.verdict = std::string(verdict.Name());
     r.findings = FindingsJson(verdict.findings);
   }
   std::string bytes = FormatResponse(response);

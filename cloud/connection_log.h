@@ -23,7 +23,7 @@ struct ConnectionRecord {
   std::optional<std::string> phase;        // "handshake" or "request": where a stall or close came
   std::optional<int> status;               // the HTTP status answered; nullopt when none was
   std::optional<std::string> served;       // the resource served; nullopt when none was
-  std::optional<std::string> verdict;      // "accepted"/"rejected" when the client was judged
+  std::optional<std::string> verdict;      // "accepted"/"rejected"/"unavailable" when judged
   std::string reason;                      // the first finding's evidence, or what went wrong
   std::optional<nlohmann::json> findings;  // every finding of the verdict served; nullopt when none was
   std::optional<std::string> request;      // the request line, escaped

@@ -19,6 +19,7 @@ std::string_view ReasonPhrase(int status) {
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
     default: return "Error";
   }
 }
@@ -81,6 +82,10 @@ HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict) {
   if (auto refused = RefuseOtherRequests(RequestLine(head), "GET", kIdentityPath)) return *std::move(refused);
   HttpResponse r;
   r.status = verdict.accepted ? 200 : 403;
+  if (verdict.unavailable) {  // RFC 9110 15.6.4, 10.2.3: the cloud cannot decide now; ask again later
+    r.status = 503;
+    r.headers.emplace_back("Retry-After", std::to_string(kUnavailableRetrySeconds));
+  }
   r.body = JsonText(verdict.ToJson());
   r.outcome = "served";
   r.served = std::string(kIdentityPath);

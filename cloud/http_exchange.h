@@ -15,6 +15,8 @@ namespace idevid {
 
 // The largest request head (request line and headers) the cloud reads.
 inline constexpr std::size_t kMaxRequestHeadBytes = 8192;
+// The Retry-After of a 503 answer when the cloud could not decide (its ledger was down).
+inline constexpr int kUnavailableRetrySeconds = 5;
 // The one resource the cloud serves.
 inline constexpr std::string_view kIdentityPath = "/v1/identity";
 
@@ -53,7 +55,8 @@ std::optional<HttpResponse> RefuseOtherRequests(std::string_view line, std::stri
 std::string_view RequestLine(std::string_view head);
 
 // The answer to the request whose head is `head` (complete: it ends with an empty line) from a
-// client whose identity was judged `verdict`.
+// client whose identity was judged `verdict`: 200 accepted, 403 refused, 503 with Retry-After when
+// the cloud could not decide (verdict.unavailable).
 HttpResponse Answer(std::string_view head, const IdentityVerdict& verdict);
 
 // The answer to a request head of more than kMaxRequestHeadBytes bytes.

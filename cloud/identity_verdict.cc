@@ -133,6 +133,16 @@ void IdentityVerdict::Refuse(std::string id, std::string evidence) {
   reason = findings.first_failure()->evidence;
 }
 
+void IdentityVerdict::CannotDecide(std::string id, std::string evidence) {
+  Refuse(std::move(id), std::move(evidence));
+  unavailable = true;
+}
+
+std::string_view IdentityVerdict::Name() const {
+  if (accepted) return "accepted";
+  return unavailable ? "unavailable" : "rejected";
+}
+
 nlohmann::json FindingsJson(const Verdict& verdict) {
   nlohmann::json findings = nlohmann::json::array();
   for (const Finding& f : verdict.findings()) {
@@ -142,7 +152,7 @@ nlohmann::json FindingsJson(const Verdict& verdict) {
 }
 
 nlohmann::json IdentityVerdict::ToJson() const {
-  return {{"verdict", accepted ? "accepted" : "rejected"},
+  return {{"verdict", Name()},
           {"serial", serial},
           {"model", model},
           {"reason", reason},

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -25,13 +26,21 @@ struct IdentityVerdict {
   std::string model;
   std::string reason;  // the first finding's evidence when refused; "ok" when accepted
   Verdict findings;    // every rule broken, in the order the rules are checked; empty when accepted
+  // The cloud could not decide (a source of the unit's standing could not be asked): neither
+  // accepted nor a refusal of the unit; answered 503 and worth asking again.
+  bool unavailable = false;
 
   // A refusal for a single reason (no certificate, a resumed session past its validity).
   static IdentityVerdict Refused(std::string id, std::string evidence);
   // Adds a failure found after the certificate's own rules (revoked, a clone): the verdict is then
   // a refusal whose reason is its first failure.
   void Refuse(std::string id, std::string evidence);
-  // {"verdict", "serial", "model", "reason", "findings": [{"id", "severity", "evidence"}...]}.
+  // Adds the failure that kept the cloud from deciding (its ledger is down): not accepted, and
+  // unavailable rather than refused.
+  void CannotDecide(std::string id, std::string evidence);
+  // "accepted", "unavailable" or "rejected".
+  std::string_view Name() const;
+  // {"verdict" (Name()), "serial", "model", "reason", "findings": [{"id", "severity", "evidence"}...]}.
   nlohmann::json ToJson() const;
 };
 

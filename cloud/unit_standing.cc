@@ -51,9 +51,9 @@ void JudgeByLedger(const X509& cert, Ledger& ledger, IdentityVerdict& verdict) {
   if (verdict.serial.empty()) return;  // nothing to look up; the subject's finding says so
   auto row = ledger.FindBySerial(verdict.serial);
   if (!row) {
-    verdict.Refuse("ledger-unavailable",
-                   fmt::format("the ledger {} cannot be asked about serial {}: {}", ledger.location(),
-                               DisplayText(verdict.serial), row.error().message()));
+    verdict.CannotDecide("ledger-unavailable",
+                         fmt::format("the ledger {} cannot be asked about serial {}: {}", ledger.location(),
+                                     DisplayText(verdict.serial), row.error().message()));
     return;
   }
   if (!row->has_value()) {

@@ -21,7 +21,8 @@ struct UnitStandingSources {
 //   "clone"              "clone: serial CW1 is held by another identity (certificate serial ...,
 //                         EK sha256 ...)": the ledger's certificate for the serial is another,
 //   "unknown-to-ledger"  the ledger has no unit of this serial,
-//   "ledger-unavailable" the ledger could not be asked (the unit is refused, not waved through),
+//   "ledger-unavailable" the ledger could not be asked: the verdict is unavailable (answered 503,
+//                        the unit neither waved through nor judged refused),
 // and the warning "crl-stale" when the CRL held is past its nextUpdate (its entries still apply).
 // Never fails.
 void JudgeUnitStanding(const X509& cert, const UnitStandingSources& sources, IdentityVerdict& verdict);

@@ -12,6 +12,7 @@
 #include "core/display_text.h"
 #include "core/file_io.h"
 #include "core/openssl_error.h"
+#include "core/signer_provider.h"
 #include "core/utc_time.h"
 
 namespace idevid {
@@ -108,8 +109,14 @@ Result<void> AddCrlExtensions(X509_CRL& crl, const X509& issuer, std::uint64_t n
 
 Result<void> SignCrl(X509_CRL& crl, EVP_PKEY& key) {
   ossl::MdCtx md(EVP_MD_CTX_new());
+  (void)TakeSignerFailure();  // a stale one is not this signature's
   if (!md || EVP_DigestSignInit_ex(md.get(), nullptr, "SHA256", nullptr, nullptr, &key, nullptr) != 1 ||
       X509_CRL_sign_ctx(&crl, md.get()) <= 0) {
+    // A key of our signer provider (a token): the device's answer, not OpenSSL's summary.
+    if (auto failure = TakeSignerFailure()) {
+      ClearOpenSslErrors();
+      return Fail(std::move(failure)->WithContext("cannot sign the CRL with the issuing CA's key"));
+    }
     return FailOpenSsl("cannot sign the CRL with the issuing CA's key");
   }
   return {};

@@ -212,7 +212,10 @@ Result<Factory> InitFactory(const FactoryOptions& options) {
   return LoadFactory(options.dir, {.pkcs11_pin_file = options.pkcs11_pin_file});
 }
 
-Result<Factory> LoadFactory(const std::filesystem::path& dir, const FactoryAccess& access) {
+namespace {
+
+// What factory.json records (manufacturer, algorithm, ledger, token): no certificate, no key.
+Result<Factory> ReadFactoryRecord(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(FactoryFiles::Record(dir))) {
     return UsageError(UsageCode::kWrongState, fmt::format("{} holds no factory CA; create one with "
                                                           "'idevid factory init --dir {}'",
@@ -237,6 +240,18 @@ Result<Factory> LoadFactory(const std::filesystem::path& dir, const FactoryAcces
     return ConfigError(ConfigCode::kSyntax, fmt::format("{} is not a factory record: {}",
                                                         FactoryFiles::Record(dir).string(), e.what()));
   }
+  return factory;
+}
+
+}  // namespace
+
+Result<std::string> FactoryLedgerSpec(const std::filesystem::path& dir) {
+  IDEVID_ASSIGN_OR_RETURN(Factory record, ReadFactoryRecord(dir));
+  return std::move(record.ledger);
+}
+
+Result<Factory> LoadFactory(const std::filesystem::path& dir, const FactoryAccess& access) {
+  IDEVID_ASSIGN_OR_RETURN(Factory factory, ReadFactoryRecord(dir));
   IDEVID_ASSIGN_OR_RETURN(factory.root, LoadCertificateFile(FactoryFiles::RootCert(dir)),
                           "cannot load the factory's root CA");
   IDEVID_ASSIGN_OR_RETURN(factory.issuing, LoadCertificateFile(FactoryFiles::IssuingCert(dir)),

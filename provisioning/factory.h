@@ -80,6 +80,10 @@ Result<Factory> InitFactory(const FactoryOptions& options);
 // CKR_TOKEN_NOT_PRESENT) when the token refuses or is not there.
 Result<Factory> LoadFactory(const std::filesystem::path& dir, const FactoryAccess& access = {});
 
+// The ledger spec factory.json records for the factory in `dir` (or the default), read without
+// loading any key: no token, no PIN. kUsage when `dir` holds no factory, kConfig for a bad record.
+Result<std::string> FactoryLedgerSpec(const std::filesystem::path& dir);
+
 // The certificates of a --factory-ca bundle split into trust anchors (self-signed) and
 // intermediates. Fails with kConfig when the bundle holds no self-signed certificate.
 struct TrustBundle {

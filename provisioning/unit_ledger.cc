@@ -8,18 +8,6 @@
 
 namespace idevid {
 
-Result<std::string> CertificateSerialHex(const X509& certificate) {
-  ossl::Bignum serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(&certificate), nullptr));
-  if (!serial) return FailOpenSsl("cannot read the certificate's serial number");
-  char* text = BN_bn2hex(serial.get());
-  if (text == nullptr) return FailOpenSsl("cannot write the certificate's serial number");
-  std::string hex(text);
-  OPENSSL_free(text);
-  for (char& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::size_t first = hex.find_first_not_of('0');
-  return first == std::string::npos ? std::string("0") : hex.substr(first);
-}
-
 Result<std::string> EkSha256(const X509& ek_certificate) {
   EVP_PKEY* key = X509_get0_pubkey(&ek_certificate);
   if (key == nullptr) return FailOpenSsl("the EK certificate's public key does not load");
@@ -32,7 +20,7 @@ Result<IssuedRequest> IssuedRequestFor(const ReserveRequest& reservation, const 
   EVP_PKEY* key = X509_get0_pubkey(&certificate);
   if (key == nullptr) return FailOpenSsl("the IDevID certificate's public key does not load");
   IDEVID_ASSIGN_OR_RETURN(issued.idevid_key_sha256, PublicKeySha256(*key));
-  IDEVID_ASSIGN_OR_RETURN(issued.certificate_serial, CertificateSerialHex(certificate));
+  issued.certificate_serial = CertificateSerialHex(certificate);
   IDEVID_ASSIGN_OR_RETURN(issued.certificate, CertificateDer(certificate));
   return issued;
 }

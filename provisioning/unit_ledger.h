@@ -9,12 +9,9 @@
 #include "core/ledger.h"
 #include "core/result.h"
 #include "core/x509.h"
+#include "core/x509_crl.h"  // CertificateSerialHex, as the ledger and a CRL name it
 
 namespace idevid {
-
-// Lower-case hex of the certificate's serial number, as the ledger and a CRL name it (leading
-// zeros dropped, "0" for zero). kOpenSsl when it cannot be read.
-Result<std::string> CertificateSerialHex(const X509& certificate);
 
 // The ledger's ek_sha256 of the TPM whose EK certificate is `ek_certificate`: PublicKeySha256 of
 // the EK public key it certifies. kOpenSsl when the key does not load.

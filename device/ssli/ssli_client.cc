@@ -20,6 +20,7 @@
 #include "core/attestation_wire.h"
 #include "core/display_text.h"
 #include "core/openssl_error.h"
+#include "core/signer_provider.h"
 #include "core/tpm_context.h"
 #include "core/tpm_key_signer.h"
 #include "core/tpm_nv.h"
@@ -27,7 +28,6 @@
 #include "core/x509_build.h"
 #include "device/pkid/pkid_client.h"
 #include "device/ssli/server_name.h"
-#include "core/signer_provider.h"
 
 namespace idevid {
 namespace {
@@ -512,7 +512,8 @@ Result<void> AnswerChallenge(SSL* ssl, const SessionLimits& limits, const SsliCl
   result.body.clear();
   IDEVID_TRY(Exchange(ssl, state.host, EvidenceRequest(state.host, evidence), result, limits,
                       state.options.max_response_bytes));
-  if (!result.refusal && result.http_status != 200) {  // 400, 413: the evidence is refused too
+  // 400, 413: the evidence is refused too; a 5xx decided nothing (SsliResult::undecided).
+  if (!result.refusal && result.http_status != 200 && result.http_status < 500) {
     result.refusal = SsliRefusal{SsliRefusal::Kind::kHttpVerdict, 0,
                                  fmt::format("HTTP {}: {}", result.http_status, VerdictReason(result))};
   }

@@ -95,6 +95,9 @@ struct SsliResult {
   bool attested() const;
   // The cloud refused the identity (an alert about it, or HTTP 403).
   bool refused() const { return refusal.has_value(); }
+  // The cloud answered but could not decide (HTTP 5xx, e.g. 503 while its ledger is down): no
+  // verdict on the unit, an infrastructure failure for whoever judges it.
+  bool undecided() const { return !refused() && http_status >= 500 && http_status <= 599; }
 };
 
 // An SSL-I profile made ready once (credentials, TLS context, TPM signer) for any number of

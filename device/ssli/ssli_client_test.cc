@@ -141,6 +141,20 @@ TEST_F(SsliClientLimitsTest, AForbiddenAnswerIsARefusalWithTheCloudsReason) {
   EXPECT_EQ(result->http_status, 403);
 }
 
+// The cloud's HTTP 503 says it could not decide (its ledger is down): neither accepted nor a refusal
+// of the unit.
+TEST_F(SsliClientLimitsTest, AnUnavailableAnswerIsUndecidedNotARefusal) {
+  auto server = testing::StartMisbehavingServer(dir_.path(), "server", "unavailable");
+  ASSERT_TRUE(server) << server.error().ToString();
+  auto result = Connect(server->port);
+  ASSERT_THAT(result, testing::IsOk());
+  EXPECT_FALSE(result->accepted());
+  EXPECT_FALSE(result->refused());
+  EXPECT_TRUE(result->undecided());
+  EXPECT_EQ(result->http_status, 503);
+  EXPECT_EQ(result->verdict["verdict"], "unavailable");
+}
+
 // A cloud with an attestation policy answers GET /v1/identity with a challenge and keeps the
 // session open (its 401 is framed by Content-Length): a device not configured for attestation
 // reads the challenge without waiting for a close, refuses it as a verdict naming what is

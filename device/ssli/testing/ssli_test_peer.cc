@@ -44,6 +44,9 @@ while True:
         if mode == "forbidden":
             tls.sendall(b'HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n'
                         b'{"verdict": "rejected", "reason": "serial CW1 is not in the inventory\\u001b[2J"}')
+        elif mode == "unavailable":
+            tls.sendall(b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n\r\n'
+                        b'{"verdict": "unavailable", "reason": "the ledger cannot be asked about serial CW1"}')
         elif mode == "close":
             pass
         elif mode == "challenge":

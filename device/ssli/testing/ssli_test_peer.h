@@ -54,7 +54,8 @@ Result<TlsPeer> StartOpensslServer(const std::filesystem::path& dir, const std::
 
 // A python3 TLS server with the server certificate <name> of `dir` that answers every request
 // with `mode`: "huge" (a 50 MB body), "trickle" (a small answer, one byte every 200 ms),
-// "forbidden" (HTTP 403 with a JSON verdict refusing the unit), "close" (closes without an answer)
+// "forbidden" (HTTP 403 with a JSON verdict refusing the unit), "unavailable" (HTTP 503: the cloud
+// could not decide), "close" (closes without an answer)
 // or "challenge" (HTTP 401 with an attestation challenge, then logs "after the challenge: " and
 // what came next, b'' when the client sent nothing more).
 Result<TlsPeer> StartMisbehavingServer(const std::filesystem::path& dir, const std::string& name,
