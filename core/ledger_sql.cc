@@ -438,9 +438,16 @@ Result<LedgerAnswer<Reservation>> SqlLedger::Reserve(const ReserveRequest& reque
       return Refuse<Reservation>(ledger_refusal::kTpmHasSerial, TpmHasSerialDetail(*other, request.serial));
     }
     if (other) {
-      // A revoked unit's TPM, serialised again: the old row keeps its history and certificate.
-      IDEVID_TRY(Run("UPDATE units SET retired_ek_sha256 = ek_sha256, ek_sha256 = NULL WHERE serial = $1",
-                     {other->serial}));
+      // A revoked unit's TPM, serialised again: the old row keeps its history and certificate. Its
+      // IDevID key (a primary key: the same TPM derives it again) may be certified anew unless it
+      // was revoked as compromised (RFC 5280 5.3.1 keyCompromise): such a key stays refused.
+      bool key_compromised = other->revocation->reason == RevocationReason::kKeyCompromise;
+      IDEVID_TRY(
+          Run(key_compromised
+                  ? "UPDATE units SET retired_ek_sha256 = ek_sha256, ek_sha256 = NULL WHERE serial = $1"
+                  : "UPDATE units SET retired_ek_sha256 = ek_sha256, ek_sha256 = NULL, "
+                    "idevid_key_sha256 = NULL WHERE serial = $1",
+              {other->serial}));
     }
     IDEVID_ASSIGN_OR_RETURN(
         UnitRow row, OneUnit(fmt::format("INSERT INTO units (serial, model, station, state, ek_sha256, "

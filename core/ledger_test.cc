@@ -276,6 +276,20 @@ TEST_P(LedgerTest, AnIssuedRevokedUnitsTpmTakesANewSerialButNotItsOldKey) {
   EXPECT_EQ(ledger_->FindBySerial("CW1")->value().state, UnitState::kIssued);
 }
 
+TEST_P(LedgerTest, ASupersededUnitsTpmTakesANewSerialWithTheSameKey) {
+  (void)Granted(ledger_->Reserve(Reserving("CW1", 1)));
+  (void)Granted(ledger_->RecordIssued(Issued("CW1", 1, 1)));
+  (void)Granted(ledger_->Revoke("CW1", RevocationReason::kSuperseded, LedgerClock::now()));
+  (void)Granted(ledger_->Reserve(Reserving("CW2", 1)));
+  IssuedRequest again = Issued("CW2", 1, 1);  // the same key, a new certificate
+  again.certificate_serial = "5e99";
+  again.certificate = Certificate(99);
+  EXPECT_EQ(Granted(ledger_->RecordIssued(again)).idevid_key_sha256, Key(1));
+  UnitRow old = Value(ledger_->FindBySerial("CW1")).value();
+  EXPECT_TRUE(old.revocation.has_value());
+  EXPECT_FALSE(old.certificate.empty());
+}
+
 TEST_P(LedgerTest, ReserveRefusesARevokedUnit) {
   Provision("CW1", 1, 1);
   (void)Granted(ledger_->Revoke("CW1", RevocationReason::kKeyCompromise, LedgerClock::now()));
