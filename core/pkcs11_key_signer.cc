@@ -12,6 +12,7 @@
 #include "core/display_text.h"
 #include "core/openssl_error.h"
 #include "core/pkcs11_error.h"
+#include "core/x509.h"
 
 namespace idevid {
 namespace {
@@ -87,17 +88,6 @@ Result<Bytes> NamedCurveParameters(int nid) {
   return AdoptDer(der, length, "the curve's object identifier");
 }
 
-Result<ossl::PKey> FromParams(const char* type, OSSL_PARAM_BLD* bld) {
-  ossl::Params params(OSSL_PARAM_BLD_to_param(bld));
-  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
-  EVP_PKEY* raw = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return FailOpenSsl(fmt::format("cannot build an OpenSSL {} public key from the token's", type));
-  }
-  return ossl::PKey(raw);
-}
-
 // The public key object's key as OpenSSL sees it: EC P-256 (CKA_EC_POINT, a DER OCTET STRING of
 // the uncompressed point, PKCS#11 v2.40 2.3.3) or RSA (CKA_MODULUS, CKA_PUBLIC_EXPONENT).
 Result<ossl::PKey> ReadPublicKey(const Pkcs11Token& token, CK_OBJECT_HANDLE object) {
@@ -123,7 +113,7 @@ Result<ossl::PKey> ReadPublicKey(const Pkcs11Token& token, CK_OBJECT_HANDLE obje
                                          static_cast<std::size_t>(ASN1_STRING_length(point.get()))) != 1) {
       return FailOpenSsl("cannot prepare EC key parameters");
     }
-    return FromParams("EC", bld.get());
+    return PublicKeyFromParams("EC", bld.get(), "the token's");
   }
   if (key_type == CKK_RSA) {
     IDEVID_ASSIGN_OR_RETURN(Bytes modulus, ReadAttribute(token, object, CKA_MODULUS));
@@ -134,7 +124,7 @@ Result<ossl::PKey> ReadPublicKey(const Pkcs11Token& token, CK_OBJECT_HANDLE obje
         OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
       return FailOpenSsl("cannot prepare RSA key parameters");
     }
-    return FromParams("RSA", bld.get());
+    return PublicKeyFromParams("RSA", bld.get(), "the token's");
   }
   return UsageError(UsageCode::kUnsupported,
                     fmt::format("the token's key is of type {:#x}; EC and RSA keys sign", key_type));

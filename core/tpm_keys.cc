@@ -14,6 +14,7 @@
 #include "core/tpm_policy.h"
 #include "core/tpm_types.h"
 #include "core/tss_error.h"
+#include "core/x509.h"
 
 namespace idevid {
 namespace {
@@ -67,17 +68,6 @@ TPM2B_PUBLIC IdentityKeyTemplate(KeyAlgorithm alg, const IdentityKeyProfile& pro
   return t;
 }
 
-Result<ossl::PKey> FromParams(const char* type, OSSL_PARAM_BLD* bld) {
-  ossl::Params params(OSSL_PARAM_BLD_to_param(bld));
-  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
-  EVP_PKEY* raw = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return FailOpenSsl(fmt::format("cannot build an OpenSSL {} public key from the TPM's", type));
-  }
-  return ossl::PKey(raw);
-}
-
 Result<ossl::PKey> EccPublicKey(const TPMT_PUBLIC& pub) {
   const char* group = nullptr;
   switch (pub.parameters.eccDetail.curveID) {
@@ -98,7 +88,7 @@ Result<ossl::PKey> EccPublicKey(const TPMT_PUBLIC& pub) {
           1) {
     return FailOpenSsl("cannot prepare ECC key parameters");
   }
-  return FromParams("EC", bld.get());
+  return PublicKeyFromParams("EC", bld.get(), "the TPM's");
 }
 
 Result<ossl::PKey> RsaPublicKey(const TPMT_PUBLIC& pub) {
@@ -111,7 +101,7 @@ Result<ossl::PKey> RsaPublicKey(const TPMT_PUBLIC& pub) {
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
     return FailOpenSsl("cannot prepare RSA key parameters");
   }
-  return FromParams("RSA", bld.get());
+  return PublicKeyFromParams("RSA", bld.get(), "the TPM's");
 }
 
 }  // namespace

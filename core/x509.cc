@@ -1,5 +1,6 @@
 #include "core/x509.h"
 
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
@@ -170,6 +171,17 @@ Result<Bytes> PublicKeyDer(const EVP_PKEY& key) {
   unsigned char* der = nullptr;
   int length = i2d_PUBKEY(&key, &der);
   return AdoptDer(der, length, "the public key");
+}
+
+Result<ossl::PKey> PublicKeyFromParams(const char* type, OSSL_PARAM_BLD* bld, std::string_view source) {
+  ossl::Params params(OSSL_PARAM_BLD_to_param(bld));
+  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return FailOpenSsl(fmt::format("cannot build an OpenSSL {} public key from {}", type, source));
+  }
+  return ossl::PKey(raw);
 }
 
 Result<ossl::PKey> ParsePublicKeyPem(std::string_view pem) {

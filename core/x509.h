@@ -62,5 +62,9 @@ Result<std::optional<Extension>> FindExtension(const X509& cert, std::string_vie
 Result<Bytes> PublicKeyDer(const EVP_PKEY& key);
 // Parses a PEM public key (SubjectPublicKeyInfo).
 Result<ossl::PKey> ParsePublicKeyPem(std::string_view pem);
+// A public key of OpenSSL key type `type` ("EC", "RSA") from the parameters in `bld` (which the
+// caller keeps owning); `source` names where they came from in the error ("the TPM's"). kOpenSsl
+// when OpenSSL refuses them.
+Result<ossl::PKey> PublicKeyFromParams(const char* type, OSSL_PARAM_BLD* bld, std::string_view source);
 
 }  // namespace idevid
