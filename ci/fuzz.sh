@@ -11,7 +11,7 @@ cmake --preset fuzz
 cmake --build --preset fuzz -j "$(nproc)"
 
 mkdir -p build/fuzz/artifacts
-for target in config_parser operational_command bench_file inventory device_certificate tcg_csr event_log attestation_wire; do
+for target in config_parser operational_command bench_file inventory device_certificate tcg_csr event_log attestation_wire crl; do
   binary=$(find build/fuzz -type f -name "${target}_fuzz" -perm -u+x | head -n 1)
   work="build/fuzz/corpus/$target"
   mkdir -p "$work"
