@@ -1,13 +1,15 @@
 // The ledger's SQLite back end: one file, WAL mode so that readers do not wait for a writer, a
-// busy timeout so that stations sharing the file take turns, and BEGIN IMMEDIATE for writes so
+// short busy wait so that stations sharing the file take turns, and BEGIN IMMEDIATE for writes so
 // that a step's read and write are one decision.
 #include <sqlite3.h>
 
 #include <charconv>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -69,7 +71,14 @@ class SqliteConnection final : public SqlConnection {
     return kSqlite;
   }
   Result<void> Connect() override { return {}; }
-  Result<void> Begin(bool write) override { return Run(write ? "BEGIN IMMEDIATE" : "BEGIN"); }
+  Result<void> Begin(bool write, Durability durability) override {
+    if (write && durability != durability_) {
+      IDEVID_TRY(
+          Run(durability == Durability::kNow ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+      durability_ = durability;
+    }
+    return Run(write ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
   Result<void> Commit() override { return Run("COMMIT"); }
   void Rollback() override {
     if (!sqlite3_get_autocommit(db_.get())) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -98,6 +107,7 @@ class SqliteConnection final : public SqlConnection {
   }
 
  private:
+  Durability durability_ = Durability::kNow;  // synchronous=FULL, set when opened
   Result<sqlite3_stmt*> Prepare(std::string_view sql);
   Result<void> Bind(sqlite3_stmt* statement, const std::vector<SqlValue>& params);
 
@@ -178,6 +188,32 @@ Result<std::vector<SqlRow>> SqliteConnection::Query(std::string_view sql,
   }
 }
 
+// Waits for a lock in short steps, for kBusyTimeoutMs at most: a station holds the write lock for
+// about a millisecond a step, and SQLite's own busy timeout sleeps from 1 ms up to 100 ms at a
+// time, which leaves the lock idle while stations sleep.
+int WaitBriefly(void*, int count) {
+  thread_local std::chrono::steady_clock::time_point since;
+  auto now = std::chrono::steady_clock::now();
+  if (count == 0) since = now;
+  if (now - since >= std::chrono::milliseconds(kBusyTimeoutMs)) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(count < 10 ? 50 : 250));
+  return 1;
+}
+
+// Switches a new connection to WAL. Another process that is switching the same new file at the
+// same moment makes it SQLITE_BUSY without calling the busy handler: tried again, for
+// kBusyTimeoutMs at most.
+Result<void> UseWal(SqliteConnection& connection) {
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (;;) {
+    auto wal = connection.Run("PRAGMA journal_mode=WAL");
+    if (wal || (wal.error().code() & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() > give_up) {
+      return wal;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const std::string& path) {
@@ -191,11 +227,13 @@ Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const std::string& p
                             raw ? sqlite3_errmsg(raw) : sqlite3_errstr(code), code, Advice(code)));
   }
   sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  sqlite3_busy_handler(db.get(), WaitBriefly, nullptr);
   auto connection = std::make_unique<SqliteConnection>(std::move(db), path);
-  // WAL: readers never wait for the writer; the default synchronous=FULL keeps every committed
-  // step on disk (no certificate leaves the factory without its row).
-  if (auto wal = connection->Run("PRAGMA journal_mode=WAL"); !wal) {
+  // WAL: readers never wait for the writer; synchronous=FULL keeps every committed step on disk
+  // (no certificate leaves the factory without its row); a kWithNextDurable step commits with
+  // synchronous=NORMAL, in the WAL the next FULL commit syncs.
+  auto wal = UseWal(*connection).and_then([&] { return connection->Run("PRAGMA synchronous=FULL"); });
+  if (!wal) {
     return Fail(wal.error().WithContext("opening the ledger " + connection->location()));
   }
   return std::unique_ptr<SqlConnection>(std::move(connection));

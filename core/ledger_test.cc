@@ -657,7 +657,10 @@ TEST_P(LedgerTest, StationsRacingForOneKeyGetItOnceAndTheOthersLearnWhoHasIt) {
 // exit status is 100 + the serials it got, 1 for an error or an unexpected refusal.
 int ReserveInChild(const std::string& spec, int child, int serials) {
   auto ledger = OpenLedger(spec);
-  if (!ledger) return 1;
+  if (!ledger) {
+    fmt::print(stderr, "child {}: {}\n", child, ledger.error().ToString());
+    return 1;
+  }
   int granted = 0;
   for (int s = 0; s < serials; ++s) {
     auto answer = (*ledger)->Reserve(
@@ -670,7 +673,11 @@ int ReserveInChild(const std::string& spec, int child, int serials) {
       ++granted;
       auto issued =
           (*ledger)->RecordIssued(Issued(fmt::format("CW{:02}", s), child * 100 + s, child * 100 + s));
-      if (!issued || !std::holds_alternative<UnitRow>(*issued)) return 1;
+      if (!issued || !std::holds_alternative<UnitRow>(*issued)) {
+        fmt::print(stderr, "child {}: recording {}: {}\n", child, s,
+                   issued ? std::get<LedgerRefusal>(*issued).detail : issued.error().ToString());
+        return 1;
+      }
     } else if (std::get<LedgerRefusal>(*answer).reason != ledger_refusal::kClone) {
       return 1;
     }
