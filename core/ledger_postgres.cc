@@ -123,8 +123,12 @@ class PostgresConnection final : public SqlConnection {
     return kPostgres;
   }
   Result<void> Connect() override;
-  Result<void> Begin(bool write) override {
-    return Run(write ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL READ COMMITTED");
+  Result<void> Begin(bool write, Durability durability) override {
+    if (!write) return Run("BEGIN ISOLATION LEVEL READ COMMITTED");
+    IDEVID_TRY(Run("BEGIN ISOLATION LEVEL SERIALIZABLE"));
+    // The commit returns before its WAL record is flushed; the next synchronous commit flushes it.
+    if (durability == Durability::kWithNextDurable) return Run("SET LOCAL synchronous_commit = off");
+    return {};
   }
   Result<void> Commit() override { return Run("COMMIT"); }
   void Rollback() override {

@@ -253,14 +253,19 @@ class SqlLedger final : public Ledger {
   // a race or when the connection had broken before anything was written, and names the location
   // in an error. A read step must run exactly one statement.
   template <typename Step>
-  std::invoke_result_t<Step&> Transact(std::string_view what, bool write, Step&& step);
+  std::invoke_result_t<Step&> Transact(std::string_view what, bool write, Durability durability, Step&& step);
   template <typename Step>
   std::invoke_result_t<Step&> Write(std::string_view what, Step&& step) {
-    return Transact(what, true, std::forward<Step>(step));
+    return Transact(what, true, Durability::kNow, std::forward<Step>(step));
+  }
+  // A write step whose loss to a crash leaves nothing that depends on it (see Durability).
+  template <typename Step>
+  std::invoke_result_t<Step&> WriteWithNextDurable(std::string_view what, Step&& step) {
+    return Transact(what, true, Durability::kWithNextDurable, std::forward<Step>(step));
   }
   template <typename Step>
   std::invoke_result_t<Step&> Read(std::string_view what, Step&& step) {
-    return Transact(what, false, std::forward<Step>(step));
+    return Transact(what, false, Durability::kNow, std::forward<Step>(step));
   }
 
   // Runs a statement on the connection; kUsage for text with a NUL byte, which PostgreSQL cannot
@@ -283,7 +288,8 @@ class SqlLedger final : public Ledger {
 };
 
 template <typename Step>
-std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool write, Step&& step) {
+std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool write, Durability durability,
+                                                Step&& step) {
   std::lock_guard lock(mutex_);
   thread_local std::minstd_rand jitter(std::random_device{}());
   auto give_up = std::chrono::steady_clock::now() + kRetryPeriod;
@@ -292,7 +298,7 @@ std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool writ
     std::optional<Error> failure;
     if (auto connected = connection_->Connect(); !connected) {
       failure = connected.error();
-    } else if (auto began = write ? connection_->Begin(true) : Result<void>(); !began) {
+    } else if (auto began = write ? connection_->Begin(true, durability) : Result<void>(); !began) {
       failure = began.error();
     } else {
       begun = write;
@@ -403,7 +409,10 @@ Result<LedgerAnswer<Reservation>> SqlLedger::Reserve(const ReserveRequest& reque
   IDEVID_TRY(
       Require(!request.serial.empty() && !request.ek_sha256.empty(), "a serial and an EK hash", "Reserve"));
   using Answer = LedgerAnswer<Reservation>;
-  return Write("reserving " + QuotedDisplayText(request.serial), [&]() -> Result<Answer> {
+  // Nothing depends on a reservation until RecordIssued, whose durable commit carries it to disk
+  // first: a crash that undoes it leaves no certificate (and the TPM's new key, if any, is
+  // replaced with --force).
+  return WriteWithNextDurable("reserving " + QuotedDisplayText(request.serial), [&]() -> Result<Answer> {
     IDEVID_ASSIGN_OR_RETURN(auto held, UnitWhere("serial", request.serial));
     if (held && held->ek_sha256 != request.ek_sha256) {
       return Refuse<Reservation>(

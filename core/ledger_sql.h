@@ -41,6 +41,15 @@ inline constexpr std::uint64_t kLedgerOwnError = 0;
 
 // One connection to the ledger's database. Not thread-safe (the ledger serializes its calls).
 // Every failure is kDatabase with the back end's code and the location, never a password.
+// How soon a write transaction's commit is on disk.
+enum class Durability {
+  kNow,  // on disk when the commit returns
+  // Kept when the process ends, but a crash of the OS (SQLite) or of the server (PostgreSQL) may
+  // undo it until a later kNow commit on the database carries it to disk (both write their log
+  // in order); never torn. For a step whose loss leaves nothing that depends on it.
+  kWithNextDurable,
+};
+
 class SqlConnection {
  public:
   virtual ~SqlConnection() = default;
@@ -53,7 +62,8 @@ class SqlConnection {
   // Starts a transaction; `write` takes the write lock at once (SQLite BEGIN IMMEDIATE) or runs
   // SERIALIZABLE (PostgreSQL), so that a step's reads and writes are one atomic decision. (The
   // ledger's read steps are one statement each and start none.)
-  virtual Result<void> Begin(bool write) = 0;
+  // `durability` matters to a write transaction only.
+  virtual Result<void> Begin(bool write, Durability durability) = 0;
   virtual Result<void> Commit() = 0;
   // Ends the transaction, if any, without its changes; a broken connection has none.
   virtual void Rollback() = 0;
