@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/display_text.h"
+#include "core/file_io.h"
 #include "core/tpm_nv.h"
 #include "core/x509.h"
 #include "engine/process.h"
@@ -124,8 +125,8 @@ Result<ProviderSignKey*> BenchContext::ProviderKey() {
 
 Result<Station*> BenchContext::StationAt(int index) {
   std::unique_lock lock(mutex_);
-  stations_changed_.wait_for(lock, std::chrono::minutes(2),
-                             [&] { return stations_.count(index) > 0 || station_error_.has_value(); });
+  started_.wait_for(lock, std::chrono::minutes(2),
+                    [&] { return stations_.count(index) > 0 || station_error_.has_value(); });
   if (auto found = stations_.find(index); found != stations_.end()) return found->second.get();
   if (station_error_) return Fail(*station_error_);
   return Fail(ErrorDomain::kProcess, kProcessDeadline,
@@ -146,9 +147,58 @@ Result<void> BenchContext::StartStations(int count) {
       stations_[index] = std::make_unique<Station>(Station{std::move(*swtpm), std::move(*tpm)});
     }
   }
-  stations_changed_.notify_all();
+  started_.notify_all();
   if (station_error_) return Fail(*station_error_);
   return {};
+}
+
+Result<void> BenchContext::StartPostgres() {
+  std::lock_guard lock(mutex_);
+  if (postgres_) return {};
+  postgres_error_.reset();
+  auto ledger = PostgresInstance::Start({.fsync = true}).and_then([&](PostgresInstance cluster) {
+    postgres_.emplace(std::move(cluster));
+    return postgres_->CreateDatabase("line");
+  });
+  if (ledger) {
+    postgres_ledger_ = *ledger;
+  } else {
+    postgres_.reset();
+    postgres_error_ = ledger.error().WithContext("starting the PostgreSQL cluster of the line benchmarks");
+  }
+  started_.notify_all();
+  if (postgres_error_) return Fail(*postgres_error_);
+  return {};
+}
+
+Result<std::string> BenchContext::PostgresLedger() {
+  std::unique_lock lock(mutex_);
+  started_.wait_for(lock, std::chrono::minutes(2), [&] { return postgres_ || postgres_error_; });
+  if (postgres_) return postgres_ledger_;
+  if (postgres_error_) return Fail(*postgres_error_);
+  return Fail(ErrorDomain::kProcess, kProcessDeadline,
+              "the PostgreSQL cluster was not started within two minutes");
+}
+
+Result<const Factory*> BenchContext::TokenFactory() {
+  std::lock_guard lock(mutex_);
+  if (token_factory_) return &*token_factory_;
+  auto dir = options_.work_dir / "token-factory";
+  IDEVID_ASSIGN_OR_RETURN(SoftHsmToken token, SoftHsmToken::Create({.dir = dir / "hsm", .label = "line-ca"}),
+                          "creating the SoftHSM2 token of the HSM-key benchmark");
+  token.UseInThisProcess();
+  auto pin_file = dir / "pin";
+  IDEVID_TRY(WriteFileAtomic(pin_file, token.pin() + "\n", 0600));
+  IDEVID_ASSIGN_OR_RETURN(Factory factory,
+                          InitFactory({.dir = dir / "factory",
+                                       .algorithm = unit_->issuer().algorithm,
+                                       .pkcs11_uri = token.Uri("issuing-ca"),
+                                       .pkcs11_module = SoftHsmToken::ModulePath().string(),
+                                       .pkcs11_pin_file = pin_file}),
+                          "creating the HSM-key factory");
+  token_.emplace(std::move(token));
+  token_factory_.emplace(std::move(factory));
+  return &*token_factory_;
 }
 
 }  // namespace idevid

@@ -21,6 +21,8 @@
 #include "core/tpm_key_signer.h"
 #include "core/tpm_keys.h"
 #include "device/ssli/ssli_client.h"
+#include "engine/postgres_instance.h"
+#include "engine/softhsm_token.h"
 #include "engine/swtpm_instance.h"
 #include "engine/tested_unit.h"
 #include "provisioning/factory.h"
@@ -83,6 +85,14 @@ class BenchContext {
   Result<void> StartStations(int count);
   // Station `index`, waiting (at most two minutes) for thread 0 to have started it.
   Result<Station*> StationAt(int index);
+  // Starts the private PostgreSQL cluster of the line benchmarks (fsync on, as a line runs it) with
+  // a database for their ledger, unless it runs: from benchmark thread 0, as StartStations.
+  Result<void> StartPostgres();
+  // The ledger spec of that database, waiting (at most two minutes) for thread 0 to have started it.
+  Result<std::string> PostgresLedger();
+  // A factory like the unit's issuer whose issuing CA's key is in a SoftHSM2 token (made on first
+  // use; the token is this process's).
+  Result<const Factory*> TokenFactory();
 
  private:
   BenchContext() = default;
@@ -98,9 +108,14 @@ class BenchContext {
   void KeepSessionsFor(ClientMode mode, int tls_version);  // with mutex_ held
   std::map<int, std::unique_ptr<Station>> stations_;
   std::optional<Error> station_error_;  // why the last StartStations failed
-  std::condition_variable stations_changed_;
+  std::condition_variable started_;     // a station or the cluster started, or failed to
   std::map<KeyAlgorithm, std::unique_ptr<RawSignKey>> raw_keys_;
   std::unique_ptr<ProviderSignKey> provider_key_;
+  std::optional<PostgresInstance> postgres_;
+  std::string postgres_ledger_;
+  std::optional<Error> postgres_error_;  // why the last StartPostgres failed
+  std::optional<SoftHsmToken> token_;
+  std::optional<Factory> token_factory_;  // signs in token_
 };
 
 }  // namespace idevid

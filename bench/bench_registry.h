@@ -4,6 +4,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <csignal>
 #include <functional>
 #include <map>
@@ -59,6 +60,16 @@ bool Continue(benchmark::State& state, const Result<T>& step) {
   // Interrupted by a signal: 128 + SIGINT, as a shell reports it (MarkFailed shows "interrupted").
   MarkFailed(state, step ? Error(ErrorDomain::kProcess, 128 + SIGINT, "interrupted") : step.error());
   return false;
+}
+
+// Times one call, adding its wall time to `total`: for a benchmark that measures two things in
+// one loop (ours and a comparator, alternating) and reports the second as a paired figure.
+template <typename F>
+auto Timed(std::chrono::duration<double>& total, F&& call) {
+  auto start = std::chrono::steady_clock::now();
+  auto result = call();
+  total += std::chrono::steady_clock::now() - start;
+  return result;
 }
 
 // Splits a failed figure's message into the error's domain ("tls") and its text; the domain is

@@ -2,12 +2,12 @@
 // ECC and RSA, beside the local provisioning of provisioning_benchmark.cc; and units per minute
 // through one enrolment service (`idevid factory serve` in this process, over HTTPS) with N
 // stations at once, one benchmark thread each.
-#include <atomic>
 #include <mutex>
 
 #include <fmt/format.h>
 
 #include "bench/bench_registry.h"
+#include "bench/bench_units.h"
 #include "core/ledger.h"
 #include "core/work_dir.h"
 #include "provisioning/enrolment_authority.h"
@@ -19,46 +19,22 @@
 namespace idevid {
 namespace {
 
-// Every enrolment needs a serial the factory has not issued.
-std::string NextSerial() {
-  static std::atomic<int> counter{0};
-  return fmt::format("BENCH-E{:06}", counter++);
-}
-
 Result<std::unique_ptr<EnrolmentAuthority>> AuthorityFor(BenchContext& context,
                                                          std::vector<std::filesystem::path> vendor_cas) {
   IDEVID_ASSIGN_OR_RETURN(Factory factory, LoadFactory(context.unit().issuer().dir));
   return EnrolmentAuthority::Create(std::move(factory), {.tpm_vendor_cas = std::move(vendor_cas)});
 }
 
-// The stations enrol unit after unit on one TPM, which the ledger allows only once the TPM's
-// earlier unit is revoked: each unit is retired as superseded once enrolled, as a rework station
-// does, outside the timed part.
-Result<void> Retire(benchmark::State& state, Ledger& ledger, const std::string& serial) {
-  state.PauseTiming();
-  auto revoked = ledger.Revoke(serial, RevocationReason::kSuperseded, LedgerClock::now());
-  state.ResumeTiming();
-  IDEVID_ASSIGN_OR_RETURN(auto answer, std::move(revoked), "retiring {}", serial);
-  if (auto* refused = std::get_if<LedgerRefusal>(&answer)) {
-    return Fail(ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
-                fmt::format("{} could not be retired: {}: {}", serial, refused->reason, refused->detail));
-  }
-  return {};
-}
-
 Result<void> Enrol(benchmark::State& state, Station& station, EnrolmentChannel& authority, Ledger& ledger,
                    KeyAlgorithm alg) {
-  std::string serial = NextSerial();
+  // The stations enrol unit after unit on one TPM: each unit is retired once enrolled.
+  std::string serial = NextBenchSerial("BENCH-E");
   IDEVID_ASSIGN_OR_RETURN(EnrolResult result,
                           EnrolUnit(station.tpm, authority,
                                     {.serial = serial, .model = "SRX4300", .algorithm = alg, .force = true}),
                           "enrolling {}", serial);
-  if (result.refusal) {
-    return Fail(
-        ErrorDomain::kVerify, X509_V_ERR_APPLICATION_VERIFICATION,
-        fmt::format("{} was refused: {}: {}", serial, result.refusal->reason, result.refusal->detail));
-  }
-  return Retire(state, ledger, serial);
+  if (result.refusal) return Fail(RefusalError(serial, result.refusal->reason, result.refusal->detail));
+  return RetireUnit(state, ledger, serial);
 }
 
 // The factory's ledger, one connection per benchmark thread.

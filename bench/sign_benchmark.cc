@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "bench/bench_registry.h"
 #include "core/openssl_error.h"
@@ -50,17 +49,6 @@ Result<void> ProviderSign(EVP_PKEY_CTX* ctx) {
     return FailOpenSsl("the provider's signature failed");
   }
   return {};
-}
-
-using Clock = std::chrono::steady_clock;
-
-// Times one call, adding its duration to `total`.
-template <typename F>
-auto Timed(std::chrono::duration<double>& total, F&& call) {
-  auto start = Clock::now();
-  auto result = call();
-  total += Clock::now() - start;
-  return result;
 }
 
 // Our signer and raw TPM2_Sign with the same key, alternating signature by signature (the first
