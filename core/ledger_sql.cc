@@ -10,6 +10,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/display_text.h"
 #include "core/utc_time.h"
@@ -278,8 +279,10 @@ class SqlLedger final : public Ledger {
   // The one unit a statement RETURNING kUnitColumns yields.
   Result<UnitRow> OneUnit(std::string_view sql, const std::vector<SqlValue>& params);
   // The serial of another unit than `serial` whose `column` is `value`, if any.
-  Result<std::optional<std::string>> OtherUnitWith(std::string_view column, std::string_view value,
-                                                   std::string_view serial);
+  // The units with any of `matches` (column, value), in one statement: a step's lookups in one
+  // round trip.
+  Result<std::vector<UnitRow>> UnitsMatchingAny(
+      const std::vector<std::pair<std::string_view, std::string>>& matches);
 
   std::mutex mutex_;
   std::unique_ptr<SqlConnection> connection_;
@@ -396,13 +399,24 @@ Result<std::optional<UnitRow>> SqlLedger::UnitWhere(std::string_view column, std
   return std::optional<UnitRow>(std::move(units.front()));
 }
 
-Result<std::optional<std::string>> SqlLedger::OtherUnitWith(std::string_view column, std::string_view value,
-                                                            std::string_view serial) {
-  IDEVID_ASSIGN_OR_RETURN(auto rows,
-                          Run(fmt::format("SELECT serial FROM units WHERE {} = $1 AND serial <> $2", column),
-                              {std::string(value), std::string(serial)}));
-  if (rows.empty()) return std::optional<std::string>();
-  return std::optional<std::string>(TextOf(rows.front().at(0)));
+Result<std::vector<UnitRow>> SqlLedger::UnitsMatchingAny(
+    const std::vector<std::pair<std::string_view, std::string>>& matches) {
+  std::vector<std::string> conditions;
+  std::vector<SqlValue> values;
+  for (const auto& [column, value] : matches) {
+    conditions.push_back(fmt::format("{} = ${}", column, conditions.size() + 1));
+    values.emplace_back(value);
+  }
+  return UnitsOf(fmt::format("SELECT {} FROM units WHERE {}", kUnitColumns, fmt::join(conditions, " OR ")),
+                 values);
+}
+
+// A copy of the first of `units` that `is` holds for.
+template <typename Predicate>
+std::optional<UnitRow> FirstUnit(const std::vector<UnitRow>& units, Predicate is) {
+  auto found = std::find_if(units.begin(), units.end(), is);
+  if (found == units.end()) return std::nullopt;
+  return *found;
 }
 
 Result<LedgerAnswer<Reservation>> SqlLedger::Reserve(const ReserveRequest& request) {
@@ -413,7 +427,9 @@ Result<LedgerAnswer<Reservation>> SqlLedger::Reserve(const ReserveRequest& reque
   // first: a crash that undoes it leaves no certificate (and the TPM's new key, if any, is
   // replaced with --force).
   return WriteWithNextDurable("reserving " + QuotedDisplayText(request.serial), [&]() -> Result<Answer> {
-    IDEVID_ASSIGN_OR_RETURN(auto held, UnitWhere("serial", request.serial));
+    IDEVID_ASSIGN_OR_RETURN(auto related,
+                            UnitsMatchingAny({{"serial", request.serial}, {"ek_sha256", request.ek_sha256}}));
+    auto held = FirstUnit(related, [&](const UnitRow& u) { return u.serial == request.serial; });
     if (held && held->ek_sha256 != request.ek_sha256) {
       return Refuse<Reservation>(
           ledger_refusal::kClone,
@@ -442,7 +458,8 @@ Result<LedgerAnswer<Reservation>> SqlLedger::Reserve(const ReserveRequest& reque
                   {request.serial, request.station, request.model}));
       return Answer(Reservation{.resumed = true, .row = std::move(row)});
     }
-    IDEVID_ASSIGN_OR_RETURN(auto other, UnitWhere("ek_sha256", request.ek_sha256));
+    // Another row came by its EK: this TPM's earlier unit.
+    auto other = FirstUnit(related, [&](const UnitRow& u) { return u.serial != request.serial; });
     if (other && !other->revocation) {
       return Refuse<Reservation>(ledger_refusal::kTpmHasSerial, TpmHasSerialDetail(*other, request.serial));
     }
@@ -475,7 +492,11 @@ Result<LedgerAnswer<UnitRow>> SqlLedger::RecordIssued(const IssuedRequest& reque
       "a serial, an EK hash, an IDevID key hash, a certificate serial and the certificate", "RecordIssued"));
   using Answer = LedgerAnswer<UnitRow>;
   return Write("recording the certificate of " + QuotedDisplayText(request.serial), [&]() -> Result<Answer> {
-    IDEVID_ASSIGN_OR_RETURN(auto unit, UnitWhere("serial", request.serial));
+    IDEVID_ASSIGN_OR_RETURN(auto related,
+                            UnitsMatchingAny({{"serial", request.serial},
+                                              {"idevid_key_sha256", request.idevid_key_sha256},
+                                              {"certificate_serial", request.certificate_serial}}));
+    auto unit = FirstUnit(related, [&](const UnitRow& u) { return u.serial == request.serial; });
     if (!unit || unit->ek_sha256 != request.ek_sha256) {
       return Refuse<UnitRow>(
           ledger_refusal::kWrongState,
@@ -493,21 +514,24 @@ Result<LedgerAnswer<UnitRow>> SqlLedger::RecordIssued(const IssuedRequest& reque
         unit->certificate_serial == request.certificate_serial && unit->certificate == request.certificate) {
       return Answer(std::move(*unit));  // a retry after a lost answer
     }
-    IDEVID_ASSIGN_OR_RETURN(auto key_holder,
-                            OtherUnitWith("idevid_key_sha256", request.idevid_key_sha256, request.serial));
+    auto key_holder = FirstUnit(related, [&](const UnitRow& u) {
+      return u.serial != request.serial && u.idevid_key_sha256 == request.idevid_key_sha256;
+    });
     if (key_holder) {
-      return Refuse<UnitRow>(ledger_refusal::kDuplicateKey,
-                             fmt::format("the IDevID key (sha256 {}) is the key of unit {}, not of {}",
-                                         HashPrefix(request.idevid_key_sha256),
-                                         QuotedDisplayText(*key_holder), QuotedDisplayText(request.serial)));
+      return Refuse<UnitRow>(
+          ledger_refusal::kDuplicateKey,
+          fmt::format("the IDevID key (sha256 {}) is the key of unit {}, not of {}",
+                      HashPrefix(request.idevid_key_sha256), QuotedDisplayText(key_holder->serial),
+                      QuotedDisplayText(request.serial)));
     }
-    IDEVID_ASSIGN_OR_RETURN(auto serial_holder,
-                            OtherUnitWith("certificate_serial", request.certificate_serial, request.serial));
+    auto serial_holder = FirstUnit(related, [&](const UnitRow& u) {
+      return u.serial != request.serial && u.certificate_serial == request.certificate_serial;
+    });
     if (serial_holder) {
       return Refuse<UnitRow>(
           ledger_refusal::kDuplicateKey,
           fmt::format("certificate serial {} was issued to unit {}, not to {}",
-                      QuotedDisplayText(request.certificate_serial), QuotedDisplayText(*serial_holder),
+                      QuotedDisplayText(request.certificate_serial), QuotedDisplayText(serial_holder->serial),
                       QuotedDisplayText(request.serial)));
     }
     // A unique violation here means a rival committed in between: the transaction runs again and
