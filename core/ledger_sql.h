@@ -59,9 +59,9 @@ class SqlConnection {
   virtual const SqlDialect& dialect() const = 0;
   // Makes sure the connection is up: PostgreSQL connects again after a broken connection.
   virtual Result<void> Connect() = 0;
-  // Starts a transaction; `write` takes the write lock at once (SQLite BEGIN IMMEDIATE) or runs
-  // SERIALIZABLE (PostgreSQL), so that a step's reads and writes are one atomic decision. (The
-  // ledger's read steps are one statement each and start none.)
+  // Starts a transaction; `write` takes the ledger's write lock at once (SQLite BEGIN IMMEDIATE,
+  // PostgreSQL an advisory lock), so that write steps take turns and a step's reads and writes are
+  // one decision. (The ledger's read steps are one statement each and start none.)
   // `durability` matters to a write transaction only.
   virtual Result<void> Begin(bool write, Durability durability) = 0;
   virtual Result<void> Commit() = 0;
