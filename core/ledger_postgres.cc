@@ -20,9 +20,6 @@
 namespace idevid {
 namespace {
 
-// The advisory lock of the ledger's write steps (one per database): "idevid" in ASCII.
-constexpr std::int64_t kWriteLockKey = 0x696465766964;
-
 // Column types (pg_type OIDs) the ledger reads as integers or bytes.
 constexpr Oid kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23;
 
@@ -138,11 +135,13 @@ class PostgresConnection final : public SqlConnection {
     std::string begin = "BEGIN ISOLATION LEVEL READ COMMITTED; ";
     // The commit returns before its WAL record is flushed; the next synchronous commit flushes it.
     if (durability == Durability::kWithNextDurable) begin += "SET LOCAL synchronous_commit = off; ";
-    return Run((begin + fmt::format("SELECT pg_advisory_xact_lock({})", kWriteLockKey)).c_str());
+    return Run((begin + fmt::format("SELECT pg_advisory_xact_lock({})", kPostgresWriteLockKey)).c_str());
   }
   Result<void> Commit() override { return Run("COMMIT"); }
   void Rollback() override {
-    if (connected()) ResultPtr(PQexec(connection_.get(), "ROLLBACK"));
+    if (connected() && PQtransactionStatus(connection_.get()) != PQTRANS_IDLE) {
+      ResultPtr(PQexec(connection_.get(), "ROLLBACK"));
+    }
   }
   Result<std::vector<SqlRow>> Query(std::string_view sql, const std::vector<SqlValue>& params) override;
   SqlFailure Classify(const Error& error) const override;

@@ -303,6 +303,8 @@ std::invoke_result_t<Step&> SqlLedger::Transact(std::string_view what, bool writ
       failure = connected.error();
     } else if (auto began = write ? connection_->Begin(true, durability) : Result<void>(); !began) {
       failure = began.error();
+      // Begin may fail part-way (PostgreSQL's lock after its BEGIN): leave no transaction open.
+      connection_->Rollback();
     } else {
       begun = write;
       auto result = step();

@@ -83,6 +83,10 @@ Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const std::string& p
 Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const std::string& spec);
 // The kDatabase code of a PostgreSQL SQLSTATE: its five characters as a base-36 number.
 std::uint64_t SqlStateCode(std::string_view sqlstate);
+
+// The PostgreSQL advisory lock (one per database) that the ledger's write steps hold until their
+// commit, "idevid" in ASCII: a tool that changes the units by hand takes it too.
+inline constexpr std::int64_t kPostgresWriteLockKey = 0x696465766964;
 // Whether `spec` is for PostgreSQL: a postgresql:// or postgres:// URL, or keyword=value pairs.
 bool IsPostgresSpec(std::string_view spec);
 

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include "core/ledger_sql.h"
 #include "core/testing/result_matchers.h"
@@ -764,6 +765,29 @@ TEST_P(LedgerTest, ADatabaseThatStopsFailsEachCallUntilItIsBack) {
   EXPECT_FALSE(reservation.resumed);
   EXPECT_EQ(Value(ledger_->Units()).size(), 2u);
   EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kCommitted);
+}
+
+TEST_P(LedgerTest, AStepDeniedTheWriteLockLeavesTheConnectionUsable) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "SQLite's write lock is BEGIN IMMEDIATE itself";
+  // A rival session holds the write lock while the database gives up waiting for a lock after
+  // 200 ms: the step's Begin fails after its BEGIN ran.
+  std::unique_ptr<PGconn, decltype(&PQfinish)> rival(PQconnectdb(spec_.c_str()), &PQfinish);
+  ASSERT_EQ(PQstatus(rival.get()), CONNECTION_OK) << PQerrorMessage(rival.get());
+  auto run = [&](const std::string& sql) {
+    std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(rival.get(), sql.c_str()), &PQclear);
+    ExecStatusType status = PQresultStatus(result.get());
+    EXPECT_TRUE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        << sql << ": " << PQerrorMessage(rival.get());
+  };
+  run(fmt::format("ALTER DATABASE {} SET lock_timeout = '200ms'", database_));
+  ledger_ = Reopen();  // a new session takes the setting
+  run(fmt::format("BEGIN; SELECT pg_advisory_xact_lock({})", kPostgresWriteLockKey));
+  EXPECT_THAT(ledger_->Reserve(Reserving("CW1", 1)),
+              ResultIs(ErrorDomain::kDatabase, SqlStateCode("55P03"), HasSubstr("reserving")));
+  run("COMMIT");
+  // No transaction of the failed step is left open on the connection: the next steps run.
+  EXPECT_FALSE(Granted(ledger_->Reserve(Reserving("CW1", 1))).resumed);
+  EXPECT_EQ(Value(ledger_->FindBySerial("CW1"))->state, UnitState::kReserved);
 }
 
 TEST_P(LedgerTest, AfterARestartBetweenTwoCallsTheNextCallWorks) {
