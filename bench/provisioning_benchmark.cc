@@ -182,15 +182,21 @@ class PairedLines {
         break;
       }
     }
+    // Thread 0 reports and resets once every thread has left its loop: one that broke out early
+    // (a failure, an interrupt) skips Google Benchmark's barrier at the loop's end.
+    int left = left_.fetch_add(1) + 1;
+    left_.notify_all();
     if (index != 0) return;
+    for (; left < stations_; left = left_.load()) left_.wait(left);
     Report(state);
-    Reset();  // every other thread has left its loop
+    Reset();
   }
 
  private:
   void Reset() {
     barrier_.emplace(stations_);
     set_up_failed_ = false;
+    left_ = 0;
     for (int line : {0, 1}) {
       time_[line] = std::chrono::duration<double>(0);
       units_[line] = 0;
@@ -221,6 +227,7 @@ class PairedLines {
   std::string comparator_figure_;
   std::optional<std::barrier<>> barrier_;
   std::atomic<bool> set_up_failed_{false};
+  std::atomic<int> left_{0};  // threads that have left the loop of this run
   std::chrono::duration<double> time_[2];
   std::int64_t units_[2] = {0, 0};
 };
