@@ -51,11 +51,12 @@ void AddOptions(CLI::App& app, BenchArgs& a) {
   app.add_option("--filter", a.filter,
                  "Regular expression (POSIX extended) over the benchmark names to run, e.g. 'boot|sign'")
       ->capture_default_str();
-  app.add_flag("--quick", a.quick,
-               "Short run (0.2 s per benchmark, 1 s for the ledger's and the signer's): the perf test's");
-  app.add_option(
-         "--min-time", a.min_time,
-         "Seconds per benchmark (default 0.5, or 0.2 with --quick; signing and the ledger at least 1)")
+  app.add_flag(
+      "--quick", a.quick,
+      "Short run (0.2 s per benchmark; handshakes 0.5 s, the signer and the ledger 1 s): the perf test's");
+  app.add_option("--min-time", a.min_time,
+                 "Seconds per benchmark (default 0.5, or 0.2 with --quick; handshakes at least 0.5, signing "
+                 "and the ledger at least 1)")
       ->check(CLI::Range(0.01, 600.0));
   app.add_flag("--no-run", a.no_run, "Leave out the timed `idevid run`");
   app.add_flag("--check-targets", a.check_targets, "Exit 1 when a ratio misses its target");
